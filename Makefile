@@ -1,0 +1,32 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1:8000
+
+.PHONY: run test install worker clean-db
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Creates the venv, installs, migrates SQLite, seeds demo data on first run, serves the app.
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py runserver $(HOST)
+
+# The whole test suite (CI points DATABASE_URL at PostgreSQL and sets REQUIRE_SERVICES=1).
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Celery worker with beat, on the embedded filesystem broker unless CELERY_BROKER_URL is set.
+worker: install
+	$(VENV)/bin/celery -A visitplan worker -B --pool=solo --loglevel=INFO
+
+clean-db:
+	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm

@@ -1,0 +1,312 @@
+"""The grid tree (街道 → 社区 → 网格 → 楼栋) and the household register (居民底册).
+
+Every node and every household carries a materialized path (``000001.000004.000019``)
+so that "everything under this node" is one indexed prefix filter, the same on
+SQLite and PostgreSQL.
+"""
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+
+from .validators import validate_id_number, validate_phone
+
+PATH_STEP = 6  # digits per level: node pk zero-padded, so prefixes never collide
+
+
+def path_segment(pk: int) -> str:
+    return f"{pk:0{PATH_STEP}d}"
+
+
+class NodeKind(models.TextChoices):
+    STREET = "street", "街道"
+    COMMUNITY = "community", "社区"
+    GRID = "grid", "网格"
+    BUILDING = "building", "楼栋"
+
+
+CHILD_KIND = {
+    NodeKind.STREET: NodeKind.COMMUNITY,
+    NodeKind.COMMUNITY: NodeKind.GRID,
+    NodeKind.GRID: NodeKind.BUILDING,
+}
+
+
+class NodeQuerySet(models.QuerySet):
+    def under(self, node, include_self=True):
+        qs = self.filter(path__startswith=node.path + ".")
+        if include_self:
+            qs = self | self.filter(pk=node.pk)
+        return qs
+
+    def visible_to(self, user):
+        from .scoping import scope_paths
+
+        paths = scope_paths(user)
+        if paths is None:
+            return self.all()
+        if not paths:
+            return self.none()
+        q = Q()
+        for path in paths:
+            # The node itself, its subtree, and its ancestors (so the tree can be shown).
+            q |= Q(path=path) | Q(path__startswith=path + ".")
+            parts = path.split(".")
+            q |= Q(path__in=[".".join(parts[:i]) for i in range(1, len(parts))])
+        return self.filter(q)
+
+
+class Node(models.Model):
+    """One node of the grid tree; the kind says which level it is."""
+
+    kind = models.CharField("层级", max_length=16, choices=NodeKind.choices, db_index=True)
+    name = models.CharField("名称", max_length=100)
+    parent = models.ForeignKey(
+        "self", verbose_name="上级", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    path = models.CharField("路径", max_length=64, db_index=True, editable=False, default="")
+    code = models.CharField("编码", max_length=32, blank=True)
+    order = models.PositiveIntegerField("排序", default=0)
+
+    objects = NodeQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "组织节点"
+        verbose_name_plural = "组织节点（街道/社区/网格/楼栋）"
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="node_unique_name_under_parent"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.kind == NodeKind.STREET:
+            if self.parent_id:
+                raise ValidationError({"parent": "街道是最上级，不能有上级节点"})
+        elif not self.parent_id or CHILD_KIND.get(self.parent.kind) != self.kind:
+            expected = {v: k for k, v in CHILD_KIND.items()}[self.kind]
+            raise ValidationError({"parent": f"{self.get_kind_display()}的上级必须是{expected.label}"})
+
+    @transaction.atomic
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        new_path = (self.parent.path + "." if self.parent_id else "") + path_segment(self.pk)
+        if new_path != self.path:
+            old = self.path
+            self.path = new_path
+            type(self).objects.filter(pk=self.pk).update(path=new_path)
+            if old:  # moved: rewrite the subtree and its households
+                _rewrite_paths(old, new_path)
+
+    def ancestors(self):
+        parts = self.path.split(".")
+        paths = [".".join(parts[:i]) for i in range(1, len(parts))]
+        return list(Node.objects.filter(path__in=paths).order_by("path"))
+
+    def ancestor_of_kind(self, kind):
+        if self.kind == kind:
+            return self
+        for node in self.ancestors():
+            if node.kind == kind:
+                return node
+        return None
+
+    @property
+    def full_name(self):
+        return " / ".join([n.name for n in self.ancestors()] + [self.name])
+
+
+def _rewrite_paths(old: str, new: str):
+    from django.db.models import Value
+    from django.db.models.functions import Concat, Substr
+
+    cut = len(old) + 1
+    Node.objects.filter(path__startswith=old + ".").update(path=Concat(Value(new), Substr("path", cut)))
+    Household.objects.filter(Q(path=old) | Q(path__startswith=old + ".")).update(
+        path=Concat(Value(new), Substr("path", cut))
+    )
+
+
+class _KindManager(models.Manager.from_queryset(NodeQuerySet)):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+
+    def get_queryset(self):
+        return super().get_queryset().filter(kind=self.kind)
+
+    def deconstruct(self):  # managers of proxies are not serialized into migrations
+        return (False, "households.models._KindManager", None, (self.kind,), {})
+
+
+class KindProxy(Node):
+    """Base of the per-level proxies; each level gets its own admin page."""
+
+    KIND = None
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "节点"
+
+    def save(self, *args, **kwargs):
+        self.kind = self.KIND
+        super().save(*args, **kwargs)
+
+
+class Street(KindProxy):
+    KIND = NodeKind.STREET
+    objects = _KindManager(NodeKind.STREET)
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "街道"
+
+
+class Community(KindProxy):
+    KIND = NodeKind.COMMUNITY
+    objects = _KindManager(NodeKind.COMMUNITY)
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "社区"
+
+
+class Grid(KindProxy):
+    KIND = NodeKind.GRID
+    objects = _KindManager(NodeKind.GRID)
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "网格"
+
+
+class Building(KindProxy):
+    KIND = NodeKind.BUILDING
+    objects = _KindManager(NodeKind.BUILDING)
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "楼栋"
+
+
+class FocusGroup(models.Model):
+    """A focus group (重点人群); the vocabulary is editable in the admin."""
+
+    name = models.CharField("名称", max_length=32, unique=True)
+    aliases = models.CharField("别名", max_length=100, blank=True, help_text="导入时也认这些写法，用“、”分隔")
+    key_five = models.BooleanField("五个重点访", default=False)
+    weekly_visit = models.BooleanField("社区干部每周走访", default=False)
+    order = models.PositiveSmallIntegerField("排序", default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "重点人群"
+        ordering = ["order", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class HouseholdQuerySet(models.QuerySet):
+    def under(self, node):
+        return self.filter(Q(path=node.path) | Q(path__startswith=node.path + "."))
+
+    def visible_to(self, user):
+        """The one scoping entry point for households (see households/scoping.py)."""
+        from .scoping import households_visible_to
+
+        return households_visible_to(self, user)
+
+
+class Household(models.Model):
+    street = models.ForeignKey(Node, verbose_name="街道", on_delete=models.PROTECT, related_name="+")
+    community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="+")
+    grid = models.ForeignKey(Node, verbose_name="网格", on_delete=models.PROTECT, related_name="+")
+    building = models.ForeignKey(
+        Node, verbose_name="楼栋", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    unit = models.CharField("单元", max_length=32, blank=True)
+    room = models.CharField("门牌号", max_length=64)
+    # Natural key within a street: community|grid|building|unit|room (see register.address_key).
+    address_key = models.CharField("地址键", max_length=300, editable=False)
+    path = models.CharField("路径", max_length=64, editable=False, db_index=True)
+
+    head_name = models.CharField("户主姓名", max_length=50)
+    id_number = models.CharField("身份证号", max_length=18, validators=[validate_id_number])
+    phone = models.CharField("联系电话", max_length=20, blank=True, validators=[validate_phone])
+    size = models.PositiveSmallIntegerField("家庭人口", default=1)
+    tags = models.ManyToManyField(FocusGroup, verbose_name="重点人群", blank=True, related_name="households")
+    living_conditions = models.TextField("居住情况", blank=True)
+    income_source = models.CharField("收入来源", max_length=200, blank=True)
+    notes = models.TextField("备注", blank=True)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    objects = HouseholdQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "居民户"
+        ordering = ["path", "unit", "room"]
+        permissions = [("view_full_pii", "查看完整信息（身份证号、电话）")]
+        constraints = [
+            models.UniqueConstraint(fields=["street", "address_key"], name="household_unique_address_in_street"),
+        ]
+        indexes = [models.Index(fields=["head_name"], name="household_head_name")]
+
+    def __str__(self):
+        return f"{self.address} {self.head_name}"
+
+    @property
+    def address(self):
+        parts = [self.building.name if self.building_id else "", self.unit, self.room]
+        return "".join(p for p in parts if p)
+
+    def save(self, *args, **kwargs):
+        from .register import address_key
+
+        self.address_key = address_key(
+            self.community.name,
+            self.grid.name,
+            self.building.name if self.building_id else "",
+            self.unit,
+            self.room,
+        )
+        self.path = (self.building or self.grid).path
+        super().save(*args, **kwargs)
+
+
+class Member(models.Model):
+    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="members")
+    name = models.CharField("姓名", max_length=50)
+    relation = models.CharField("与户主关系", max_length=20, blank=True)
+    id_number = models.CharField("身份证号", max_length=18, blank=True, validators=[validate_id_number])
+    birth_year = models.PositiveSmallIntegerField("出生年份", null=True, blank=True)
+    health = models.CharField("健康状况", max_length=50, blank=True)
+    work = models.CharField("工作/就学", max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "家庭成员"
+        ordering = ["household", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class ExportLog(models.Model):
+    """Who exported which residents' data, when, and how many rows."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", null=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
+    what = models.CharField("内容", max_length=200)
+    rows = models.PositiveIntegerField("行数", default=0)
+    ip = models.GenericIPAddressField("IP", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "导出日志"
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.what}"

@@ -1,0 +1,203 @@
+"""People and the plan: departments, cadres, the campaign with its stages and targets, 包户到人."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from households.models import Household, Node
+from households.validators import validate_phone
+
+
+class Tier(models.IntegerChoices):
+    """Who visits whom, highest first (DESIGN.md, 'Who visits whom')."""
+
+    LEADER = 1, "街道班子成员"
+    DEPARTMENT = 2, "市/区直部门挂包单位"
+    STREET_STAFF = 3, "街道干部（包村居组）"
+    SECRETARY = 4, "社区书记"
+    COMMITTEE = 5, "两委成员/社区工作者"
+    GRID_WORKER = 6, "网格员"
+
+
+class Department(models.Model):
+    name = models.CharField("名称", max_length=100, unique=True)
+    level = models.CharField(
+        "类别", max_length=16, choices=[("city", "市直"), ("district", "区直"), ("street", "街道科室")], default="district"
+    )
+    head_name = models.CharField("负责人", max_length=50, blank=True)
+    phone = models.CharField("联系电话", max_length=20, blank=True, validators=[validate_phone])
+
+    class Meta:
+        verbose_name = verbose_name_plural = "责任单位"
+        ordering = ["level", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class CadreQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(active=True)
+
+    def visible_to(self, user):
+        from households.scoping import scope_paths
+
+        paths = scope_paths(user)
+        if paths is None:
+            return self
+        q = Q(user=user) if user.is_authenticated else Q(pk__in=[])
+        for path in paths:
+            q |= Q(scope__path=path) | Q(scope__path__startswith=path + ".")
+        return self.filter(q)
+
+
+class Cadre(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name="登录账号", null=True, blank=True, on_delete=models.SET_NULL, related_name="cadre"
+    )
+    name = models.CharField("姓名", max_length=50)
+    unit = models.CharField("工作单位", max_length=100, blank=True)
+    department = models.ForeignKey(
+        Department, verbose_name="所属部门", null=True, blank=True, on_delete=models.PROTECT, related_name="cadres"
+    )
+    position = models.CharField("职务", max_length=50, blank=True)
+    phone = models.CharField("联系电话", max_length=20, blank=True, validators=[validate_phone])
+    tier = models.PositiveSmallIntegerField("层级", choices=Tier.choices)
+    scope = models.ForeignKey(Node, verbose_name="工作范围", on_delete=models.PROTECT, related_name="cadres")
+    active = models.BooleanField("在岗", default=True)
+
+    objects = CadreQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "干部"
+        ordering = ["tier", "scope__path", "name"]
+        indexes = [models.Index(fields=["tier", "active"], name="cadre_tier_active")]
+
+    def __str__(self):
+        return f"{self.name}（{self.get_tier_display()}）"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        if self.tier == Tier.DEPARTMENT and not self.department_id:
+            raise ValidationError({"department": "部门挂包干部必须选择所属部门"})
+
+
+class Campaign(models.Model):
+    # Targets from the campaign documents; defaults are the numbers in DESIGN.md.
+    year = models.PositiveSmallIntegerField("年度")
+    name = models.CharField("活动名称", max_length=100)
+    street = models.ForeignKey(Node, verbose_name="街道", on_delete=models.PROTECT, related_name="campaigns")
+    min_visit_minutes = models.PositiveSmallIntegerField("每次走访不少于（分钟）", default=30)
+    street_staff_share = models.PositiveSmallIntegerField("街道干部覆盖社区户数不低于（%）", default=30)
+    leader_days_per_month = models.PositiveSmallIntegerField("班子成员每月走访天数", default=10)
+    leader_households_per_month = models.PositiveSmallIntegerField("班子成员每月走访户数", default=50)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "走访活动"
+        ordering = ["-year", "-id"]
+
+    def __str__(self):
+        return f"{self.year}年{self.name}"
+
+    def stage(self, kind):
+        return next((s for s in self.stages.all() if s.kind == kind), None)
+
+
+class StageKind(models.TextChoices):
+    MOBILISE = "mobilise", "组织部署"
+    VISIT = "visit", "集中走访"
+    RECTIFY = "rectify", "集中整改"
+    FOLLOW_UP = "follow_up", "整改回头看"
+    EVALUATE = "evaluate", "总结评估"
+
+
+STAGE_ORDER = [k for k, _ in StageKind.choices]
+
+
+class Stage(models.Model):
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="stages")
+    kind = models.CharField("阶段", max_length=16, choices=StageKind.choices)
+    starts_on = models.DateField("开始日期")
+    ends_on = models.DateField("结束日期")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "活动阶段"
+        ordering = ["campaign", "starts_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "kind"], name="stage_unique_kind"),
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="stage_ends_after_start"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.starts_on:%m-%d}~{self.ends_on:%m-%d}"
+
+
+class DepartmentQuota(models.Model):
+    """安排表: how many households of a community a department must take in a campaign."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="quotas")
+    department = models.ForeignKey(Department, verbose_name="责任单位", on_delete=models.CASCADE, related_name="quotas")
+    community = models.ForeignKey(
+        Node, verbose_name="社区", on_delete=models.CASCADE, related_name="quotas", limit_choices_to={"kind": "community"}
+    )
+    households = models.PositiveIntegerField("包户数")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "部门包户安排表"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "department", "community"], name="quota_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.department} → {self.community}：{self.households}户"
+
+
+class AssignmentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(household__in=Household.objects.visible_to(user))
+
+
+class Assignment(models.Model):
+    """包户到人: one household linked to one cadre within a campaign."""
+
+    class Source(models.TextChoices):
+        AUTO = "auto", "自动分配"
+        MANUAL = "manual", "手工指定"
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="assignments")
+    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="assignments")
+    cadre = models.ForeignKey(Cadre, verbose_name="包户干部", on_delete=models.PROTECT, related_name="assignments")
+    tier = models.PositiveSmallIntegerField("层级", choices=Tier.choices, blank=True, help_text="留空则取干部的层级")
+    department = models.ForeignKey(
+        Department, verbose_name="部门", null=True, blank=True, on_delete=models.PROTECT, related_name="assignments"
+    )
+    source = models.CharField("来源", max_length=8, choices=Source.choices, default=Source.MANUAL)
+    created_at = models.DateTimeField("分配时间", auto_now_add=True)
+
+    objects = AssignmentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "包户到人"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "household", "cadre"], name="assignment_unique_cadre"),
+            # No household is visited twice by two units (安排表: 不重复走访).
+            models.UniqueConstraint(
+                fields=["campaign", "household"], condition=Q(tier=2), name="assignment_one_department_per_household"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "cadre"], name="assignment_campaign_cadre"),
+            models.Index(fields=["campaign", "household", "tier"], name="assignment_campaign_hh_tier"),
+        ]
+
+    def __str__(self):
+        return f"{self.cadre.name} → {self.household}"
+
+    def save(self, *args, **kwargs):
+        if self.cadre_id and not self.tier:
+            self.tier = self.cadre.tier
+        if self.tier == Tier.DEPARTMENT and not self.department_id and self.cadre_id:
+            self.department_id = self.cadre.department_id
+        super().save(*args, **kwargs)

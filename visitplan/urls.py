@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import views
+
+admin.site.site_header = "入户走访工作平台 · 管理后台"
+admin.site.site_title = "入户走访管理后台"
+admin.site.index_title = "街道工作台"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("households/", include("households.urls")),
+    path("admin/", admin.site.urls),
+]
