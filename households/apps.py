@@ -13,5 +13,6 @@ class HouseholdsConfig(AppConfig):
     verbose_name = "居民底册"
 
     def ready(self):
-        # After every migrate (permissions exist by then): the role groups and their permissions.
-        post_migrate.connect(_sync_groups, sender=self, dispatch_uid="households_sync_role_groups")
+        # After each app's migrate: the role groups and their permissions. Not limited to this
+        # app's signal, because the visitplan permissions are created after households'.
+        post_migrate.connect(_sync_groups, dispatch_uid="households_sync_role_groups")

@@ -5,4 +5,6 @@ from . import views
 app_name = "households"
 urlpatterns = [
     path("", views.household_list, name="list"),
+    path("export/", views.household_export, name="export"),
+    path("<int:pk>/", views.household_detail, name="detail"),
 ]

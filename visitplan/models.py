@@ -83,6 +83,21 @@ class Cadre(models.Model):
             raise ValidationError({"department": "部门挂包干部必须选择所属部门"})
 
 
+class CampaignQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Campaigns of the street the user works in (or every campaign, for superusers)."""
+        from households.scoping import scope_paths
+
+        paths = scope_paths(user)
+        if paths is None:
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        streets = {p.split(".")[0] for p in paths}
+        mine = Assignment.objects.filter(cadre__user=user).values("campaign_id")
+        return self.filter(Q(street__path__in=streets) | Q(pk__in=mine))
+
+
 class Campaign(models.Model):
     # Targets from the campaign documents; defaults are the numbers in DESIGN.md.
     year = models.PositiveSmallIntegerField("年度")
@@ -93,6 +108,8 @@ class Campaign(models.Model):
     leader_days_per_month = models.PositiveSmallIntegerField("班子成员每月走访天数", default=10)
     leader_households_per_month = models.PositiveSmallIntegerField("班子成员每月走访户数", default=50)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         verbose_name = verbose_name_plural = "走访活动"

@@ -1,0 +1,226 @@
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+
+from .exporting import register_export_response
+from .masking import can_view_full_pii, mask_id_number, mask_phone
+from .models import CHILD_KIND as _CHILD_KIND
+from .models import Building, Community, ExportLog, FocusGroup, Grid, Household, Member, Node, NodeKind, Street
+from .paginator import EstimatedCountPaginator
+
+
+class ScopedNodeAdmin(admin.ModelAdmin):
+    """One admin page per level of the tree; every list goes through Node.objects.visible_to."""
+
+    list_display = ("name", "parent", "code", "path")
+    search_fields = ("name", "code")
+    ordering = ("path",)
+    readonly_fields = ("path",)
+    fields = ("name", "parent", "code", "order", "path")
+
+    def get_queryset(self, request):
+        return Node.objects.visible_to(request.user).filter(kind=self.model.KIND).select_related("parent")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "parent":
+            parent_kind = {v: k for k, v in _CHILD_KIND.items()}.get(self.model.KIND)
+            kwargs["queryset"] = Node.objects.visible_to(request.user).filter(kind=parent_kind)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if self.model.KIND == NodeKind.STREET:
+            return ("name", "code", "order", "path")
+        return self.fields
+
+
+@admin.register(Street)
+class StreetAdmin(ScopedNodeAdmin):
+    list_display = ("name", "code", "path")
+
+
+@admin.register(Community)
+class CommunityAdmin(ScopedNodeAdmin):
+    list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
+
+
+@admin.register(Grid)
+class GridAdmin(ScopedNodeAdmin):
+    list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
+
+
+@admin.register(Building)
+class BuildingAdmin(ScopedNodeAdmin):
+    pass
+
+
+@admin.register(FocusGroup)
+class FocusGroupAdmin(admin.ModelAdmin):
+    list_display = ("name", "aliases", "key_five", "weekly_visit", "order")
+    list_editable = ("aliases", "key_five", "weekly_visit", "order")
+    search_fields = ("name", "aliases")
+
+
+class MemberInline(admin.TabularInline):
+    model = Member
+    extra = 0
+    fields = ("name", "relation", "id_number", "birth_year", "health", "work")
+
+
+class CommunityFilter(admin.SimpleListFilter):
+    title = "社区"
+    parameter_name = "community"
+
+    def lookups(self, request, model_admin):
+        return Node.objects.visible_to(request.user).filter(kind=NodeKind.COMMUNITY).values_list("pk", "name")
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(community_id=self.value())
+        return queryset
+
+
+class GridFilter(admin.SimpleListFilter):
+    title = "网格"
+    parameter_name = "grid"
+
+    def lookups(self, request, model_admin):
+        grids = Node.objects.visible_to(request.user).filter(kind=NodeKind.GRID).select_related("parent")
+        community = request.GET.get("community")
+        if community:
+            grids = grids.filter(parent_id=community)
+        return [(g.pk, f"{g.parent.name} {g.name}") for g in grids]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(grid_id=self.value())
+        return queryset
+
+
+@admin.register(Household)
+class HouseholdAdmin(admin.ModelAdmin):
+    list_display = ("address_display", "community", "grid", "head_name", "id_number_masked", "phone_masked", "size", "tag_list")
+    list_display_links = ("address_display", "head_name")
+    list_select_related = ("community", "grid", "building")
+    list_filter = (CommunityFilter, GridFilter, "tags")
+    search_fields = ("head_name", "room", "=id_number", "=phone")
+    search_help_text = "按户主姓名、门牌号搜索；身份证号、电话需输入完整号码"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    inlines = [MemberInline]
+    filter_horizontal = ("tags",)
+    readonly_fields = ("path", "created_at", "updated_at")
+    fieldsets = (
+        ("地址", {"fields": ("street", "community", "grid", "building", "unit", "room")}),
+        ("户主", {"fields": ("head_name", "id_number", "phone", "size", "tags")}),
+        ("家庭情况", {"fields": ("living_conditions", "income_source", "notes")}),
+        ("系统", {"classes": ("collapse",), "fields": ("path", "created_at", "updated_at")}),
+    )
+    actions = ["export_selected"]
+    change_list_template = "admin/households/household/change_list.html"
+
+    def get_queryset(self, request):
+        return (
+            Household.objects.visible_to(request.user)
+            .prefetch_related(Prefetch("tags", queryset=FocusGroup.objects.only("id", "name")))
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        # Full ID numbers and phones only match exactly, so the search cannot be used to probe them.
+        return super().get_search_results(request, queryset, search_term.strip())
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        kinds = {"street": NodeKind.STREET, "community": NodeKind.COMMUNITY, "grid": NodeKind.GRID, "building": NodeKind.BUILDING}
+        if db_field.name in kinds:
+            kwargs["queryset"] = Node.objects.visible_to(request.user).filter(kind=kinds[db_field.name])
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_urls(self):
+        from django.urls import path
+
+        urls = [
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="households_household_export",
+            )
+        ]
+        try:
+            from .admin_import import get_import_urls
+        except ImportError:
+            pass
+        else:
+            urls += get_import_urls(self)
+        return urls + super().get_urls()
+
+    @admin.display(description="地址")
+    def address_display(self, obj):
+        return obj.address
+
+    def get_list_display(self, request):
+        # Roles with 查看完整信息 see the real numbers; everyone else the masked ones.
+        if not can_view_full_pii(request.user):
+            return self.list_display
+        unmask = {"id_number_masked": "id_number", "phone_masked": "phone"}
+        return [unmask.get(name, name) for name in self.list_display]
+
+    @admin.display(description="重点人群")
+    def tag_list(self, obj):
+        return "、".join(t.name for t in obj.tags.all())
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not can_view_full_pii(request.user):
+            # Without 查看完整信息 the full numbers are not even sent to the browser.
+            fields += ["id_number_masked", "phone_masked"]
+        return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not can_view_full_pii(request.user):
+            fieldsets = [
+                (name, {**opts, "fields": tuple(_masked_field(f) for f in opts["fields"])}) for name, opts in fieldsets
+            ]
+        return fieldsets
+
+    @admin.display(description="身份证号")
+    def id_number_masked(self, obj):
+        return mask_id_number(obj.id_number)
+
+    @admin.display(description="联系电话")
+    def phone_masked(self, obj):
+        return mask_phone(obj.phone)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if can_view_full_pii(request.user) else []
+
+    @admin.action(description="导出所选居民户（底册格式）", permissions=["view"])
+    def export_selected(self, request, queryset):
+        return register_export_response(request, queryset, what="居民底册（所选）")
+
+    def export_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        cl_qs = self.get_changelist_instance(request).get_queryset(request)
+        return register_export_response(request, cl_qs, what="居民底册（当前筛选）")
+
+
+def _masked_field(name):
+    return {"id_number": "id_number_masked", "phone": "phone_masked"}.get(name, name)
+
+
+@admin.register(ExportLog)
+class ExportLogAdmin(admin.ModelAdmin):
+    list_display = ("at", "user", "what", "rows", "ip")
+    list_filter = ("what",)
+    search_fields = ("user__username", "what")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
