@@ -9,6 +9,25 @@ from .models import Building, Community, ExportLog, FocusGroup, Grid, Household,
 from .paginator import EstimatedCountPaginator
 
 
+class MaskedPIIMixin:
+    """List columns `id_number_masked` / `phone_masked` show the real values only to roles with 查看完整信息."""
+
+    UNMASKED = {"id_number_masked": "id_number", "phone_masked": "phone"}
+
+    def get_list_display(self, request):
+        if not can_view_full_pii(request.user):
+            return self.list_display
+        return [self.UNMASKED.get(name, name) for name in self.list_display]
+
+    @admin.display(description="身份证号")
+    def id_number_masked(self, obj):
+        return mask_id_number(obj.id_number)
+
+    @admin.display(description="联系电话")
+    def phone_masked(self, obj):
+        return mask_phone(obj.phone)
+
+
 class ScopedNodeAdmin(admin.ModelAdmin):
     """One admin page per level of the tree; every list goes through Node.objects.visible_to."""
 
@@ -97,7 +116,7 @@ class GridFilter(admin.SimpleListFilter):
 
 
 @admin.register(Household)
-class HouseholdAdmin(admin.ModelAdmin):
+class HouseholdAdmin(MaskedPIIMixin, admin.ModelAdmin):
     list_display = ("address_display", "community", "grid", "head_name", "id_number_masked", "phone_masked", "size", "tag_list")
     list_display_links = ("address_display", "head_name")
     list_select_related = ("community", "grid", "building")
@@ -157,13 +176,6 @@ class HouseholdAdmin(admin.ModelAdmin):
     def address_display(self, obj):
         return obj.address
 
-    def get_list_display(self, request):
-        # Roles with 查看完整信息 see the real numbers; everyone else the masked ones.
-        if not can_view_full_pii(request.user):
-            return self.list_display
-        unmask = {"id_number_masked": "id_number", "phone_masked": "phone"}
-        return [unmask.get(name, name) for name in self.list_display]
-
     @admin.display(description="重点人群")
     def tag_list(self, obj):
         return "、".join(t.name for t in obj.tags.all())
@@ -183,14 +195,6 @@ class HouseholdAdmin(admin.ModelAdmin):
             ]
         return fieldsets
 
-    @admin.display(description="身份证号")
-    def id_number_masked(self, obj):
-        return mask_id_number(obj.id_number)
-
-    @admin.display(description="联系电话")
-    def phone_masked(self, obj):
-        return mask_phone(obj.phone)
-
     def get_inlines(self, request, obj):
         return self.inlines if can_view_full_pii(request.user) else []
 
@@ -207,6 +211,22 @@ class HouseholdAdmin(admin.ModelAdmin):
 
 def _masked_field(name):
     return {"id_number": "id_number_masked", "phone": "phone_masked"}.get(name, name)
+
+
+@admin.register(Member)
+class MemberAdmin(MaskedPIIMixin, admin.ModelAdmin):
+    list_display = ("name", "relation", "household", "birth_year", "health", "work", "id_number_masked")
+    list_select_related = ("household__building",)
+    search_fields = ("name",)
+    raw_id_fields = ("household",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_queryset(self, request):
+        return Member.objects.visible_to(request.user)
+
+    def get_exclude(self, request, obj=None):
+        return () if can_view_full_pii(request.user) else ("id_number",)
 
 
 @admin.register(ExportLog)

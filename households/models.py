@@ -278,6 +278,11 @@ class Household(models.Model):
         super().save(*args, **kwargs)
 
 
+class MemberQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(household__in=Household.objects.visible_to(user))
+
+
 class Member(models.Model):
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="members")
     name = models.CharField("姓名", max_length=50)
@@ -286,6 +291,8 @@ class Member(models.Model):
     birth_year = models.PositiveSmallIntegerField("出生年份", null=True, blank=True)
     health = models.CharField("健康状况", max_length=50, blank=True)
     work = models.CharField("工作/就学", max_length=100, blank=True)
+
+    objects = MemberQuerySet.as_manager()
 
     class Meta:
         verbose_name = verbose_name_plural = "家庭成员"
