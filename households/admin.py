@@ -7,6 +7,7 @@ from .masking import can_view_full_pii, mask_id_number, mask_phone
 from .models import CHILD_KIND as _CHILD_KIND
 from .models import Building, Community, ExportLog, FocusGroup, Grid, Household, Member, Node, NodeKind, Street
 from .paginator import EstimatedCountPaginator
+from .search import search_households
 
 
 class MaskedPIIMixin:
@@ -43,13 +44,39 @@ class ScopedNodeAdmin(admin.ModelAdmin):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "parent":
             parent_kind = {v: k for k, v in _CHILD_KIND.items()}.get(self.model.KIND)
-            kwargs["queryset"] = Node.objects.visible_to(request.user).filter(kind=parent_kind)
+            kwargs["queryset"] = Node.objects.visible_to(request.user, ancestors=False).filter(kind=parent_kind)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fields(self, request, obj=None):
         if self.model.KIND == NodeKind.STREET:
             return ("name", "code", "order", "path")
         return self.fields
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    """The whole tree in one list; also serves the node autocomplete of other forms (e.g. a cadre's scope)."""
+
+    list_display = ("name", "kind", "parent", "path")
+    list_filter = ("kind",)
+    search_fields = ("name", "code")
+    ordering = ("path",)
+    readonly_fields = ("path",)
+    list_select_related = ("parent",)
+
+    def get_queryset(self, request):
+        return Node.objects.visible_to(request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        if request.path.endswith("/autocomplete/"):
+            # Choosing a node for something: only inside one's own subtree.
+            queryset = queryset & Node.objects.visible_to(request.user, ancestors=False)
+        return super().get_search_results(request, queryset, search_term)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "parent":
+            kwargs["queryset"] = Node.objects.visible_to(request.user, ancestors=False)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Street)
@@ -121,8 +148,8 @@ class HouseholdAdmin(MaskedPIIMixin, admin.ModelAdmin):
     list_display_links = ("address_display", "head_name")
     list_select_related = ("community", "grid", "building")
     list_filter = (CommunityFilter, GridFilter, "tags")
-    search_fields = ("head_name", "room", "=id_number", "=phone")
-    search_help_text = "按户主姓名、门牌号搜索；身份证号、电话需输入完整号码"
+    search_fields = ("head_name",)  # the search itself is get_search_results below
+    search_help_text = "输入户主姓名（或姓名开头）、门牌号，或完整的身份证号、电话"
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     list_per_page = 50
@@ -145,13 +172,14 @@ class HouseholdAdmin(MaskedPIIMixin, admin.ModelAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        # Full ID numbers and phones only match exactly, so the search cannot be used to probe them.
-        return super().get_search_results(request, queryset, search_term.strip())
+        return search_households(queryset, search_term), False
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kinds = {"street": NodeKind.STREET, "community": NodeKind.COMMUNITY, "grid": NodeKind.GRID, "building": NodeKind.BUILDING}
         if db_field.name in kinds:
-            kwargs["queryset"] = Node.objects.visible_to(request.user).filter(kind=kinds[db_field.name])
+            kwargs["queryset"] = Node.objects.visible_to(request.user, ancestors=db_field.name == "street").filter(
+                kind=kinds[db_field.name]
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_urls(self):

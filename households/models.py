@@ -39,7 +39,12 @@ class NodeQuerySet(models.QuerySet):
             qs = self | self.filter(pk=node.pk)
         return qs
 
-    def visible_to(self, user):
+    def visible_to(self, user, *, ancestors=True):
+        """The user's subtree; with ancestors=True also the nodes above it, so the tree can be shown.
+
+        Choosing a node to act on (a cadre's scope, a parent) uses ancestors=False: nobody hands
+        out a scope wider than their own.
+        """
         from .scoping import scope_paths
 
         paths = scope_paths(user)
@@ -49,10 +54,10 @@ class NodeQuerySet(models.QuerySet):
             return self.none()
         q = Q()
         for path in paths:
-            # The node itself, its subtree, and its ancestors (so the tree can be shown).
             q |= Q(path=path) | Q(path__startswith=path + ".")
-            parts = path.split(".")
-            q |= Q(path__in=[".".join(parts[:i]) for i in range(1, len(parts))])
+            if ancestors:
+                parts = path.split(".")
+                q |= Q(path__in=[".".join(parts[:i]) for i in range(1, len(parts))])
         return self.filter(q)
 
 
@@ -229,13 +234,13 @@ class Household(models.Model):
         Node, verbose_name="楼栋", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     unit = models.CharField("单元", max_length=32, blank=True)
-    room = models.CharField("门牌号", max_length=64)
+    room = models.CharField("门牌号", max_length=64, db_index=True)
     # Natural key within a street: community|grid|building|unit|room (see register.address_key).
     address_key = models.CharField("地址键", max_length=300, editable=False)
     path = models.CharField("路径", max_length=64, editable=False, db_index=True)
 
-    head_name = models.CharField("户主姓名", max_length=50)
-    id_number = models.CharField("身份证号", max_length=18, validators=[validate_id_number])
+    head_name = models.CharField("户主姓名", max_length=50, db_index=True)
+    id_number = models.CharField("身份证号", max_length=18, validators=[validate_id_number], db_index=True)
     phone = models.CharField("联系电话", max_length=20, blank=True, validators=[validate_phone])
     size = models.PositiveSmallIntegerField("家庭人口", default=1)
     tags = models.ManyToManyField(FocusGroup, verbose_name="重点人群", blank=True, related_name="households")
@@ -255,7 +260,6 @@ class Household(models.Model):
             models.UniqueConstraint(fields=["street", "address_key"], name="household_unique_address_in_street"),
         ]
         indexes = [
-            models.Index(fields=["head_name"], name="household_head_name"),
             # Serves the default ordering, so a page of the list is a top-N index scan, not a sort of the table.
             models.Index(fields=["path", "unit", "room", "id"], name="household_list_order"),
         ]

@@ -2,22 +2,21 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.shortcuts import render
 
 from .exporting import register_export_response
 from .masking import can_view_full_pii, mask_id_number, mask_phone
 from .models import FocusGroup, Household, Node, NodeKind
 from .scoping import get_household_for_user
+from .search import search_households
 
 PAGE_SIZE = 30
 
 
 def _filtered_households(request):
     qs = Household.objects.visible_to(request.user)
-    q = request.GET.get("q", "").strip()
-    if q:
-        qs = qs.filter(Q(head_name__contains=q) | Q(room__startswith=q))
+    qs = search_households(qs, request.GET.get("q", ""))
     grid = request.GET.get("grid", "")
     if grid.isdigit():
         qs = qs.filter(grid_id=int(grid))

@@ -65,6 +65,9 @@ class Cadre(models.Model):
     tier = models.PositiveSmallIntegerField("层级", choices=Tier.choices)
     scope = models.ForeignKey(Node, verbose_name="工作范围", on_delete=models.PROTECT, related_name="cadres")
     active = models.BooleanField("在岗", default=True)
+    takes_households = models.BooleanField(
+        "参与包户", default=True, help_text="活动办等只做管理、不入户的人员取消勾选，自动分配时跳过"
+    )
 
     objects = CadreQuerySet.as_manager()
 
@@ -173,6 +176,10 @@ class DepartmentQuota(models.Model):
 
 class AssignmentQuerySet(models.QuerySet):
     def visible_to(self, user):
+        from households.scoping import scope_paths
+
+        if scope_paths(user) is None:  # unrestricted: skip the subquery over every household
+            return self
         return self.filter(household__in=Household.objects.visible_to(user))
 
 

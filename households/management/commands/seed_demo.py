@@ -229,9 +229,11 @@ def household_profile(people, tags):
 
     if "孤寡老人" not in tags:
         single = "单亲儿童" in tags or head_age < 24 or rng.random() < 0.1
+        # Children take the father's surname.
+        family_name = surname if head_gender == "M" or single else people.surname()
         if not single:
-            members.append(("配偶", "F" if head_gender == "M" else "M", head_year + rng.randint(-4, 4), None))
-        family_name = surname if head_gender == "M" or single else None  # children take the father's name
+            husband_name = None if head_gender == "M" else family_name
+            members.append(("配偶", "F" if head_gender == "M" else "M", head_year + rng.randint(-4, 4), husband_name))
         if "留守儿童" in tags:
             for _ in range(rng.choice([1, 1, 2])):
                 members.append(("孙子女", people.gender(), rng.randint(2011, 2020), family_name))
@@ -247,15 +249,17 @@ def household_profile(people, tags):
                 child_gender = people.gender()
                 members.append(("子女", child_gender, child_year, family_name))
                 if REFERENCE_YEAR - child_year >= 26 and rng.random() < 0.3:  # a married child still at home
+                    in_law_name = None if child_gender == "M" else people.surname()
                     relation = "儿媳" if child_gender == "M" else "女婿"
-                    members.append((relation, "F" if child_gender == "M" else "M", child_year + rng.randint(-3, 3), None))
+                    members.append((relation, "F" if child_gender == "M" else "M", child_year + rng.randint(-3, 3), in_law_name))
                     grandchild_year = child_year + rng.randint(24, 32)
                     if grandchild_year <= LATEST_BIRTH_YEAR:
-                        members.append(("孙子女", people.gender(), grandchild_year, family_name if child_gender == "M" else None))
+                        members.append(("孙子女", people.gender(), grandchild_year, in_law_name or family_name))
             if head_age < 52 and rng.random() < 0.2:
                 parent_year = head_year - rng.randint(24, 32)
                 if REFERENCE_YEAR - parent_year <= 95:
-                    members.append(("父母", people.gender(0.4), parent_year, None))
+                    parent_gender = people.gender(0.4)
+                    members.append(("父母", parent_gender, parent_year, surname if parent_gender == "M" else None))
         members = members[:5]
 
     def person(relation, gender, year, family_name):
@@ -391,7 +395,7 @@ class Command(BaseCommand):
             created = self.build_register(grids)
             self.stdout.write(f"居民底册：{created['households']}户、{created['members']}名家庭成员、{created['tags']}个重点人群标记")
             logins = self.build_people(street, communities, grids)
-            campaign = self.build_campaign(street, communities, households)
+            campaign = self.build_campaign(street, communities)
             self.stdout.write(f"走访活动：{campaign}（{campaign.stages.count()}个阶段，{campaign.quotas.count()}条部门包户安排）")
 
             from visitplan.allocation import allocate
@@ -550,7 +554,7 @@ class Command(BaseCommand):
 
     # 4. the campaign -----------------------------------------------------------------------------
 
-    def build_campaign(self, street, communities, total):
+    def build_campaign(self, street, communities):
         from visitplan.models import Campaign, DepartmentQuota, Stage, StageKind
 
         campaign = Campaign.objects.create(year=REFERENCE_YEAR, name="入户大走访", street=street)

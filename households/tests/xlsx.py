@@ -1,0 +1,61 @@
+"""Register files for tests, built with openpyxl (a different writer from the export's code path)."""
+
+from pathlib import Path
+
+from django.conf import settings
+from openpyxl import Workbook, load_workbook
+
+from households.register import COLUMNS, HEADERS, SHEET_NAME
+from households.validators import id_check_char
+
+SAMPLE = Path(settings.BASE_DIR).parent / "shared/samples/households-template.xlsx"
+
+
+def valid_id_number(seq=1, *, birth="19800101", region="370302"):
+    """A GB 11643 number with the right check character; seq tells people apart."""
+    first17 = f"{region}{birth}{seq:03d}"
+    return first17 + id_check_char(first17)
+
+
+def register_row(n=1, **values):
+    """A valid row (header → value) for household n; keyword arguments override columns by field name."""
+    row = {
+        "社区": "湖田社区",
+        "网格": "第1网格",
+        "楼栋": "1号楼",
+        "单元": "1单元",
+        "门牌号": str(100 + n),
+        "户主姓名": f"住户{n}",
+        "身份证号": valid_id_number(n),
+        "联系电话": f"138{n:08d}",
+        "家庭人口": 3,
+        "重点人群": "",
+        "备注": "",
+    }
+    header_of = {name: header for header, name in COLUMNS.items()}
+    for name, value in values.items():
+        row[header_of[name]] = value
+    return row
+
+
+def write_register_file(path, rows, *, headers=HEADERS, sheet=SHEET_NAME, text_columns=("身份证号", "联系电话")):
+    """Write rows (dicts by header, or lists) under ``headers``; ID and phone columns as text like the template."""
+    workbook = Workbook()
+    ws = workbook.active
+    ws.title = sheet
+    ws.append(list(headers))
+    for row in rows:
+        values = [row.get(h, "") for h in headers] if isinstance(row, dict) else list(row)
+        ws.append([None if v == "" else v for v in values])
+    for index, header in enumerate(headers, start=1):
+        if header in text_columns:
+            for (cell,) in ws.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell.number_format = "@"
+    workbook.save(path)
+    return Path(path)
+
+
+def read_sheet(path, sheet=SHEET_NAME):
+    """All rows of a sheet as tuples of values (openpyxl, so the check does not share the import's reader)."""
+    workbook = load_workbook(path)
+    return [tuple(r) for r in workbook[sheet].iter_rows(values_only=True)]

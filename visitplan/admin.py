@@ -1,0 +1,356 @@
+"""Admin of the plan: departments, cadres, campaigns (with 包户到人), stages, quotas, assignments.
+
+Every list goes through the scoping entry points (``visible_to``); the rules of 包户到人 live
+in ``visitplan/allocation.py`` and are only called from here.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from households.models import Household, Node, NodeKind
+from households.paginator import EstimatedCountPaginator
+from households.scoping import scope_paths
+
+from .allocation import allocate, coverage, reassign_cadre
+from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
+
+UNCOVERED_IN_MESSAGE = 20
+UNCOVERED_ON_PAGE = 2000
+
+
+def visible_nodes(request, kind=None):
+    qs = Node.objects.visible_to(request.user)
+    return qs.filter(kind=kind) if kind else qs
+
+
+def visible_campaigns(request):
+    return Campaign.objects.visible_to(request.user)
+
+
+def can_allocate(user, campaign) -> bool:
+    """Only someone whose scope is the whole street (or a superuser) may allocate its campaign."""
+    if not user.has_perm("visitplan.change_campaign") or not user.has_perm("visitplan.add_assignment"):
+        return False
+    paths = scope_paths(user)
+    if paths is None:
+        return True
+    street_path = campaign.street.path
+    return any(street_path == p or street_path.startswith(p + ".") for p in paths)
+
+
+def _lines_html(lines):
+    return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
+
+
+class CampaignFilter(admin.SimpleListFilter):
+    """走访活动, limited to the campaigns the user may see."""
+
+    title = "走访活动"
+    parameter_name = "campaign"
+
+    def lookups(self, request, model_admin):
+        return [(c.pk, str(c)) for c in visible_campaigns(request)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(campaign_id=self.value())
+        return queryset
+
+
+# --------------------------------------------------------------------------- departments
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ("name", "level", "head_name", "phone")
+    list_filter = ("level",)
+    search_fields = ("name", "head_name")
+
+
+# --------------------------------------------------------------------------- cadres
+
+
+class ReassignForm(forms.Form):
+    to_cadre = forms.ModelChoiceField(label="转给", queryset=Cadre.objects.none())
+    campaign = forms.ModelChoiceField(
+        label="走访活动", queryset=Campaign.objects.none(), required=False, empty_label="全部走访活动"
+    )
+
+    def __init__(self, *args, request, exclude=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["to_cadre"]
+        field.queryset = (
+            Cadre.objects.visible_to(request.user).filter(active=True).exclude(pk__in=exclude).select_related("scope")
+        )
+        field.label_from_instance = lambda c: f"{c.name}（{c.get_tier_display()}，{c.scope.name}）"
+        self.fields["campaign"].queryset = visible_campaigns(request)
+
+
+@admin.register(Cadre)
+class CadreAdmin(admin.ModelAdmin):
+    list_display = ("name", "tier", "unit", "position", "scope", "department", "active")
+    list_filter = ("tier", "active", "takes_households", "department")
+    search_fields = ("name", "phone")
+    raw_id_fields = ("user",)
+    autocomplete_fields = ("scope",)
+    list_select_related = ("scope", "department")
+    actions = ["reassign_action"]
+    fieldsets = (
+        (None, {"fields": ("name", "tier", "scope", "active", "takes_households")}),
+        ("单位与联系方式", {"fields": ("unit", "department", "position", "phone")}),
+        ("登录", {"fields": ("user",)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "scope":
+            kwargs["queryset"] = Node.objects.visible_to(request.user, ancestors=False)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_reassign_permission(self, request):
+        return request.user.has_perm("visitplan.change_assignment") and request.user.has_perm(
+            "visitplan.delete_assignment"
+        )
+
+    @admin.action(description="将所选干部的包户转给…", permissions=["reassign"])
+    def reassign_action(self, request, queryset):
+        leaving = list(queryset.select_related("scope"))
+        form = ReassignForm(
+            request.POST if "apply" in request.POST else None, request=request, exclude=[c.pk for c in leaving]
+        )
+        if "apply" in request.POST and form.is_valid():
+            to_cadre, campaign = form.cleaned_data["to_cadre"], form.cleaned_data["campaign"]
+            for cadre in leaving:
+                try:
+                    report = reassign_cadre(from_cadre=cadre, to_cadre=to_cadre, campaign=campaign)
+                except ValueError as exc:
+                    self.message_user(request, f"{cadre.name}：{exc}", messages.ERROR)
+                    continue
+                level = messages.WARNING if report.skipped else messages.SUCCESS
+                self.message_user(request, _lines_html(report.summary_lines()), level)
+            return None
+        counts = {
+            row["cadre_id"]: row["n"]
+            for row in Assignment.objects.visible_to(request.user)
+            .filter(cadre__in=leaving)
+            .order_by()
+            .values("cadre_id")
+            .annotate(n=Count("pk"))
+        }
+        for cadre in leaving:
+            cadre.assignment_count = counts.get(cadre.pk, 0)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "将所选干部的包户转给其他干部",
+            "opts": self.model._meta,
+            "cadres": leaving,
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "action": "reassign_action",
+        }
+        return TemplateResponse(request, "admin/visitplan/cadre/reassign.html", context)
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+class StageInline(admin.TabularInline):
+    model = Stage
+    extra = 0
+
+
+class DepartmentQuotaInline(admin.TabularInline):
+    model = DepartmentQuota
+    extra = 0
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "community":
+            kwargs["queryset"] = visible_nodes(request, NodeKind.COMMUNITY).select_related("parent")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "year", "street", "allocation_link")
+    list_filter = ("year",)
+    search_fields = ("name",)
+    list_select_related = ("street",)
+    inlines = [StageInline, DepartmentQuotaInline]
+    actions = ["allocate_action"]
+    change_form_template = "admin/visitplan/campaign/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("year", "name", "street")}),
+        (
+            "工作要求",
+            {
+                "fields": (
+                    "min_visit_minutes",
+                    "street_staff_share",
+                    "leader_days_per_month",
+                    "leader_households_per_month",
+                )
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "street":
+            kwargs["queryset"] = visible_nodes(request, NodeKind.STREET)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<int:pk>/allocation/",
+                self.admin_site.admin_view(self.allocation_view),
+                name="visitplan_campaign_allocation",
+            )
+        ]
+        return urls + super().get_urls()
+
+    @admin.display(description="包户到人")
+    def allocation_link(self, obj):
+        return format_html('<a href="{}">分配报告</a>', reverse("admin:visitplan_campaign_allocation", args=[obj.pk]))
+
+    def _report_message(self, request, report):
+        lines = report.summary_lines()
+        if report.uncovered:
+            lines.append("未落实包户干部的户：")
+            lines.extend(f"{address}：{reason}" for _, address, reason in report.uncovered[:UNCOVERED_IN_MESSAGE])
+            if len(report.uncovered) > UNCOVERED_IN_MESSAGE:
+                lines.append(f"…… 共 {len(report.uncovered):,} 户，完整名单见“分配报告”")
+        level = messages.WARNING if report.uncovered or report.problems else messages.SUCCESS
+        self.message_user(request, _lines_html(lines), level)
+
+    @admin.action(description="自动分配包户（包户到人）", permissions=["change"])
+    def allocate_action(self, request, queryset):
+        for campaign in queryset.select_related("street"):
+            if not can_allocate(request.user, campaign):
+                self.message_user(request, f"{campaign}：您的工作范围不是整个街道，不能为该活动自动分配", messages.ERROR)
+                continue
+            try:
+                report = allocate(campaign)
+            except IntegrityError:
+                self.message_user(request, f"{campaign}：分配时有人同时修改了包户，本次未写入，请重试", messages.ERROR)
+                continue
+            self._report_message(request, report)
+
+    def allocation_view(self, request, pk):
+        campaign = self.get_queryset(request).select_related("street").filter(pk=pk).first()
+        if campaign is None:
+            raise Http404("没有找到该走访活动")
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        allowed = self.has_change_permission(request, campaign) and can_allocate(request.user, campaign)
+        report = None
+        if request.method == "POST":
+            if not allowed:
+                raise PermissionDenied
+            try:
+                report = allocate(campaign)
+            except IntegrityError:
+                self.message_user(request, "分配时有人同时修改了包户，本次未写入，请重试", messages.ERROR)
+                return redirect(request.path)
+            self._report_message(request, report)
+        elif request.GET.get("preview"):
+            report = allocate(campaign, dry_run=True)
+        rows = list(coverage(campaign).values())
+        totals = {
+            key: sum(r[key] for r in rows) for key in ("total", "linked", "unlinked", "street_staff", "secretary")
+        }
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{campaign} · 包户到人",
+            "opts": self.model._meta,
+            "original": campaign,
+            "campaign": campaign,
+            "coverage": rows,
+            "totals": totals,
+            "report": report,
+            "uncovered": report.uncovered[:UNCOVERED_ON_PAGE] if report else [],
+            "uncovered_more": max(0, len(report.uncovered) - UNCOVERED_ON_PAGE) if report else 0,
+            "can_allocate": allowed,
+        }
+        return TemplateResponse(request, "admin/visitplan/campaign/allocation.html", context)
+
+
+@admin.register(Stage)
+class StageAdmin(admin.ModelAdmin):
+    list_display = ("campaign", "kind", "starts_on", "ends_on")
+    list_filter = (CampaignFilter, "kind")
+    list_select_related = ("campaign",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(campaign__in=visible_campaigns(request))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = visible_campaigns(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(DepartmentQuota)
+class DepartmentQuotaAdmin(admin.ModelAdmin):
+    list_display = ("campaign", "department", "community", "households")
+    list_filter = (CampaignFilter, "department")
+    list_select_related = ("campaign", "department", "community")
+    search_fields = ("department__name", "community__name")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(campaign__in=visible_campaigns(request), community__in=visible_nodes(request))
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = visible_campaigns(request)
+        elif db_field.name == "community":
+            kwargs["queryset"] = visible_nodes(request, NodeKind.COMMUNITY)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# --------------------------------------------------------------------------- assignments
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ("household", "cadre", "tier", "department", "campaign", "source", "created_at")
+    list_select_related = ("household__building", "cadre", "campaign", "department")
+    list_filter = (CampaignFilter, "tier", "source")
+    raw_id_fields = ("household", "cadre")
+    search_fields = ("cadre__name", "household__head_name")
+    search_help_text = "按干部姓名或户主姓名搜索"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    fields = ("campaign", "household", "cadre", "tier", "department", "source", "created_at")
+    readonly_fields = ("created_at",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).visible_to(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = visible_campaigns(request)
+        elif db_field.name == "cadre":
+            kwargs["queryset"] = Cadre.objects.visible_to(request.user)
+        elif db_field.name == "household":
+            kwargs["queryset"] = Household.objects.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
