@@ -249,26 +249,12 @@ def write_register_file(path, rows, seed):
                 row += 1
 
     notes = workbook.add_worksheet(INSTRUCTIONS_SHEET_NAME)
-    for r, values in enumerate(instructions_rows(INSTRUCTIONS)):
+    for r, values in enumerate(INSTRUCTIONS):
         for c, value in enumerate(values):
             if value:
                 notes.write_string(r, c, str(value))
     workbook.close()
     tmp.replace(path)
-
-
-def instructions_rows(fallback):
-    """The template's 填写说明 sheet (read with openpyxl) when the template is at hand; the register module's copy otherwise."""
-    template = Path("/work/shared/samples/households-template.xlsx")
-    if not template.exists():
-        return fallback
-    import openpyxl
-
-    workbook = openpyxl.load_workbook(template, read_only=True)
-    try:
-        return [list(r) for r in workbook["填写说明"].iter_rows(values_only=True)]
-    finally:
-        workbook.close()
 
 
 # ---------------------------------------------------------------------------------------------- c, d

@@ -5,6 +5,7 @@ import tempfile
 from django.http import FileResponse
 from django.utils import timezone
 
+from .masking import can_view_full_pii
 from .models import ExportLog, Household
 
 
@@ -19,7 +20,7 @@ def register_export_response(request, queryset, *, what):
     # Re-scoped here, whatever the caller passed: an export never reaches past visible_to.
     scoped = Household.objects.visible_to(request.user).filter(pk__in=queryset.values("pk"))
     spool = tempfile.TemporaryFile()
-    rows = write_register(scoped, spool)
+    rows = write_register(scoped, spool, mask=not can_view_full_pii(request.user))
     spool.seek(0)
     ExportLog.objects.create(user=request.user, what=what, rows=rows or 0, ip=client_ip(request))
     filename = f"居民底册_{timezone.localdate():%Y%m%d}.xlsx"

@@ -34,10 +34,10 @@ CHILD_KIND = {
 
 class NodeQuerySet(models.QuerySet):
     def under(self, node, include_self=True):
-        qs = self.filter(path__startswith=node.path + ".")
+        q = Q(path__startswith=node.path + ".")
         if include_self:
-            qs = self | self.filter(pk=node.pk)
-        return qs
+            q |= Q(pk=node.pk)
+        return self.filter(q)
 
     def visible_to(self, user, *, ancestors=True):
         """The user's subtree; with ancestors=True also the nodes above it, so the tree can be shown.
@@ -98,14 +98,20 @@ class Node(models.Model):
 
     @transaction.atomic
     def save(self, *args, **kwargs):
+        renamed = bool(self.pk) and Node.objects.filter(pk=self.pk).exclude(name=self.name).exists()
         super().save(*args, **kwargs)
         new_path = (self.parent.path + "." if self.parent_id else "") + path_segment(self.pk)
+        moved = bool(self.path) and new_path != self.path
         if new_path != self.path:
             old = self.path
             self.path = new_path
-            type(self).objects.filter(pk=self.pk).update(path=new_path)
-            if old:  # moved: rewrite the subtree and its households
+            Node.objects.filter(pk=self.pk).update(path=new_path)
+            if old:
                 _rewrite_paths(old, new_path)
+        if moved:
+            _rehome_households(self)
+        if renamed or moved:
+            _refresh_address_keys(self)
 
     def ancestors(self):
         parts = self.path.split(".")
@@ -123,6 +129,33 @@ class Node(models.Model):
     @property
     def full_name(self):
         return " / ".join([n.name for n in self.ancestors()] + [self.name])
+
+
+def _rehome_households(node):
+    """A node moved under another parent: its households follow it up the tree."""
+    chain = [node] + list(reversed(node.ancestors()))  # node, parent, grandparent, …
+    levels = {n.kind: n.pk for n in chain}
+    field = {NodeKind.COMMUNITY: "community", NodeKind.GRID: "grid", NodeKind.BUILDING: "building"}.get(node.kind)
+    if field is None:
+        return
+    above = {"street_id": levels.get(NodeKind.STREET)}
+    if node.kind in (NodeKind.GRID, NodeKind.BUILDING):
+        above["community_id"] = levels.get(NodeKind.COMMUNITY)
+    if node.kind == NodeKind.BUILDING:
+        above["grid_id"] = levels.get(NodeKind.GRID)
+    Household.objects.filter(**{field: node}).update(**above)
+
+
+def _refresh_address_keys(node):
+    """A renamed community, grid or building changes the natural key of its households."""
+    households = Household.objects.filter(Q(community=node) | Q(grid=node) | Q(building=node)).select_related(
+        "community", "grid", "building"
+    )
+    changed = []
+    for h in households.iterator(chunk_size=2000):
+        h.address_key = h.compute_address_key()
+        changed.append(h)
+    Household.objects.bulk_update(changed, ["address_key"], batch_size=1000)
 
 
 def _rewrite_paths(old: str, new: str):
@@ -272,16 +305,14 @@ class Household(models.Model):
         parts = [self.building.name if self.building_id else "", self.unit, self.room]
         return "".join(p for p in parts if p)
 
-    def save(self, *args, **kwargs):
+    def compute_address_key(self):
         from .register import address_key
 
-        self.address_key = address_key(
-            self.community.name,
-            self.grid.name,
-            self.building.name if self.building_id else "",
-            self.unit,
-            self.room,
-        )
+        building = self.building.name if self.building_id else ""
+        return address_key(self.community.name, self.grid.name, building, self.unit, self.room)
+
+    def save(self, *args, **kwargs):
+        self.address_key = self.compute_address_key()
         self.path = (self.building or self.grid).path
         super().save(*args, **kwargs)
 

@@ -25,6 +25,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from python_calamine import CalamineError, CalamineWorkbook, WorksheetNotFound
 
+from .masking import mask_id_number, mask_phone
 from .models import FocusGroup, Household, Node, NodeKind, Street
 from .validators import id_number_error, normalize_id_number, normalize_phone, phone_error
 
@@ -641,8 +642,11 @@ class _HouseholdWriter:
 _COLUMN_WIDTHS = (14, 12, 10, 8, 10, 12, 22, 16, 10, 26, 30)
 
 
-def write_register(queryset, fileobj) -> int:
+def write_register(queryset, fileobj, *, mask=False) -> int:
     """Write the households of ``queryset`` to ``fileobj`` in the template layout; returns the row count.
+
+    With ``mask`` ID numbers and phones are written masked (roles without 查看完整信息); such a
+    file is for reading, it does not import back.
 
     openpyxl's write-only mode streams rows to disk (constant memory); rows come from the database
     2,000 at a time, names by select_related and focus groups by one prefetch per chunk.
@@ -670,8 +674,8 @@ def write_register(queryset, fileobj) -> int:
             h.unit,
             h.room,
             h.head_name,
-            h.id_number,
-            h.phone,
+            mask_id_number(h.id_number) if mask else h.id_number,
+            mask_phone(h.phone) if mask else h.phone,
             h.size,
             TAG_SEPARATOR.join(t.name for t in h.tags.all()),
             h.notes,

@@ -151,3 +151,12 @@ def test_admin_list_masks_for_secretary_and_not_for_admin(client, world):
     client.force_login(world.admin)
     page = client.get(reverse("admin:households_household_changelist")).content.decode()
     assert world.ha.id_number in page
+
+
+def test_it_masks_the_export_for_roles_without_full_access(client, world):
+    client.force_login(world.worker_a)
+    response = client.get(reverse("households:export"))
+    wb = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    row = next(wb["居民底册"].iter_rows(min_row=2, values_only=True))
+    assert row[6] == world.ha.id_number[:6] + "********" + world.ha.id_number[-4:]
+    assert row[7] == "138****0001"
