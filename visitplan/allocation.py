@@ -24,11 +24,13 @@ assignments) already did:
    (least loaded first). Cadres whose scope lies on the community's branch of the tree
    are preferred; when there are none, every active tier-2 cadre of the department
    takes part. Only households no department has yet in this campaign are eligible,
-   and households without any 包户 cadre go first. Existing tier-2 assignments of the
+   and households without any 包户 cadre go first, an even share of each grid (a contiguous run
+   in each), so every grid keeps households for its own grid worker. Existing tier-2 assignments of the
    department in the community (hand-made ones too) count toward the quota.
 3. 街道干部 (包村居组, scope = a community, or a node under it): at least
    ``ceil(street_staff_share% × households of the community)`` households have a tier-3
-   assignment; households without any 包户 cadre go first; dealt round-robin.
+   assignment; households without any 包户 cadre go first, an even share of each grid as for
+   departments; dealt round-robin.
 4. 社区书记 (scope = community): every household of the community gets a tier-4 assignment
    (户户到). With two or more active secretaries each household gets one of them
    (round-robin), not all of them.
@@ -379,6 +381,25 @@ class _Allocator:
                 best = (key, c)
         return best[1] if best else None
 
+    def _spread(self, households, need):
+        """Unlinked households first, ordered so that the first ``need`` are an even share of every
+        grid (one contiguous run in each, address order kept): departments and street staff take a
+        part of each grid, and every grid keeps households for its own grid worker."""
+        unlinked = [h for h in households if h not in self.linked]
+        linked = [h for h in households if h in self.linked]
+        if need >= len(unlinked):
+            return unlinked + linked
+        by_grid = defaultdict(list)
+        for h in unlinked:
+            by_grid[self.info[h][2]].append(h)
+        exact = {g: need * len(hs) / len(unlinked) for g, hs in by_grid.items()}
+        shares = {g: math.floor(x) for g, x in exact.items()}
+        for g in sorted(exact, key=lambda g: shares[g] - exact[g])[: need - sum(shares.values())]:
+            shares[g] += 1  # largest remainders first, so the shares add up to need
+        first = [h for g, hs in by_grid.items() for h in hs[: shares[g]]]
+        taken = set(first)
+        return first + [h for h in unlinked if h not in taken] + linked
+
     def _deal(self, households, cadres, need, tier, load_key, dept_id=None):
         """Round-robin: give up to `need` of `households`, each to the least loaded cadre."""
         given = 0
@@ -504,7 +525,7 @@ class _Allocator:
         # The departments of one community take free households in turn, so a shortage is shared.
         for cid, entries in per_community.items():
             free = [h for h in self.by_comm.get(cid, ()) if h not in self.t2_dept]
-            free.sort(key=lambda h: h in self.linked)  # stable: unlinked first, address order kept
+            free = self._spread(free, sum(entry["need"] for entry in entries))
             open_entries = list(entries)
             turn = 0
             for hh in free:
@@ -565,8 +586,7 @@ class _Allocator:
                     f"已有 {_n(have)} 户"
                 )
                 continue
-            todo = [h for h in households if h not in have_t3]
-            todo.sort(key=lambda h: h in self.linked)
+            todo = self._spread([h for h in households if h not in have_t3], need)
             given = self._deal(
                 todo, cadres, need, Tier.STREET_STAFF, lambda c, cid=cid: ("comm", c.pk, Tier.STREET_STAFF, cid)
             )

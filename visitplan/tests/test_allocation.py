@@ -13,7 +13,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from households.models import FocusGroup
+from households.models import FocusGroup, Grid
 from households.roles import STREET_ADMIN
 from visitplan.allocation import LINK_TIERS, allocate, coverage, months_touched, reassign_cadre
 from visitplan.models import Assignment, Cadre, Tier
@@ -645,3 +645,20 @@ def test_concurrent_runs_do_not_double_assign(on_postgres):
     assert sorted(results)[0] == 0 and sorted(results)[1] == rows(campaign).count()
     pairs = list(rows(campaign).values_list("household_id", "cadre_id"))
     assert len(pairs) == len(set(pairs))
+
+
+def test_street_staff_and_departments_take_a_share_of_every_grid():
+    # 3 grids × 10 households; street staff 30% and a department 6 households of the community.
+    t = f.build_street(communities=1, grids=3, buildings=1, rooms=10)
+    f.staff_town(t)
+    campaign = f.campaign(t.street)
+    dept = f.department()
+    f.cadre("民政甲", Tier.DEPARTMENT, t.street, department=dept)
+    f.quota(campaign, dept, t.communities[0], 6)
+    allocate(campaign)
+    for grid in Grid.objects.filter(parent=t.communities[0]):
+        in_grid = rows(campaign, household__grid=grid)
+        assert in_grid.filter(tier=Tier.STREET_STAFF).count() == 3
+        assert in_grid.filter(tier=Tier.DEPARTMENT).count() == 2
+        # The rest of the grid is the grid worker's (or its 两委 member's), never an empty grid.
+        assert in_grid.filter(tier__in=[Tier.COMMITTEE, Tier.GRID_WORKER]).count() == 5

@@ -499,11 +499,14 @@ class Command(BaseCommand):
 
         accounts = []  # (user, [group names], cadre kwargs or None)
 
-        def person(tier, scope, unit, position, username, role_names, staff=False, department=None):
+        def person(tier, scope, unit, position, username, role_names, staff=False, department=None, visits=True):
             gender = people.gender(0.6)
             name = people.name(gender, rng.randint(1965, 1995))
             user = User(username=username, first_name=name, password=password, is_staff=staff)
-            cadre = dict(name=name, unit=unit, position=position, phone=people.mobile(), tier=tier, scope=scope, department=department)
+            cadre = dict(
+                name=name, unit=unit, position=position, phone=people.mobile(), tier=tier, scope=scope,
+                department=department, takes_households=visits,
+            )  # fmt: skip
             accounts.append((user, role_names, cadre))
 
         office = f"{STREET_NAME}办事处"
@@ -538,8 +541,10 @@ class Command(BaseCommand):
             for grid in community_grids:
                 person(Tier.GRID_WORKER, grid, community.name, "专职网格员", f"grid_{py}_{grid.number}", [roles.CADRE])
 
-        # The street office's administrator: a street-wide street-staff cadre, so the scoping sees the whole street.
-        person(Tier.STREET_STAFF, street, office, "党政办主任（系统管理员）", "admin", [roles.STREET_ADMIN], staff=True)
+        # The street office's administrator: scoped to the whole street, manages and does not visit (参与包户 off).
+        person(
+            Tier.STREET_STAFF, street, office, "党政办主任（系统管理员）", "admin", [roles.STREET_ADMIN], staff=True, visits=False
+        )
         root = User(username="root", first_name="系统超级用户", password=password, is_staff=True, is_superuser=True)
         accounts.append((root, [], None))
 
