@@ -129,6 +129,8 @@ class AllocationReport:
     uncovered: list = field(default_factory=list)
     #: Chinese sentences: missing cadres, unmet quotas, scopes that do not fit, …
     problems: list = field(default_factory=list)
+    #: Chinese sentences that need no action (e.g. leaders' lists are full).
+    notes: list = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -148,6 +150,9 @@ class AllocationReport:
         if self.problems:
             lines.append(f"需要处理的问题：{len(self.problems)} 项")
             lines.extend(f"· {p}" for p in self.problems)
+        if self.notes:
+            lines.append("说明：")
+            lines.extend(f"· {n}" for n in self.notes)
         return lines
 
 
@@ -221,6 +226,7 @@ class _Allocator:
         self.campaign = campaign
         self.street = campaign.street
         self.problems: list[str] = []
+        self.notes: list[str] = []
         self.new: list[tuple[int, int, int, int | None]] = []  # household, cadre, tier, department
         self.created: Counter = Counter()
         self.existing: Counter = Counter()
@@ -476,10 +482,12 @@ class _Allocator:
                     still.append((cid, todo))
             queues = still
             position += 1
+        # Not a problem: the leaders' lists are full at their target, and these focus households
+        # still have their own 包户 cadre.
         for cid, n in over_cap.items():
-            self.problems.append(
-                f"{self._name(cid)}有 {_n(n)} 户重点户未分给街道班子成员：班子成员每人上限 {_n(cap)} 户"
-                f"（每月 {campaign.leader_households_per_month} 户 × {months} 个月）已满"
+            self.notes.append(
+                f"{self._name(cid)}另有 {_n(n)} 户重点户由包户干部走访：班子成员每人 {_n(cap)} 户"
+                f"（每月 {campaign.leader_households_per_month} 户 × {months} 个月）已排满"
             )
 
     def departments(self):
@@ -750,6 +758,7 @@ def allocate(campaign: Campaign, *, dry_run: bool = False) -> AllocationReport:
         report.existing_by_tier[tier] = allocator.existing[tier]
     report.uncovered = allocator.uncovered()
     report.problems = allocator.problems
+    report.notes = allocator.notes
     report.seconds = time.monotonic() - started
     return report
 

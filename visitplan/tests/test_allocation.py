@@ -113,7 +113,7 @@ def test_leaders_get_focus_households_within_cap_shared_evenly():
     assert {h for h, _ in leader_rows} <= focus
     assert sorted(Counter(c for _, c in leader_rows).values()) == [6, 6]
     assert len({h for h, _ in leader_rows}) == 12  # one leader per household
-    assert any("上限 6 户" in p for p in report.problems)
+    assert any("每人 6 户" in n for n in report.notes) and not any("班子成员" in p for p in report.problems)
     # Spread over both communities although the cap is too small for all.
     communities = {h.community_id for h in t.households if h.pk in {h for h, _ in leader_rows}}
     assert len(communities) == 2
