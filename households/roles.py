@@ -24,17 +24,29 @@ _PLAN_MODELS = (
 )
 
 
+_ISSUE_MODELS = ("issues.issue", "issues.issueevent", "issues.extensionrequest")
+_CALENDAR_MODELS = ("issues.holidayoverride",)
+
+
 def _perms(models, actions):
     return [f"{m.split('.')[0]}.{a}_{m.split('.')[1]}" for m in models for a in actions]
 
 
 ROLE_PERMISSIONS = {
-    STREET_ADMIN: _perms(_REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + ("households.focusgroup",), ("view", "add", "change", "delete"))
+    STREET_ADMIN: _perms(
+        _REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + _ISSUE_MODELS + _CALENDAR_MODELS + ("households.focusgroup",),
+        ("view", "add", "change", "delete"),
+    )
     + ["households.view_full_pii", "households.view_exportlog"],
-    LEADER: _perms(_REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS, ("view",)),
-    SECRETARY: _perms(_REGISTER_MODELS, ("view", "change")) + _perms(_TREE_MODELS + _PLAN_MODELS, ("view",)),
-    CADRE: _perms(_REGISTER_MODELS, ("view", "change")),
-    DEPARTMENT_HANDLER: _perms(("households.household",), ("view",)),
+    LEADER: _perms(_REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + _ISSUE_MODELS, ("view",)),
+    SECRETARY: _perms(_REGISTER_MODELS, ("view", "change"))
+    + _perms(_TREE_MODELS + _PLAN_MODELS, ("view",))
+    + _perms(("issues.issue",), ("view", "add", "change"))
+    + _perms(("issues.issueevent", "issues.extensionrequest"), ("view",)),
+    CADRE: _perms(_REGISTER_MODELS, ("view", "change")) + _perms(("issues.issue",), ("view", "add")),
+    DEPARTMENT_HANDLER: _perms(("households.household",), ("view",))
+    + _perms(("issues.issue",), ("view", "change"))
+    + _perms(("issues.issueevent", "issues.extensionrequest"), ("view", "add")),
 }
 
 

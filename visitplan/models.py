@@ -25,6 +25,15 @@ class Department(models.Model):
         "类别", max_length=16, choices=[("city", "市直"), ("district", "区直"), ("street", "街道科室")], default="district"
     )
     head_name = models.CharField("负责人", max_length=50, blank=True)
+    head_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="负责人账号",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="headed_departments",
+        help_text="逾期诉求升级提醒发给此账号",
+    )
     phone = models.CharField("联系电话", max_length=20, blank=True, validators=[validate_phone])
 
     class Meta:

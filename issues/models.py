@@ -1,0 +1,329 @@
+"""The issue ledger (问题整改台账): requests, their timeline, the working-day calendar overrides,
+extension requests, and the reminders and notifications sent about them.
+
+Rules live beside the models: deadlines in ``issues/deadlines.py`` (on top of the calendar in
+``issues/workdays.py``), the workflow in ``issues/services.py``, reminders in
+``issues/reminders.py``. Deadlines are computed there and never typed by hand.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from households.models import Household, Node
+from visitplan.models import Cadre, Department
+from visits.domains import SERVICE_DOMAINS
+from visits.models import Visit
+
+
+class HolidayOverride(models.Model):
+    """An office-entered day that wins over the chinesecalendar package (e.g. next year's schedule)."""
+
+    date = models.DateField("日期", unique=True)
+    is_workday = models.BooleanField("是否上班", help_text="勾选 = 上班（含调休上班）；不勾选 = 放假")
+    note = models.CharField("说明", max_length=100, blank=True, help_text="如：2027年春节、国庆调休上班")
+    created_at = models.DateTimeField("录入时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "节假日调整"
+        ordering = ["-date"]
+
+    def __str__(self):
+        return f"{self.date} {'上班' if self.is_workday else '放假'} {self.note}"
+
+
+class Category(models.TextChoices):
+    # The nine service domains of the questionnaire, then the ledger's own categories.
+    CHILDCARE = SERVICE_DOMAINS[0]
+    EDUCATION = SERVICE_DOMAINS[1]
+    EMPLOYMENT = SERVICE_DOMAINS[2]
+    HEALTH = SERVICE_DOMAINS[3]
+    ELDERLY = SERVICE_DOMAINS[4]
+    LIVING = SERVICE_DOMAINS[5]
+    WELFARE = SERVICE_DOMAINS[6]
+    CULTURE = SERVICE_DOMAINS[7]
+    SAFETY = SERVICE_DOMAINS[8]
+    URBAN = "urban", "城市建设"
+    HOUSING = "housing", "住房保障"
+    MUNICIPAL = "municipal", "市政管理"
+    TRANSPORT = "transport", "交通出行"
+    DISPUTE = "dispute", "矛盾纠纷"
+    OTHER = "other", "其他"
+
+
+class Severity(models.TextChoices):
+    # Working days to close live in issues/deadlines.py (15 / 30 / 60).
+    GENERAL = "general", "一般"
+    MAJOR = "major", "较大"
+    GRAVE = "grave", "特别重大"
+
+
+class Status(models.TextChoices):
+    REGISTERED = "registered", "待审核"
+    ACCEPTED = "accepted", "待交办"
+    RETURNED = "returned", "已退回"
+    MERGED = "merged", "已合并"
+    ROUTED = "routed", "已交办"
+    PLANNED = "planned", "方案已报"
+    IN_PROGRESS = "in_progress", "办理中"
+    RESOLVED = "resolved", "已办结"
+    CLOSED = "closed", "已销号"
+
+
+# Statuses in which the issue still runs against its deadlines.
+OPEN_STATUSES = (Status.REGISTERED, Status.ACCEPTED, Status.ROUTED, Status.PLANNED, Status.IN_PROGRESS)
+
+
+class Closure(models.TextChoices):
+    SOLVED = "solved", "已解决"
+    ON_THE_SPOT = "on_the_spot", "现场答复/即知即办"
+    EXPLAINED = "explained", "解疑释惑"
+
+
+class Level(models.TextChoices):
+    COMMUNITY = "community", "社区"
+    STREET = "street", "街道"
+    JOINT = "joint", "联席会议"
+
+
+class IssueQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The one scoping entry point for issues (see issues/scoping.py)."""
+        from .scoping import issues_visible_to
+
+        return issues_visible_to(self, user)
+
+    def open(self):
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def overdue(self, *, on):
+        """Open issues past their close deadline, or still without a plan past the plan deadline."""
+        return self.open().filter(
+            Q(due_on__lt=on) | Q(plan_due_on__lt=on, plan_posted_on__isnull=True)
+        )
+
+
+class Issue(models.Model):
+    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.PROTECT, related_name="issues")
+    # Copied from the household when registered: scoping and ledger filters need no join.
+    community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="+")
+    path = models.CharField("路径", max_length=64, editable=False, db_index=True)
+    visit = models.ForeignKey(
+        Visit, verbose_name="来源走访", null=True, blank=True, on_delete=models.SET_NULL, related_name="issues"
+    )
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="登记人", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    raised_by_cadre = models.ForeignKey(
+        Cadre, verbose_name="登记干部", null=True, blank=True, on_delete=models.SET_NULL, related_name="raised_issues"
+    )
+    text = models.TextField("诉求内容")
+    category = models.CharField("类别", max_length=16, choices=Category.choices)
+    severity = models.CharField("等级", max_length=16, choices=Severity.choices, default=Severity.GENERAL)
+    status = models.CharField("状态", max_length=16, choices=Status.choices, default=Status.REGISTERED, db_index=True)
+    closure = models.CharField("办结方式", max_length=16, choices=Closure.choices, blank=True)
+
+    department = models.ForeignKey(
+        Department, verbose_name="责任单位", null=True, blank=True, on_delete=models.PROTECT, related_name="issues"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="责任人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_issues",
+    )
+    level = models.CharField("办理层级", max_length=16, choices=Level.choices, default=Level.COMMUNITY)
+    level_person = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="分包责任人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="escalated_issues",
+    )
+
+    registered_on = models.DateField("登记日期")
+    plan_due_on = models.DateField("方案时限", null=True, blank=True, editable=False)
+    plan_due_provisional = models.BooleanField("方案时限暂定", default=False, editable=False)
+    due_on = models.DateField("办结时限", null=True, blank=True, editable=False)
+    due_provisional = models.BooleanField("办结时限暂定", default=False, editable=False)
+    extension_days = models.PositiveSmallIntegerField("已延期（工作日）", default=0, editable=False)
+
+    plan_text = models.TextField("解决方案", blank=True)
+    plan_posted_on = models.DateField("方案上报日期", null=True, blank=True)
+    answer = models.TextField("答复居民情况", blank=True)
+    answered_on = models.DateField("办结日期", null=True, blank=True)
+    closed_on = models.DateField("销号日期", null=True, blank=True)
+
+    hotline_ticket = models.CharField("12345工单号", max_length=32, blank=True, db_index=True)
+    special_hardship = models.BooleanField("特殊困难群体", default=False)
+    merged_into = models.ForeignKey(
+        "self", verbose_name="合并到", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
+    )
+
+    # Optimistic lock: every service call checks and bumps it, so two people cannot overwrite each other.
+    version = models.PositiveIntegerField("版本", default=1, editable=False)
+    created_at = models.DateTimeField("创建时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    objects = IssueQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "诉求（问题整改台账）"
+        ordering = ["-registered_on", "-id"]
+        indexes = [
+            models.Index(fields=["status", "due_on"], name="issue_status_due"),
+            models.Index(fields=["status", "plan_due_on"], name="issue_status_plan_due"),
+            models.Index(fields=["department", "status"], name="issue_department_status"),
+            models.Index(fields=["community", "status"], name="issue_community_status"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.text[:20]}"
+
+    @property
+    def is_open(self):
+        return self.status in OPEN_STATUSES
+
+
+class EventKind(models.TextChoices):
+    REGISTERED = "registered", "登记"
+    ACCEPTED = "accepted", "审核通过"
+    RETURNED = "returned", "退回"
+    MERGED = "merged", "合并"
+    ROUTED = "routed", "交办"
+    MISROUTED = "misrouted", "退办"
+    PLAN_POSTED = "plan_posted", "上报方案"
+    PROGRESS = "progress", "办理进展"
+    RESOLVED = "resolved", "办结"
+    CLOSED = "closed", "销号"
+    ON_THE_SPOT = "on_the_spot", "现场答复"
+    EXPLAINED = "explained", "解疑释惑"
+    EXTENSION_REQUESTED = "extension_requested", "申请延期"
+    EXTENSION_APPROVED = "extension_approved", "批准延期"
+    EXTENSION_REJECTED = "extension_rejected", "驳回延期"
+    ESCALATED = "escalated", "提级办理"
+    REOPENED = "reopened", "重新办理"
+    DEADLINE_RECOMPUTED = "deadline_recomputed", "时限重算"
+    NOTE = "note", "备注"
+
+
+class IssueEvent(models.Model):
+    """One step on an issue's timeline: who, when, what, the text."""
+
+    issue = models.ForeignKey(Issue, verbose_name="诉求", on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField("事项", max_length=24, choices=EventKind.choices)
+    text = models.TextField("内容", blank=True)
+    from_status = models.CharField("原状态", max_length=16, choices=Status.choices, blank=True)
+    to_status = models.CharField("新状态", max_length=16, choices=Status.choices, blank=True)
+    data = models.JSONField("数据", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "办理记录"
+        ordering = ["issue", "at", "id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"
+
+
+class ExtensionRequest(models.Model):
+    class Decision(models.TextChoices):
+        PENDING = "pending", "待审批"
+        APPROVED = "approved", "已批准"
+        REJECTED = "rejected", "已驳回"
+
+    issue = models.ForeignKey(Issue, verbose_name="诉求", on_delete=models.CASCADE, related_name="extensions")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="申请人", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    days = models.PositiveSmallIntegerField("延期（工作日）")
+    reason = models.TextField("理由")
+    decision = models.CharField("审批", max_length=16, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="审批人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField("审批时间", null=True, blank=True)
+    created_at = models.DateTimeField("申请时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "延期申请"
+        ordering = ["-created_at"]
+        constraints = [
+            # One open request at a time per issue.
+            models.UniqueConstraint(fields=["issue"], condition=Q(decision="pending"), name="one_pending_extension"),
+        ]
+
+
+class ReminderKind(models.TextChoices):
+    PLAN_DUE_SOON = "plan_due_soon", "方案即将到期"
+    PLAN_OVERDUE = "plan_overdue", "方案逾期"
+    DUE_SOON = "due_soon", "办结即将到期"
+    OVERDUE = "overdue", "办结逾期"
+    ESCALATION = "escalation", "逾期升级"
+
+
+class Reminder(models.Model):
+    """The claim that a reminder of one kind about one issue went out on one day.
+
+    The unique constraint is the idempotence: whoever inserts the row first sends, everyone
+    else (a second run, a racing worker, a retried task) finds it there and sends nothing.
+    """
+
+    issue = models.ForeignKey(Issue, verbose_name="诉求", on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField("类型", max_length=16, choices=ReminderKind.choices)
+    day = models.DateField("日期")
+    created_at = models.DateTimeField("生成时间", auto_now_add=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "提醒记录"
+        constraints = [models.UniqueConstraint(fields=["issue", "kind", "day"], name="reminder_once_per_day")]
+        indexes = [models.Index(fields=["day"], name="reminder_day")]
+
+
+class Notification(models.Model):
+    """An in-app message to one user (the bell in the page header)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="接收人", on_delete=models.CASCADE, related_name="notifications")
+    reminder = models.ForeignKey(
+        Reminder, verbose_name="提醒", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    issue = models.ForeignKey(Issue, verbose_name="诉求", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField("标题", max_length=200)
+    body = models.TextField("内容", blank=True)
+    created_at = models.DateTimeField("时间", auto_now_add=True)
+    read_at = models.DateTimeField("已读时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "站内通知"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["reminder", "user"], name="notification_once_per_reminder_user"),
+        ]
+        indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread")]
+
+
+class Delivery(models.Model):
+    """One notification sent through one outside channel (email now; SMS plugs in the same way)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "待发送"
+        SENT = "sent", "已发送"
+        FAILED = "failed", "发送失败"
+
+    notification = models.ForeignKey(Notification, verbose_name="通知", on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField("渠道", max_length=16)
+    address = models.CharField("地址", max_length=200)
+    state = models.CharField("状态", max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField("尝试次数", default=0)
+    error = models.TextField("错误", blank=True)
+    sent_at = models.DateTimeField("发送时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "外发记录"
+        constraints = [models.UniqueConstraint(fields=["notification", "channel"], name="delivery_once_per_channel")]
