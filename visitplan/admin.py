@@ -1,7 +1,9 @@
 """Admin of the plan: departments, cadres, campaigns (with 包户到人), stages, quotas, assignments.
 
 Every list goes through the scoping entry points (``visible_to``); the rules of 包户到人 live
-in ``visitplan/allocation.py`` and are only called from here.
+in ``visitplan/allocation.py`` and are only called from here. 责任单位 and 干部名册 are imported and
+exported as Excel sheets, 包户名单 exported, with django-import-export (rules in
+``visitplan/resources.py``); exports are the list's own scoped queryset and are logged (ExportLog).
 """
 
 from django import forms
@@ -14,15 +16,31 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
+from import_export.admin import ExportMixin, ImportExportMixin
+from import_export.forms import ImportForm, SelectableFieldsExportForm
 
-from households.models import Household, Node, NodeKind
+from households.exporting import client_ip
+from households.models import ExportLog, Household, Node, NodeKind
 from households.paginator import EstimatedCountPaginator
 from households.scoping import scope_paths
 
 from .allocation import allocate, coverage, reassign_cadre
 from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
+from .resources import (
+    MAX_UPLOAD_MB,
+    AssignmentResource,
+    CadreResource,
+    DepartmentResource,
+    SafeCSV,
+    SheetFileError,
+    SheetXLSX,
+    import_error_lines,
+    import_error_summary,
+)
 
 UNCOVERED_IN_MESSAGE = 20
 UNCOVERED_ON_PAGE = 2000
@@ -67,14 +85,136 @@ class CampaignFilter(admin.SimpleListFilter):
         return queryset
 
 
+# --------------------------------------------------------------------------- import / export of the staff lists
+#
+# django-import-export on the small lists (责任单位, 干部名册, 包户名单); the rules of each sheet
+# live in visitplan/resources.py. The resource gets the request user (its scope); exports start
+# from the change list's queryset, i.e. this admin's get_queryset (visible_to) with the list's
+# filters, and every export writes an ExportLog row.
+
+IMPORT_ERRORS_IN_MESSAGE = 200
+
+
+class _RequestUserResourceMixin:
+    def get_resource_kwargs(self, request, *args, **kwargs):
+        kwargs = super().get_resource_kwargs(request, *args, **kwargs)
+        kwargs["user"] = request.user
+        return kwargs
+
+
+class SheetExportForm(SelectableFieldsExportForm):
+    def _get_field_label(self, resource, field_name):
+        # The column's Chinese header, not import-export's "Name (姓名)".
+        field = resource.fields.get(field_name)
+        return field.column_name if field is not None else field_name
+
+
+class LoggedExportMixin(_RequestUserResourceMixin):
+    """Export of a scoped admin list: xlsx (or csv), the list's own queryset, logged. Before ExportMixin."""
+
+    export_formats = [SheetXLSX, SafeCSV]
+    export_form_class = SheetExportForm
+    to_encoding = "utf-8-sig"  # CSV: Excel reads UTF-8 only with the BOM
+    export_what = ""  # ExportLog.what and the file name
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def get_export_queryset(self, request):
+        # import-export builds the change list, whose root queryset is self.get_queryset(request)
+        # (scoped by visible_to), then applies the list's filters and search: never wider than the list.
+        return super().get_export_queryset(request)
+
+    def get_valid_export_item_pks(self, request):
+        # Replaces import-export's deprecated default (every pk of the table).
+        return self.get_queryset(request).values_list("pk", flat=True)
+
+    def get_data_for_export(self, request, queryset, **kwargs):
+        data = super().get_data_for_export(request, queryset, **kwargs)
+        ExportLog.objects.create(
+            user=request.user, what=f"{self.export_what}（后台导出）", rows=len(data), ip=client_ip(request)
+        )
+        return data
+
+    def get_export_filename(self, request, queryset, file_format):
+        return f"{self.export_what}_{timezone.localdate():%Y%m%d}.{file_format.get_extension()}"
+
+    def _do_file_export(self, file_format, request, queryset, export_form=None):
+        response = super()._do_file_export(file_format, request, queryset, export_form=export_form)
+        # import-export writes filename="…" as is; a Chinese name needs RFC 5987 (filename*=UTF-8'').
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=self.get_export_filename(request, queryset, file_format)
+        )
+        return response
+
+
+class SheetImportForm(ImportForm):
+    def clean_import_file(self):
+        upload = self.cleaned_data["import_file"]
+        if not upload.name.lower().endswith(".xlsx"):
+            raise forms.ValidationError("请上传 .xlsx 格式的 Excel 工作簿（.xls、.csv 请先在 Excel 中另存为 .xlsx）")
+        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+            raise forms.ValidationError(f"文件超过 {MAX_UPLOAD_MB} MB，请删去多余的工作表和空行后重新上传")
+        return upload
+
+
+class SheetImportMixin(_RequestUserResourceMixin):
+    """Import of a staff list: xlsx only, add+change permission, all rows or nothing. Before ImportMixin."""
+
+    import_formats = [SheetXLSX]
+    import_form_class = SheetImportForm
+
+    def has_import_permission(self, request):
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def add_data_read_fail_error_to_form(self, form, e):
+        if isinstance(e, SheetFileError):
+            form.add_error("import_file", str(e))
+        else:
+            form.add_error("import_file", "文件无法读取：请上传 .xlsx 格式的 Excel 工作簿")
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        result = context.get("result")
+        if result is not None and (result.has_errors() or result.has_validation_errors()):
+            file_errors = [e.error for e in result.base_errors if isinstance(e.error, SheetFileError)]
+            if file_errors and context.get("form") is not None:
+                # The file as a whole is wrong (header, user): say so at the upload field, no row table.
+                for error in file_errors:
+                    context["form"].add_error("import_file", str(error))
+                del context["result"]
+            else:
+                self._import_error_message(request, result)
+        return response
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            # The confirmation found what the preview did not (someone changed the data meanwhile):
+            # the resource rolled everything back (SheetResource.import_data); send the user back
+            # to the upload page with the reasons.
+            self._import_error_message(request, result)
+            return redirect(reverse("admin:%s_%s_import" % self.get_model_info(), current_app=self.admin_site.name))
+        return super().process_result(result, request)
+
+    def _import_error_message(self, request, result):
+        lines = import_error_lines(result)
+        shown = lines[:IMPORT_ERRORS_IN_MESSAGE]
+        if len(lines) > len(shown):
+            shown.append(f"…… 共 {len(lines)} 处错误")
+        self.message_user(request, _lines_html([import_error_summary(result)] + shown), messages.ERROR)
+
+
 # --------------------------------------------------------------------------- departments
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
+class DepartmentAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, admin.ModelAdmin):
     list_display = ("name", "level", "head_name", "phone")
     list_filter = ("level",)
     search_fields = ("name", "head_name")
+    resource_classes = [DepartmentResource]
+    export_what = "责任单位"
 
 
 # --------------------------------------------------------------------------- cadres
@@ -97,8 +237,10 @@ class ReassignForm(forms.Form):
 
 
 @admin.register(Cadre)
-class CadreAdmin(admin.ModelAdmin):
+class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, admin.ModelAdmin):
     list_display = ("name", "tier", "unit", "position", "scope", "department", "active")
+    resource_classes = [CadreResource]
+    export_what = "干部名册"
     list_filter = ("tier", "active", "takes_households", "department")
     search_fields = ("name", "phone")
     raw_id_fields = ("user",)
@@ -330,8 +472,10 @@ class DepartmentQuotaAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(LoggedExportMixin, ExportMixin, admin.ModelAdmin):
     list_display = ("household", "cadre", "tier", "department", "campaign", "source", "created_at")
+    resource_classes = [AssignmentResource]
+    export_what = "包户名单"
     list_select_related = ("household__building", "cadre", "campaign", "department")
     list_filter = (CampaignFilter, "tier", "source")
     raw_id_fields = ("household", "cadre")
