@@ -14,10 +14,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-# Creates the venv, installs, migrates SQLite, seeds demo data on first run, serves the app.
+# Creates the venv, installs, migrates SQLite, seeds demo data on first run, serves the app, and
+# runs a Celery worker with the beat (daily reminders) beside it on the embedded filesystem broker
+# (log in var/celery.log); the worker is stopped when runserver exits (Ctrl-C). Do not also run
+# `make worker`: only one beat may run.
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-empty
+	mkdir -p var/celery-broker/processed
+	@$(VENV)/bin/celery -A visitplan worker -B --pool=solo --loglevel=INFO --logfile=var/celery.log & \
+	worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT HUP INT TERM; \
+	echo "Celery worker + beat started (pid $$worker, log var/celery.log)"; \
 	$(PY) manage.py runserver $(HOST)
 
 # The whole test suite (CI points DATABASE_URL at PostgreSQL and sets REQUIRE_SERVICES=1).

@@ -204,7 +204,7 @@ def write_register_file(path, rows, seed):
     """A register in the template layout: 10 communities × 10 grids, buildings, units and rooms."""
     import xlsxwriter
 
-    from households.management.commands.seed_demo import (
+    from reports.management.commands.seed_demo import (
         BUNGALOW_COMMUNITIES,
         COMMUNITIES,
         LANES,
@@ -310,7 +310,7 @@ def fmt_mb(value):
 
 def create_cadres_and_campaign(seed):
     """The seeder's cadres (every tier, with logins) and campaign, on the imported tree."""
-    from households.management.commands.seed_demo import COMMUNITIES, Command, People
+    from reports.management.commands.seed_demo import COMMUNITIES, Command, People
     from households.models import Community, Grid, Street
 
     seeder = Command()

@@ -28,6 +28,14 @@ def mask_phone(value: str) -> str:
     return value[:4] + "*" * (len(value) - 8) + value[-4:] if len(value) > 8 else value[:2] + "****"
 
 
+def mask_room(room: str) -> str:
+    """1204 → 12**: the building and unit stay readable, the door is not given away in full."""
+    if not room:
+        return ""
+    keep = len(room) // 2
+    return room[:keep] + "*" * (len(room) - keep)
+
+
 def shown_id_number(user, value: str) -> str:
     return value if can_view_full_pii(user) else mask_id_number(value)
 

@@ -680,7 +680,7 @@ def write_register(queryset, fileobj, *, mask=False) -> int:
             TAG_SEPARATOR.join(t.name for t in h.tags.all()),
             h.notes,
         )
-        sheet.append([_safe_cell(sheet, v) for v in values])
+        sheet.append([safe_cell(sheet, v) for v in values])
         count += 1
 
     instructions = workbook.create_sheet(INSTRUCTIONS_SHEET_NAME)
@@ -692,7 +692,7 @@ def write_register(queryset, fileobj, *, mask=False) -> int:
     return count
 
 
-def _safe_cell(sheet, value):
+def safe_cell(sheet, value):
     """A text that a spreadsheet could run as a formula is written as a text cell with Excel's
     quote prefix: it shows as text (with ' in the formula bar) and reads back unchanged."""
     if not (isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)):

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -54,6 +55,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "visitplan.context_processors.site",
+                "issues.context_processors.notifications",
             ],
         },
     },
@@ -100,13 +102,35 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="visitplan@localhost")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
 _broker_dir = VAR_DIR / "celery-broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"data_folder_in": str(_broker_dir), "data_folder_out": str(_broker_dir), "processed_folder": str(_broker_dir / "processed"), "store_processed": False}
+    {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {}
 )
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for _folder in ("processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Every job is idempotent (claimed in the database), so a task whose worker died may safely run
+# again: acknowledge after the task ran, and one message at a time per worker process.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The daily reminder job (issues/reminders.py), 08:00 office time (CELERY_TIMEZONE); it sends
+# nothing on non-working days. Only one beat may run.
+CELERY_BEAT_SCHEDULE = {
+    "send-reminders-daily": {"task": "issues.tasks.send_reminders_task", "schedule": crontab(hour=8, minute=0)},
+}
+
+# Outside channels for reminders (issues/channels.py), as dotted paths; an SMS channel plugs in here.
+REMINDER_CHANNELS = env.list("REMINDER_CHANNELS", default=["issues.channels.EmailChannel"])
 
 # Register imports: an upload larger than this is refused before it is parsed.
 IMPORT_MAX_UPLOAD_MB = env.int("IMPORT_MAX_UPLOAD_MB", default=30)

@@ -21,6 +21,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from households import roles
 from households.models import Building, Community, FocusGroup, Grid, Household, Member, Street
@@ -404,6 +405,18 @@ class Command(BaseCommand):
             self.stdout.write("包户分配：")
             for line in report.summary_lines():
                 self.stdout.write(f"  {line}")
+
+            from issues.demo import seed_issues
+
+            counts = seed_issues(street=street, rng=self.rng, today=timezone.localdate())
+            self.stdout.write("问题整改台账：" + "，".join(f"{label}{n}件" for label, n in counts.items()))
+        # After commit, like the daily job: today's reminders arrive in the notification bell (and as mail).
+        from issues.reminders import send_reminders
+
+        reminders = send_reminders(day=timezone.localdate())
+        self.stdout.write("今日提醒（登录后点右上角“通知”查看）：")
+        for line in reminders.lines():
+            self.stdout.write(f"  {line}")
         self.stdout.write(self.style.SUCCESS(f"演示数据已生成，用时{time.monotonic() - started:.1f}秒。"))
         self.print_logins(logins)
 
@@ -502,7 +515,9 @@ class Command(BaseCommand):
         def person(tier, scope, unit, position, username, role_names, staff=False, department=None, visits=True):
             gender = people.gender(0.6)
             name = people.name(gender, rng.randint(1965, 1995))
-            user = User(username=username, first_name=name, password=password, is_staff=staff)
+            # Mail goes to the console backend in the demo; reminders are sent to these addresses.
+            email = f"{username}@hutian.demo"
+            user = User(username=username, first_name=name, email=email, password=password, is_staff=staff)
             cadre = dict(
                 name=name, unit=unit, position=position, phone=people.mobile(), tier=tier, scope=scope,
                 department=department, takes_households=visits,
@@ -554,6 +569,11 @@ class Command(BaseCommand):
             UserGroup(user_id=user.pk, group_id=groups[g].pk) for user, role_names, _ in accounts for g in role_names
         )
         Cadre.objects.bulk_create(Cadre(user_id=user.pk, **cadre) for user, _, cadre in accounts if cadre)
+        # The first cadre of each department (科长) is its head: overdue requests are escalated to him.
+        heads = {u.username: u for u, _, _ in accounts}
+        for dept in departments:
+            dept.head_user = heads[f"dept_{dept.pinyin}_1"]
+            dept.save(update_fields=["head_user"])
         self.departments = departments
         return [(user.username, cadre) for user, _, cadre in accounts]
 

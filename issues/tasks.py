@@ -1,0 +1,74 @@
+"""Celery tasks of the issue ledger: the daily reminder job and the delivery of notifications.
+
+Both are idempotent by construction (the project runs with ``acks_late``, so a task whose worker
+died is delivered again and may run twice):
+
+- ``send_reminders_task`` claims each (issue, kind, day) in the database; a second run for the
+  same day finds the claims and sends nothing (``issues.reminders``);
+- ``deliver_task`` sends only deliveries still pending, claimed one by one (``issues.channels``).
+
+The beat schedule (``CELERY_BEAT_SCHEDULE`` in settings) runs ``send_reminders_task`` every day at
+08:00 Asia/Shanghai; it sends nothing on non-working days. ``manage.py send_reminders --date``
+runs the same function for any day.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from celery import shared_task
+from django.utils import timezone
+
+# Retries of a delivery: exponential backoff from 1 minute, capped at 30 minutes (below Redis'
+# default visibility timeout of 1 hour, past which a waiting ETA task would be delivered twice),
+# with jitter; 8 retries span roughly two hours of a mail server being down.
+DELIVERY_MAX_RETRIES = 8
+DELIVERY_BACKOFF_SECONDS = 60
+DELIVERY_BACKOFF_MAX_SECONDS = 30 * 60
+
+
+class DeliveryFailed(Exception):
+    """Some deliveries of the batch failed this time; they stay pending and the task retries."""
+
+
+def today_in_shanghai() -> date:
+    # settings.TIME_ZONE is Asia/Shanghai: "today" is the office's day, not the server's UTC day.
+    return timezone.localdate()
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=120, retry_backoff_max=1800, max_retries=3)
+def send_reminders_task(day_iso: str | None = None) -> dict:
+    """Run the reminder job for ``day_iso`` (YYYY-MM-DD), by default today in Asia/Shanghai.
+
+    A failure (database or broker briefly away) is retried: the job is idempotent, a retry only
+    finishes what the failed run did not claim.
+    """
+    from .reminders import send_reminders
+
+    day = date.fromisoformat(day_iso) if day_iso else today_in_shanghai()
+    return send_reminders(day=day).as_dict()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=DELIVERY_BACKOFF_SECONDS,
+    retry_backoff_max=DELIVERY_BACKOFF_MAX_SECONDS,
+    retry_jitter=True,
+    max_retries=DELIVERY_MAX_RETRIES,
+)
+def deliver_task(self, delivery_ids: list[int]) -> dict:
+    """Send a batch of deliveries; failures are retried with backoff, then marked failed with the error.
+
+    A retry re-runs the whole batch, but ``deliver`` only touches deliveries still pending, so
+    the ones that went out the first time are not sent again.
+    """
+    from .channels import deliver
+
+    final_attempt = self.request.retries >= self.max_retries
+    result = deliver(delivery_ids, final_attempt=final_attempt)
+    if result.retry:
+        first = result.errors[result.retry[0]]
+        raise DeliveryFailed(f"{len(result.retry)} 条外发失败，稍后重试（第 {self.request.retries + 1} 次）：{first}")
+    return result.as_dict()
