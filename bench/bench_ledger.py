@@ -40,7 +40,7 @@ from bench_register import (  # noqa: E402
     fmt_mb,
     print_results,
     print_tail,
-    recreate_database,
+    prepare_database,
     run_child,
     short_sql,
     step,
@@ -110,16 +110,7 @@ def main():
     if db is None:
         return 2
 
-    step("a", f"recreate database {db['NAME']!r} and migrate")
-    recreate_database(db)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    print(f"   migrate: {time.perf_counter() - started:.1f} s")
+    prepare_database(db)
 
     step("b", f"street, households, departments and {args.issues:,} issues")
     started = time.perf_counter()

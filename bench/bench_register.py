@@ -73,16 +73,7 @@ def main():
     if db is None:
         return 2
 
-    step("a", f"recreate database {db['NAME']!r} and migrate")
-    recreate_database(db)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    print(f"   migrate: {time.perf_counter() - started:.1f} s")
+    prepare_database(db)
 
     step("b", f"register file with {args.rows:,} rows")
     path = OUT / f"register-{args.rows}-seed{args.seed}.xlsx"
@@ -181,6 +172,20 @@ def database_settings():
               "use a database whose name contains 'bench' (e.g. visitplan_bench).")  # fmt: skip
         return None
     return db
+
+
+def prepare_database(db):
+    """Step a of every bench: a new, empty, migrated database; Django set up."""
+    step("a", f"recreate database {db['NAME']!r} and migrate")
+    recreate_database(db)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    started = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    print(f"   migrate: {time.perf_counter() - started:.1f} s")
 
 
 def recreate_database(db):

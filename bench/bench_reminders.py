@@ -41,7 +41,7 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "False"
 os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
 
-from bench_register import analyze, database_settings, print_results, recreate_database, step  # noqa: E402
+from bench_register import analyze, database_settings, prepare_database, print_results, step  # noqa: E402
 
 DAY = date(2026, 11, 23)  # a Monday with package data; registrations reach back into October's holiday
 TARGETS = {"first_run_seconds": 30, "second_run_seconds": 30, "page_ms": 300}
@@ -61,16 +61,7 @@ def main():
     if db is None:
         return 2
 
-    step("a", f"recreate database {db['NAME']!r} and migrate")
-    recreate_database(db)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    started = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    print(f"   migrate: {time.perf_counter() - started:.1f} s")
+    prepare_database(db)
 
     step("b", f"seed {args.issues:,} open issues (bulk inserts)")
     started = time.perf_counter()
