@@ -211,6 +211,7 @@ class EventKind(models.TextChoices):
     EXTENSION_REJECTED = "extension_rejected", "驳回延期"
     ESCALATED = "escalated", "提级办理"
     REOPENED = "reopened", "重新办理"
+    FOLLOWED_UP = "followed_up", "回头看"
     DEADLINE_RECOMPUTED = "deadline_recomputed", "时限重算"
     NOTE = "note", "备注"
 

@@ -17,8 +17,9 @@ Who may do what (superusers may do everything; 领导 only read, so they appear 
 =================  ==========================================================================
 action             roles
 =================  ==========================================================================
-register           干部/网格员, 社区书记, 街道管理员 — for a household they can see; the raiser
-                   may answer on the spot (现场答复/即知即办), which closes the issue at once
+register           干部/网格员, 社区书记, 街道管理员, 领导 (leaders visit focus households and
+                   file what they hear) — for a household they can see; the raiser may answer on
+                   the spot (现场答复/即知即办), which closes the issue at once
 accept             街道管理员, 社区书记 (审核; the secretary within his community)
 return             街道管理员, 社区书记 (退回登记人)
 merge              街道管理员 (整合分类: duplicates may sit in two communities of the street)
@@ -32,8 +33,11 @@ explain            街道管理员 (解疑释惑: outside policy, closed with th
 request_extension  部门经办人 of the issue's department (申请延期)
 decide_extension   街道管理员 (批准/驳回延期)
 escalate           街道管理员 (to any higher level); 社区书记 only community → street
-reopen             街道管理员, 社区书记 (回头看 found it unsolved)
+reopen             街道管理员, 社区书记; and the cadre who has the issue on his 回头看 list
+                   (visits.FollowUp) — a follow-up that finds it unsolved reopens it
 =================  ==========================================================================
+
+Besides the steps, ``issue_record_followup`` writes a 回头看 result on the timeline (no field changes).
 
 Decisions worth knowing:
 
@@ -61,7 +65,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from households.models import Household
-from households.roles import CADRE, DEPARTMENT_HANDLER, SECRETARY, STREET_ADMIN, user_roles
+from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN, user_roles
 from households.scoping import user_cadre
 
 from .deadlines import apply_deadlines  # every deadline rule lives there
@@ -117,7 +121,7 @@ TRANSITIONS: dict[str, tuple[frozenset, str | None]] = {
 # Who may take each step (superusers may take all). The department steps also need the
 # handler's department to be the issue's; a secretary escalates only community → street.
 ACTION_ROLES: dict[str, frozenset[str]] = {
-    "register": frozenset({CADRE, SECRETARY, STREET_ADMIN}),
+    "register": frozenset({CADRE, SECRETARY, STREET_ADMIN, LEADER}),
     "accept": frozenset({STREET_ADMIN, SECRETARY}),
     "return": frozenset({STREET_ADMIN, SECRETARY}),
     "merge": frozenset({STREET_ADMIN}),
@@ -131,7 +135,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "request_extension": frozenset({DEPARTMENT_HANDLER}),
     "decide_extension": frozenset({STREET_ADMIN}),
     "escalate": frozenset({STREET_ADMIN, SECRETARY}),
-    "reopen": frozenset({STREET_ADMIN, SECRETARY}),
+    "reopen": frozenset({STREET_ADMIN, SECRETARY, CADRE}),
 }
 
 DEPARTMENT_ACTIONS = frozenset({"misroute", "post_plan", "add_progress", "resolve", "request_extension"})
@@ -192,6 +196,11 @@ def _role_allows(user, action, issue, *, level=None) -> bool:
     if action in DEPARTMENT_ACTIONS:
         cadre = user_cadre(user)
         return bool(cadre and cadre.department_id and cadre.department_id == issue.department_id)
+    if action == "reopen" and not roles & {STREET_ADMIN, SECRETARY}:
+        # A cadre reopens only what his own 回头看 found unsolved.
+        from visits.models import FollowUp
+
+        return FollowUp.objects.filter(issue_id=issue.pk, cadre__user=user).exists()
     if action == "escalate" and STREET_ADMIN not in roles:
         # A secretary hands an issue up to the street; the joint meeting is the street's call.
         target = level if level is not None else Level.STREET
@@ -230,6 +239,8 @@ def _require(action, by, issue, version, **role_kwargs):
             raise IssueActionError(f"您没有权限执行“{ACTION_LABELS[action]}”")
         if action in DEPARTMENT_ACTIONS:
             raise IssueActionError(f"该诉求未交办到您的部门，不能执行“{ACTION_LABELS[action]}”")
+        if action == "reopen":
+            raise IssueActionError("该诉求不在您的回头看名单上，不能重新办理")
         raise IssueActionError("社区书记只能将社区层级的诉求提级到街道")
     if version is not None and issue.version != version:
         raise StaleIssueError()
@@ -690,6 +701,13 @@ def issue_reopen(*, issue: Issue, by, reason: str, version: int | None = None) -
         return old
 
     return _step("reopen", issue=issue, by=by, version=version, kind=EventKind.REOPENED, text=reason, change=change)
+
+
+def issue_record_followup(*, issue: Issue, by, text: str, solved: bool, satisfaction: str) -> IssueEvent:
+    """回头看 result on the timeline. No field of the issue changes, so the version stays (as for
+    ``issue_request_extension``); reopening, when needed, is ``issue_reopen``."""
+    current = _visible(by, issue.pk)
+    return _event(current, by=by, kind=EventKind.FOLLOWED_UP, text=text, data={"solved": solved, "satisfaction": satisfaction})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """People and the plan: departments, cadres, the campaign with its stages and targets, 包户到人."""
 
+import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -109,6 +111,12 @@ class CampaignQuerySet(models.QuerySet):
         mine = Assignment.objects.filter(cadre__user=user).values("campaign_id")
         return self.filter(Q(street__path__in=streets) | Q(pk__in=mine))
 
+    def current(self, on):
+        """The campaign running on ``on`` (the latest of them), else the latest one; None if there is none."""
+        campaigns = list(self.prefetch_related("stages")[:50])
+        running = [c for c in campaigns if c.span()[0] <= on <= c.span()[1]]
+        return (running or campaigns or [None])[0]
+
 
 class Campaign(models.Model):
     # Targets from the campaign documents; defaults are the numbers in DESIGN.md.
@@ -132,6 +140,14 @@ class Campaign(models.Model):
 
     def stage(self, kind):
         return next((s for s in self.stages.all() if s.kind == kind), None)
+
+    def span(self):
+        """(first day, last day): from the first stage's start to the last stage's end; a campaign
+        without stages spans its year. Visits must fall inside it."""
+        stages = list(self.stages.all())
+        if stages:
+            return min(s.starts_on for s in stages), max(s.ends_on for s in stages)
+        return datetime.date(self.year, 1, 1), datetime.date(self.year, 12, 31)
 
 
 class StageKind(models.TextChoices):

@@ -125,7 +125,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The daily reminder job (issues/reminders.py), 08:00 office time (CELERY_TIMEZONE); it sends
 # nothing on non-working days. Only one beat may run.
+# The 回头看 lists (visits/followups.py) at 07:30, so the day's follow-ups are there when cadres start.
 CELERY_BEAT_SCHEDULE = {
+    "build-followups-daily": {"task": "visits.tasks.build_followups_task", "schedule": crontab(hour=7, minute=30)},
     "send-reminders-daily": {"task": "issues.tasks.send_reminders_task", "schedule": crontab(hour=8, minute=0)},
 }
 
@@ -138,6 +140,8 @@ IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
 
 # Shown on pages and contact cards.
 SITE_TITLE = env("SITE_TITLE", default="入户走访工作平台")
+# The street office's supervision phone (监督电话) printed on every contact card (亲情卡).
+SUPERVISION_PHONE = env("SUPERVISION_PHONE", default="")
 
 # CI sets this so that tests needing PostgreSQL, Redis or a browser fail instead of skipping.
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)

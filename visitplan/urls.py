@@ -13,6 +13,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("households/", include("households.urls")),
+    path("visits/", include("visits.urls")),
     path("issues/", include("issues.urls")),
     path("notifications/", include("issues.notification_urls")),
     path("admin/", admin.site.urls),

@@ -1,7 +1,20 @@
-"""Visits (入户走访台账). The visit form and follow-ups build on this model."""
+"""Visits (入户走访台账) and follow-ups (回头看).
+
+A ``Visit`` is one contact with a household: a regular visit, or the contact that records a
+follow-up (``purpose``). A ``FollowUp`` is one issue of a household on a cadre's 回头看 list; the
+contact that settles it is a Visit of purpose 回头看.
+
+The rules live beside the models: what a valid visit is in ``visits/rules.py``, the targets
+(2 a year, weekly focus visits, leaders' month) in ``visits/targets.py``, writing in
+``visits/services.py``, the 回头看 list in ``visits/followups.py``. This module does not import
+the ledger (``issues`` imports it); it names ``issues.Issue`` by string.
+"""
+
+import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from households.models import Household
 from visitplan.models import Cadre, Campaign
@@ -16,18 +29,64 @@ class VisitMethod(models.TextChoices):
     NOT_HOME = "not_home", "未遇"
 
 
+# How a follow-up is made (issue #4: second visit / phone / WeChat / SMS).
+FOLLOW_UP_METHODS = [
+    (VisitMethod.IN_PERSON.value, "再次入户"),
+    (VisitMethod.PHONE.value, "电话回访"),
+    (VisitMethod.WECHAT.value, "微信回访"),
+    (VisitMethod.SMS.value, "短信回访"),
+]
+
+
+class Purpose(models.TextChoices):
+    VISIT = "visit", "入户走访"
+    FOLLOW_UP = "follow_up", "回头看"
+
+
+class Satisfaction(models.TextChoices):
+    SATISFIED = "satisfied", "满意"
+    BASIC = "basic", "基本满意"
+    UNSATISFIED = "unsatisfied", "不满意"
+
+
 class VisitQuerySet(models.QuerySet):
     def visible_to(self, user):
+        """The one scoping entry point for visits: those of households the user may see."""
+        from households.scoping import scope_paths
+
+        if scope_paths(user) is None:
+            return self
         return self.filter(household__in=Household.objects.visible_to(user))
+
+    def counted(self):
+        """Visits that count toward the targets: real visits that reached the household (not 未遇,
+        not a 回头看 contact)."""
+        return self.filter(purpose=Purpose.VISIT).exclude(method=VisitMethod.NOT_HOME)
 
 
 class Visit(models.Model):
     campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.PROTECT, related_name="visits")
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.PROTECT, related_name="visits")
     cadre = models.ForeignKey(Cadre, verbose_name="走访干部", on_delete=models.PROTECT, related_name="visits")
+    purpose = models.CharField("类型", max_length=16, choices=Purpose.choices, default=Purpose.VISIT)
     method = models.CharField("走访方式", max_length=16, choices=VisitMethod.choices, default=VisitMethod.IN_PERSON)
     visited_on = models.DateField("走访日期")
+    started_at = models.TimeField("开始时间", null=True, blank=True)
+    ended_at = models.TimeField("结束时间", null=True, blank=True)
+    duration_minutes = models.PositiveSmallIntegerField("时长（分钟）", null=True, blank=True, editable=False)
+    short_reason = models.CharField("时长不足的原因", max_length=200, blank=True)
+    companions = models.CharField("同行人员", max_length=200, blank=True)
+    # 入户必问: {domain code: {"answer": text, "needs_help": bool}} for the domains answered (visits/domains.py).
+    answers = models.JSONField("入户必问", default=dict, blank=True)
+    other_difficulties = models.TextField("其他困难", blank=True)
+    suggestions = models.TextField("意见建议", blank=True)
+    # 三了解 / 四掌握 / 五到位: the codes ticked (visits/domains.CHECKLIST).
+    checklist = models.JSONField("三了解四掌握五到位", default=list, blank=True)
+    card_given = models.BooleanField("发放亲情卡", default=False)
+    satisfaction = models.CharField("群众满意度", max_length=16, choices=Satisfaction.choices, blank=True)
     notes = models.TextField("民情日记", blank=True)
+    # Generated when the form opens: a double tap, a retry after a timeout or the back button saves once.
+    key = models.UUIDField("提交标识", default=uuid.uuid4, unique=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="录入人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -38,7 +97,79 @@ class Visit(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "走访记录"
         ordering = ["-visited_on", "-id"]
-        indexes = [models.Index(fields=["campaign", "household"], name="visit_campaign_household")]
+        indexes = [
+            models.Index(fields=["campaign", "household"], name="visit_campaign_household"),
+            models.Index(fields=["household", "visited_on"], name="visit_household_day"),
+            models.Index(fields=["cadre", "visited_on"], name="visit_cadre_day"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(started_at__isnull=True) | Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="visit_ends_after_start",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.visited_on} {self.cadre.name} → {self.household}"
+
+    @property
+    def needs_help_domains(self):
+        return [code for code, a in (self.answers or {}).items() if isinstance(a, dict) and a.get("needs_help")]
+
+
+class FollowUpStatus(models.TextChoices):
+    DUE = "due", "待回访"
+    DONE = "done", "已回访"
+
+
+class FollowUpQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The one scoping entry point for follow-ups: those of households the user may see."""
+        from households.scoping import scope_paths
+
+        if scope_paths(user) is None:
+            return self
+        return self.filter(household__in=Household.objects.visible_to(user))
+
+    def due(self):
+        return self.filter(status=FollowUpStatus.DUE)
+
+
+class FollowUp(models.Model):
+    """回头看: one issue of one household on one cadre's list, once (built by visits/followups.py)."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="followups")
+    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="followups")
+    issue = models.ForeignKey("issues.Issue", verbose_name="诉求", on_delete=models.CASCADE, related_name="followups")
+    cadre = models.ForeignKey(Cadre, verbose_name="回访干部", on_delete=models.PROTECT, related_name="followups")
+    listed_on = models.DateField("列入日期")
+    due_on = models.DateField("回访时限")
+    status = models.CharField("状态", max_length=8, choices=FollowUpStatus.choices, default=FollowUpStatus.DUE)
+    visit = models.ForeignKey(
+        Visit, verbose_name="回访记录", null=True, blank=True, on_delete=models.SET_NULL, related_name="followups"
+    )
+    solved = models.BooleanField("是否解决", null=True, blank=True)
+    satisfaction = models.CharField("满意度", max_length=16, choices=Satisfaction.choices, blank=True)
+    note = models.TextField("回访情况", blank=True)
+    reopened = models.BooleanField("已重新办理", default=False)
+    done_on = models.DateField("回访日期", null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="回访人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = FollowUpQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "回头看"
+        ordering = ["due_on", "id"]
+        constraints = [
+            # Once per household and issue, never twice (a second run of the job finds it there).
+            models.UniqueConstraint(fields=["issue"], name="followup_once_per_issue"),
+        ]
+        indexes = [
+            models.Index(fields=["cadre", "status", "due_on"], name="followup_cadre_status_due"),
+            models.Index(fields=["household", "status"], name="followup_household_status"),
+        ]
+
+    def __str__(self):
+        return f"回头看 #{self.issue_id} → {self.cadre.name}"

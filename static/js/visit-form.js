@@ -1,0 +1,257 @@
+/* The visit and follow-up forms on a poor connection (no framework, no build step).
+ *
+ * - Everything typed is kept in localStorage as a draft (with the form's submit key) while typing.
+ * - Submitting goes through fetch: a lost connection, a timeout or a server error keeps the page and
+ *   the draft and offers "重新提交"; the same key goes again, so the server saves once.
+ * - Opening the form again with a draft in store offers to restore it (key included: a submit whose
+ *   answer was lost may have been saved, and the server then says so instead of saving twice).
+ * - Issue rows of the formset are added and removed here; 未遇 hides what a failed attempt lacks;
+ *   the visit length is shown as the times are typed, with the reason field when it is too short.
+ * Without JavaScript the form posts as a plain form and the server does the same checks.
+ */
+(function () {
+  "use strict";
+  var TIMEOUT_MS = 30000;
+  var DRAFT_PREFIX = "visitplan-draft:";
+
+  function $(root, sel) { return root.querySelector(sel); }
+  function $$(root, sel) { return Array.prototype.slice.call(root.querySelectorAll(sel)); }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function nowHM() { var d = new Date(); return pad(d.getHours()) + ":" + pad(d.getMinutes()); }
+  function minutes(v) { var p = /^(\d{1,2}):(\d{2})/.exec(v || ""); return p ? (+p[1]) * 60 + (+p[2]) : null; }
+
+  function store() { try { return window.localStorage; } catch (e) { return null; } }
+
+  function init(form) {
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var draftName = DRAFT_PREFIX + form.dataset.draft;
+    var submitBtn = $(form, "[data-submit]");
+    var submitLabel = submitBtn ? submitBtn.textContent : "";
+    var busy = false;
+
+    // ---- issue rows (Django formset "issues") ------------------------------------------------
+    var rows = $(form, "[data-rows]");
+    var template = $(form, "[data-row-template]");
+    var total = $(form, 'input[name="issues-TOTAL_FORMS"]');
+    function renumber() {
+      var n = 0;
+      $$(rows, "[data-row]").forEach(function (row) {
+        if (row.hidden) return;
+        n += 1;
+        var no = $(row, "[data-row-no]");
+        if (no) no.textContent = n;
+      });
+    }
+    function wireRow(row) {
+      var spot = $(row, 'input[name$="-on_the_spot"]');
+      var answer = $(row, ".spot-answer");
+      function toggle() { if (answer) answer.hidden = !(spot && spot.checked); }
+      if (spot) spot.addEventListener("change", toggle);
+      toggle();
+      var remove = $(row, "[data-remove-row]");
+      if (remove) remove.addEventListener("click", function () {
+        var del = $(row, 'input[name$="-DELETE"]');
+        if (del) del.checked = true;
+        row.hidden = true;
+        renumber();
+        saveDraft();
+      });
+    }
+    function addRow() {
+      if (!rows || !template || !total) return null;
+      var index = parseInt(total.value, 10) || 0;
+      var html = template.innerHTML.replace(/__prefix__/g, String(index)).replace(/__no__/g, String(index + 1));
+      var holder = document.createElement("div");
+      holder.innerHTML = html.trim();
+      var row = holder.firstElementChild;
+      rows.appendChild(row);
+      total.value = String(index + 1);
+      wireRow(row);
+      renumber();
+      return row;
+    }
+    if (rows) $$(rows, "[data-row]").forEach(wireRow);
+    var addBtn = $(form, "[data-add-row]");
+    if (addBtn) addBtn.addEventListener("click", function () {
+      var row = addRow();
+      if (row) { var t = $(row, "textarea"); if (t) t.focus(); }
+    });
+
+    // ---- method, times, length ---------------------------------------------------------------
+    var timed = (form.dataset.timed || "").split(" ");
+    var minMinutes = parseInt(form.dataset.minMinutes || "0", 10);
+    var durationNote = $(form, "[data-duration]");
+    var reasonBox = $(form, "[data-short-reason]");
+    function method() { var r = $(form, 'input[name="method"]:checked'); return r ? r.value : ""; }
+    function refresh() {
+      var m = method();
+      form.classList.toggle("is-not-home", m === "not_home");
+      if (!durationNote) return;
+      var start = minutes(($(form, 'input[name="started_at"]') || {}).value);
+      var end = minutes(($(form, 'input[name="ended_at"]') || {}).value);
+      var isTimed = timed.indexOf(m) >= 0;
+      var short = false;
+      if (start !== null && end !== null) {
+        var d = end - start;
+        if (d < 0) {
+          durationNote.textContent = "结束时间早于开始时间";
+          durationNote.className = "duration bad";
+        } else {
+          short = isTimed && d < minMinutes;
+          durationNote.textContent = "时长 " + d + " 分钟" + (short ? "，不足 " + minMinutes + " 分钟，请填写原因" : "");
+          durationNote.className = "duration" + (short ? " warn" : " ok");
+        }
+      }
+      var reason = reasonBox ? $(reasonBox, "input") : null;
+      if (reasonBox) reasonBox.hidden = !(short || (reason && reason.value) || reasonBox.querySelector(".error"));
+    }
+    form.addEventListener("change", refresh);
+    form.addEventListener("input", function (e) { if (e.target.type === "time") refresh(); });
+    $$(form, "[data-now]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        var input = $(form, 'input[name="' + b.dataset.now + '"]');
+        if (input) { input.value = nowHM(); refresh(); saveDraft(); }
+      });
+    });
+    refresh();
+
+    // ---- the draft -----------------------------------------------------------------------------
+    var saveTimer = null;
+    function serialise() {
+      var fields = [];
+      $$(form, "input, textarea, select").forEach(function (el) {
+        if (!el.name || el.name === "csrfmiddlewaretoken" || el.type === "submit" || el.type === "button") return;
+        if ((el.type === "checkbox" || el.type === "radio") && !el.checked) return;
+        fields.push([el.name, el.value]);
+      });
+      return { savedAt: new Date().toISOString(), fields: fields };
+    }
+    function saveDraft() {
+      var s = store();
+      if (!s) return;
+      try { s.setItem(draftName, JSON.stringify(serialise())); } catch (e) { /* storage full: keep going */ }
+    }
+    function saveSoon() { clearTimeout(saveTimer); saveTimer = setTimeout(saveDraft, 300); }
+    function readDraft() {
+      var s = store();
+      if (!s) return null;
+      try { return JSON.parse(s.getItem(draftName) || "null"); } catch (e) { return null; }
+    }
+    function dropDraft() { var s = store(); if (s) s.removeItem(draftName); }
+    function restore(draft) {
+      var values = {};
+      draft.fields.forEach(function (f) { (values[f[0]] = values[f[0]] || []).push(f[1]); });
+      var wanted = parseInt((values["issues-TOTAL_FORMS"] || ["0"])[0], 10) || 0;
+      while (total && (parseInt(total.value, 10) || 0) < wanted) addRow();
+      $$(form, "input, textarea, select").forEach(function (el) {
+        if (!el.name || el.name === "csrfmiddlewaretoken" || el.name === "issues-TOTAL_FORMS") return;
+        var v = values[el.name];
+        if (el.type === "checkbox" || el.type === "radio") {
+          el.checked = !!v && v.indexOf(el.value) >= 0;
+        } else if (el.type !== "submit" && el.type !== "button") {
+          el.value = v ? v[0] : "";
+        }
+      });
+      $$(form, "[data-row]").forEach(function (row) {
+        var del = $(row, 'input[name$="-DELETE"]');
+        row.hidden = !!(del && del.checked);
+        var spot = $(row, 'input[name$="-on_the_spot"]');
+        var answer = $(row, ".spot-answer");
+        if (answer) answer.hidden = !(spot && spot.checked);
+      });
+      renumber();
+      refresh();
+    }
+    form.addEventListener("input", saveSoon);
+    form.addEventListener("change", saveSoon);
+
+    var banner = $(form, "[data-draft-banner]");
+    var draft = readDraft();
+    var keyInput = $(form, 'input[name="key"]');
+    var hasErrors = !!form.parentNode.querySelector(".error-box");
+    if (hasErrors) {
+      saveDraft(); // the server sent the form back with what was typed: that is the draft now
+    } else if (draft && banner) {
+      var sameKey = keyInput && draft.fields.some(function (f) { return f[0] === "key" && f[1] === keyInput.value; });
+      if (!sameKey) {
+        var when = new Date(draft.savedAt);
+        $(banner, "[data-draft-text]").textContent = "本机保存有一份未提交的记录（" + (when.getMonth() + 1) + "月" + when.getDate() + "日 " +
+          pad(when.getHours()) + ":" + pad(when.getMinutes()) + "），是否恢复？";
+        banner.hidden = false;
+        $(banner, "[data-draft-restore]").addEventListener("click", function () { restore(draft); banner.hidden = true; saveDraft(); });
+        $(banner, "[data-draft-discard]").addEventListener("click", function () { dropDraft(); banner.hidden = true; });
+      }
+    }
+
+    // ---- submitting ----------------------------------------------------------------------------
+    var offline = $(form, "[data-offline-banner]");
+    function setBusy(on) {
+      busy = on;
+      if (submitBtn) { submitBtn.disabled = on; submitBtn.textContent = on ? "正在提交…" : submitLabel; }
+    }
+    function failed(message) {
+      setBusy(false);
+      saveDraft();
+      if (offline) {
+        $(offline, "[data-offline-text]").textContent = message;
+        offline.hidden = false;
+        offline.scrollIntoView({ block: "center" });
+      }
+    }
+    function send() {
+      if (busy) return; // a double tap sends once
+      saveDraft();
+      setBusy(true);
+      if (offline) offline.hidden = true;
+      var controller = window.AbortController ? new AbortController() : null;
+      var timer = setTimeout(function () { if (controller) controller.abort(); }, TIMEOUT_MS);
+      fetch(form.getAttribute("action") || window.location.href, {
+        method: "POST",
+        body: new FormData(form),
+        credentials: "same-origin",
+        headers: { "X-Requested-With": "fetch" },
+        signal: controller ? controller.signal : undefined
+      }).then(function (resp) {
+        clearTimeout(timer);
+        var type = resp.headers.get("Content-Type") || "";
+        if (resp.ok && type.indexOf("application/json") >= 0) {
+          return resp.json().then(function (data) { dropDraft(); window.location.assign(data.redirect); });
+        }
+        if (resp.ok) {
+          return resp.text().then(function (html) { showReturnedForm(html); });
+        }
+        if (resp.status === 403) {
+          failed("登录已过期或页面已失效：请重新登录后回到本页，点“恢复”即可找回已填写的内容。");
+          return null;
+        }
+        failed("服务器暂时无法保存（" + resp.status + "）。已填写的内容保存在本机，请稍后点“重新提交”。");
+        return null;
+      }).catch(function () {
+        clearTimeout(timer);
+        failed("网络不通，记录还没有提交。已填写的内容保存在本机，不会丢失；网络恢复后点“重新提交”。");
+      });
+    }
+    function showReturnedForm(html) {
+      // The server refused some field: show its page (the same form, with the errors).
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var fresh = doc.querySelector("main");
+      var main = document.querySelector("main");
+      if (!fresh || !main) { failed("提交失败，请重试。"); return; }
+      main.replaceWith(fresh);
+      document.title = doc.title;
+      initAll();
+      var box = document.querySelector(".error-box") || document.querySelector(".has-error");
+      if (box) box.scrollIntoView({ block: "center" });
+    }
+    form.addEventListener("submit", function (e) {
+      if (!window.fetch || !window.FormData) return; // old browser: a plain post
+      e.preventDefault();
+      send();
+    });
+    if (offline) $(offline, "[data-retry]").addEventListener("click", send);
+  }
+
+  function initAll() { $$(document, "form[data-draft]").forEach(init); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initAll); else initAll();
+})();

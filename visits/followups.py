@@ -1,0 +1,122 @@
+"""回头看: the daily job that builds each cadre's follow-up list (DESIGN.md, "Follow-up").
+
+Run by Celery beat every morning (``visits.tasks.build_followups_task``) and by
+``python manage.py build_followups --date YYYY-MM-DD``; both call ``build_followups``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from issues import workdays
+from issues.models import OPEN_STATUSES, Issue, Status
+from visitplan.allocation import LINK_TIERS
+from visitplan.models import Assignment, Campaign, StageKind, Tier
+
+from .models import FollowUp
+
+# A follow-up listed late in the stage (or after it) still gets this many working days to be made.
+FOLLOW_UP_WORKING_DAYS = 5
+
+# Issues a resident should be asked about again: closed (solved, on the spot, explained),
+# answered by the department (办结, awaiting 销号), or still open. Not returned or merged ones:
+# those were never the ledger's to solve (a merged one is followed up through its target).
+CHECKED_STATUSES = (*OPEN_STATUSES, Status.RESOLVED, Status.CLOSED)
+
+# Who takes a follow-up when the cadre who raised the issue is gone: the household's 包户 cadre,
+# the one nearest the household first (网格员, 两委, 街道干部, 部门), then the community secretary.
+FALLBACK_TIERS = sorted(LINK_TIERS, reverse=True) + [Tier.SECRETARY]
+
+
+@dataclass
+class BuildReport:
+    day: datetime.date
+    created: int = 0
+    already_listed: int = 0
+    campaigns: list = field(default_factory=list)
+    without_cadre: list = field(default_factory=list)  # issue ids nobody can follow up
+
+    def lines(self):
+        out = [f"{self.day:%Y-%m-%d}：新列入回头看 {self.created} 条，已在名单上 {self.already_listed} 条"]
+        for campaign in self.campaigns:
+            out.append(f"  {campaign}")
+        if self.without_cadre:
+            ids = "、".join(f"#{pk}" for pk in self.without_cadre[:20])
+            more = "等" if len(self.without_cadre) > 20 else ""
+            out.append(f"  {len(self.without_cadre)} 条诉求找不到回访干部（登记干部已离岗且该户无包户干部）：{ids}{more}")
+        return out
+
+
+def due_date(stage, day) -> datetime.date:
+    """The stage's last day, but at least FOLLOW_UP_WORKING_DAYS working days after ``day``."""
+    at_least = workdays.add_working_days(day, FOLLOW_UP_WORKING_DAYS).date
+    return max(stage.ends_on, at_least)
+
+
+def build_followups(*, day: datetime.date) -> BuildReport:
+    """Put every issue that needs a 回头看 on a cadre's list, once.
+
+    Steps:
+    1. the campaigns whose 整改回头看 stage has begun on or before ``day`` (during it and after);
+    2. per campaign, its issues still without a follow-up: households of the campaign's street,
+       registered between the campaign's first day and ``day`` (and within the campaign), in one
+       of ``CHECKED_STATUSES``;
+    3. the cadre: the one who raised the issue while he is active, else the household's 包户 cadre
+       in the campaign (``FALLBACK_TIERS`` order); an issue with neither is reported;
+    4. the due date (``due_date``);
+    5. one bulk insert that skips rows already there: the unique constraint on the issue means a
+       second run, a retried task or two racing workers list each issue once and never twice.
+    """
+    report = BuildReport(day=day)
+    campaigns = Campaign.objects.filter(stages__kind=StageKind.FOLLOW_UP, stages__starts_on__lte=day).distinct()
+    for campaign in campaigns.select_related("street").prefetch_related("stages"):
+        stage = campaign.stage(StageKind.FOLLOW_UP)
+        first, last = campaign.span()
+        candidates = Issue.objects.filter(
+            household__street=campaign.street,
+            registered_on__range=(first, min(last, day)),
+            status__in=CHECKED_STATUSES,
+        )
+        report.already_listed += candidates.filter(followups__isnull=False).count()
+        rows = list(candidates.filter(followups__isnull=True).values_list("pk", "household_id", "raised_by_cadre_id"))
+        if not rows:
+            report.campaigns.append(f"{campaign}：无新增")
+            continue
+        cadres = _pick_cadres(campaign, rows)
+        due_on = due_date(stage, day)
+        listed = [
+            FollowUp(campaign=campaign, household_id=household_id, issue_id=issue_id, cadre_id=cadres[issue_id],
+                     listed_on=day, due_on=due_on)
+            for issue_id, household_id, _raiser in rows
+            if cadres.get(issue_id)
+        ]  # fmt: skip
+        report.without_cadre.extend(issue_id for issue_id, _h, _r in rows if not cadres.get(issue_id))
+        with transaction.atomic():
+            before = FollowUp.objects.filter(campaign=campaign).count()
+            FollowUp.objects.bulk_create(listed, batch_size=2000, ignore_conflicts=True)
+            created = FollowUp.objects.filter(campaign=campaign).count() - before
+        report.created += created
+        report.already_listed += len(listed) - created  # a racing run listed them a moment ago
+        report.campaigns.append(f"{campaign}：新列入 {created} 条，回访时限 {due_on:%Y-%m-%d}")
+    return report
+
+
+def _pick_cadres(campaign, rows) -> dict[int, int]:
+    """issue id -> cadre id (see step 3 of ``build_followups``)."""
+    from visitplan.models import Cadre
+
+    raisers = {r for _i, _h, r in rows if r}
+    active = set(Cadre.objects.filter(pk__in=raisers, active=True).values_list("pk", flat=True))
+    orphans = {h for _i, h, r in rows if r not in active}
+    fallback = {}
+    if orphans:
+        rank = {tier: n for n, tier in enumerate(FALLBACK_TIERS)}
+        links = Assignment.objects.filter(
+            campaign=campaign, household_id__in=orphans, cadre__active=True, tier__in=FALLBACK_TIERS
+        ).values_list("household_id", "cadre_id", "tier")
+        for household_id, cadre_id, tier in sorted(links, key=lambda t: (t[0], rank[t[2]], t[1])):
+            fallback.setdefault(household_id, cadre_id)
+    return {issue_id: (raiser if raiser in active else fallback.get(household_id)) for issue_id, household_id, raiser in rows}

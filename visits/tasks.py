@@ -1,0 +1,26 @@
+"""Celery tasks of visits: the daily 回头看 list (``visits.followups.build_followups``).
+
+Idempotent by construction (the project runs with ``acks_late``): the unique constraint on
+``FollowUp.issue`` means a task delivered twice lists nothing twice. Beat runs it every morning at
+07:30 Asia/Shanghai, before the 08:00 reminders; ``manage.py build_followups --date`` runs the same
+function for any day.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=120, retry_backoff_max=1800, max_retries=3)
+def build_followups_task(day_iso: str | None = None) -> dict:
+    """Build the follow-up lists for ``day_iso`` (YYYY-MM-DD), by default today in Asia/Shanghai."""
+    from issues.tasks import today_in_shanghai
+
+    from .followups import build_followups
+
+    day = date.fromisoformat(day_iso) if day_iso else today_in_shanghai()
+    report = build_followups(day=day)
+    return {"day": day.isoformat(), "created": report.created, "already_listed": report.already_listed,
+            "without_cadre": len(report.without_cadre)}  # fmt: skip

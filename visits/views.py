@@ -1,0 +1,418 @@
+"""Pages for cadres on a phone: my households, one household, the visit form, 回头看, contact cards.
+
+Views stay thin. Households come from ``get_household_for_user`` / ``Household.objects.visible_to``
+(another grid's household is a 404, the same as a missing one), visits and follow-ups from their
+``visible_to``, issues from ``Issue.objects.visible_to``. Writing is ``visits.services``; who may
+visit and what a valid visit is, ``visits.rules``; the targets, ``visits.targets``.
+"""
+
+import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from households.masking import can_view_full_pii, mask_id_number, mask_phone
+from households.models import FocusGroup, Household
+from households.roles import NODE_WIDE_ROLES, user_roles
+from households.scoping import get_household_for_user, user_cadre
+from households.search import search_households
+from issues import deadlines
+from issues.exporting import with_overdue_flag
+from issues.models import OPEN_STATUSES, Issue
+from visitplan.models import Assignment, Cadre, Campaign
+
+from . import rules, services, targets
+from .forms import FollowUpForm, RaisedIssueFormSet, VisitForm, raised_issues
+from .models import FollowUp, FollowUpStatus, Visit
+
+PAGE_SIZE = 40
+CARDS_PER_SHEET = 10  # 2 × 5 on A4, each about a business card (90 × 54 mm)
+
+FILTERS = [
+    ("", "全部"),
+    ("unvisited", "未走访"),
+    ("behind", "未达标"),
+    ("followup", "待回访"),
+]
+
+
+def _campaign(user, today):
+    return Campaign.objects.visible_to(user).current(today)
+
+
+def _require_cadre(user):
+    cadre = user_cadre(user)
+    if cadre is None:
+        raise PermissionDenied(services.NOT_A_CADRE)
+    return cadre
+
+
+def _open_issue_counts():
+    counts = (
+        Issue.objects.filter(household=OuterRef("pk"), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("household")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
+# ------------------------------------------------------------------------------------------ my households
+
+
+@login_required
+def my_households(request):
+    """The page a cadre lands on: my households in the current campaign, grouped, with my targets."""
+    user = request.user
+    today = timezone.localdate()
+    cadre = user_cadre(user)
+    campaign = _campaign(user, today)
+    if cadre is None or campaign is None:
+        return render(request, "visits/no_campaign.html", {"cadre": cadre, "campaign": campaign})
+    visible = Household.objects.visible_to(user)
+    assigned = visible.filter(pk__in=Assignment.objects.filter(campaign=campaign, cadre=cadre).values("household_id"))
+    scope_all = request.GET.get("scope") == "all"
+    base = visible if scope_all else assigned
+    qs = targets.annotate_progress(base, cadre=cadre, campaign=campaign, today=today)
+    term = request.GET.get("q", "").strip()
+    qs = search_households(qs, term)
+    show = request.GET.get("show", "")
+    if show == "unvisited":
+        qs = qs.filter(visited_by_me=False)
+    elif show == "behind":
+        qs = qs.filter(behind=True)
+    elif show == "followup":
+        qs = qs.filter(followup_due=True)
+    tag = request.GET.get("tag", "")
+    if tag.isdigit():
+        qs = qs.filter(tags__id=int(tag))
+    qs = (
+        qs.annotate(open_issues=_open_issue_counts())
+        .select_related("community", "grid", "building")
+        .prefetch_related(Prefetch("tags", queryset=FocusGroup.objects.only("id", "name", "weekly_visit")))
+        .order_by("path", "unit", "room", "id")
+    )
+    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    for h in page.object_list:
+        h.age_css, h.age_label = targets.age_band(h.last_visit_on, today)
+        h.days_since = (today - h.last_visit_on).days if h.last_visit_on else None
+    progress = targets.cadre_targets(cadre, campaign, today=today, households=assigned)
+    my_followups = FollowUp.objects.visible_to(user).due().filter(cadre=cadre)
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "visits/mine.html",
+        {
+            "cadre": cadre,
+            "campaign": campaign,
+            "page": page,
+            "progress": progress,
+            "followups_due": my_followups.count(),
+            "followups_overdue": my_followups.filter(due_on__lt=today).count(),
+            "can_see_more": visible.count() > progress.assigned,
+            "scope_all": scope_all,
+            "filters": FILTERS,
+            "show": show,
+            "q": term,
+            "tag": tag,
+            "tags": FocusGroup.objects.all(),
+            "querystring": params.urlencode(),
+            "today": today,
+        },
+    )
+
+
+# ------------------------------------------------------------------------------------------ one household
+
+
+def _household(user, pk):
+    household = get_household_for_user(user, pk)
+    return Household.objects.select_related("community", "grid", "building").prefetch_related("tags").get(pk=household.pk)
+
+
+def _household_issues(user, household, today):
+    issues = list(
+        with_overdue_flag(Issue.objects.visible_to(user).filter(household=household), today=today)
+        .select_related("department")
+        .order_by("-registered_on", "-id")
+    )
+    for issue in issues:
+        issue.days_left = deadlines.working_days_left(issue, on=today)
+    return issues
+
+
+@login_required
+def household_page(request, pk):
+    """户情: the family card (masked), the visit timeline, the issues, the follow-ups due, start a visit."""
+    user = request.user
+    today = timezone.localdate()
+    household = _household(user, pk)
+    cadre = user_cadre(user)
+    campaign = _campaign(user, today)
+    full = can_view_full_pii(user)
+    members = list(household.members.all())
+    for m in members:
+        m.id_shown = m.id_number if full else mask_id_number(m.id_number)
+    visits = list(
+        Visit.objects.visible_to(user)
+        .filter(household=household)
+        .select_related("cadre", "cadre__department", "campaign")
+        .prefetch_related("issues")
+        .order_by("-visited_on", "-id")[:50]
+    )
+    assignments = []
+    if campaign is not None:
+        assignments = list(
+            Assignment.objects.filter(campaign=campaign, household=household).select_related("cadre", "cadre__department")
+        )
+    followups = list(services.due_followups(cadre, household)) if cadre else []
+    return render(
+        request,
+        "visits/household.html",
+        {
+            "h": household,
+            "id_shown": household.id_number if full else mask_id_number(household.id_number),
+            "phone_shown": household.phone if full else mask_phone(household.phone),
+            "members": members,
+            "visits": visits,
+            "issues": _household_issues(user, household, today),
+            "assignments": assignments,
+            "followups": followups,
+            "campaign": campaign,
+            "can_visit": bool(cadre and campaign and rules.may_visit(cadre, household, campaign)),
+            "others": _other_visits(household, campaign, cadre),
+            "today": today,
+        },
+    )
+
+
+def _other_visits(household, campaign, cadre):
+    """避免重复走访: this campaign's visits of the household by other cadres, newest first."""
+    if campaign is None:
+        return []
+    qs = Visit.objects.counted().filter(campaign=campaign, household=household).select_related("cadre", "cadre__department")
+    if cadre is not None:
+        qs = qs.exclude(cadre=cadre)
+    return list(qs.order_by("-visited_on", "-id")[:5])
+
+
+# ------------------------------------------------------------------------------------------ the visit form
+
+
+def _form_context(request, household, campaign, cadre, form, formset, **extra):
+    return {
+        "h": household,
+        "campaign": campaign,
+        "form": form,
+        "formset": formset,
+        "others": _other_visits(household, campaign, cadre),
+        "min_minutes": campaign.min_visit_minutes,
+        "plan_days": deadlines.PLAN_WORKING_DAYS,
+        "close_days": deadlines.CLOSE_WORKING_DAYS,
+        **extra,
+    }
+
+
+def _done(request, url):
+    """After a save: a redirect, or for the page's own fetch() the address to go to (so the
+    message is shown by that page, not used up by a followed redirect)."""
+    if request.headers.get("X-Requested-With") == "fetch":
+        return JsonResponse({"ok": True, "redirect": url})
+    return redirect(url)
+
+
+def _saved_message(request, recorded, what):
+    if not recorded.created:
+        messages.info(request, f"该{what}已保存过，重复提交未重复保存")
+        return
+    parts = [f"{what}已保存"]
+    if recorded.issues:
+        closed = sum(1 for i in recorded.issues if not i.is_open)
+        parts.append(f"登记诉求 {len(recorded.issues)} 条" + (f"（现场答复销号 {closed} 条）" if closed else ""))
+    if recorded.reopened:
+        parts.append("重新办理：" + "、".join(f"#{i.pk}" for i in recorded.reopened))
+    messages.success(request, "，".join(parts))
+
+
+@login_required
+def visit_new(request, pk):
+    """入户走访台账: one visit of the household, with the issues the resident raised."""
+    user = request.user
+    now = timezone.localtime()
+    household = _household(user, pk)  # 404 for another grid's household, before anything else
+    cadre = _require_cadre(user)
+    campaign = _campaign(user, now.date())
+    if campaign is None or not rules.may_visit(cadre, household, campaign):
+        raise PermissionDenied(services.NOT_YOURS)
+    if request.method == "POST":
+        form = VisitForm(request.POST)
+        formset = RaisedIssueFormSet(request.POST, prefix="issues")
+        if form.is_valid() and formset.is_valid():
+            try:
+                recorded = services.visit_record(
+                    household=household, by=user, campaign=campaign, issues=raised_issues(formset), **form.service_kwargs()
+                )
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            except services.VisitNotAllowed as exc:
+                form.add_error(None, str(exc))
+            else:
+                _saved_message(request, recorded, "走访记录")
+                return _done(request, reverse("visits:household", args=[household.pk]) + f"#visit-{recorded.visit.pk}")
+    else:
+        start = (now - datetime.timedelta(minutes=now.minute % 5)).time().replace(second=0, microsecond=0)
+        form = VisitForm(initial={"visited_on": now.date(), "started_at": start})
+        formset = RaisedIssueFormSet(prefix="issues")
+    return render(request, "visits/visit_form.html", _form_context(request, household, campaign, cadre, form, formset))
+
+
+@login_required
+def visit_detail(request, pk):
+    """One visit record as the ledger row shows it."""
+    visit = Visit.objects.visible_to(request.user).select_related(
+        "household", "household__community", "household__grid", "household__building", "cadre", "campaign"
+    ).filter(pk=pk).first()
+    if visit is None:
+        raise Http404("没有找到该走访记录")
+    from .domains import CHECKLIST, QUESTIONS, SERVICE_DOMAINS
+
+    answers = [(label, QUESTIONS[code], visit.answers.get(code)) for code, label in SERVICE_DOMAINS if visit.answers.get(code)]
+    ticked = set(visit.checklist)
+    checklist = [(group, [(label, code in ticked) for code, label in items]) for group, items in CHECKLIST]
+    issues = with_overdue_flag(Issue.objects.visible_to(request.user).filter(visit=visit), today=timezone.localdate())
+    return render(
+        request,
+        "visits/visit_detail.html",
+        {"visit": visit, "answers": answers, "checklist": checklist, "issues": list(issues),
+         "followups": list(visit.followups.select_related("issue"))},  # fmt: skip
+    )
+
+
+# ------------------------------------------------------------------------------------------ 回头看
+
+
+@login_required
+def followup_new(request, pk):
+    """回头看 of one household: the due issues on my list, each solved or not and how satisfied."""
+    user = request.user
+    today = timezone.localdate()
+    household = _household(user, pk)
+    cadre = _require_cadre(user)
+    due = list(services.due_followups(cadre, household))
+    if request.method == "POST":
+        form = FollowUpForm(request.POST, followups=due)
+        formset = RaisedIssueFormSet(request.POST, prefix="issues")
+        if form.is_valid() and formset.is_valid():
+            try:
+                recorded = services.followup_record(household=household, by=user, issues=raised_issues(formset),
+                                                    **form.service_kwargs())  # fmt: skip
+            except ValidationError as exc:
+                form.add_service_errors(exc)
+            except services.VisitNotAllowed as exc:
+                form.add_error(None, str(exc))
+            else:
+                _saved_message(request, recorded, "回访记录")
+                return _done(request, reverse("visits:household", args=[household.pk]) + "#issues")
+    else:
+        if not due:
+            messages.info(request, "该户没有待您回访的诉求")
+            return redirect("visits:household", household.pk)
+        form = FollowUpForm(initial={"visited_on": today}, followups=due)
+        formset = RaisedIssueFormSet(prefix="issues")
+    for f in due:
+        f.issue.days_left = deadlines.working_days_left(f.issue, on=today)
+    return render(
+        request,
+        "visits/followup_form.html",
+        {"h": household, "form": form, "formset": formset, "due": due, "today": today,
+         "plan_days": deadlines.PLAN_WORKING_DAYS, "close_days": deadlines.CLOSE_WORKING_DAYS},  # fmt: skip
+    )
+
+
+@login_required
+def followup_list(request):
+    """My 回头看 list: due ones, overdue first; then the ones done lately."""
+    user = request.user
+    today = timezone.localdate()
+    cadre = user_cadre(user)
+    mine = FollowUp.objects.visible_to(user).filter(cadre=cadre) if cadre else FollowUp.objects.none()
+    due = list(
+        mine.filter(status=FollowUpStatus.DUE)
+        .select_related("household", "household__community", "household__grid", "household__building", "issue")
+        .order_by("due_on", "household__path", "household_id", "issue_id")[:200]
+    )
+    done = list(
+        mine.filter(status=FollowUpStatus.DONE)
+        .select_related("household", "household__grid", "household__building", "issue")
+        .order_by("-done_on", "-id")[:30]
+    )
+    groups = {}  # one row per household, the earliest due date first
+    for f in due:
+        group = groups.setdefault(f.household_id, {"household": f.household, "due_on": f.due_on, "items": []})
+        group["items"].append(f)
+        group["due_on"] = min(group["due_on"], f.due_on)
+    rows = sorted(groups.values(), key=lambda g: (g["due_on"], g["household"].path, g["household"].pk))
+    for row in rows:
+        row["overdue"] = row["due_on"] < today
+    return render(request, "visits/followups.html", {"rows": rows, "count": len(due), "done": done, "today": today})
+
+
+# ------------------------------------------------------------------------------------------ contact cards
+
+
+@login_required
+def contact_cards(request):
+    """亲情卡 / 连心卡: printable cards (A4, 10 a sheet) of a cadre's households.
+
+    A cadre prints his own; street admins, leaders and secretaries may print those of a cadre
+    under their node (``?cadre=``). ``?grid=`` narrows to one grid.
+    """
+    user = request.user
+    today = timezone.localdate()
+    campaign = _campaign(user, today)
+    cadre = user_cadre(user)
+    wanted = request.GET.get("cadre", "")
+    if wanted:
+        if not (user.is_superuser or user_roles(user) & set(NODE_WIDE_ROLES)) and str(getattr(cadre, "pk", "")) != wanted:
+            raise Http404("没有找到该干部")
+        cadre = Cadre.objects.visible_to(user).filter(pk=wanted).first() if wanted.isdigit() else None
+        if cadre is None:
+            raise Http404("没有找到该干部")
+    if cadre is None or campaign is None:
+        raise PermissionDenied(services.NOT_A_CADRE)
+    households = (
+        Household.objects.visible_to(user)
+        .filter(pk__in=Assignment.objects.filter(campaign=campaign, cadre=cadre).values("household_id"))
+        .select_related("community", "grid", "building")
+        .order_by("path", "unit", "room", "id")
+    )
+    households = list(households)
+    grids = sorted({(h.grid_id, f"{h.community.name} {h.grid.name}") for h in households}, key=lambda g: g[1])
+    grid = request.GET.get("grid", "")
+    if grid.isdigit():
+        households = [h for h in households if h.grid_id == int(grid)]
+    sheets = [households[i : i + CARDS_PER_SHEET] for i in range(0, len(households), CARDS_PER_SHEET)]
+    return render(
+        request,
+        "visits/cards.html",
+        {
+            "cadre": cadre,
+            "campaign": campaign,
+            "sheets": sheets,
+            "count": len(households),
+            "grids": grids,
+            "grid": grid,
+            "supervision_phone": settings.SUPERVISION_PHONE,
+        },
+    )
