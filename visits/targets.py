@@ -91,19 +91,26 @@ def annotate_progress(households, *, cadre, campaign, today):
         weekly_ok=Exists(_counted(cadre__tier__in=COMMUNITY_TIERS, visited_on__range=(week_start, day))),
         followup_due=Exists(FollowUp.objects.filter(household=OuterRef("pk"), cadre=cadre, status=FollowUpStatus.DUE)),
     )
-    return qs.annotate(behind=_behind_q(cadre, day))
+    return qs.annotate(behind=ExpressionWrapper(behind_q(cadre, day), output_field=BooleanField()))
 
 
-def _behind_q(cadre, day):
-    """Behind on a target of the cadre's tier (see the module docstring), as a boolean expression."""
-    q = Q(pk__in=[])
+def behind_q(cadre, day):
+    """Behind on a target of the cadre's tier (see the module docstring), over the annotations of
+    ``annotate_progress``; aggregates filter on this Q itself rather than on the ``behind``
+    annotation. A tier without household targets (leaders) is never behind per household."""
+    parts = []
     if cadre.tier in LINK_TIERS:
-        q |= Q(my_first_half=False) if day.month <= 6 else Q(my_second_half=False)
+        parts.append(Q(my_first_half=False) if day.month <= 6 else Q(my_second_half=False))
     if cadre.tier == Tier.SECRETARY:
-        q |= Q(visited_by_me_this_year=False)
+        parts.append(Q(visited_by_me_this_year=False))
     if cadre.tier in COMMUNITY_TIERS:
-        q |= Q(weekly_focus=True, weekly_ok=False)
-    return ExpressionWrapper(q, output_field=BooleanField())
+        parts.append(Q(weekly_focus=True, weekly_ok=False))
+    if not parts:
+        return Q(pk__isnull=True)  # never true: a household always has a pk
+    q = parts[0]
+    for part in parts[1:]:
+        q |= part
+    return q
 
 
 def assigned_households(cadre, campaign):
@@ -159,7 +166,7 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
         assigned=Count("pk"),
         visited=Count("pk", filter=Q(visited_by_me=True)),
         focus_unvisited=Count("pk", filter=Q(tagged=True, visited_by_me=False)),
-        behind=Count("pk", filter=Q(behind=True)),
+        behind=Count("pk", filter=behind_q(cadre, day)),
         half_done=Count("pk", filter=Q(**{current_half: True})),
         year_done=Count("pk", filter=Q(my_first_half=True, my_second_half=True)),
         sweep_done=Count("pk", filter=Q(visited_by_me_this_year=True)),
