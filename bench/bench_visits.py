@@ -95,6 +95,8 @@ def main():
     parser.add_argument("--households", type=int, default=HOUSEHOLDS_PER_GRID, help="households per grid (default 50)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (default 2)")
+    parser.add_argument("--think-ms", type=float, default=0,
+                        help="pause of each client between two visits, ±50%% (default 0: as fast as the server answers)")
     parser.add_argument("--time-limit", type=float, default=600, help="stop the load after this many seconds (default 600)")
     parser.add_argument("--show-queries", action="store_true", help="print every SQL query of the in-process submit")
     parser.add_argument("--seed", type=int, default=42)
@@ -122,7 +124,7 @@ def main():
         server.start()
         step("d", f"{args.clients} clients × {args.submits} submits, every {args.retry_every}th sent twice "
                   f"(time limit {args.time_limit:.0f} s)")  # fmt: skip
-        load = run_load(server.port, world, args)
+        load = run_load(server.port, world, args, server.proc.pid)
     finally:
         server.stop()
     server.report()
@@ -662,12 +664,14 @@ def client_run(number, spec, port, args, stats, deadline, start_gate):
             else:
                 stats.error("GET household page", status, _error_text(data))
             failures_in_a_row = 0
+            if args.think_ms:
+                time.sleep(args.think_ms * random.uniform(0.5, 1.5) / 1000)
         except Exception as exc:  # noqa: BLE001 — a timeout or a reset connection is an error of the run
             stats.error(f"{who} submit {i}", "exception", repr(exc))
             failures_in_a_row += 1
 
 
-def run_load(port, world, args):
+def run_load(port, world, args, server_pid):
     stats = Stats()
     clients = world["clients"]
     gate = threading.Barrier(len(clients) + 1)
@@ -686,9 +690,11 @@ def run_load(port, world, args):
     logins = time.perf_counter() - login_started
     print(f"   {len(stats.lat['login'])} clients logged in ({logins:.1f} s); submitting …", flush=True)
     started = time.perf_counter()
+    cpu_before = cpu_snapshot(server_pid)
     for t in threads:
         t.join(max(1, deadline - time.monotonic() + 60))
     wall = time.perf_counter() - started
+    cpu = cpu_used(cpu_before, cpu_snapshot(server_pid), wall)
     alive = sum(t.is_alive() for t in threads)
     if alive:
         stats.error("clients still running after the time limit", "timeout", f"{alive} threads")
@@ -697,7 +703,52 @@ def run_load(port, world, args):
         print(f"!! {what}: {status} {detail}")
     if len(stats.errors) > 10:
         print(f"!! … and {len(stats.errors) - 10} more errors")
-    return {"stats": stats, "wall": wall, "clients": len(clients)}
+    if cpu:
+        print(f"   CPU while submitting: {cpu['text']}")
+    return {"stats": stats, "wall": wall, "clients": len(clients), "cpu": cpu}
+
+
+def cpu_snapshot(server_pid):
+    """CPU seconds so far (Linux /proc): the machine (busy, all), gunicorn (master and workers),
+    PostgreSQL (postmaster with its reaped backends, and the live ones), this script."""
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        snap = {"all": sum(fields[:8]) / tick, "busy": (sum(fields[:8]) - idle) / tick, "gunicorn": 0.0, "postgres": 0.0}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+            rest = raw[raw.rindex(")") + 2 :].split()
+            pid, ppid = int(entry), int(rest[1])
+            own, children = (int(rest[11]) + int(rest[12])) / tick, (int(rest[13]) + int(rest[14])) / tick
+            if pid == server_pid or ppid == server_pid:
+                snap["gunicorn"] += own
+            elif comm.startswith("postgres"):
+                snap["postgres"] += own + children  # the postmaster's children: the backends that have exited
+        t = os.times()
+        snap["self"] = t.user + t.system
+        return snap
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_used(before, after, wall):
+    if not before or not after:
+        return None
+    d = {k: after[k] - before[k] for k in before}
+    cpus = d["all"] / wall if wall else os.cpu_count()
+    busy = 100 * d["busy"] / d["all"] if d["all"] else 0
+    text = (f"machine {busy:.0f}% busy of {cpus:.1f} CPUs; gunicorn {d['gunicorn']:.1f} s, PostgreSQL {d['postgres']:.1f} s, "
+            f"the clients (this script) {d['self']:.1f} s of {wall:.1f} s")  # fmt: skip
+    return {**d, "busy_pct": busy, "text": text}
 
 
 # ---------------------------------------------------------------------------------------------- e
@@ -885,6 +936,7 @@ def summarise(load, checks, single, server, args):
          "equal, once per key", checks["issues"] == checks["issues_sent"] and checks["issue_errors"] == 0),
         ("throughput: submit POSTs", f"{posts / load['wall']:.1f}/s ({posts} in {load['wall']:.1f} s)", "", None),
         ("throughput: all requests", f"{stats.requests / load['wall']:.1f}/s", "", None),
+        ("CPU while submitting", load["cpu"]["text"] if load["cpu"] else "n/a", "(information)", None),
         ("GET /visits/ (my households) p50 / p95", _p50_95(lat["mine"]), "(information)", None),
         ("GET visit form p50 / p95", _p50_95(lat["form"]), "(information)", None),
         ("GET household page p50 / p95", _p50_95(lat["household"]), "(information)", None),

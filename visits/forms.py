@@ -61,7 +61,7 @@ class VisitForm(KeyedForm):
         super().__init__(*args, **kwargs)
         for code, label in SERVICE_DOMAINS:
             self.fields[f"q_{code}"] = forms.CharField(label=label, required=False, max_length=1000,
-                                                       widget=_area(2, QUESTIONS[code]))  # fmt: skip
+                                                       widget=_area(2, "居民的回答；没有困难可填“无”"))  # fmt: skip
             self.fields[f"h_{code}"] = forms.BooleanField(label="需要帮助", required=False)
 
     def questions(self):

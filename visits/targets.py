@@ -73,7 +73,8 @@ def _counted(**filters):
 
 def annotate_progress(households, *, cadre, campaign, today):
     """Each household with: ``last_visit_on`` (anyone's), ``my_last_visit_on``, ``visited_by_me``
-    (this campaign), ``my_first_half`` / ``my_second_half`` (this year), ``weekly_focus``,
+    (this campaign), ``my_first_half`` / ``my_second_half`` (this year), ``tagged`` (any focus
+    group), ``weekly_focus``,
     ``weekly_ok``, ``followup_due`` (on my list) and ``behind`` (see the module docstring)."""
     day = campaign_day(campaign, today)
     year = campaign.year
@@ -87,6 +88,7 @@ def annotate_progress(households, *, cadre, campaign, today):
         my_first_half=Exists(_counted(cadre=cadre, visited_on__range=h1)),
         my_second_half=Exists(_counted(cadre=cadre, visited_on__range=h2)),
         visited_by_me_this_year=Exists(_counted(cadre=cadre, visited_on__year=year)),
+        tagged=Exists(FocusGroup.objects.filter(households=OuterRef("pk"))),
         weekly_focus=Exists(weekly_groups),
         weekly_ok=Exists(_counted(cadre__tier__in=COMMUNITY_TIERS, visited_on__range=(week_start, day))),
         followup_due=Exists(FollowUp.objects.filter(household=OuterRef("pk"), cadre=cadre, status=FollowUpStatus.DUE)),
@@ -124,6 +126,7 @@ def assigned_households(cadre, campaign):
 class CadreTargets:
     assigned: int
     visited: int
+    focus_total: int
     focus_unvisited: int
     behind: int
     tier: int
@@ -160,11 +163,11 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
     households = assigned_households(cadre, campaign) if households is None else households
     day = campaign_day(campaign, today)
     qs = annotate_progress(households, cadre=cadre, campaign=campaign, today=today)
-    any_tag = FocusGroup.objects.filter(households=OuterRef("pk"))
     current_half = "my_first_half" if day.month <= 6 else "my_second_half"
-    figures = qs.annotate(tagged=Exists(any_tag)).aggregate(
+    figures = qs.aggregate(
         assigned=Count("pk"),
         visited=Count("pk", filter=Q(visited_by_me=True)),
+        focus_total=Count("pk", filter=Q(tagged=True)),
         focus_unvisited=Count("pk", filter=Q(tagged=True, visited_by_me=False)),
         behind=Count("pk", filter=behind_q(cadre, day)),
         half_done=Count("pk", filter=Q(**{current_half: True})),
@@ -176,6 +179,7 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
     targets = CadreTargets(
         assigned=figures["assigned"],
         visited=figures["visited"],
+        focus_total=figures["focus_total"],
         focus_unvisited=figures["focus_unvisited"],
         behind=figures["behind"],
         tier=cadre.tier,

@@ -42,6 +42,7 @@ FILTERS = [
     ("unvisited", "未走访"),
     ("behind", "未达标"),
     ("followup", "待回访"),
+    ("focus", "重点未访"),
 ]
 
 
@@ -93,6 +94,8 @@ def my_households(request):
         qs = qs.filter(behind=True)
     elif show == "followup":
         qs = qs.filter(followup_due=True)
+    elif show == "focus":
+        qs = qs.filter(tagged=True, visited_by_me=False)
     tag = request.GET.get("tag", "")
     if tag.isdigit():
         qs = qs.filter(tags__id=int(tag))

@@ -5,7 +5,8 @@ Steps:
 2. the register: households with members, valid ID numbers and phones, focus-group tags (bulk inserts);
 3. departments, and cadres of all six tiers with logins in the role groups (password ``demo12345``);
 4. the 2026 campaign with its five stages and the departments' quotas (安排表);
-5. the allocation (包户到人), then the demo logins as a table.
+5. the allocation (包户到人), the visits so far (visits/demo.py), the issue ledger (issues/demo.py),
+   then the demo logins as a table.
 
 The generators of people, households and addresses are module-level so that the benchmark
 (bench/bench_register.py) builds its register file from the same kind of data.
@@ -405,6 +406,11 @@ class Command(BaseCommand):
             self.stdout.write("包户分配：")
             for line in report.summary_lines():
                 self.stdout.write(f"  {line}")
+
+            from visits.demo import seed_visits
+
+            counts = seed_visits(campaign=campaign, rng=self.rng, today=timezone.localdate())
+            self.stdout.write("入户走访台账：" + "，".join(f"{label}{n}条" for label, n in counts.items()))
 
             from issues.demo import seed_issues
 
