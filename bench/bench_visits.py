@@ -121,7 +121,11 @@ def main():
     step("c", f"gunicorn, {args.workers} workers × {args.threads} threads (gthread), loopback")
     server = Server(args.workers, args.threads)
     try:
-        server.start()
+        try:
+            server.start()
+        except RuntimeError as exc:
+            print(f"!! {exc}")
+            return 1
         step("d", f"{args.clients} clients × {args.submits} submits, every {args.retry_every}th sent twice "
                   f"(time limit {args.time_limit:.0f} s)")  # fmt: skip
         load = run_load(server.port, world, args, server.proc.pid)
@@ -570,6 +574,14 @@ def client_run(number, spec, port, args, stats, deadline, start_gate):
         stats.error(f"{who} login", "exception", repr(exc))
         start_gate.wait()
         return
+    # Warm-up, not measured: the pages of the loop once, so that every worker has its templates compiled.
+    try:
+        for path in ("/visits/", f"/visits/h/{spec['households'][0]}/visit/", f"/visits/h/{spec['households'][0]}/"):
+            status, _h, data, _ms = browser.request("GET", path)
+            if status != 200:
+                stats.error(f"{who} warm-up GET {path}", status, _error_text(data))
+    except Exception as exc:  # noqa: BLE001
+        stats.error(f"{who} warm-up", "exception", repr(exc))
     start_gate.wait()  # every client logged in: the load starts together
 
     from django.utils import timezone
@@ -688,7 +700,7 @@ def run_load(port, world, args, server_pid):
     except threading.BrokenBarrierError:
         print("!! not every client logged in within 120 s")
     logins = time.perf_counter() - login_started
-    print(f"   {len(stats.lat['login'])} clients logged in ({logins:.1f} s); submitting …", flush=True)
+    print(f"   {len(stats.lat['login'])} clients logged in and warmed up ({logins:.1f} s); submitting …", flush=True)
     started = time.perf_counter()
     cpu_before = cpu_snapshot(server_pid)
     for t in threads:
@@ -746,8 +758,9 @@ def cpu_used(before, after, wall):
     d = {k: after[k] - before[k] for k in before}
     cpus = d["all"] / wall if wall else os.cpu_count()
     busy = 100 * d["busy"] / d["all"] if d["all"] else 0
-    text = (f"machine {busy:.0f}% busy of {cpus:.1f} CPUs; gunicorn {d['gunicorn']:.1f} s, PostgreSQL {d['postgres']:.1f} s, "
-            f"the clients (this script) {d['self']:.1f} s of {wall:.1f} s")  # fmt: skip
+    other = d["busy"] - d["gunicorn"] - d["postgres"] - d["self"]
+    text = (f"{busy:.0f}% of {cpus:.0f} CPUs busy over {wall:.0f} s: gunicorn {d['gunicorn']:.0f} s, PostgreSQL (all databases) "
+            f"{d['postgres']:.0f} s, the clients {d['self']:.0f} s, other processes {max(0, other):.0f} s")  # fmt: skip
     return {**d, "busy_pct": busy, "text": text}
 
 

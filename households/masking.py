@@ -42,3 +42,17 @@ def shown_id_number(user, value: str) -> str:
 
 def shown_phone(user, value: str) -> str:
     return value if can_view_full_pii(user) else mask_phone(value)
+
+
+def masked_family(user, household) -> dict:
+    """The family card as a page shows it to ``user``: ID number and phone masked unless the role
+    may see them, and the members (each with ``id_shown``)."""
+    full = can_view_full_pii(user)
+    members = list(household.members.all())
+    for m in members:
+        m.id_shown = m.id_number if full else mask_id_number(m.id_number)
+    return {
+        "id_shown": household.id_number if full else mask_id_number(household.id_number),
+        "phone_shown": household.phone if full else mask_phone(household.phone),
+        "members": members,
+    }

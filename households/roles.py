@@ -26,6 +26,8 @@ _PLAN_MODELS = (
 
 _ISSUE_MODELS = ("issues.issue", "issues.issueevent", "issues.extensionrequest")
 _CALENDAR_MODELS = ("issues.holidayoverride",)
+# Written by the visit pages and the 回头看 job only; the admin lists them read-only.
+_VISIT_MODELS = ("visits.visit", "visits.followup")
 
 
 def _perms(models, actions):
@@ -37,9 +39,11 @@ ROLE_PERMISSIONS = {
         _REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + _ISSUE_MODELS + _CALENDAR_MODELS + ("households.focusgroup",),
         ("view", "add", "change", "delete"),
     )
+    + _perms(_VISIT_MODELS, ("view",))
     + ["households.view_full_pii", "households.view_exportlog"],
-    LEADER: _perms(_REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + _ISSUE_MODELS, ("view",)),
+    LEADER: _perms(_REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + _ISSUE_MODELS + _VISIT_MODELS, ("view",)),
     SECRETARY: _perms(_REGISTER_MODELS, ("view", "change"))
+    + _perms(_VISIT_MODELS, ("view",))
     + _perms(_TREE_MODELS + _PLAN_MODELS, ("view",))
     + _perms(("issues.issue",), ("view", "add", "change"))
     + _perms(("issues.issueevent", "issues.extensionrequest"), ("view",)),

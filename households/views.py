@@ -6,7 +6,7 @@ from django.db.models import Prefetch
 from django.shortcuts import render
 
 from .exporting import register_export_response
-from .masking import can_view_full_pii, mask_id_number, mask_phone
+from .masking import can_view_full_pii, mask_phone, masked_family
 from .models import FocusGroup, Household, Node, NodeKind
 from .scoping import get_household_for_user
 from .search import search_households
@@ -58,21 +58,11 @@ def household_list(request):
 @login_required
 def household_detail(request, pk):
     household = get_household_for_user(request.user, pk)
-    full = can_view_full_pii(request.user)
-    members = list(household.members.all())
-    for m in members:
-        m.id_shown = m.id_number if full else mask_id_number(m.id_number)
     assignments = household.assignments.select_related("cadre", "campaign").order_by("-campaign__year", "tier")
     return render(
         request,
         "households/detail.html",
-        {
-            "h": household,
-            "id_shown": household.id_number if full else mask_id_number(household.id_number),
-            "phone_shown": household.phone if full else mask_phone(household.phone),
-            "members": members,
-            "assignments": assignments,
-        },
+        {"h": household, "assignments": assignments, **masked_family(request.user, household)},
     )
 
 

@@ -26,7 +26,7 @@ from .forms import display_name
 from .models import Category, Closure, Issue, Severity, Status, overdue_q
 
 SHEET_NAME = "问题整改台账"
-# The columns of the 问题整改台账, in order. 回访结果 stays empty until follow-ups (回头看) exist.
+# The columns of the 问题整改台账, in order. 回访结果 is the issue's 回头看 (visits.FollowUp), once made.
 HEADERS = (
     "序号",
     "社区",
@@ -130,6 +130,11 @@ ROW_FIELDS = (
     "merged_into_id",
     "status",
     "overdue_now",
+    # One follow-up per issue at most (unique), so this LEFT JOIN never repeats a row.
+    "followups__status",
+    "followups__solved",
+    "followups__satisfaction",
+    "followups__reopened",
 )
 CATEGORY_LABELS = dict(Category.choices)
 SEVERITY_LABELS = dict(Severity.choices)
@@ -162,9 +167,21 @@ def ledger_row(sheet, number, r, *, full_address):
         ),
         STATUS_LABELS.get(r["status"], r["status"]),
         "是" if r["overdue_now"] else "否",
-        "",
+        followup_summary(r["followups__status"], r["followups__solved"], r["followups__satisfaction"], r["followups__reopened"]),
     )
     return [safe_cell(sheet, v) for v in values]
+
+
+def followup_summary(status, solved, satisfaction, reopened) -> str:
+    """回访结果: '已解决·满意', '未解决·不满意（已重新办理）', '待回访', or '' when not on a list."""
+    from visits.models import FollowUpStatus, Satisfaction
+
+    if not status:
+        return ""
+    if status == FollowUpStatus.DUE:
+        return "待回访"
+    text = ("已解决" if solved else "未解决") + (f"·{Satisfaction(satisfaction).label}" if satisfaction else "")
+    return text + ("（已重新办理）" if reopened else "")
 
 
 def write_ledger(queryset, fileobj, *, today: datetime.date, full_address: bool) -> int:

@@ -141,7 +141,7 @@ class FollowUpForm(KeyedForm):
         super().__init__(*args, **kwargs)
         self.followups = list(followups)
         for f in self.followups:
-            self.fields[f"solved_{f.pk}"] = forms.ChoiceField(label="是否解决", required=False, choices=self.SOLVED_CHOICES,
+            self.fields[f"solved_{f.pk}"] = forms.ChoiceField(label="问题是否解决", required=False, choices=self.SOLVED_CHOICES,
                                                               widget=forms.RadioSelect)  # fmt: skip
             self.fields[f"sat_{f.pk}"] = forms.ChoiceField(label="居民满意度", required=False, choices=Satisfaction.choices,
                                                            widget=forms.RadioSelect)  # fmt: skip

@@ -100,6 +100,8 @@ class Visit(models.Model):
         indexes = [
             models.Index(fields=["campaign", "household"], name="visit_campaign_household"),
             models.Index(fields=["household", "visited_on"], name="visit_household_day"),
+            # "Has this cadre visited this household in this period?" — the targets ask it per household.
+            models.Index(fields=["household", "cadre", "visited_on"], name="visit_household_cadre_day"),
             models.Index(fields=["cadre", "visited_on"], name="visit_cadre_day"),
         ]
         constraints = [

@@ -79,6 +79,15 @@ def _replay(key, *, by, household):
     return Recorded(visit=existing, created=False, issues=list(existing.issues.all()))
 
 
+def _begin(*, by, household, key):
+    """What both services check first: a cadre, a household he can see, a usable key; and the
+    visit an earlier submit of this form saved, if any (then nothing else is checked)."""
+    cadre = _cadre_of(by)
+    _visible(by, household)
+    key = _parse_key(key)
+    return cadre, key, _replay(key, by=by, household=household)
+
+
 def _normalise_answers(answers) -> dict:
     cleaned = {}
     for code, value in (answers or {}).items():
@@ -155,10 +164,7 @@ def visit_record(
     Raises ``VisitNotAllowed`` (no cadre, not visible, not the cadre's household) or
     ``ValidationError`` with field errors (visits/rules.py; ``issues`` for a refused issue).
     """
-    cadre = _cadre_of(by)
-    _visible(by, household)
-    key = _parse_key(key)
-    replay = _replay(key, by=by, household=household)
+    cadre, key, replay = _begin(by=by, household=household, key=key)
     if replay is not None:
         return replay
     if not rules.may_visit(cadre, household, campaign):
@@ -243,10 +249,7 @@ def followup_record(
     from issues import services as ledger
     from issues.models import Status
 
-    cadre = _cadre_of(by)
-    _visible(by, household)
-    key = _parse_key(key)
-    replay = _replay(key, by=by, household=household)
+    cadre, key, replay = _begin(by=by, household=household, key=key)
     if replay is not None:
         return replay
     errors = {}
@@ -286,6 +289,7 @@ def followup_record(
     )
     method_label = dict(FOLLOW_UP_METHODS)[method]
     reopened = []
+    settled = 0
     with transaction.atomic():
         replay = _insert(visit, by=by, household=household)
         if replay is not None:
@@ -305,6 +309,7 @@ def followup_record(
             )
             if not claimed:
                 continue
+            settled += 1
             issue = followup.issue
             issue.refresh_from_db()  # the version and status as they are now, not as listed
             satisfaction = Satisfaction(item["satisfaction"]).label
@@ -317,5 +322,8 @@ def followup_record(
                     raise ValidationError({"results": f"诉求 #{issue.pk} 重新办理失败：{exc}"}) from None
                 FollowUp.objects.filter(pk=followup.pk).update(reopened=True)
                 reopened.append(issue)
+        if not settled:
+            # Another submit (another tab, another device) settled them a moment ago: keep nothing.
+            raise ValidationError({"results": "这些诉求刚刚已完成回访，请刷新页面查看"})
         raised = _register_issues(issues, household=household, by=by, visit=visit, registered_on=visited_on)
     return Recorded(visit=visit, created=True, issues=raised, reopened=reopened)

@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from households.masking import can_view_full_pii, mask_id_number, mask_phone
+from households.masking import masked_family
 from households.models import FocusGroup, Household
 from households.roles import NODE_WIDE_ROLES, user_roles
 from households.scoping import get_household_for_user, user_cadre
@@ -163,10 +163,6 @@ def household_page(request, pk):
     household = _household(user, pk)
     cadre = user_cadre(user)
     campaign = _campaign(user, today)
-    full = can_view_full_pii(user)
-    members = list(household.members.all())
-    for m in members:
-        m.id_shown = m.id_number if full else mask_id_number(m.id_number)
     visits = list(
         Visit.objects.visible_to(user)
         .filter(household=household)
@@ -185,9 +181,7 @@ def household_page(request, pk):
         "visits/household.html",
         {
             "h": household,
-            "id_shown": household.id_number if full else mask_id_number(household.id_number),
-            "phone_shown": household.phone if full else mask_phone(household.phone),
-            "members": members,
+            **masked_family(user, household),
             "visits": visits,
             "issues": _household_issues(user, household, today),
             "assignments": assignments,

@@ -74,7 +74,7 @@ def test_it_writes_a_row_per_issue_with_real_dates(client, w):
     assert values["等级"] == "一般" and values["状态"] == "方案已报"
     assert values["责任单位"] == "区民政局" and values["责任人"] == "dept1"
     assert values["办理情况"].startswith("方案：")
-    assert values["是否逾期"] == "是" and values["回访结果"] is None
+    assert values["是否逾期"] == "是" and values["回访结果"] is None  # not on a 回头看 list yet
     registered = dict(zip(HEADERS, row))["登记日期"]
     assert registered.is_date and registered.value.date() == issue.registered_on
     assert dict(zip(HEADERS, row))["办结时限"].value.date() == issue.due_on

@@ -215,3 +215,23 @@ def test_another_cadre_cannot_settle_or_reopen_my_follow_up(ledger):
     with pytest.raises(IssueActionError, match="不在您的回头看名单上"):
         issue_reopen(issue=Issue.objects.get(pk=w.before.pk), by=w.worker_a, reason="x")  # his grid, not listed
     assert FollowUp.objects.get(issue=w.resolved).status == "due"
+
+
+@pytest.mark.django_db
+def test_the_ledger_export_shows_the_follow_up_result(ledger, client):
+    import io
+
+    from openpyxl import load_workbook
+
+    w = ledger
+    build_followups(day=IN_STAGE)
+    follow_up(w, [result(w.closed, False, "unsatisfied")])
+    Issue.objects.filter(pk=w.closed.pk).update(text="现场答复过的诉求")  # the fixture's texts repeat
+    client.force_login(w.admin)
+    response = client.get("/issues/export/")
+    rows = list(load_workbook(io.BytesIO(b"".join(response.streaming_content))).active.iter_rows(values_only=True))
+    column = rows[0].index("回访结果")
+    texts = {r[4]: r[column] for r in rows[1:]}
+    assert texts["现场答复过的诉求"] == "未解决·不满意（已重新办理）"
+    assert texts["单元门禁坏了"] == "待回访"
+    assert len(rows) - 1 == Issue.objects.count()  # the join repeats no row

@@ -1,0 +1,26 @@
+"""The visit ledger and 回头看 lists in the admin: read-only, and scoped like the pages."""
+
+import datetime
+
+import pytest
+
+from visits.models import Visit
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_visits_read_only_within_the_users_node(client, vw):
+    w = vw
+    mine = Visit.objects.create(campaign=w.campaign, household=w.ha, cadre=w.worker_a.cadre, visited_on=datetime.date(2026, 9, 1))
+    other = Visit.objects.create(campaign=w.campaign, household=w.hc, cadre=w.handler.cadre, visited_on=datetime.date(2026, 9, 2))
+    client.force_login(w.secretary)  # 湖田社区 only
+    page = client.get("/admin/visits/visit/")
+    assert page.status_code == 200
+    shown = set(page.context["cl"].result_list)
+    assert shown == {mine}
+    assert client.get(f"/admin/visits/visit/{other.pk}/change/").status_code in (302, 404)
+    assert client.get("/admin/visits/visit/add/").status_code == 403
+    assert client.post(f"/admin/visits/visit/{mine.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Visit.objects.count() == 2
+    client.force_login(w.admin)
+    assert set(client.get("/admin/visits/visit/").context["cl"].result_list) == {mine, other}
+    assert client.get("/admin/visits/followup/").status_code == 200
