@@ -98,7 +98,6 @@ def test_it_closes_an_issue_answered_on_the_spot_at_once(w):
 @pytest.mark.parametrize(
     "who, household, kwargs",
     [
-        ("leader", "ha", {}),
         ("handler", "ha", {}),
         ("worker_a", "hb", {}),  # another grid's household
         ("secretary", "hc", {}),  # another community's household
@@ -112,6 +111,14 @@ def test_it_refuses_a_registration_nobody_may_make(w, who, household, kwargs):
         register(getattr(w, household), getattr(w, who), **kwargs)
     assert CHINESE.search(str(exc.value))
     assert not Issue.objects.exists() and not IssueEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_it_lets_a_leader_file_what_he_hears_on_a_visit_but_nothing_more(w):
+    # Leaders visit focus households (visits/rules.py) and file the requests; the workflow stays read-only.
+    issue = register(w.ha, w.leader)
+    assert issue.raised_by == w.leader and issue.status == Status.REGISTERED
+    assert services.allowed_actions(w.leader, issue) == []
 
 
 # ------------------------------------------------------------------------------------ transitions
