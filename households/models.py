@@ -356,3 +356,38 @@ class ExportLog(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.what}"
+
+
+class HardshipPlan(models.Model):
+    """一户一策: the plan of measures for one household in special hardship (特殊困难群体台账)."""
+
+    household = models.OneToOneField(Household, verbose_name="户", on_delete=models.CASCADE, related_name="hardship_plan")
+    situation = models.TextField("困难情况")
+    goal = models.CharField("帮扶目标", max_length=200, blank=True)
+    responsible = models.CharField("帮扶责任人", max_length=100, help_text="姓名、单位")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="更新人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "一户一策帮扶方案"
+
+    def __str__(self):
+        return f"{self.household} 一户一策"
+
+
+class HardshipMeasure(models.Model):
+    plan = models.ForeignKey(HardshipPlan, verbose_name="方案", on_delete=models.CASCADE, related_name="measures")
+    content = models.CharField("帮扶措施", max_length=300)
+    unit = models.CharField("责任单位", max_length=100, blank=True)
+    due_on = models.DateField("完成时限", null=True, blank=True)
+    done_on = models.DateField("完成日期", null=True, blank=True)
+    order = models.PositiveSmallIntegerField("排序", default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "帮扶措施"
+        ordering = ["plan", "order", "id"]
+
+    def __str__(self):
+        return self.content

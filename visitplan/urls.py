@@ -14,6 +14,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("households/", include("households.urls")),
     path("visits/", include("visits.urls")),
+    path("reports/", include("reports.urls")),
     path("issues/", include("issues.urls")),
     path("notifications/", include("issues.notification_urls")),
     path("admin/", admin.site.urls),

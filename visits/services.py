@@ -79,6 +79,16 @@ def _replay(key, *, by, household):
     return Recorded(visit=existing, created=False, issues=list(existing.issues.all()))
 
 
+def visit_errors(*, campaign, method, visited_on, started_at=None, ended_at=None, short_reason="", now=None, **_ignored):
+    """The rule errors of a visit form, without saving: the form shows them together with its own
+    field errors (a refused issue row must not hide that the visit was too short)."""
+    errors, _minutes = rules.check_visit(
+        campaign=campaign, purpose=Purpose.VISIT, method=method, visited_on=visited_on, started_at=started_at,
+        ended_at=ended_at, short_reason=short_reason, now=now or _now(),
+    )  # fmt: skip
+    return errors
+
+
 def _begin(*, by, household, key):
     """What both services check first: a cadre, a household he can see, a usable key; and the
     visit an earlier submit of this form saved, if any (then nothing else is checked)."""

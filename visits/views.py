@@ -255,7 +255,9 @@ def visit_new(request, pk):
     if request.method == "POST":
         form = VisitForm(request.POST)
         formset = RaisedIssueFormSet(request.POST, prefix="issues")
-        if form.is_valid() and formset.is_valid():
+        if form.is_valid() and not formset.is_valid():
+            form.add_service_errors(ValidationError(services.visit_errors(campaign=campaign, **form.service_kwargs()) or {}))
+        elif form.is_valid():
             try:
                 recorded = services.visit_record(
                     household=household, by=user, campaign=campaign, issues=raised_issues(formset), **form.service_kwargs()

@@ -314,3 +314,13 @@ def test_the_phone_pages_weigh_under_200_kb_with_their_css_and_js(client, vw):
         html = client.get(url).content
         weight = len(html) + sum(assets.values())
         assert weight < 200 * 1024, (url, weight)
+
+
+@pytest.mark.django_db
+def test_a_refused_issue_row_does_not_hide_the_visits_own_errors(client, vw):
+    client.force_login(vw.worker_a)
+    url = reverse("visits:visit", args=[vw.ha.pk])
+    data = with_issues(form_data(uuid.uuid4(), ended_at="09:10"), {"text": "灯坏了", "category": "", "severity": "general"})
+    page = client.post(url, data).content.decode()
+    assert "本次10分钟，不足30分钟，请说明原因" in page and "这个字段是必填项" in page
+    assert not Visit.objects.exists()

@@ -6,7 +6,7 @@ Steps:
 3. departments, and cadres of all six tiers with logins in the role groups (password ``demo12345``);
 4. the 2026 campaign with its five stages and the departments' quotas (安排表);
 5. the allocation (包户到人), the visits so far (visits/demo.py), the issue ledger (issues/demo.py),
-   then the demo logins as a table.
+   a few supervision findings (reports/demo.py), then the demo logins as a table.
 
 The generators of people, households and addresses are module-level so that the benchmark
 (bench/bench_register.py) builds its register file from the same kind of data.
@@ -416,6 +416,12 @@ class Command(BaseCommand):
 
             counts = seed_issues(street=street, rng=self.rng, today=timezone.localdate())
             self.stdout.write("问题整改台账：" + "，".join(f"{label}{n}件" for label, n in counts.items()))
+
+            from reports.demo import seed_findings
+
+            admin = get_user_model().objects.filter(username="admin").first()
+            findings = seed_findings(campaign=campaign, admin=admin, today=timezone.localdate())
+            self.stdout.write(f"督导检查：督查发现{findings}条（千分制扣分）")
         # After commit, like the daily job: today's reminders arrive in the notification bell (and as mail).
         from issues.reminders import send_reminders
 

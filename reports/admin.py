@@ -1,0 +1,35 @@
+"""Supervision in the admin: findings and phone checks, read-only and scoped (they are recorded on
+the supervision pages, through reports.supervision, so the score and its evidence cannot drift)."""
+
+from django.contrib import admin
+
+from issues.admin import ReadOnlyAdmin
+
+from .models import Finding, MonthlyReport, PhoneCheck
+
+
+@admin.register(Finding)
+class FindingAdmin(ReadOnlyAdmin):
+    list_display = ("found_on", "community", "kind", "method", "cadre", "visit", "issue", "recorded_by")
+    list_filter = ("kind", "method", "campaign", "community")
+    search_fields = ("evidence", "cadre__name")
+    list_select_related = ("community", "cadre", "visit", "issue", "recorded_by")
+    date_hierarchy = "found_on"
+
+    def get_queryset(self, request):
+        return Finding.objects.visible_to(request.user)
+
+
+@admin.register(PhoneCheck)
+class PhoneCheckAdmin(ReadOnlyAdmin):
+    list_display = ("drawn_on", "community", "household", "called_on", "reached", "was_visited", "satisfaction", "finding")
+    list_filter = ("reached", "was_visited", "campaign", "community")
+    list_select_related = ("community", "household", "finding")
+
+    def get_queryset(self, request):
+        return PhoneCheck.objects.visible_to(request.user)
+
+
+@admin.register(MonthlyReport)
+class MonthlyReportAdmin(ReadOnlyAdmin):
+    list_display = ("month", "street", "built_at")

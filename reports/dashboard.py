@@ -1,0 +1,353 @@
+"""The leaders' dashboard: every figure, computed by the database (DESIGN.md, "Who uses it": the
+leader reads coverage, on-time closure, overdue list, satisfaction, score per community, who is
+behind). Views and the summary page call ``build``; each panel is a fixed number of queries,
+whatever the number of communities, grids or cadres — aggregates with GROUP BY, never a query
+per row. The rules counted here live elsewhere and are only read: the visit targets in
+``visits/targets.py``, deadlines in ``issues/deadlines.py``, the score in ``reports/scoring.py``.
+
+Scope: ``Household/Issue/FollowUp/Visit.objects.visible_to(user)`` and the communities of
+``Node.objects.visible_to(user, ancestors=False)`` — a community secretary sees his community and
+its grids, the street sees every community.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q
+
+from households.models import FocusGroup, Household, Node, NodeKind
+from issues import workdays
+from issues.models import OPEN_STATUSES, Category, Closure, Issue, Status, overdue_q
+from visitplan.allocation import LINK_TIERS
+from visitplan.models import Assignment, Cadre, Tier
+from visits.models import FollowUp, FollowUpStatus, Satisfaction, Visit, VisitMethod
+from visits.rules import TIMED_METHODS
+from visits.targets import half_years
+
+from . import scoring
+
+OVERDUE_LIST = 20
+BEHIND_LIST = 15
+
+
+@dataclass
+class Period:
+    campaign: object
+    first: datetime.date
+    last: datetime.date
+
+    @classmethod
+    def of(cls, campaign, *, start=None, end=None, today):
+        first, last = campaign.span()
+        last = min(last, max(today, first))
+        start = max(first, start) if start else first
+        end = min(last, end) if end else last
+        return cls(campaign=campaign, first=start, last=max(start, end))
+
+
+def pct(part, whole):
+    return round(100 * part / whole, 1) if whole else 0.0
+
+
+def _visited(period, **filters):
+    """The households with a counted visit of the campaign in the period (a subquery of ids)."""
+    return (
+        Visit.objects.counted()
+        .filter(campaign=period.campaign, visited_on__range=(period.first, period.last), **filters)
+        .values("household_id")
+    )
+
+
+# ---------------------------------------------------------------------------------------- coverage
+
+
+def coverage(user, period, communities):
+    """不漏一户: visited / total per community and grid (one query), and per focus group (one)."""
+    households = Household.objects.visible_to(user).filter(community__in=communities)
+    visited = _visited(period)
+    rows = (
+        households.values("community_id", "community__name", "grid_id", "grid__name")
+        .annotate(total=Count("pk"), visited=Count("pk", filter=Q(pk__in=visited)))
+        .order_by("community__path", "grid__path")
+    )
+    by_community = {}
+    for r in rows:
+        c = by_community.setdefault(r["community_id"], {"id": r["community_id"], "name": r["community__name"], "total": 0,
+                                                        "visited": 0, "grids": []})  # fmt: skip
+        c["total"] += r["total"]
+        c["visited"] += r["visited"]
+        c["grids"].append({"id": r["grid_id"], "name": r["grid__name"], "total": r["total"], "visited": r["visited"],
+                           "unvisited": r["total"] - r["visited"], "pct": pct(r["visited"], r["total"])})  # fmt: skip
+    for c in by_community.values():
+        c["pct"] = pct(c["visited"], c["total"])
+        c["unvisited"] = c["total"] - c["visited"]
+    total = sum(c["total"] for c in by_community.values())
+    done = sum(c["visited"] for c in by_community.values())
+    groups = list(
+        FocusGroup.objects.annotate(
+            total=Count("households", filter=Q(households__in=households)),
+            visited=Count("households", filter=Q(households__in=households) & Q(households__in=visited)),
+        )
+        .filter(total__gt=0)
+        .order_by("order", "id")
+        .values("id", "name", "key_five", "total", "visited")
+    )
+    for g in groups:
+        g["pct"] = pct(g["visited"], g["total"])
+        g["unvisited"] = g["total"] - g["visited"]
+    return {"total": total, "visited": done, "pct": pct(done, total), "unvisited": total - done,
+            "communities": list(by_community.values()), "groups": groups}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------- visits
+
+
+def visit_activity(user, period, communities):
+    """Visits per day by method (one query) and the length figures (one query)."""
+    visits = Visit.objects.visible_to(user).filter(
+        campaign=period.campaign, purpose="visit", visited_on__range=(period.first, period.last),
+        household__community__in=communities,
+    )  # fmt: skip
+    per_day = list(visits.values("visited_on", "method").annotate(n=Count("pk")).order_by("visited_on", "method"))
+    days = sorted({r["visited_on"] for r in per_day})
+    methods = [m for m, _ in VisitMethod.choices]
+    index = {d: i for i, d in enumerate(days)}
+    series = {m: [0] * len(days) for m in methods}
+    for r in per_day:
+        series[r["method"]][index[r["visited_on"]]] = r["n"]
+    minimum = period.campaign.min_visit_minutes
+    timed = visits.filter(method__in=TIMED_METHODS, duration_minutes__isnull=False)
+    lengths = timed.aggregate(
+        timed=Count("pk"), avg=Avg("duration_minutes"), short=Count("pk", filter=Q(duration_minutes__lt=minimum)),
+        total=Count("pk"),
+    )  # fmt: skip
+    counts = visits.aggregate(all=Count("pk"), not_home=Count("pk", filter=Q(method=VisitMethod.NOT_HOME)),
+                              cards=Count("pk", filter=Q(card_given=True)))  # fmt: skip
+    return {
+        "days": [d.isoformat() for d in days],
+        "series": [{"method": m, "label": VisitMethod(m).label, "data": series[m]} for m in methods if any(series[m])],
+        "count": counts["all"],
+        "not_home": counts["not_home"],
+        "cards": counts["cards"],
+        "avg_minutes": round(lengths["avg"] or 0, 1),
+        "short": lengths["short"],
+        "short_pct": pct(lengths["short"], lengths["timed"]),
+        "min_minutes": minimum,
+    }
+
+
+# ---------------------------------------------------------------------------------------- targets
+
+
+def cadre_targets(user, period, communities, *, today):
+    """Who is behind, by name: street staff' 30% per community, secretaries' 户户到, leaders'
+    month, and the linked cadres' half-year visit. A fixed number of queries."""
+    campaign = period.campaign
+    households = Household.objects.visible_to(user).filter(community__in=communities)
+    community_ids = list(communities.values_list("pk", flat=True))
+    cadres = Cadre.objects.visible_to(user).filter(active=True)
+    year_first, year_last = datetime.date(campaign.year, 1, 1), datetime.date(campaign.year, 12, 31)
+    day = min(max(today, year_first), year_last)
+
+    # 街道干部 ≥ 30% of each community (one query): households visited by tier-3 cadres this campaign.
+    share = campaign.street_staff_share
+    staff_rows = households.values("community_id", "community__name").annotate(
+        total=Count("pk"), visited=Count("pk", filter=Q(pk__in=_visited(period, cadre__tier=Tier.STREET_STAFF)))
+    )
+    staff_names = {}
+    for c in cadres.filter(tier=Tier.STREET_STAFF, takes_households=True).values("name", "scope__path"):
+        staff_names.setdefault(".".join(c["scope__path"].split(".")[:2]), []).append(c["name"])
+    paths = dict(communities.values_list("pk", "path"))
+    street_staff = []
+    for r in staff_rows.order_by("community__path"):
+        p = pct(r["visited"], r["total"])
+        street_staff.append({"community": r["community__name"], "community_id": r["community_id"], "pct": p,
+                             "visited": r["visited"], "total": r["total"], "behind": p < share,
+                             "names": staff_names.get(paths.get(r["community_id"]), [])})  # fmt: skip
+
+    # 社区书记 户户到 (one query): per secretary, households of his community visited by him this year.
+    secretaries = []
+    sweep = cadres.filter(tier=Tier.SECRETARY, scope__kind=NodeKind.COMMUNITY, scope_id__in=community_ids).values(
+        "pk", "name", "scope_id", "scope__name"
+    )
+    totals = {r["community_id"]: r["total"] for r in staff_rows}
+    done = dict(
+        Visit.objects.counted()
+        .filter(cadre__tier=Tier.SECRETARY, visited_on__range=(year_first, year_last), household__in=households)
+        .values("cadre_id")
+        .annotate(n=Count("household_id", distinct=True))
+        .values_list("cadre_id", "n")
+    )
+    for s in sweep:
+        total = totals.get(s["scope_id"], 0)
+        secretaries.append({"name": s["name"], "community": s["scope__name"], "visited": done.get(s["pk"], 0), "total": total,
+                            "pct": pct(done.get(s["pk"], 0), total), "behind": done.get(s["pk"], 0) < total})  # fmt: skip
+
+    # 班子成员 10 days / 50 households this month (one query).
+    month_first = day.replace(day=1)
+    leader_rows = (
+        Visit.objects.counted()
+        .filter(cadre__in=cadres.filter(tier=Tier.LEADER), visited_on__range=(month_first, day))
+        .values("cadre_id")
+        .annotate(days=Count("visited_on", distinct=True), households=Count("household_id", distinct=True))
+    )
+    month = {r["cadre_id"]: r for r in leader_rows}
+    leaders = []
+    for c in cadres.filter(tier=Tier.LEADER).values("pk", "name", "position"):
+        m = month.get(c["pk"], {"days": 0, "households": 0})
+        leaders.append({"name": c["name"], "position": c["position"], "days": m["days"], "households": m["households"],
+                        "behind": m["days"] < campaign.leader_days_per_month or m["households"] < campaign.leader_households_per_month})  # fmt: skip
+
+    # 包户干部: each household 2 a year, one per half-year (one query over the assignments).
+    h1, h2 = half_years(campaign.year)
+    current = h1 if day <= h1[1] else h2
+
+    def by_cadre(span):
+        return Exists(Visit.objects.counted().filter(household=OuterRef("household_id"), cadre=OuterRef("cadre_id"),
+                                                     visited_on__range=span))  # fmt: skip
+
+    linked = (
+        Assignment.objects.filter(campaign=campaign, tier__in=LINK_TIERS, cadre__in=cadres, household__in=households)
+        .annotate(in_h1=by_cadre(h1), in_h2=by_cadre(h2), in_now=by_cadre(current))
+        .values("cadre_id", "cadre__name", "cadre__tier", "cadre__unit", "cadre__department__name")
+        .annotate(assigned=Count("pk"), now=Count("pk", filter=Q(in_now=True)), both=Count("pk", filter=Q(in_h1=True, in_h2=True)))
+    )
+    rows = []
+    for r in linked:
+        r["pct"] = pct(r["now"], r["assigned"])
+        r["tier_label"] = Tier(r["cadre__tier"]).label
+        rows.append(r)
+    rows.sort(key=lambda r: (r["pct"], -r["assigned"], r["cadre__name"]))
+    behind = [r for r in rows if r["now"] < r["assigned"]]
+    return {
+        "share": share,
+        "street_staff": street_staff,
+        "secretaries": secretaries,
+        "leaders": leaders,
+        "leader_days": campaign.leader_days_per_month,
+        "leader_households": campaign.leader_households_per_month,
+        "half_label": "上半年" if current == h1 else "下半年",
+        "linked_total": sum(r["assigned"] for r in rows),
+        "linked_now": sum(r["now"] for r in rows),
+        "linked_both": sum(r["both"] for r in rows),
+        "behind": behind,
+        "behind_count": len(behind),
+    }
+
+
+# ---------------------------------------------------------------------------------------- issues
+
+
+def issue_figures(user, period, communities, *, today):
+    """Issues of the period: by category and status, on time, overdue now, working days to close."""
+    issues = Issue.objects.visible_to(user).filter(
+        registered_on__range=(period.first, period.last), community__in=communities
+    )
+    by_status = dict(issues.values("status").annotate(n=Count("pk")).values_list("status", "n"))
+    by_category = dict(issues.values("category").annotate(n=Count("pk")).values_list("category", "n"))
+    answered_q = Q(answered_on__isnull=False) & ~Q(status=Status.MERGED)
+    f = issues.aggregate(
+        total=Count("pk"),
+        merged=Count("pk", filter=Q(status=Status.MERGED)),
+        on_the_spot=Count("pk", filter=Q(closure=Closure.ON_THE_SPOT)),
+        # 方案 due: those that needed a plan (routed to a department) and whose plan is posted or late.
+        plan_due=Count("pk", filter=Q(plan_posted_on__isnull=False) | Q(plan_due_on__lt=today, status__in=OPEN_STATUSES, department__isnull=False)),
+        plan_on_time=Count("pk", filter=Q(plan_posted_on__isnull=False, plan_posted_on__lte=F("plan_due_on"))),
+        close_due=Count("pk", filter=answered_q | Q(due_on__lt=today, status__in=OPEN_STATUSES)),
+        close_on_time=Count("pk", filter=answered_q & Q(answered_on__lte=F("due_on"))),
+        overdue=Count("pk", filter=overdue_q(today)),
+        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
+    )
+    # Working days to close: the distinct (registered, answered) pairs, counted on the calendar.
+    calendar = workdays.current_calendar()
+    pairs = issues.filter(answered_q).values("registered_on", "answered_on").annotate(n=Count("pk"))
+    spent = weight = 0
+    for p in pairs:
+        spent += max(0, calendar.working_days_between(p["registered_on"], p["answered_on"])) * p["n"]
+        weight += p["n"]
+    overdue = list(
+        issues.filter(overdue_q(today))
+        .select_related("community", "household", "department")
+        .order_by("due_on", "plan_due_on", "id")[:OVERDUE_LIST]
+    )
+    for issue in overdue:
+        deadline = issue.due_on if issue.due_on and issue.due_on < today else issue.plan_due_on
+        issue.days_over = -calendar.working_days_between(today, deadline) if deadline else 0
+    return {
+        **f,
+        "plan_pct": pct(f["plan_on_time"], f["plan_due"]),
+        "close_pct": pct(f["close_on_time"], f["close_due"]),
+        "avg_days": round(spent / weight, 1) if weight else 0,
+        "by_status": [{"key": k, "label": Status(k).label, "n": by_status[k]} for k, _ in Status.choices if by_status.get(k)],
+        "by_category": sorted(
+            ({"key": k, "label": Category(k).label, "n": n} for k, n in by_category.items()), key=lambda c: -c["n"]
+        ),
+        "overdue_list": overdue,
+    }
+
+
+# ---------------------------------------------------------------------------------------- follow-ups
+
+
+def followup_figures(user, period, communities):
+    """回头看: done / due, solved %, satisfaction (one query)."""
+    followups = FollowUp.objects.visible_to(user).filter(campaign=period.campaign, household__community__in=communities)
+    done = Q(status=FollowUpStatus.DONE)
+    f = followups.aggregate(
+        total=Count("pk"), done=Count("pk", filter=done), solved=Count("pk", filter=done & Q(solved=True)),
+        reopened=Count("pk", filter=Q(reopened=True)),
+        **{s: Count("pk", filter=done & Q(satisfaction=s)) for s in Satisfaction.values},
+    )  # fmt: skip
+    return {
+        **f,
+        "due": f["total"] - f["done"],
+        "unsolved": f["done"] - f["solved"],
+        "done_pct": pct(f["done"], f["total"]),
+        "solved_pct": pct(f["solved"], f["done"]),
+        "satisfaction": [{"key": s, "label": Satisfaction(s).label, "n": f[s], "pct": pct(f[s], f["done"])} for s in Satisfaction.values],
+    }
+
+
+# ---------------------------------------------------------------------------------------- all of it
+
+
+@dataclass
+class Dashboard:
+    period: Period
+    communities: list
+    coverage: dict
+    visits: dict
+    targets: dict
+    issues: dict
+    followups: dict
+    scores: list
+    interviews: list = field(default_factory=list)
+
+    @property
+    def findings(self):
+        return sum(s.findings for s in self.scores)
+
+
+def scope_communities(user, community_id=None):
+    communities = Node.objects.visible_to(user, ancestors=False).filter(kind=NodeKind.COMMUNITY)
+    if community_id:
+        communities = communities.filter(pk=community_id)
+    return communities.order_by("path")
+
+
+def build(user, campaign, *, today, start=None, end=None, community_id=None) -> Dashboard:
+    period = Period.of(campaign, start=start, end=end, today=today)
+    communities = scope_communities(user, community_id)
+    return Dashboard(
+        period=period,
+        communities=list(communities.values("pk", "name")),
+        coverage=coverage(user, period, communities),
+        visits=visit_activity(user, period, communities),
+        targets=cadre_targets(user, period, communities, today=today),
+        issues=issue_figures(user, period, communities, today=today),
+        followups=followup_figures(user, period, communities),
+        scores=scoring.community_scores(campaign, communities),
+        interviews=scoring.interview_list(campaign, communities),
+    )

@@ -1,0 +1,136 @@
+"""Supervision (督导检查) and the monthly report: findings that cost a community points, the phone
+checks (电话调查) that find them, and the monthly 大走访活动入户表 per cadre.
+
+The scoring rules are in ``reports/scoring.py``; the dashboard's figures in ``reports/dashboard.py``;
+the Excel ledgers in ``reports/ledgers.py``.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from households.models import Household, Node
+from visitplan.models import Cadre, Campaign
+from visits.models import Satisfaction, Visit
+
+
+class CheckMethod(models.TextChoices):
+    ONLINE = "online", "网上抽查"
+    PHONE = "phone", "电话调查"
+    ONSITE = "onsite", "实地巡查"
+
+
+class FindingKind(models.TextChoices):
+    NOT_VISITED = "not_visited", "不入户"
+    FAKE_VISIT = "fake_visit", "虚假入户"
+    NOT_RECTIFIED = "not_rectified", "不整改"
+    FAKE_RECTIFICATION = "fake_rectification", "虚假整改"
+    INCOMPLETE = "incomplete", "整改不彻底"
+
+
+class FindingQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The one scoping entry point for findings: street admins, leaders and secretaries see those
+        of the communities under their node; nobody else sees any."""
+        from households.scoping import is_node_wide, scope_paths
+
+        paths = scope_paths(user)
+        if paths is None:
+            return self
+        if not is_node_wide(user) or not paths:
+            return self.none()
+        q = Q()
+        for path in paths:
+            q |= Q(community__path=path) | Q(community__path__startswith=path + ".")
+        return self.filter(q)
+
+
+class Finding(models.Model):
+    """督查发现: one spot-check result against a visit, an issue or a cadre; costs its community points."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="findings")
+    community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="findings")
+    method = models.CharField("检查方式", max_length=16, choices=CheckMethod.choices)
+    kind = models.CharField("问题类型", max_length=24, choices=FindingKind.choices)
+    visit = models.ForeignKey(Visit, verbose_name="走访记录", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    issue = models.ForeignKey("issues.Issue", verbose_name="诉求", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="findings")  # fmt: skip
+    cadre = models.ForeignKey(Cadre, verbose_name="责任干部", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    evidence = models.TextField("情况说明")
+    found_on = models.DateField("发现日期")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="记录人", null=True, on_delete=models.SET_NULL,
+                                    related_name="+")  # fmt: skip
+    created_at = models.DateTimeField("记录时间", auto_now_add=True)
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "督查发现"
+        ordering = ["-found_on", "-id"]
+        indexes = [models.Index(fields=["campaign", "community"], name="finding_campaign_community")]
+
+    def __str__(self):
+        return f"{self.community} {self.get_kind_display()} {self.found_on}"
+
+
+class PhoneCheckQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        return self.filter(household__in=Household.objects.visible_to(user))
+
+
+class PhoneCheck(models.Model):
+    """电话调查: one visited household drawn at random for a call, and what the resident said."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="phone_checks")
+    community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="phone_checks")
+    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="phone_checks")
+    visit = models.ForeignKey(Visit, verbose_name="被核查的走访", on_delete=models.CASCADE, related_name="phone_checks")
+    drawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="抽取人", null=True, on_delete=models.SET_NULL,
+                                 related_name="+")  # fmt: skip
+    drawn_on = models.DateField("抽取日期")
+    called_on = models.DateField("调查日期", null=True, blank=True)
+    reached = models.BooleanField("已接通", null=True, blank=True)
+    was_visited = models.BooleanField("居民确认被走访", null=True, blank=True)
+    reported_minutes = models.PositiveSmallIntegerField("居民所说时长（分钟）", null=True, blank=True)
+    satisfaction = models.CharField("满意度", max_length=16, choices=Satisfaction.choices, blank=True)
+    note = models.TextField("通话记录", blank=True)
+    finding = models.OneToOneField(Finding, verbose_name="形成的督查发现", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="phone_check")  # fmt: skip
+
+    objects = PhoneCheckQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "电话调查"
+        ordering = ["-drawn_on", "id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "household"], name="phone_check_once_per_household")]
+
+
+class MonthlyReport(models.Model):
+    """大走访活动入户表 of one month for one street, built on the 1st for the month before."""
+
+    street = models.ForeignKey(Node, verbose_name="街道", on_delete=models.CASCADE, related_name="monthly_reports")
+    month = models.DateField("月份", help_text="该月1日")
+    built_at = models.DateTimeField("生成时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "月度入户表"
+        ordering = ["-month"]
+        constraints = [models.UniqueConstraint(fields=["street", "month"], name="monthly_report_once")]
+
+    def __str__(self):
+        return f"{self.street} {self.month:%Y年%m月}"
+
+
+class MonthlyCadreRow(models.Model):
+    report = models.ForeignKey(MonthlyReport, verbose_name="月报", on_delete=models.CASCADE, related_name="rows")
+    cadre = models.ForeignKey(Cadre, verbose_name="干部", on_delete=models.CASCADE, related_name="+")
+    community = models.ForeignKey(Node, verbose_name="社区", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    days_visited = models.PositiveSmallIntegerField("走访天数")
+    households_visited = models.PositiveIntegerField("走访户数")
+    visits = models.PositiveIntegerField("走访次数")
+    issues_raised = models.PositiveIntegerField("收集诉求")
+    issues_solved = models.PositiveIntegerField("解决诉求")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "月度入户表明细"
+        constraints = [models.UniqueConstraint(fields=["report", "cadre"], name="monthly_row_once")]

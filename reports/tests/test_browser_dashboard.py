@@ -1,0 +1,69 @@
+"""The dashboard in real headless Chromium (Debian's, through Playwright) on the demo street: a
+leader sees every community and its charts, a community secretary only his own, both on a phone
+and on a projector-sized screen. Screenshots go to var/screenshots/ (dashboard_*.png)."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from tests.browser import browser_page, screenshot  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo(db):
+    call_command("seed_demo", households=300, stdout=StringIO())
+
+
+def login(page, live_server, username):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "demo12345")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def charts_drawn(page):
+    page.wait_for_selector("#ch-coverage canvas")
+    return page.locator(".chart canvas").count()
+
+
+def test_a_leader_sees_the_whole_street(browser_page, live_server, demo):  # noqa: F811
+    page = browser_page
+    login(page, live_server, "leader1")
+    page.goto(f"{live_server.url}/reports/")
+    assert page.locator("h1").first.inner_text() == "统计看板"
+    assert charts_drawn(page) >= 6
+    coverage = page.locator("table.rtable").first.inner_text()
+    for name in ("湖田社区", "南纬社区", "平川社区", "福兴社区", "东风社区", "青山社区"):
+        assert name in coverage
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "dashboard_leader_phone")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.reload()
+    charts_drawn(page)
+    screenshot(page, "dashboard_leader_projector")
+    # Every figure leads to its rows: a community's unvisited households.
+    page.click("table.rtable tr.row-main a >> nth=0")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text() == "未走访户"
+
+
+def test_a_secretary_sees_only_his_community(browser_page, live_server, demo):  # noqa: F811
+    page = browser_page
+    login(page, live_server, "sec_hutian")
+    page.goto(f"{live_server.url}/reports/")
+    charts_drawn(page)
+    body = page.locator("main").inner_text()
+    assert "湖田社区" in body
+    for other in ("南纬社区", "平川社区", "福兴社区", "东风社区", "青山社区"):
+        assert other not in body
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "dashboard_secretary_phone")
+    page.goto(f"{live_server.url}/reports/summary/")
+    assert "总结评估" in page.locator("h1").inner_text()
+    page.emulate_media(media="print")
+    assert not page.locator(".topbar").is_visible()
+    screenshot(page, "dashboard_summary_print")

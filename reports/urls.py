@@ -1,0 +1,18 @@
+from django.urls import include, path
+
+from . import views
+
+app_name = "reports"
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("unvisited/", views.unvisited, name="unvisited"),
+    path("behind/", views.behind, name="behind"),
+    path("visits/", views.visit_rows, name="visits"),
+    path("followups/", views.followup_rows, name="followups"),
+    path("findings/", views.findings, name="findings"),
+    path("phone-checks/", views.phone_checks, name="phone_checks"),
+    path("phone-checks/<int:pk>/", views.phone_check, name="phone_check"),
+    path("summary/", views.summary, name="summary"),
+    # The official Excel ledgers and the 一户一策 pages (reports/ledger_views.py).
+    path("", include("reports.ledger_urls")),
+]

@@ -1,0 +1,307 @@
+"""The leaders' pages: the dashboard and the rows behind its figures, supervision (findings and the
+phone checks), the campaign summary.
+
+Views stay thin: the figures are ``reports.dashboard``'s, the score ``reports.scoring``'s, writing
+findings and checks ``reports.supervision``'s. Every queryset starts from a ``visible_to``.
+"""
+
+import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from households.masking import can_view_full_pii, mask_phone
+from households.models import FocusGroup, Household, Node
+from households.scoping import is_node_wide
+from issues.models import Issue
+from visitplan.models import Cadre, Campaign
+from visits.models import FollowUp, FollowUpStatus, Satisfaction, Visit, VisitMethod
+from visits.rules import TIMED_METHODS
+
+from . import dashboard as figures
+from . import scoring, supervision
+from .forms import FindingForm, PhoneCheckDrawForm, PhoneCheckForm
+from .models import Finding, PhoneCheck
+
+PAGE_SIZE = 50
+
+
+def _require_reader(user):
+    if not is_node_wide(user):
+        raise PermissionDenied("统计看板供街道、社区领导和管理人员查看")
+
+
+def _date(value):
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _selection(request):
+    """(campaign, start, end, community id) from the query string, within the user's scope."""
+    campaigns = Campaign.objects.visible_to(request.user)
+    wanted = request.GET.get("campaign", "")
+    campaign = campaigns.filter(pk=wanted).prefetch_related("stages").first() if wanted.isdigit() else None
+    campaign = campaign or campaigns.current(timezone.localdate())
+    if campaign is None:
+        raise Http404("还没有走访活动")
+    community = request.GET.get("community", "")
+    community_id = int(community) if community.isdigit() else None
+    return campaign, _date(request.GET.get("from")), _date(request.GET.get("to")), community_id
+
+
+def _query(request, **extra):
+    params = request.GET.copy()
+    params.pop("page", None)
+    for key, value in extra.items():
+        params[key] = value
+    return params.urlencode()
+
+
+@login_required
+def dashboard(request):
+    user = request.user
+    _require_reader(user)
+    today = timezone.localdate()
+    campaign, start, end, community_id = _selection(request)
+    board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
+    charts = {
+        "coverage": [{"id": c["id"], "name": c["name"], "visited": c["visited"], "unvisited": c["unvisited"], "pct": c["pct"]}
+                     for c in board.coverage["communities"]],
+        "days": board.visits["days"],
+        "methods": board.visits["series"],
+        "status": board.issues["by_status"],
+        "category": board.issues["by_category"],
+        "satisfaction": board.followups["satisfaction"],
+        "scores": [{"id": s.community_id, "name": s.name, "score": s.score} for s in board.scores],
+    }
+    return render(
+        request,
+        "reports/dashboard.html",
+        {
+            "board": board,
+            "charts": charts,
+            "campaign": campaign,
+            "campaigns": Campaign.objects.visible_to(user),
+            "all_communities": figures.scope_communities(user),
+            "community_id": community_id,
+            "today": today,
+            "query": _query(request, campaign=campaign.pk),
+            "interview_at": scoring.INTERVIEW_AT,
+            "full_score": scoring.FULL_SCORE,
+            "can_supervise": supervision.may_supervise(user),
+        },
+    )
+
+
+@login_required
+def unvisited(request):
+    """The households behind a coverage figure: not visited in the period (by community, grid or focus group)."""
+    user = request.user
+    _require_reader(user)
+    today = timezone.localdate()
+    campaign, start, end, community_id = _selection(request)
+    period = figures.Period.of(campaign, start=start, end=end, today=today)
+    households = Household.objects.visible_to(user).filter(community__in=figures.scope_communities(user, community_id))
+    grid = request.GET.get("grid", "")
+    if grid.isdigit():
+        households = households.filter(grid_id=int(grid))
+    tag = request.GET.get("tag", "")
+    group = FocusGroup.objects.filter(pk=tag).first() if tag.isdigit() else None
+    if group is not None:
+        households = households.filter(tags=group)
+    show_visited = request.GET.get("visited") == "1"
+    visited_ids = figures._visited(period)
+    households = households.filter(pk__in=visited_ids) if show_visited else households.exclude(pk__in=visited_ids)
+    households = households.select_related("community", "grid", "building").order_by("path", "unit", "room", "id")
+    page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
+    full = can_view_full_pii(user)
+    for h in page.object_list:
+        h.phone_shown = h.phone if full else mask_phone(h.phone)
+    return render(
+        request,
+        "reports/unvisited.html",
+        {"page": page, "period": period, "campaign": campaign, "group": group, "show_visited": show_visited,
+         "community": Node.objects.filter(pk=community_id).first() if community_id else None,
+         "grid": Node.objects.visible_to(user).filter(pk=grid).first() if grid.isdigit() else None,
+         "querystring": _query(request)},  # fmt: skip
+    )
+
+
+@login_required
+def behind(request):
+    """Every linked cadre behind on the half-year visit, with the other tiers' targets."""
+    user = request.user
+    _require_reader(user)
+    today = timezone.localdate()
+    campaign, start, end, community_id = _selection(request)
+    period = figures.Period.of(campaign, start=start, end=end, today=today)
+    targets = figures.cadre_targets(user, period, figures.scope_communities(user, community_id), today=today)
+    return render(request, "reports/behind.html", {"t": targets, "campaign": campaign, "query": _query(request)})
+
+
+@login_required
+def visit_rows(request):
+    """The visits behind a figure: by method, short ones, a day, a community."""
+    user = request.user
+    _require_reader(user)
+    today = timezone.localdate()
+    campaign, start, end, community_id = _selection(request)
+    period = figures.Period.of(campaign, start=start, end=end, today=today)
+    visits = Visit.objects.visible_to(user).filter(
+        campaign=campaign, purpose="visit", visited_on__range=(period.first, period.last),
+        household__community__in=figures.scope_communities(user, community_id),
+    )  # fmt: skip
+    method = request.GET.get("method", "")
+    if method:
+        visits = visits.filter(method=method)
+    short = request.GET.get("short") == "1"
+    if short:
+        visits = visits.filter(method__in=TIMED_METHODS, duration_minutes__lt=campaign.min_visit_minutes)
+    visits = visits.select_related("household", "household__community", "household__grid", "household__building", "cadre")
+    page = Paginator(visits.order_by("-visited_on", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reports/visit_rows.html", {"page": page, "period": period, "campaign": campaign, "short": short,
+                  "method_label": VisitMethod(method).label if method in VisitMethod.values else "", "querystring": _query(request)})  # fmt: skip
+
+
+@login_required
+def followup_rows(request):
+    """The follow-ups behind a figure: due, done, unsolved, by satisfaction."""
+    user = request.user
+    _require_reader(user)
+    campaign, _start, _end, community_id = _selection(request)
+    rows = FollowUp.objects.visible_to(user).filter(
+        campaign=campaign, household__community__in=figures.scope_communities(user, community_id)
+    )
+    status = request.GET.get("status", "")
+    if status in FollowUpStatus.values:
+        rows = rows.filter(status=status)
+    if request.GET.get("solved") in ("0", "1"):
+        rows = rows.filter(solved=request.GET["solved"] == "1")
+    satisfaction = request.GET.get("satisfaction", "")
+    if satisfaction in Satisfaction.values:
+        rows = rows.filter(satisfaction=satisfaction)
+    rows = rows.select_related("household", "household__community", "household__grid", "household__building", "issue", "cadre")
+    page = Paginator(rows.order_by("status", "due_on", "id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reports/followup_rows.html", {"page": page, "campaign": campaign, "querystring": _query(request),
+                                                          "today": timezone.localdate()})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------- supervision
+
+
+@login_required
+def findings(request):
+    """督查发现: the list (scoped) and, for the street office, the form to record one."""
+    user = request.user
+    _require_reader(user)
+    campaign, _start, _end, community_id = _selection(request)
+    form = None
+    if supervision.may_supervise(user):
+        form = FindingForm(request.POST or None, user=user, campaign=campaign)
+        if request.method == "POST" and form.is_valid():
+            try:
+                finding = supervision.finding_record(by=user, campaign=campaign, **form.service_kwargs())
+            except supervision.SupervisionError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"已记录：{finding.community.name} {finding.get_kind_display()}，扣1分")
+                return redirect(f"{request.path}?campaign={campaign.pk}")
+    elif request.method == "POST":
+        raise PermissionDenied("只有街道管理员可以记录督查结果")
+    rows = Finding.objects.visible_to(user).filter(campaign=campaign).select_related("community", "cadre", "recorded_by")
+    if community_id:
+        rows = rows.filter(community_id=community_id)
+    communities = figures.scope_communities(user, community_id)
+    return render(
+        request,
+        "reports/findings.html",
+        {"form": form, "rows": rows[:200], "campaign": campaign, "scores": scoring.community_scores(campaign, communities),
+         "interviews": scoring.interview_list(campaign, communities), "interview_at": scoring.INTERVIEW_AT},  # fmt: skip
+    )
+
+
+@login_required
+def phone_checks(request):
+    """电话调查: draw a random sample of a community's visited households, then call them one by one."""
+    user = request.user
+    _require_reader(user)
+    campaign, _start, _end, community_id = _selection(request)
+    may = supervision.may_supervise(user)
+    communities = figures.scope_communities(user)
+    draw = PhoneCheckDrawForm(request.POST or None, communities=communities) if may else None
+    if request.method == "POST":
+        if not may:
+            raise PermissionDenied("只有街道管理员可以开展电话调查")
+        if draw.is_valid():
+            try:
+                drawn = supervision.phone_check_draw(by=user, campaign=campaign, **draw.service_kwargs())
+            except supervision.SupervisionError as exc:
+                draw.add_error(None, str(exc))
+            else:
+                messages.success(request, f"已随机抽取 {len(drawn)} 户，请逐户电话核实")
+                return redirect(f"{request.path}?campaign={campaign.pk}")
+    checks = (
+        PhoneCheck.objects.visible_to(user).filter(campaign=campaign)
+        .select_related("household", "household__grid", "household__building", "community", "visit", "visit__cadre", "finding")
+        .order_by("called_on", "-drawn_on", "id")
+    )  # fmt: skip
+    full = can_view_full_pii(user)
+    rows = list(checks[:200])
+    for c in rows:
+        c.phone_shown = c.household.phone if full else mask_phone(c.household.phone)
+    return render(request, "reports/phone_checks.html", {"draw": draw, "rows": rows, "campaign": campaign, "may": may})
+
+
+@login_required
+def phone_check(request, pk):
+    """One call: what the resident said; "not visited" becomes a 虚假入户 finding at once."""
+    user = request.user
+    if not supervision.may_supervise(user):
+        raise PermissionDenied("只有街道管理员可以开展电话调查")
+    check = (
+        PhoneCheck.objects.visible_to(user)
+        .select_related("household", "household__grid", "household__building", "visit", "visit__cadre", "campaign")
+        .filter(pk=pk).first()
+    )  # fmt: skip
+    if check is None:
+        raise Http404("没有找到该电话调查")
+    form = PhoneCheckForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            check = supervision.phone_check_record(check=check, by=user, **form.service_kwargs())
+        except supervision.SupervisionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if check.finding_id:
+                messages.warning(request, f"居民表示未被走访：已记为“虚假入户”督查发现，{check.community.name}扣1分")
+            else:
+                messages.success(request, "电话调查已记录")
+            return redirect(f"/reports/phone-checks/?campaign={check.campaign_id}")
+    full = can_view_full_pii(user)
+    return render(request, "reports/phone_check.html", {"check": check, "form": form,
+                  "phone": check.household.phone if full else mask_phone(check.household.phone)})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------- summary
+
+
+@login_required
+def summary(request):
+    """总结评估: the dashboard's headline figures on one printable page."""
+    user = request.user
+    _require_reader(user)
+    today = timezone.localdate()
+    campaign, start, end, community_id = _selection(request)
+    board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
+    return render(request, "reports/summary.html", {"board": board, "campaign": campaign, "today": today,
+                  "issue_count": Issue.objects.visible_to(user).count(), "visit_count": Visit.objects.visible_to(user).count(),
+                  "cadre_count": Cadre.objects.visible_to(user).filter(active=True).count(), "full_score": scoring.FULL_SCORE})  # fmt: skip
+
+

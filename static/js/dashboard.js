@@ -1,0 +1,93 @@
+/* The dashboard's charts (Apache ECharts, vendored). Data comes from the page (json_script), no
+ * inline script; every chart element links to the rows behind it. Readable on a phone and a
+ * projector: large labels, one colour per meaning, resized with the window. */
+(function () {
+  "use strict";
+  var holder = document.getElementById("dashboard");
+  var dataNode = document.getElementById("dashboard-data");
+  if (!holder || !dataNode || !window.echarts) return;
+  var data = JSON.parse(dataNode.textContent);
+  var RED = "#c8161d", GREEN = "#16a34a", AMBER = "#f59e0b", BLUE = "#2563eb", GREY = "#cbd5e1";
+  var METHOD_COLOURS = { in_person: RED, phone: BLUE, wechat: GREEN, sms: "#7c3aed", meeting: AMBER, not_home: "#94a3b8" };
+  var base = { textStyle: { fontFamily: "PingFang SC, Microsoft YaHei, Noto Sans CJK SC, sans-serif", fontSize: 13 }, animation: false };
+  var charts = [];
+
+  function chart(id, option, onClick) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    var c = window.echarts.init(el, null, { renderer: "canvas" });
+    c.setOption(Object.assign({}, base, option));
+    if (onClick) { c.on("click", onClick); el.style.cursor = "pointer"; }
+    charts.push(c);
+  }
+  function go(url) { window.location.assign(url); }
+  function withParam(url, key, value) { return url + (url.indexOf("?") >= 0 ? "&" : "?") + key + "=" + encodeURIComponent(value); }
+
+  var cov = data.coverage;
+  chart("ch-coverage", {
+    grid: { left: 8, right: 16, top: 28, bottom: 8, containLabel: true },
+    legend: { top: 0, data: ["已走访", "未走访"] },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+    xAxis: { type: "value" },
+    yAxis: { type: "category", inverse: true, data: cov.map(function (c) { return c.name; }) },
+    series: [
+      { name: "已走访", type: "bar", stack: "all", color: GREEN, data: cov.map(function (c) { return c.visited; }),
+        label: { show: true, position: "insideLeft", color: "#fff", formatter: function (p) { return cov[p.dataIndex].pct + "%"; } } },
+      { name: "未走访", type: "bar", stack: "all", color: RED, data: cov.map(function (c) { return c.unvisited; }) }
+    ]
+  }, function (p) { go(withParam(holder.dataset.unvisited, "community", cov[p.dataIndex].id)); });
+
+  chart("ch-days", {
+    grid: { left: 8, right: 16, top: 32, bottom: 40, containLabel: true },
+    legend: { top: 0 },
+    tooltip: { trigger: "axis" },
+    dataZoom: [{ type: "slider", height: 18, bottom: 6 }],
+    xAxis: { type: "category", data: data.days },
+    yAxis: { type: "value", minInterval: 1 },
+    series: data.methods.map(function (m) {
+      return { name: m.label, type: "bar", stack: "day", color: METHOD_COLOURS[m.method], data: m.data, method: m.method };
+    })
+  }, function (p) {
+    var day = data.days[p.dataIndex], method = data.methods[p.seriesIndex].method;
+    go(withParam(withParam(withParam(holder.dataset.visits, "from", day), "to", day), "method", method));
+  });
+
+  var STATUS_COLOURS = { registered: "#6366f1", accepted: "#a855f7", returned: "#9ca3af", merged: "#9ca3af", routed: BLUE,
+    planned: "#0d9488", in_progress: AMBER, resolved: GREEN, closed: "#64748b" };
+  chart("ch-status", {
+    grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+    xAxis: { type: "value", minInterval: 1 },
+    yAxis: { type: "category", inverse: true, data: data.status.map(function (s) { return s.label; }) },
+    series: [{ type: "bar", label: { show: true, position: "right" },
+      data: data.status.map(function (s) { return { value: s.n, itemStyle: { color: STATUS_COLOURS[s.key] || GREY } }; }) }]
+  }, function (p) { go(withParam(holder.dataset.issues, "status", data.status[p.dataIndex].key)); });
+
+  chart("ch-category", {
+    grid: { left: 8, right: 24, top: 8, bottom: 8, containLabel: true },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+    xAxis: { type: "value", minInterval: 1 },
+    yAxis: { type: "category", inverse: true, data: data.category.map(function (c) { return c.label; }) },
+    series: [{ type: "bar", color: BLUE, label: { show: true, position: "right" }, data: data.category.map(function (c) { return c.n; }) }]
+  }, function (p) { go(withParam(holder.dataset.issues, "category", data.category[p.dataIndex].key)); });
+
+  chart("ch-satisfaction", {
+    tooltip: { trigger: "item", formatter: "{b}：{c}（{d}%）" },
+    legend: { bottom: 0 },
+    color: [GREEN, AMBER, RED],
+    series: [{ type: "pie", radius: ["38%", "68%"], center: ["50%", "44%"], label: { formatter: "{b}\n{d}%" },
+      data: data.satisfaction.map(function (s) { return { name: s.label, value: s.n, key: s.key }; }) }]
+  }, function (p) { go(withParam(withParam(holder.dataset.followups, "status", "done"), "satisfaction", p.data.key)); });
+
+  var scores = data.scores;
+  chart("ch-scores", {
+    grid: { left: 8, right: 40, top: 8, bottom: 8, containLabel: true },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
+    xAxis: { type: "value", min: function (v) { return Math.max(0, Math.floor((v.min - 5) / 5) * 5); }, max: 1000 },
+    yAxis: { type: "category", inverse: true, data: scores.map(function (s) { return s.name; }) },
+    series: [{ type: "bar", label: { show: true, position: "right" },
+      data: scores.map(function (s) { return { value: s.score, itemStyle: { color: s.score < 1000 ? AMBER : GREEN } }; }) }]
+  }, function (p) { go("/reports/findings/?community=" + scores[p.dataIndex].id); });
+
+  window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+})();
