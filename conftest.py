@@ -27,3 +27,11 @@ def on_postgres(db):
     from django.db import connection
 
     require_or_skip(connection.vendor == "postgresql", "PostgreSQL")
+
+
+def pytest_configure():
+    # Persistent connections (CONN_MAX_AGE) outlive the threads tests start (the live server, the
+    # race tests) and keep the test database busy when it is dropped: tests open one per use.
+    from django.conf import settings
+
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
