@@ -51,12 +51,14 @@ def pct(part, whole):
     return round(100 * part / whole, 1) if whole else 0.0
 
 
-def _visited(period, **filters):
-    """The households with a counted visit of the campaign in the period (a subquery of ids)."""
-    return (
-        Visit.objects.counted()
-        .filter(campaign=period.campaign, visited_on__range=(period.first, period.last), **filters)
-        .values("household_id")
+def _visited(period, household="pk", **filters):
+    """EXISTS a counted visit of the campaign in the period, for the household at ``household``
+    (an OuterRef path). A correlated EXISTS plans as a semi-join; ``pk IN (visited ids)`` had to
+    materialise ~300,000 ids and searched them once per household (bench/bench_reports.py)."""
+    return Exists(
+        Visit.objects.counted().filter(
+            campaign=period.campaign, visited_on__range=(period.first, period.last), household=OuterRef(household), **filters
+        )
     )
 
 
@@ -65,11 +67,11 @@ def _visited(period, **filters):
 
 def coverage(user, period, communities):
     """不漏一户: visited / total per community and grid (one query), and per focus group (one)."""
-    households = Household.objects.visible_to(user).filter(community__in=communities)
-    visited = _visited(period)
+    households = Household.objects.visible_to(user).filter(community_id__in=communities)
     rows = (
-        households.values("community_id", "community__name", "grid_id", "grid__name")
-        .annotate(total=Count("pk"), visited=Count("pk", filter=Q(pk__in=visited)))
+        households.annotate(was_visited=_visited(period))
+        .values("community_id", "community__name", "grid_id", "grid__name")
+        .annotate(total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True)))
         .order_by("community__path", "grid__path")
     )
     by_community = {}
@@ -85,15 +87,19 @@ def coverage(user, period, communities):
         c["unvisited"] = c["total"] - c["visited"]
     total = sum(c["total"] for c in by_community.values())
     done = sum(c["visited"] for c in by_community.values())
-    groups = list(
-        FocusGroup.objects.annotate(
-            total=Count("households", filter=Q(households__in=households)),
-            visited=Count("households", filter=Q(households__in=households) & Q(households__in=visited)),
-        )
-        .filter(total__gt=0)
-        .order_by("order", "id")
-        .values("id", "name", "key_five", "total", "visited")
+    tagged = Household.tags.through.objects.filter(household__in=households).annotate(
+        was_visited=_visited(period, household="household_id")
     )
+    counts = {
+        r["focusgroup_id"]: r
+        for r in tagged.values("focusgroup_id").annotate(total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True)))
+    }
+    groups = [
+        {"id": g["id"], "name": g["name"], "key_five": g["key_five"], "total": counts[g["id"]]["total"],
+         "visited": counts[g["id"]]["visited"]}
+        for g in FocusGroup.objects.order_by("order", "id").values("id", "name", "key_five")
+        if g["id"] in counts
+    ]  # fmt: skip
     for g in groups:
         g["pct"] = pct(g["visited"], g["total"])
         g["unvisited"] = g["total"] - g["visited"]
@@ -108,7 +114,7 @@ def visit_activity(user, period, communities):
     """Visits per day by method (one query) and the length figures (one query)."""
     visits = Visit.objects.visible_to(user).filter(
         campaign=period.campaign, purpose="visit", visited_on__range=(period.first, period.last),
-        household__community__in=communities,
+        household__community_id__in=communities,
     )  # fmt: skip
     per_day = list(visits.values("visited_on", "method").annotate(n=Count("pk")).order_by("visited_on", "method"))
     days = sorted({r["visited_on"] for r in per_day})
@@ -145,27 +151,29 @@ def cadre_targets(user, period, communities, *, today):
     """Who is behind, by name: street staff' 30% per community, secretaries' 户户到, leaders'
     month, and the linked cadres' half-year visit. A fixed number of queries."""
     campaign = period.campaign
-    households = Household.objects.visible_to(user).filter(community__in=communities)
-    community_ids = list(communities.values_list("pk", flat=True))
+    households = Household.objects.visible_to(user).filter(community_id__in=communities)
+    community_ids = communities
     cadres = Cadre.objects.visible_to(user).filter(active=True)
     year_first, year_last = datetime.date(campaign.year, 1, 1), datetime.date(campaign.year, 12, 31)
     day = min(max(today, year_first), year_last)
 
     # 街道干部 ≥ 30% of each community (one query): households visited by tier-3 cadres this campaign.
     share = campaign.street_staff_share
-    staff_rows = households.values("community_id", "community__name").annotate(
-        total=Count("pk"), visited=Count("pk", filter=Q(pk__in=_visited(period, cadre__tier=Tier.STREET_STAFF)))
+    staff_rows = list(
+        households.annotate(by_staff=_visited(period, cadre__tier=Tier.STREET_STAFF))
+        .values("community_id", "community__name", "community__path")
+        .annotate(total=Count("pk"), visited=Count("pk", filter=Q(by_staff=True)))
+        .order_by("community__path")
     )
     staff_names = {}
     for c in cadres.filter(tier=Tier.STREET_STAFF, takes_households=True).values("name", "scope__path"):
         staff_names.setdefault(".".join(c["scope__path"].split(".")[:2]), []).append(c["name"])
-    paths = dict(communities.values_list("pk", "path"))
     street_staff = []
-    for r in staff_rows.order_by("community__path"):
+    for r in staff_rows:
         p = pct(r["visited"], r["total"])
         street_staff.append({"community": r["community__name"], "community_id": r["community_id"], "pct": p,
                              "visited": r["visited"], "total": r["total"], "behind": p < share,
-                             "names": staff_names.get(paths.get(r["community_id"]), [])})  # fmt: skip
+                             "names": staff_names.get(r["community__path"], [])})  # fmt: skip
 
     # 社区书记 户户到 (one query): per secretary, households of his community visited by him this year.
     secretaries = []
@@ -243,7 +251,7 @@ def cadre_targets(user, period, communities, *, today):
 def issue_figures(user, period, communities, *, today):
     """Issues of the period: by category and status, on time, overdue now, working days to close."""
     issues = Issue.objects.visible_to(user).filter(
-        registered_on__range=(period.first, period.last), community__in=communities
+        registered_on__range=(period.first, period.last), community_id__in=communities
     )
     by_status = dict(issues.values("status").annotate(n=Count("pk")).values_list("status", "n"))
     by_category = dict(issues.values("category").annotate(n=Count("pk")).values_list("category", "n"))
@@ -293,7 +301,7 @@ def issue_figures(user, period, communities, *, today):
 
 def followup_figures(user, period, communities):
     """回头看: done / due, solved %, satisfaction (one query)."""
-    followups = FollowUp.objects.visible_to(user).filter(campaign=period.campaign, household__community__in=communities)
+    followups = FollowUp.objects.visible_to(user).filter(campaign=period.campaign, household__community_id__in=communities)
     done = Q(status=FollowUpStatus.DONE)
     f = followups.aggregate(
         total=Count("pk"), done=Count("pk", filter=done), solved=Count("pk", filter=done & Q(solved=True)),
@@ -338,16 +346,20 @@ def scope_communities(user, community_id=None):
 
 
 def build(user, campaign, *, today, start=None, end=None, community_id=None) -> Dashboard:
+    """Every panel. The panels take the communities as a list of ids (one query here): a literal
+    list lets the planner count the households right, a subquery on the tree did not."""
     period = Period.of(campaign, start=start, end=end, today=today)
     communities = scope_communities(user, community_id)
+    rows = list(communities.values("pk", "name"))
+    ids = [r["pk"] for r in rows]
     return Dashboard(
         period=period,
-        communities=list(communities.values("pk", "name")),
-        coverage=coverage(user, period, communities),
-        visits=visit_activity(user, period, communities),
-        targets=cadre_targets(user, period, communities, today=today),
-        issues=issue_figures(user, period, communities, today=today),
-        followups=followup_figures(user, period, communities),
+        communities=rows,
+        coverage=coverage(user, period, ids),
+        visits=visit_activity(user, period, ids),
+        targets=cadre_targets(user, period, ids, today=today),
+        issues=issue_figures(user, period, ids, today=today),
+        followups=followup_figures(user, period, ids),
         scores=scoring.community_scores(campaign, communities),
         interviews=scoring.interview_list(campaign, communities),
     )

@@ -108,7 +108,8 @@ def unvisited(request):
     today = timezone.localdate()
     campaign, start, end, community_id = _selection(request)
     period = figures.Period.of(campaign, start=start, end=end, today=today)
-    households = Household.objects.visible_to(user).filter(community__in=figures.scope_communities(user, community_id))
+    ids = list(figures.scope_communities(user, community_id).values_list("pk", flat=True))
+    households = Household.objects.visible_to(user).filter(community_id__in=ids)
     grid = request.GET.get("grid", "")
     if grid.isdigit():
         households = households.filter(grid_id=int(grid))
@@ -117,8 +118,7 @@ def unvisited(request):
     if group is not None:
         households = households.filter(tags=group)
     show_visited = request.GET.get("visited") == "1"
-    visited_ids = figures._visited(period)
-    households = households.filter(pk__in=visited_ids) if show_visited else households.exclude(pk__in=visited_ids)
+    households = households.annotate(was_visited=figures._visited(period)).filter(was_visited=show_visited)
     households = households.select_related("community", "grid", "building").order_by("path", "unit", "room", "id")
     page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
     full = can_view_full_pii(user)
@@ -142,7 +142,8 @@ def behind(request):
     today = timezone.localdate()
     campaign, start, end, community_id = _selection(request)
     period = figures.Period.of(campaign, start=start, end=end, today=today)
-    targets = figures.cadre_targets(user, period, figures.scope_communities(user, community_id), today=today)
+    ids = list(figures.scope_communities(user, community_id).values_list("pk", flat=True))
+    targets = figures.cadre_targets(user, period, ids, today=today)
     return render(request, "reports/behind.html", {"t": targets, "campaign": campaign, "query": _query(request)})
 
 
@@ -156,7 +157,7 @@ def visit_rows(request):
     period = figures.Period.of(campaign, start=start, end=end, today=today)
     visits = Visit.objects.visible_to(user).filter(
         campaign=campaign, purpose="visit", visited_on__range=(period.first, period.last),
-        household__community__in=figures.scope_communities(user, community_id),
+        household__community_id__in=list(figures.scope_communities(user, community_id).values_list("pk", flat=True)),
     )  # fmt: skip
     method = request.GET.get("method", "")
     if method:
@@ -177,7 +178,7 @@ def followup_rows(request):
     _require_reader(user)
     campaign, _start, _end, community_id = _selection(request)
     rows = FollowUp.objects.visible_to(user).filter(
-        campaign=campaign, household__community__in=figures.scope_communities(user, community_id)
+        campaign=campaign, household__community_id__in=list(figures.scope_communities(user, community_id).values_list("pk", flat=True))
     )
     status = request.GET.get("status", "")
     if status in FollowUpStatus.values:
