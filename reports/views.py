@@ -56,6 +56,16 @@ def _selection(request):
     return campaign, _date(request.GET.get("from")), _date(request.GET.get("to")), community_id
 
 
+def _scope(request):
+    """What every rows page starts with: the reader check, the campaign and period of the query
+    string, and the ids of the communities in scope (a literal list: see reports/dashboard.build)."""
+    _require_reader(request.user)
+    campaign, start, end, community_id = _selection(request)
+    period = figures.Period.of(campaign, start=start, end=end, today=timezone.localdate())
+    ids = list(figures.scope_communities(request.user, community_id).values_list("pk", flat=True))
+    return campaign, period, community_id, ids
+
+
 def _query(request, **extra):
     params = request.GET.copy()
     params.pop("page", None)
@@ -104,11 +114,7 @@ def dashboard(request):
 def unvisited(request):
     """The households behind a coverage figure: not visited in the period (by community, grid or focus group)."""
     user = request.user
-    _require_reader(user)
-    today = timezone.localdate()
-    campaign, start, end, community_id = _selection(request)
-    period = figures.Period.of(campaign, start=start, end=end, today=today)
-    ids = list(figures.scope_communities(user, community_id).values_list("pk", flat=True))
+    campaign, period, community_id, ids = _scope(request)
     households = Household.objects.visible_to(user).filter(community_id__in=ids)
     grid = request.GET.get("grid", "")
     if grid.isdigit():
@@ -137,28 +143,18 @@ def unvisited(request):
 @login_required
 def behind(request):
     """Every linked cadre behind on the half-year visit, with the other tiers' targets."""
-    user = request.user
-    _require_reader(user)
-    today = timezone.localdate()
-    campaign, start, end, community_id = _selection(request)
-    period = figures.Period.of(campaign, start=start, end=end, today=today)
-    ids = list(figures.scope_communities(user, community_id).values_list("pk", flat=True))
-    targets = figures.cadre_targets(user, period, ids, today=today)
+    campaign, period, _community_id, ids = _scope(request)
+    targets = figures.cadre_targets(request.user, period, ids, today=timezone.localdate())
     return render(request, "reports/behind.html", {"t": targets, "campaign": campaign, "query": _query(request)})
 
 
 @login_required
 def visit_rows(request):
     """The visits behind a figure: by method, short ones, a day, a community."""
-    user = request.user
-    _require_reader(user)
-    today = timezone.localdate()
-    campaign, start, end, community_id = _selection(request)
-    period = figures.Period.of(campaign, start=start, end=end, today=today)
-    visits = Visit.objects.visible_to(user).filter(
-        campaign=campaign, purpose="visit", visited_on__range=(period.first, period.last),
-        household__community_id__in=list(figures.scope_communities(user, community_id).values_list("pk", flat=True)),
-    )  # fmt: skip
+    campaign, period, _community_id, ids = _scope(request)
+    visits = Visit.objects.visible_to(request.user).filter(
+        campaign=campaign, purpose="visit", visited_on__range=(period.first, period.last), household__community_id__in=ids
+    )
     method = request.GET.get("method", "")
     if method:
         visits = visits.filter(method=method)
@@ -174,12 +170,8 @@ def visit_rows(request):
 @login_required
 def followup_rows(request):
     """The follow-ups behind a figure: due, done, unsolved, by satisfaction."""
-    user = request.user
-    _require_reader(user)
-    campaign, _start, _end, community_id = _selection(request)
-    rows = FollowUp.objects.visible_to(user).filter(
-        campaign=campaign, household__community_id__in=list(figures.scope_communities(user, community_id).values_list("pk", flat=True))
-    )
+    campaign, _period, _community_id, ids = _scope(request)
+    rows = FollowUp.objects.visible_to(request.user).filter(campaign=campaign, household__community_id__in=ids)
     status = request.GET.get("status", "")
     if status in FollowUpStatus.values:
         rows = rows.filter(status=status)
