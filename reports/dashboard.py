@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 
 from households.models import FocusGroup, Household, Node, NodeKind
 from issues import workdays
@@ -111,35 +111,39 @@ def coverage(user, period, communities):
 
 
 def visit_activity(user, period, communities):
-    """Visits per day by method (one query) and the length figures (one query)."""
+    """Visits per day by method, with the length figures: one GROUP BY (day, method) whose rows
+    carry the filtered counts, summed here (a few hundred rows, not one per visit)."""
     visits = Visit.objects.visible_to(user).filter(
         campaign=period.campaign, purpose="visit", visited_on__range=(period.first, period.last),
         household__community_id__in=communities,
     )  # fmt: skip
-    per_day = list(visits.values("visited_on", "method").annotate(n=Count("pk")).order_by("visited_on", "method"))
-    days = sorted({r["visited_on"] for r in per_day})
+    minimum = period.campaign.min_visit_minutes
+    timed = Q(method__in=TIMED_METHODS, duration_minutes__isnull=False)
+    rows = list(
+        visits.values("visited_on", "method")
+        .annotate(
+            n=Count("pk"), timed=Count("pk", filter=timed), minutes=Sum("duration_minutes", filter=timed),
+            short=Count("pk", filter=timed & Q(duration_minutes__lt=minimum)), cards=Count("pk", filter=Q(card_given=True)),
+        )
+        .order_by("visited_on", "method")
+    )  # fmt: skip
+    days = sorted({r["visited_on"] for r in rows})
     methods = [m for m, _ in VisitMethod.choices]
     index = {d: i for i, d in enumerate(days)}
     series = {m: [0] * len(days) for m in methods}
-    for r in per_day:
+    for r in rows:
         series[r["method"]][index[r["visited_on"]]] = r["n"]
-    minimum = period.campaign.min_visit_minutes
-    timed = visits.filter(method__in=TIMED_METHODS, duration_minutes__isnull=False)
-    lengths = timed.aggregate(
-        timed=Count("pk"), avg=Avg("duration_minutes"), short=Count("pk", filter=Q(duration_minutes__lt=minimum)),
-        total=Count("pk"),
-    )  # fmt: skip
-    counts = visits.aggregate(all=Count("pk"), not_home=Count("pk", filter=Q(method=VisitMethod.NOT_HOME)),
-                              cards=Count("pk", filter=Q(card_given=True)))  # fmt: skip
+    timed_count = sum(r["timed"] for r in rows)
+    short = sum(r["short"] for r in rows)
     return {
         "days": [d.isoformat() for d in days],
         "series": [{"method": m, "label": VisitMethod(m).label, "data": series[m]} for m in methods if any(series[m])],
-        "count": counts["all"],
-        "not_home": counts["not_home"],
-        "cards": counts["cards"],
-        "avg_minutes": round(lengths["avg"] or 0, 1),
-        "short": lengths["short"],
-        "short_pct": pct(lengths["short"], lengths["timed"]),
+        "count": sum(r["n"] for r in rows),
+        "not_home": sum(r["n"] for r in rows if r["method"] == VisitMethod.NOT_HOME),
+        "cards": sum(r["cards"] for r in rows),
+        "avg_minutes": round(sum(r["minutes"] or 0 for r in rows) / timed_count, 1) if timed_count else 0,
+        "short": short,
+        "short_pct": pct(short, timed_count),
         "min_minutes": minimum,
     }
 
@@ -218,9 +222,13 @@ def cadre_targets(user, period, communities, *, today):
 
     linked = (
         Assignment.objects.filter(campaign=campaign, tier__in=LINK_TIERS, cadre__in=cadres, household__in=households)
-        .annotate(in_h1=by_cadre(h1), in_h2=by_cadre(h2), in_now=by_cadre(current))
+        .annotate(in_h1=by_cadre(h1), in_h2=by_cadre(h2))
         .values("cadre_id", "cadre__name", "cadre__tier", "cadre__unit", "cadre__department__name")
-        .annotate(assigned=Count("pk"), now=Count("pk", filter=Q(in_now=True)), both=Count("pk", filter=Q(in_h1=True, in_h2=True)))
+        .annotate(
+            assigned=Count("pk"),
+            now=Count("pk", filter=Q(in_h1=True) if current == h1 else Q(in_h2=True)),
+            both=Count("pk", filter=Q(in_h1=True, in_h2=True)),
+        )
     )
     rows = []
     for r in linked:
