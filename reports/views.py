@@ -134,7 +134,7 @@ def unvisited(request):
         request,
         "reports/unvisited.html",
         {"page": page, "period": period, "campaign": campaign, "group": group, "show_visited": show_visited,
-         "community": Node.objects.filter(pk=community_id).first() if community_id else None,
+         "community": Node.objects.visible_to(user, ancestors=False).filter(pk=community_id).first() if community_id else None,
          "grid": Node.objects.visible_to(user).filter(pk=grid).first() if grid.isdigit() else None,
          "querystring": _query(request)},  # fmt: skip
     )

@@ -188,17 +188,22 @@ def household_page(request, pk):
             "followups": followups,
             "campaign": campaign,
             "can_visit": bool(cadre and campaign and rules.may_visit(cadre, household, campaign)),
-            "others": _other_visits(household, campaign, cadre),
+            "others": _other_visits(request.user, household, campaign, cadre),
             "today": today,
         },
     )
 
 
-def _other_visits(household, campaign, cadre):
+def _other_visits(user, household, campaign, cadre):
     """避免重复走访: this campaign's visits of the household by other cadres, newest first."""
     if campaign is None:
         return []
-    qs = Visit.objects.counted().filter(campaign=campaign, household=household).select_related("cadre", "cadre__department")
+    qs = (
+        Visit.objects.visible_to(user)
+        .counted()
+        .filter(campaign=campaign, household=household)
+        .select_related("cadre", "cadre__department")
+    )
     if cadre is not None:
         qs = qs.exclude(cadre=cadre)
     return list(qs.order_by("-visited_on", "-id")[:5])
@@ -213,7 +218,7 @@ def _form_context(request, household, campaign, cadre, form, formset, **extra):
         "campaign": campaign,
         "form": form,
         "formset": formset,
-        "others": _other_visits(household, campaign, cadre),
+        "others": _other_visits(request.user, household, campaign, cadre),
         "min_minutes": campaign.min_visit_minutes,
         "plan_days": deadlines.PLAN_WORKING_DAYS,
         "close_days": deadlines.CLOSE_WORKING_DAYS,

@@ -117,3 +117,11 @@ def test_the_street_admin_records_a_phone_check_that_costs_a_point(client, visit
     page = client.get(reverse("reports:phone_checks")).content.decode()
     assert check.household.head_name in page and check.household.phone not in page
     assert client.get(reverse("reports:phone_check", args=[check.pk])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_rows_pages_do_not_name_another_community(client, visited):
+    w = visited
+    client.force_login(w.secretary)  # 湖田社区 only
+    page = client.get(reverse("reports:unvisited"), {"community": w.c2.pk}).content.decode()
+    assert "南纬社区" not in page and "王丙" not in page
