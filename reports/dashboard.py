@@ -15,15 +15,15 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Sum
 
 from households.models import FocusGroup, Household, Node, NodeKind
 from issues import workdays
 from issues.models import OPEN_STATUSES, Category, Closure, Issue, Status, overdue_q
 from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Cadre, Tier
-from visits.models import FollowUp, FollowUpStatus, Satisfaction, Visit, VisitMethod
-from visits.rules import TIMED_METHODS
+from visits import tally
+from visits.models import CadreSpan, DayTotal, FollowUp, FollowUpStatus, HouseholdDays, Satisfaction, Visit, VisitMethod
 from visits.targets import half_years
 
 from . import scoring
@@ -51,36 +51,47 @@ def pct(part, whole):
     return round(100 * part / whole, 1) if whole else 0.0
 
 
-def _visited(period, household="pk", **filters):
+def _seen(period, field):
+    """The bit set at ``field`` (visits/tally.py) has a counted visit in the period."""
+    return tally.visited_between(field, period.campaign, period.first, period.last)
+
+
+def visited(period, household="pk"):
     """EXISTS a counted visit of the campaign in the period, for the household at ``household``
-    (an OuterRef path). A correlated EXISTS plans as a semi-join; ``pk IN (visited ids)`` had to
-    materialise ~300,000 ids and searched them once per household (bench/bench_reports.py)."""
-    return Exists(
-        Visit.objects.counted().filter(
-            campaign=period.campaign, visited_on__range=(period.first, period.last), household=OuterRef(household), **filters
-        )
-    )
+    (an OuterRef path): its row of visit days (visits/tally.py), not the visits."""
+    days = HouseholdDays.objects.filter(campaign=period.campaign, household=OuterRef(household))
+    return Exists(days.filter(_seen(period, tally.DAYS)))
 
 
 # ---------------------------------------------------------------------------------------- coverage
 
 
 def coverage(user, period, communities):
-    """不漏一户: visited / total per community and grid (one query), and per focus group (one)."""
+    """不漏一户: visited / total per community and grid (one query, which also counts the households
+    street staff visited, for their 30%), and per focus group (one), and the names (one).
+
+    Grouped by ids and named afterwards: grouping by the nodes' names and paths sorted all
+    100,000 households on disk before aggregating them (bench/bench_reports.py)."""
     households = Household.objects.visible_to(user).filter(community_id__in=communities)
-    rows = (
-        households.annotate(was_visited=_visited(period))
-        .values("community_id", "community__name", "grid_id", "grid__name")
-        .annotate(total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True)))
-        .order_by("community__path", "grid__path")
-    )
+    campaign = period.campaign
+    rows = list(
+        households.alias(tally=FilteredRelation("visit_days", condition=Q(visit_days__campaign=campaign)))
+        .values("community_id", "grid_id")
+        .annotate(total=Count("pk"), visited=Count("pk", filter=_seen(period, "tally__" + tally.DAYS)),
+                  by_staff=Count("pk", filter=_seen(period, "tally__" + tally.STAFF)))
+        .order_by()
+    )  # fmt: skip
+    nodes = Node.objects.in_bulk({r["community_id"] for r in rows} | {r["grid_id"] for r in rows})
+    rows.sort(key=lambda r: (nodes[r["community_id"]].path, nodes[r["grid_id"]].path))
     by_community = {}
     for r in rows:
-        c = by_community.setdefault(r["community_id"], {"id": r["community_id"], "name": r["community__name"], "total": 0,
-                                                        "visited": 0, "grids": []})  # fmt: skip
+        community = nodes[r["community_id"]]
+        c = by_community.setdefault(community.pk, {"id": community.pk, "name": community.name, "path": community.path,
+                                                   "total": 0, "visited": 0, "by_staff": 0, "grids": []})  # fmt: skip
         c["total"] += r["total"]
         c["visited"] += r["visited"]
-        c["grids"].append({"id": r["grid_id"], "name": r["grid__name"], "total": r["total"], "visited": r["visited"],
+        c["by_staff"] += r["by_staff"]
+        c["grids"].append({"id": r["grid_id"], "name": nodes[r["grid_id"]].name, "total": r["total"], "visited": r["visited"],
                            "unvisited": r["total"] - r["visited"], "pct": pct(r["visited"], r["total"])})  # fmt: skip
     for c in by_community.values():
         c["pct"] = pct(c["visited"], c["total"])
@@ -88,7 +99,7 @@ def coverage(user, period, communities):
     total = sum(c["total"] for c in by_community.values())
     done = sum(c["visited"] for c in by_community.values())
     tagged = Household.tags.through.objects.filter(household__in=households).annotate(
-        was_visited=_visited(period, household="household_id")
+        was_visited=visited(period, household="household_id")
     )
     counts = {
         r["focusgroup_id"]: r
@@ -111,22 +122,18 @@ def coverage(user, period, communities):
 
 
 def visit_activity(user, period, communities):
-    """Visits per day by method, with the length figures: one GROUP BY (day, method) whose rows
-    carry the filtered counts, summed here (a few hundred rows, not one per visit)."""
-    visits = Visit.objects.visible_to(user).filter(
-        campaign=period.campaign, purpose="visit", visited_on__range=(period.first, period.last),
-        household__community_id__in=communities,
-    )  # fmt: skip
+    """Visits per day by method, with the length figures: the day totals of the communities
+    (visits/tally.py), one GROUP BY (day, method), summed here (a few hundred rows). The
+    communities are the user's (``scope_communities``)."""
     minimum = period.campaign.min_visit_minutes
-    timed = Q(method__in=TIMED_METHODS, duration_minutes__isnull=False)
     rows = list(
-        visits.values("visited_on", "method")
-        .annotate(
-            n=Count("pk"), timed=Count("pk", filter=timed), minutes=Sum("duration_minutes", filter=timed),
-            short=Count("pk", filter=timed & Q(duration_minutes__lt=minimum)), cards=Count("pk", filter=Q(card_given=True)),
-        )
-        .order_by("visited_on", "method")
-    )  # fmt: skip
+        DayTotal.objects.filter(campaign=period.campaign, community_id__in=communities, day__range=(period.first, period.last))
+        .values("day", "method")
+        .annotate(n=Sum("visits"), timed=Sum("timed"), minutes=Sum("minutes"), short=Sum("short"), cards=Sum("cards"))
+        .order_by("day", "method")
+    )
+    for r in rows:
+        r["visited_on"] = r["day"]
     days = sorted({r["visited_on"] for r in rows})
     methods = [m for m, _ in VisitMethod.choices]
     index = {d: i for i, d in enumerate(days)}
@@ -151,9 +158,10 @@ def visit_activity(user, period, communities):
 # ---------------------------------------------------------------------------------------- targets
 
 
-def cadre_targets(user, period, communities, *, today):
+def cadre_targets(user, period, communities, *, today, covered=None):
     """Who is behind, by name: street staff' 30% per community, secretaries' 户户到, leaders'
-    month, and the linked cadres' half-year visit. A fixed number of queries."""
+    month, and the linked cadres' half-year visit. A fixed number of queries. ``covered`` is the
+    coverage panel when the caller has it (its rows count the street staff' households too)."""
     campaign = period.campaign
     households = Household.objects.visible_to(user).filter(community_id__in=communities)
     community_ids = communities
@@ -161,33 +169,27 @@ def cadre_targets(user, period, communities, *, today):
     year_first, year_last = datetime.date(campaign.year, 1, 1), datetime.date(campaign.year, 12, 31)
     day = min(max(today, year_first), year_last)
 
-    # 街道干部 ≥ 30% of each community (one query): households visited by tier-3 cadres this campaign.
+    # 街道干部 ≥ 30% of each community: households visited by tier-3 cadres this campaign (the
+    # coverage query counts them).
     share = campaign.street_staff_share
-    staff_rows = list(
-        households.annotate(by_staff=_visited(period, cadre__tier=Tier.STREET_STAFF))
-        .values("community_id", "community__name", "community__path")
-        .annotate(total=Count("pk"), visited=Count("pk", filter=Q(by_staff=True)))
-        .order_by("community__path")
-    )
+    staff_rows = (covered or coverage(user, period, communities))["communities"]
     staff_names = {}
     for c in cadres.filter(tier=Tier.STREET_STAFF, takes_households=True).values("name", "scope__path"):
         staff_names.setdefault(".".join(c["scope__path"].split(".")[:2]), []).append(c["name"])
     street_staff = []
     for r in staff_rows:
-        p = pct(r["visited"], r["total"])
-        street_staff.append({"community": r["community__name"], "community_id": r["community_id"], "pct": p,
-                             "visited": r["visited"], "total": r["total"], "behind": p < share,
-                             "names": staff_names.get(r["community__path"], [])})  # fmt: skip
+        p = pct(r["by_staff"], r["total"])
+        street_staff.append({"community": r["name"], "community_id": r["id"], "pct": p, "visited": r["by_staff"],
+                             "total": r["total"], "behind": p < share, "names": staff_names.get(r["path"], [])})  # fmt: skip
 
     # 社区书记 户户到 (one query): per secretary, households of his community visited by him this year.
     secretaries = []
     sweep = cadres.filter(tier=Tier.SECRETARY, scope__kind=NodeKind.COMMUNITY, scope_id__in=community_ids).values(
         "pk", "name", "scope_id", "scope__name"
     )
-    totals = {r["community_id"]: r["total"] for r in staff_rows}
+    totals = {r["id"]: r["total"] for r in staff_rows}
     done = dict(
-        Visit.objects.counted()
-        .filter(cadre__tier=Tier.SECRETARY, visited_on__range=(year_first, year_last), household__in=households)
+        CadreSpan.objects.filter(campaign=campaign, cadre__tier=Tier.SECRETARY, household__in=households)
         .values("cadre_id")
         .annotate(n=Count("household_id", distinct=True))
         .values_list("cadre_id", "n")
@@ -216,24 +218,36 @@ def cadre_targets(user, period, communities, *, today):
     h1, h2 = half_years(campaign.year)
     current = h1 if day <= h1[1] else h2
 
-    def by_cadre(span):
-        return Exists(Visit.objects.counted().filter(household=OuterRef("household_id"), cadre=OuterRef("cadre_id"),
-                                                     visited_on__range=span))  # fmt: skip
-
-    linked = (
+    # Per cadre, over his linked households: visited in the first half-year (first visit by 30
+    # June), in the second (last visit from 1 July), both; from the cadre spans of visits/tally.py,
+    # joined to the assignments by a semi-join.
+    assigned = dict(
         Assignment.objects.filter(campaign=campaign, tier__in=LINK_TIERS, cadre__in=cadres, household__in=households)
-        .annotate(in_h1=by_cadre(h1), in_h2=by_cadre(h2))
-        .values("cadre_id", "cadre__name", "cadre__tier", "cadre__unit", "cadre__department__name")
-        .annotate(
-            assigned=Count("pk"),
-            now=Count("pk", filter=Q(in_h1=True) if current == h1 else Q(in_h2=True)),
-            both=Count("pk", filter=Q(in_h1=True, in_h2=True)),
-        )
+        .values("cadre_id").annotate(n=Count("pk")).order_by().values_list("cadre_id", "n")
+    )  # fmt: skip
+    linked = Assignment.objects.filter(
+        campaign=campaign, tier__in=LINK_TIERS, household=OuterRef("household_id"), cadre=OuterRef("cadre_id")
     )
+    in_h1, in_h2 = Q(first_on__lte=h1[1]), Q(last_on__gte=h2[0])
+    visited = {
+        r["cadre_id"]: r
+        for r in CadreSpan.objects.filter(campaign=campaign, cadre_id__in=list(assigned), household__in=households)
+        .filter(Exists(linked))
+        .values("cadre_id")
+        .annotate(h1=Count("pk", filter=in_h1), h2=Count("pk", filter=in_h2), both=Count("pk", filter=in_h1 & in_h2))
+        .order_by()
+    }
+    tally_rows = {}
+    for cadre_id, n in assigned.items():
+        v = visited.get(cadre_id, {"h1": 0, "h2": 0, "both": 0})
+        tally_rows[cadre_id] = {"cadre_id": cadre_id, "assigned": n, "now": v["h1"] if current == h1 else v["h2"], "both": v["both"]}
+    named = cadres.filter(pk__in=tally_rows).values("pk", "name", "tier", "unit", "department__name")
     rows = []
-    for r in linked:
-        r["pct"] = pct(r["now"], r["assigned"])
-        r["tier_label"] = Tier(r["cadre__tier"]).label
+    for c in named:
+        r = tally_rows[c["pk"]]
+        r.update({"cadre__name": c["name"], "cadre__tier": c["tier"], "cadre__unit": c["unit"],
+                  "cadre__department__name": c["department__name"], "pct": pct(r["now"], r["assigned"]),
+                  "tier_label": Tier(c["tier"]).label})  # fmt: skip
         rows.append(r)
     rows.sort(key=lambda r: (r["pct"], -r["assigned"], r["cadre__name"]))
     behind = [r for r in rows if r["now"] < r["assigned"]]
@@ -360,12 +374,13 @@ def build(user, campaign, *, today, start=None, end=None, community_id=None) -> 
     communities = scope_communities(user, community_id)
     rows = list(communities.values("pk", "name"))
     ids = [r["pk"] for r in rows]
+    covered = coverage(user, period, ids)
     return Dashboard(
         period=period,
         communities=rows,
-        coverage=coverage(user, period, ids),
+        coverage=covered,
         visits=visit_activity(user, period, ids),
-        targets=cadre_targets(user, period, ids, today=today),
+        targets=cadre_targets(user, period, ids, today=today, covered=covered),
         issues=issue_figures(user, period, ids, today=today),
         followups=followup_figures(user, period, ids),
         scores=scoring.community_scores(campaign, communities),

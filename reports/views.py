@@ -124,7 +124,7 @@ def unvisited(request):
     if group is not None:
         households = households.filter(tags=group)
     show_visited = request.GET.get("visited") == "1"
-    households = households.annotate(was_visited=figures._visited(period)).filter(was_visited=show_visited)
+    households = households.annotate(was_visited=figures.visited(period)).filter(was_visited=show_visited)
     households = households.select_related("community", "grid", "building").order_by("path", "unit", "room", "id")
     page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
     full = can_view_full_pii(user)

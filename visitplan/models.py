@@ -3,6 +3,7 @@
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -177,6 +178,13 @@ class Stage(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.starts_on:%m-%d}~{self.ends_on:%m-%d}"
+
+    def clean(self):
+        # A campaign is a year's (its visits are tallied by day of that year, visits/tally.py).
+        campaign = getattr(self, "campaign", None)
+        year = campaign.year if campaign is not None else None
+        if year and any(d and d.year != year for d in (self.starts_on, self.ends_on)):
+            raise ValidationError(f"活动阶段须在活动年度（{year}年）之内")
 
 
 class DepartmentQuota(models.Model):

@@ -71,6 +71,11 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # CPU than the visit submit itself (bench/bench_visits.py). Health checks drop dead ones.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # No JIT: the dashboard's aggregates have high plan costs, and PostgreSQL spent 1-2.7 s per
+    # query compiling them before reading a row (EXPLAIN ANALYZE in bench/bench_reports.py).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = " ".join(filter(None, [options.get("options", ""), "-c jit=off"]))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
@@ -136,6 +141,8 @@ CELERY_BEAT_SCHEDULE = {
     "send-reminders-daily": {"task": "issues.tasks.send_reminders_task", "schedule": crontab(hour=8, minute=0)},
     # The month before's 月度大走访活动入户表 (reports/monthly.py), on the 1st at 06:00.
     "build-monthly-report": {"task": "reports.tasks.build_monthly_report_task", "schedule": crontab(day_of_month=1, hour=6, minute=0)},
+    # The dashboard's tallies recomputed from the visits (visits/tally.py), a safety net at 02:30.
+    "rebuild-tallies-nightly": {"task": "visits.tasks.rebuild_tallies_task", "schedule": crontab(hour=2, minute=30)},
 }
 
 # Outside channels for reminders (issues/channels.py), as dotted paths; an SMS channel plugs in here.

@@ -16,6 +16,7 @@ from households.models import FocusGroup
 from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Cadre, StageKind, Tier
 
+from . import tally
 from .domains import CHECKLIST_CODES
 from .models import Satisfaction, Visit, VisitMethod
 
@@ -101,4 +102,5 @@ def seed_visits(*, campaign, rng, today) -> dict:
     for visit in visits:
         visit.created_by_id = users.get(visit.cadre_id)
     Visit.objects.bulk_create(visits, batch_size=2000)
+    tally.rebuild(campaign)  # bulk_create bypasses visit_record, which keeps the tallies
     return {"走访记录": len(visits), "其中未遇": sum(1 for v in visits if v.method == VisitMethod.NOT_HOME)}

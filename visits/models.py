@@ -64,6 +64,11 @@ class VisitQuerySet(models.QuerySet):
         return self.filter(purpose=Purpose.VISIT).exclude(method=VisitMethod.NOT_HOME)
 
 
+def is_counted(visit) -> bool:
+    """``VisitQuerySet.counted`` for one visit in memory (visits/tally.py keeps the tallies by it)."""
+    return visit.purpose == Purpose.VISIT and visit.method != VisitMethod.NOT_HOME
+
+
 class Visit(models.Model):
     campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.PROTECT, related_name="visits")
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.PROTECT, related_name="visits")
@@ -175,3 +180,78 @@ class FollowUp(models.Model):
 
     def __str__(self):
         return f"回头看 #{self.issue_id} → {self.cadre.name}"
+
+
+# ---------------------------------------------------------------------------------------------- 走访汇总
+# Kept by visits/tally.py as each visit is written, rebuilt from the visits by
+# ``manage.py rebuild_tallies`` (and nightly): the dashboard counts these instead of 300,000 visits.
+
+YEAR_DAYS = 366
+# A household's visit days are a bit set over the days of the campaign's year, 1 January = bit 0,
+# kept in WORDS integers of WORD_BITS bits (both databases' 64-bit signed integers, sign bit unused).
+WORD_BITS = 61
+WORDS = 6  # 6 × 61 = 366
+
+
+class HouseholdDays(models.Model):
+    """On which days of the campaign's year a household had a counted visit (``days_0`` …
+    ``days_5``; ``staff_0`` … the same for visits by 街道干部). "Visited between a and b" is
+    then a few bitwise ANDs on one row per household, for any date range, instead of a
+    semi-join over every visit (visits/tally.py)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="visit_days")
+    days_0 = models.BigIntegerField(default=0)
+    days_1 = models.BigIntegerField(default=0)
+    days_2 = models.BigIntegerField(default=0)
+    days_3 = models.BigIntegerField(default=0)
+    days_4 = models.BigIntegerField(default=0)
+    days_5 = models.BigIntegerField(default=0)
+    staff_0 = models.BigIntegerField(default=0)
+    staff_1 = models.BigIntegerField(default=0)
+    staff_2 = models.BigIntegerField(default=0)
+    staff_3 = models.BigIntegerField(default=0)
+    staff_4 = models.BigIntegerField(default=0)
+    staff_5 = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "走访日历（按户）"
+        constraints = [models.UniqueConstraint(fields=["campaign", "household"], name="household_days_once")]
+
+
+class CadreSpan(models.Model):
+    """A cadre's first and last counted visit of a household in a campaign: the half-year rule
+    (first on or before 30 June, last on or after 1 July) and the secretaries' 户户到."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="+")
+    cadre = models.ForeignKey(Cadre, on_delete=models.CASCADE, related_name="+")
+    first_on = models.DateField()
+    last_on = models.DateField()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "干部走访起止（按户）"
+        constraints = [models.UniqueConstraint(fields=["campaign", "household", "cadre"], name="cadre_span_once")]
+        indexes = [models.Index(fields=["campaign", "cadre"], name="cadre_span_campaign_cadre")]
+
+
+class DayTotal(models.Model):
+    """The visits (purpose 入户走访, 未遇 included) of a community on a day by one method, with
+    their length figures: the visits-per-day chart and the 30-minute share. ``short`` counts
+    the timed ones under the campaign's minimum (a rebuild follows a change of it)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    community = models.ForeignKey("households.Node", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    method = models.CharField(max_length=16, choices=VisitMethod.choices)
+    visits = models.PositiveIntegerField(default=0)
+    timed = models.PositiveIntegerField(default=0)
+    minutes = models.PositiveIntegerField(default=0)
+    short = models.PositiveIntegerField(default=0)
+    cards = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "每日走访汇总"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "community", "day", "method"], name="day_total_once")
+        ]

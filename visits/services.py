@@ -24,7 +24,7 @@ from django.utils import timezone
 from households.models import Household
 from households.scoping import user_cadre
 
-from . import rules
+from . import rules, tally
 from .domains import CHECKLIST_CODES, DOMAIN_LABELS
 from .models import FOLLOW_UP_METHODS, FollowUp, FollowUpStatus, Purpose, Satisfaction, Visit, VisitMethod
 
@@ -139,6 +139,7 @@ def _insert(visit, *, by, household):
     try:
         with transaction.atomic():
             visit.save()
+            tally.record(visit, household=household)
     except IntegrityError:
         replay = _replay(visit.key, by=by, household=household)
         if replay is None:

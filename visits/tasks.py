@@ -1,4 +1,5 @@
-"""Celery tasks of visits: the daily 回头看 list (``visits.followups.build_followups``).
+"""Celery tasks of visits: the daily 回头看 list (``visits.followups.build_followups``) and the
+nightly rebuild of the dashboard's tallies (``visits.tally.rebuild_current``).
 
 Idempotent by construction (the project runs with ``acks_late``): the unique constraint on
 ``FollowUp.issue`` means a task delivered twice lists nothing twice. Beat runs it every morning at
@@ -24,3 +25,14 @@ def build_followups_task(day_iso: str | None = None) -> dict:
     report = build_followups(day=day)
     return {"day": day.isoformat(), "created": report.created, "already_listed": report.already_listed,
             "without_cadre": len(report.without_cadre)}  # fmt: skip
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=300, max_retries=3)
+def rebuild_tallies_task(day_iso: str | None = None) -> dict:
+    """Recompute the tallies of this year's and last year's campaigns from their visits."""
+    from issues.tasks import today_in_shanghai
+
+    from .tally import rebuild_current
+
+    day = date.fromisoformat(day_iso) if day_iso else today_in_shanghai()
+    return {str(pk): figures for pk, figures in rebuild_current(day).items()}

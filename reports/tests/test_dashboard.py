@@ -15,6 +15,7 @@ from reports import dashboard
 from reports.models import Finding
 from tests.conftest import make_household, make_user
 from visitplan.models import Assignment, Tier
+from visits import tally
 from visits.models import FollowUp, Visit
 
 D = datetime.date
@@ -25,8 +26,10 @@ T = datetime.time
 def visit(w, household, user, day, method="in_person", minutes=None):
     start = T(9, 0) if minutes else None
     end = (datetime.datetime.combine(day, start) + datetime.timedelta(minutes=minutes)).time() if minutes else None
-    return Visit.objects.create(campaign=w.campaign, household=household, cadre=user.cadre, visited_on=day, method=method,
+    made = Visit.objects.create(campaign=w.campaign, household=household, cadre=user.cadre, visited_on=day, method=method,
                                 started_at=start, ended_at=end, duration_minutes=minutes, created_by=user)  # fmt: skip
+    tally.record(made)  # what visits.services.visit_record does after writing a visit
+    return made
 
 
 @pytest.fixture

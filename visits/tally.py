@@ -1,0 +1,184 @@
+"""走访汇总: the tallies the dashboard counts instead of the visits themselves.
+
+At district size (100,000 households, 300,000 visits) every figure of the leaders' dashboard
+asked the visits table "has this household been visited in the period, by whom?" — a semi-join
+over all visits, several times per page (bench/bench_reports.py). These tables answer it from
+one row per household, per cadre-household pair, or per community-day:
+
+- ``HouseholdDays``: a household's visit days in the campaign's year, as bit sets (coverage,
+  the 30% of street staff);
+- ``CadreSpan``: a cadre's first and last visit of a household (half-year rule, 户户到);
+- ``DayTotal``: visits per community, day and method, with their length (the daily chart).
+
+``record`` keeps them as each visit is written, in the visit's transaction (visits/services.py
+calls it); every statement is an atomic upsert, so concurrent visits of one household add up.
+``rebuild`` recomputes a campaign's tallies from its visits: after bulk loads (the demo seeder,
+the benchmark), when the campaign's year or minimum minutes change (its admin), and nightly
+(``visits.tasks.rebuild_tallies``) as a safety net. Which visits count is
+``VisitQuerySet.counted`` / ``is_counted``, in one place.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db import transaction
+from django.db.models import Count, F, Max, Min, Q, Sum, Value
+from django.db.models.fields import DateField
+from django.db.models.functions import Greatest, Least
+from django.db.models.lookups import GreaterThan
+
+from visitplan.models import Campaign, Tier
+
+from .models import WORD_BITS, WORDS, YEAR_DAYS, CadreSpan, DayTotal, HouseholdDays, Purpose, Visit, is_counted
+from .rules import TIMED_METHODS
+
+BATCH = 2000
+DAYS, STAFF = "days", "staff"  # the two bit sets of HouseholdDays: all counted visits, 街道干部's
+
+
+class OutsideYear(ValueError):
+    """A visit day outside the campaign's year (the campaign's stages lie inside it)."""
+
+
+def day_bit(campaign, day: datetime.date) -> int:
+    """The 0-based bit of ``day`` in the campaign's bit sets (1 January is 0)."""
+    bit = (day - datetime.date(campaign.year, 1, 1)).days
+    if not 0 <= bit < YEAR_DAYS:
+        raise OutsideYear(f"{day} 不在 {campaign.year} 年内")
+    return bit
+
+
+def _word(bit: int) -> tuple[int, int]:
+    """(word, bit value inside it) of a day bit."""
+    return bit // WORD_BITS, 1 << (bit % WORD_BITS)
+
+
+def visited_between(prefix: str, campaign, first: datetime.date, last: datetime.date):
+    """A condition on HouseholdDays (``prefix`` names its bit set, e.g. "days" or, across a
+    relation, "tally__days"): a bit is set between ``first`` and ``last`` (clipped to the
+    campaign's year) — (days_k & mask_k) > 0 for the words the range covers."""
+    start = max(first, datetime.date(campaign.year, 1, 1))
+    end = min(last, datetime.date(campaign.year, 12, 31))
+    if end < start:
+        return Q(pk__in=[])
+    masks = [0] * WORDS
+    for bit in range(day_bit(campaign, start), day_bit(campaign, end) + 1):
+        word, value = _word(bit)
+        masks[word] |= value
+    condition = Q()
+    for word, mask in enumerate(masks):
+        if mask:
+            condition |= Q(GreaterThan(F(f"{prefix}_{word}").bitand(mask), 0))
+    return condition
+
+
+# ---------------------------------------------------------------------------------------------- record
+
+
+def record(visit: Visit, *, household=None, cadre=None, campaign=None) -> None:
+    """Add one newly written visit to the tallies (inside the caller's transaction)."""
+    if visit.purpose != Purpose.VISIT:
+        return
+    campaign = campaign or visit.campaign
+    household = household or visit.household
+    timed = visit.method in TIMED_METHODS and visit.duration_minutes is not None
+    key = {"campaign_id": campaign.pk, "community_id": household.community_id, "day": visit.visited_on, "method": visit.method}
+    DayTotal.objects.bulk_create([DayTotal(**key)], ignore_conflicts=True)
+    DayTotal.objects.filter(**key).update(
+        visits=F("visits") + 1,
+        timed=F("timed") + int(timed),
+        minutes=F("minutes") + (visit.duration_minutes if timed else 0),
+        short=F("short") + int(timed and visit.duration_minutes < campaign.min_visit_minutes),
+        cards=F("cards") + int(visit.card_given),
+    )
+    if not is_counted(visit):
+        return
+    word, value = _word(day_bit(campaign, visit.visited_on))
+    cadre = cadre or visit.cadre
+    mine = {"campaign_id": campaign.pk, "household_id": household.pk}
+    HouseholdDays.objects.bulk_create([HouseholdDays(**mine)], ignore_conflicts=True)
+    changes = {f"days_{word}": F(f"days_{word}").bitor(value)}
+    if cadre.tier == Tier.STREET_STAFF:
+        changes[f"staff_{word}"] = F(f"staff_{word}").bitor(value)
+    HouseholdDays.objects.filter(**mine).update(**changes)
+    pair = {**mine, "cadre_id": cadre.pk}
+    day = visit.visited_on
+    CadreSpan.objects.bulk_create([CadreSpan(**pair, first_on=day, last_on=day)], ignore_conflicts=True)
+    CadreSpan.objects.filter(**pair).update(
+        first_on=Least(F("first_on"), Value(day, output_field=DateField())),
+        last_on=Greatest(F("last_on"), Value(day, output_field=DateField())),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- rebuild
+
+
+def rebuild(campaign) -> dict:
+    """Recompute a campaign's tallies from its visits, all or nothing. Holds the campaign row
+    FOR UPDATE meanwhile: a visit being written holds a key-share lock on it (its foreign key),
+    so the rebuild waits for those in flight and new ones wait for the rebuild (seconds)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        for model in (DayTotal, CadreSpan, HouseholdDays):
+            model.objects.filter(campaign=campaign).delete()
+        visits = Visit.objects.filter(campaign=campaign, purpose=Purpose.VISIT)
+        timed = Q(method__in=TIMED_METHODS, duration_minutes__isnull=False)
+        days = [
+            DayTotal(campaign=campaign, community_id=r["household__community_id"], day=r["visited_on"], method=r["method"],
+                     visits=r["n"], timed=r["timed"], minutes=r["minutes"] or 0, short=r["short"], cards=r["cards"])
+            for r in visits.values("household__community_id", "visited_on", "method").annotate(
+                n=Count("pk"), timed=Count("pk", filter=timed), minutes=Sum("duration_minutes", filter=timed),
+                short=Count("pk", filter=timed & Q(duration_minutes__lt=campaign.min_visit_minutes)),
+                cards=Count("pk", filter=Q(card_given=True)),
+            ).order_by()
+        ]  # fmt: skip
+        DayTotal.objects.bulk_create(days, batch_size=BATCH)
+        counted = visits.counted()
+        spans = counted.values("household_id", "cadre_id").annotate(first=Min("visited_on"), last=Max("visited_on")).order_by()
+        span_count = _insert(
+            CadreSpan,
+            (CadreSpan(campaign=campaign, household_id=r["household_id"], cadre_id=r["cadre_id"], first_on=r["first"],
+                       last_on=r["last"]) for r in spans.iterator(chunk_size=BATCH)),
+        )  # fmt: skip
+        household_count = _insert(HouseholdDays, _household_days(campaign, counted))
+    return {"days": len(days), "spans": span_count, "households": household_count}
+
+
+def _household_days(campaign, counted):
+    rows = counted.values_list("household_id", "visited_on", "cadre__tier").order_by("household_id")
+    current, bits = None, None
+    for household_id, day, tier in rows.iterator(chunk_size=5000):
+        if household_id != current:
+            if current is not None:
+                yield _days_row(campaign, current, bits)
+            current, bits = household_id, {DAYS: [0] * WORDS, STAFF: [0] * WORDS}
+        word, value = _word(day_bit(campaign, day))
+        bits[DAYS][word] |= value
+        if tier == Tier.STREET_STAFF:
+            bits[STAFF][word] |= value
+    if current is not None:
+        yield _days_row(campaign, current, bits)
+
+
+def _days_row(campaign, household_id, bits):
+    words = {f"{name}_{i}": w for name, values in bits.items() for i, w in enumerate(values)}
+    return HouseholdDays(campaign=campaign, household_id=household_id, **words)
+
+
+def _insert(model, objects) -> int:
+    count, batch = 0, []
+    for obj in objects:
+        batch.append(obj)
+        if len(batch) == BATCH:
+            model.objects.bulk_create(batch)
+            count, batch = count + len(batch), []
+    if batch:
+        model.objects.bulk_create(batch)
+        count += len(batch)
+    return count
+
+
+def rebuild_current(today: datetime.date) -> dict:
+    """Rebuild the campaigns of this year and the last (the nightly job)."""
+    return {c.pk: rebuild(c) for c in Campaign.objects.filter(year__gte=today.year - 1, year__lte=today.year)}
