@@ -973,13 +973,14 @@ def measure_panels(world):
     campaign = Campaign.objects.prefetch_related("stages").get(pk=world["campaign"].pk)
     today = timezone.localdate()
     period = dashboard.Period.of(campaign, today=today)
-    communities = list(dashboard.scope_communities(user).values_list("pk", flat=True))  # as build() passes them
+    communities = dashboard.scope_communities(user)
+    ids = list(communities.values_list("pk", flat=True))  # the panels take ids, as build() passes them
     panels = [
-        ("coverage", lambda: dashboard.coverage(user, period, communities)),
-        ("visit_activity", lambda: dashboard.visit_activity(user, period, communities)),
-        ("cadre_targets", lambda: dashboard.cadre_targets(user, period, communities, today=today)),
-        ("issue_figures", lambda: dashboard.issue_figures(user, period, communities, today=today)),
-        ("followup_figures", lambda: dashboard.followup_figures(user, period, communities)),
+        ("coverage", lambda: dashboard.coverage(user, period, ids)),
+        ("visit_activity", lambda: dashboard.visit_activity(user, period, ids)),
+        ("cadre_targets", lambda: dashboard.cadre_targets(user, period, ids, today=today)),
+        ("issue_figures", lambda: dashboard.issue_figures(user, period, ids, today=today)),
+        ("followup_figures", lambda: dashboard.followup_figures(user, period, ids)),
         ("scoring.community_scores", lambda: scoring.community_scores(campaign, communities)),
         ("scoring.interview_list", lambda: list(scoring.interview_list(campaign, communities))),
         ("dashboard.build (all of them)", lambda: dashboard.build(user, campaign, today=today)),

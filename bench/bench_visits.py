@@ -836,9 +836,31 @@ def check_database(load):
           f"{retries_same} of {len(retries)} retries answered with the first submit's visit")  # fmt: skip
     print(f"   {registered} issues for {sent_issues} sent ({on_the_spot} closed on the spot), "
           f"{IssueEvent.objects.count()} events; {issue_errors} not as sent")  # fmt: skip
+    tallies_differ = check_tallies()
     return {"rows": len(rows), "keys": len(sent_keys), "duplicates": duplicates, "missing": missing,
             "retries": len(retries), "retries_same": retries_same, "issues": registered, "issues_sent": sent_issues,
-            "issue_errors": issue_errors}  # fmt: skip
+            "issue_errors": issue_errors, "tallies_differ": tallies_differ}  # fmt: skip
+
+
+def check_tallies():
+    """The dashboard's tallies (visits/tally.py), kept by every concurrent submit, against the same
+    tallies rebuilt from the visits afterwards: the rows that differ (0 when no update was lost)."""
+    from visitplan.models import Campaign
+    from visits import tally
+    from visits.models import CadreSpan, DayTotal, HouseholdDays
+
+    def snapshot():
+        return {model.__name__: {tuple(sorted(r.items())) for r in model.objects.values(*[f.attname for f in model._meta.fields if f.attname != "id"])}
+                for model in (HouseholdDays, CadreSpan, DayTotal)}  # fmt: skip
+
+    kept = snapshot()
+    for campaign in Campaign.objects.all():
+        tally.rebuild(campaign)
+    rebuilt = snapshot()
+    differ = sum(len(kept[name] ^ rebuilt[name]) for name in kept)
+    sizes = ", ".join(f"{name} {len(rows):,}" for name, rows in rebuilt.items())
+    print(f"   tallies kept by the submits vs rebuilt from the visits: {differ} rows differ ({sizes})")
+    return differ
 
 
 # ---------------------------------------------------------------------------------------------- f
@@ -960,6 +982,8 @@ def summarise(load, checks, single, server, args):
         ("errors (HTTP ≠ expected, form sent back, exceptions)", f"{errors}", "0", errors == TARGETS["errors"]),
         ("tracebacks in the gunicorn log", f"{tracebacks}", "0", tracebacks == 0),
         ("duplicate visits", f"{checks['duplicates']}", "0", checks["duplicates"] == TARGETS["duplicates"]),
+        ("dashboard tallies kept under load = rebuilt from the visits", f"{checks['tallies_differ']} rows differ", "0",
+         checks["tallies_differ"] == 0),
         ("visits in the database / keys submitted", f"{checks['rows']:,} / {checks['keys']:,} ({checks['missing']} missing)",
          "equal, none missing", checks["rows"] == checks["keys"] and checks["missing"] == 0),
         ("retries answered with the first submit's visit", f"{checks['retries_same']} of {checks['retries']}",

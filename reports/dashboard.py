@@ -163,7 +163,6 @@ def cadre_targets(user, period, communities, *, today, covered=None):
     month, and the linked cadres' half-year visit. A fixed number of queries. ``covered`` is the
     coverage panel when the caller has it (its rows count the street staff' households too)."""
     campaign = period.campaign
-    households = Household.objects.visible_to(user).filter(community_id__in=communities)
     community_ids = communities
     cadres = Cadre.objects.visible_to(user).filter(active=True)
     year_first, year_last = datetime.date(campaign.year, 1, 1), datetime.date(campaign.year, 12, 31)
@@ -182,18 +181,17 @@ def cadre_targets(user, period, communities, *, today, covered=None):
         street_staff.append({"community": r["name"], "community_id": r["id"], "pct": p, "visited": r["by_staff"],
                              "total": r["total"], "behind": p < share, "names": staff_names.get(r["path"], [])})  # fmt: skip
 
-    # 社区书记 户户到 (one query): per secretary, households of his community visited by him this year.
+    # 社区书记 户户到: per secretary, the households of his community he visited (his cadre spans).
     secretaries = []
     sweep = cadres.filter(tier=Tier.SECRETARY, scope__kind=NodeKind.COMMUNITY, scope_id__in=community_ids).values(
         "pk", "name", "scope_id", "scope__name"
     )
     totals = {r["id"]: r["total"] for r in staff_rows}
     done = dict(
-        CadreSpan.objects.filter(campaign=campaign, cadre__tier=Tier.SECRETARY, household__in=households)
-        .values("cadre_id")
-        .annotate(n=Count("household_id", distinct=True))
-        .values_list("cadre_id", "n")
-    )
+        CadreSpan.objects.filter(campaign=campaign, cadre__in=cadres.filter(tier=Tier.SECRETARY),
+                                 household__community_id__in=community_ids, household__community_id=F("cadre__scope_id"))
+        .values("cadre_id").annotate(n=Count("pk")).order_by().values_list("cadre_id", "n")
+    )  # fmt: skip
     for s in sweep:
         total = totals.get(s["scope_id"], 0)
         secretaries.append({"name": s["name"], "community": s["scope__name"], "visited": done.get(s["pk"], 0), "total": total,
@@ -214,33 +212,16 @@ def cadre_targets(user, period, communities, *, today, covered=None):
         leaders.append({"name": c["name"], "position": c["position"], "days": m["days"], "households": m["households"],
                         "behind": m["days"] < campaign.leader_days_per_month or m["households"] < campaign.leader_households_per_month})  # fmt: skip
 
-    # 包户干部: each household 2 a year, one per half-year (one query over the assignments).
+    # 包户干部: each household 2 a year, one per half-year (the same query over the assignments).
     h1, h2 = half_years(campaign.year)
     current = h1 if day <= h1[1] else h2
-
-    # Per cadre, over his linked households: visited in the first half-year (first visit by 30
-    # June), in the second (last visit from 1 July), both; from the cadre spans of visits/tally.py,
-    # joined to the assignments by a semi-join.
-    assigned = dict(
-        Assignment.objects.filter(campaign=campaign, tier__in=LINK_TIERS, cadre__in=cadres, household__in=households)
-        .values("cadre_id").annotate(n=Count("pk")).order_by().values_list("cadre_id", "n")
-    )  # fmt: skip
-    linked = Assignment.objects.filter(
-        campaign=campaign, tier__in=LINK_TIERS, household=OuterRef("household_id"), cadre=OuterRef("cadre_id")
-    )
-    in_h1, in_h2 = Q(first_on__lte=h1[1]), Q(last_on__gte=h2[0])
-    visited = {
-        r["cadre_id"]: r
-        for r in CadreSpan.objects.filter(campaign=campaign, cadre_id__in=list(assigned), household__in=households)
-        .filter(Exists(linked))
-        .values("cadre_id")
-        .annotate(h1=Count("pk", filter=in_h1), h2=Count("pk", filter=in_h2), both=Count("pk", filter=in_h1 & in_h2))
-        .order_by()
-    }
     tally_rows = {}
-    for cadre_id, n in assigned.items():
-        v = visited.get(cadre_id, {"h1": 0, "h2": 0, "both": 0})
-        tally_rows[cadre_id] = {"cadre_id": cadre_id, "assigned": n, "now": v["h1"] if current == h1 else v["h2"], "both": v["both"]}
+    for r in _assignment_visits(campaign, cadres, community_ids):
+        if r["tier"] in LINK_TIERS:  # a cadre linked in two tiers: his households of both
+            t = tally_rows.setdefault(r["cadre_id"], {"cadre_id": r["cadre_id"], "assigned": 0, "now": 0, "both": 0})
+            t["assigned"] += r["assigned"]
+            t["now"] += r["h1"] if current == h1 else r["h2"]
+            t["both"] += r["both"]
     named = cadres.filter(pk__in=tally_rows).values("pk", "name", "tier", "unit", "department__name")
     rows = []
     for c in named:
@@ -265,6 +246,30 @@ def cadre_targets(user, period, communities, *, today, covered=None):
         "behind": behind,
         "behind_count": len(behind),
     }
+
+
+def _assignment_visits(campaign, cadres, communities):
+    """Rows per cadre and linked assignment tier, over the households assigned to him in the
+    communities: how many, how many he visited, in the first half-year (first visit
+    by 30 June), in the second (last visit from 1 July), in both. One query: the assignments
+    joined to the cadre spans of visits/tally.py on (household, cadre). The households are those
+    of ``communities`` (``scope_communities``: every household in them is the reader's)."""
+    h1, h2 = half_years(campaign.year)
+    span = FilteredRelation(
+        "household__cadre_spans",
+        condition=Q(household__cadre_spans__campaign=campaign, household__cadre_spans__cadre=F("cadre_id")),
+    )
+    in_h1, in_h2 = Q(span__first_on__lte=h1[1]), Q(span__last_on__gte=h2[0])
+    rows = (
+        Assignment.objects.filter(campaign=campaign, tier__in=LINK_TIERS, cadre__in=cadres,
+                                  household__community_id__in=communities)
+        .alias(span=span)
+        .values("cadre_id", "tier")
+        .annotate(assigned=Count("pk"), visited=Count("span__pk"), h1=Count("pk", filter=in_h1), h2=Count("pk", filter=in_h2),
+                  both=Count("pk", filter=in_h1 & in_h2))
+        .order_by()
+    )  # fmt: skip
+    return list(rows)
 
 
 # ---------------------------------------------------------------------------------------- issues
@@ -361,6 +366,8 @@ class Dashboard:
 
 
 def scope_communities(user, community_id=None):
+    """The communities of the reader's subtree (``Node.objects.visible_to``): every household in
+    them is the reader's to see, so the panels may filter tallies and assignments by these ids."""
     communities = Node.objects.visible_to(user, ancestors=False).filter(kind=NodeKind.COMMUNITY)
     if community_id:
         communities = communities.filter(pk=community_id)

@@ -139,6 +139,13 @@ class Campaign(models.Model):
     def __str__(self):
         return f"{self.year}年{self.name}"
 
+    def clean(self):
+        # Its visits lie in its year (and are tallied by day of it, visits/tally.py).
+        if self.pk and self.visits.exists():
+            before = Campaign.objects.filter(pk=self.pk).values_list("year", flat=True).first()
+            if before is not None and before != self.year:
+                raise ValidationError({"year": f"该活动已有走访记录，不能把年度从 {before} 年改为 {self.year} 年"})
+
     def stage(self, kind):
         return next((s for s in self.stages.all() if s.kind == kind), None)
 

@@ -224,7 +224,7 @@ class CadreSpan(models.Model):
     (first on or before 30 June, last on or after 1 July) and the secretaries' 户户到."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="+")
+    household = models.ForeignKey(Household, on_delete=models.CASCADE, related_name="cadre_spans")
     cadre = models.ForeignKey(Cadre, on_delete=models.CASCADE, related_name="+")
     first_on = models.DateField()
     last_on = models.DateField()

@@ -139,7 +139,6 @@ def _insert(visit, *, by, household):
     try:
         with transaction.atomic():
             visit.save()
-            tally.record(visit, household=household)
     except IntegrityError:
         replay = _replay(visit.key, by=by, household=household)
         if replay is None:
@@ -222,6 +221,9 @@ def visit_record(
         if replay is not None:
             return replay
         raised = _register_issues(issues, household=household, by=by, visit=visit, registered_on=visited_on)
+        # Last, just before the commit: the day total of a community is one row that every visit of
+        # that day updates, so its row lock is held for as short a time as possible.
+        tally.record(visit, household=household)
     return Recorded(visit=visit, created=True, issues=raised)
 
 

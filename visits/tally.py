@@ -21,6 +21,7 @@ the benchmark), when the campaign's year or minimum minutes change (its admin), 
 from __future__ import annotations
 
 import datetime
+import logging
 
 from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, Sum, Value
@@ -30,10 +31,11 @@ from django.db.models.lookups import GreaterThan
 
 from visitplan.models import Campaign, Tier
 
-from .models import WORD_BITS, WORDS, YEAR_DAYS, CadreSpan, DayTotal, HouseholdDays, Purpose, Visit, is_counted
+from .models import WORD_BITS, WORDS, CadreSpan, DayTotal, HouseholdDays, Purpose, Visit, is_counted
 from .rules import TIMED_METHODS
 
 BATCH = 2000
+log = logging.getLogger(__name__)
 DAYS, STAFF = "days", "staff"  # the two bit sets of HouseholdDays: all counted visits, 街道干部's
 
 
@@ -43,10 +45,9 @@ class OutsideYear(ValueError):
 
 def day_bit(campaign, day: datetime.date) -> int:
     """The 0-based bit of ``day`` in the campaign's bit sets (1 January is 0)."""
-    bit = (day - datetime.date(campaign.year, 1, 1)).days
-    if not 0 <= bit < YEAR_DAYS:
+    if day.year != campaign.year:
         raise OutsideYear(f"{day} 不在 {campaign.year} 年内")
-    return bit
+    return (day - datetime.date(campaign.year, 1, 1)).days
 
 
 def _word(bit: int) -> tuple[int, int]:
@@ -180,5 +181,12 @@ def _insert(model, objects) -> int:
 
 
 def rebuild_current(today: datetime.date) -> dict:
-    """Rebuild the campaigns of this year and the last (the nightly job)."""
-    return {c.pk: rebuild(c) for c in Campaign.objects.filter(year__gte=today.year - 1, year__lte=today.year)}
+    """Rebuild the campaigns of this year and the last (the nightly job). A campaign that cannot
+    be rebuilt is logged and skipped, so that it does not hold back the others."""
+    done = {}
+    for campaign in Campaign.objects.filter(year__gte=today.year - 1, year__lte=today.year):
+        try:
+            done[campaign.pk] = rebuild(campaign)
+        except OutsideYear:
+            log.exception("走访汇总：活动 %s 有不在活动年度内的走访记录，未重算", campaign.pk)
+    return done

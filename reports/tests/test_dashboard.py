@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from households.models import FocusGroup, Node, NodeKind
+from households.models import FocusGroup, Household, Node, NodeKind
 from households.roles import CADRE, SECRETARY
 from issues.models import Closure, Status
 from issues.tests.factories import make_issue
@@ -170,3 +170,55 @@ def test_the_rows_behind_the_figures(client, street):
     assert "赵丁" in unvisited and "张甲" not in unvisited
     board = client.get("/reports/").content.decode()
     assert "/reports/visits/?" in board and "/reports/followups/?" in board and "/reports/unvisited/?" in board
+
+
+@pytest.mark.django_db
+def test_the_tallied_figures_equal_a_count_of_the_visits_for_any_range(rw):
+    """The dashboard counts tallies (visits/tally.py), not visits: for random visits and random date
+    ranges its coverage, street staff' share, secretaries' and half-year figures equal a count made
+    here from the visits themselves."""
+    import random
+
+    from visitplan.allocation import LINK_TIERS
+
+    w, rng = rw, random.Random(7)
+    households = [w.ha, w.hb, w.hc]
+    for n in range(9):
+        households.append(make_household(w.grid_a if n % 2 else w.hc.grid, f"9{n:02d}", f"住户{n}", 30 + n))
+    for h in households:
+        Assignment.objects.get_or_create(campaign=w.campaign, household=h, cadre=w.worker_a.cadre, defaults={"tier": Tier.GRID_WORKER})
+    people = [w.worker_a, w.worker_b, w.staff1, w.staff2, w.secretary, w.leader]
+    first, last = w.campaign.span()
+    for _ in range(150):
+        day = first + datetime.timedelta(days=rng.randrange((min(last, TODAY) - first).days + 1))
+        visit(w, rng.choice(households), rng.choice(people), day, method=rng.choice(["in_person", "phone", "not_home"]))
+    tally.rebuild(w.campaign)  # and the rebuild agrees with what record() kept: the figures below hold for both
+    counted = Visit.objects.counted().filter(campaign=w.campaign)
+    for _ in range(12):
+        a = first + datetime.timedelta(days=rng.randrange(200))
+        b = a + datetime.timedelta(days=rng.randrange(120))
+        board = dashboard.build(w.leader, w.campaign, today=TODAY, start=a, end=b)
+        p = board.period
+        in_range = counted.filter(visited_on__range=(p.first, p.last))
+        by_community = {}
+        for h in Household.objects.filter(community_id__in=[c["id"] for c in board.coverage["communities"]]):
+            c = by_community.setdefault(h.community_id, {"total": 0, "visited": 0, "staff": 0})
+            c["total"] += 1
+            c["visited"] += in_range.filter(household=h).exists()
+            c["staff"] += in_range.filter(household=h, cadre__tier=Tier.STREET_STAFF).exists()
+        assert {c["id"]: {"total": c["total"], "visited": c["visited"], "staff": c["by_staff"]}
+                for c in board.coverage["communities"]} == by_community, (a, b)  # fmt: skip
+        assert [r["visited"] for r in board.targets["street_staff"]] == [by_community[r["community_id"]]["staff"]
+                                                                          for r in board.targets["street_staff"]]  # fmt: skip
+    # Not by range: the secretaries' 户户到 and the half-year rule, by the visits' own dates.
+    t = dashboard.build(w.leader, w.campaign, today=TODAY).targets
+    sec = w.secretary.cadre
+    mine = counted.filter(cadre=sec, household__community_id=sec.scope_id).values("household_id").distinct().count()
+    assert [r["visited"] for r in t["secretaries"]] == [mine]
+    h1, h2 = (D(2026, 1, 1), D(2026, 6, 30)), (D(2026, 7, 1), D(2026, 12, 31))
+    now = both = total = 0
+    for a in Assignment.objects.filter(campaign=w.campaign, tier__in=LINK_TIERS):
+        mine = counted.filter(household=a.household_id, cadre=a.cadre_id)
+        in1, in2 = mine.filter(visited_on__range=h1).exists(), mine.filter(visited_on__range=h2).exists()
+        total, now, both = total + 1, now + in2, both + (in1 and in2)
+    assert (t["linked_total"], t["linked_now"], t["linked_both"]) == (total, now, both)

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         from visitplan.models import Campaign
         from visits import tally
 
-        if options["campaign"]:
+        if options["campaign"] is not None:
             campaign = Campaign.objects.filter(pk=options["campaign"]).first()
             if campaign is None:
                 raise CommandError(f"没有 ID 为 {options['campaign']} 的走访活动")
