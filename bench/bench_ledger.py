@@ -37,8 +37,8 @@ os.environ.setdefault("DEBUG", "False")  # measure what production runs; childre
 from bench_register import (  # noqa: E402
     analyze,
     database_settings,
+    finish,
     fmt_mb,
-    print_results,
     print_tail,
     prepare_database,
     run_child,
@@ -141,13 +141,7 @@ def main():
         ("export: file size", f"{int(fields.get('bytes', 0)) / 2**20:.1f} MiB", "", None),
     ]  # fmt: skip
 
-    print_results(results)
-    missed = [r[0] for r in results if r[3] is False]
-    if missed:
-        print(f"\nMISSED {len(missed)} target(s): " + "; ".join(missed))
-        return 1
-    print("\nAll targets met.")
-    return 0
+    return finish(results)
 
 
 # ---------------------------------------------------------------------------------------------- b

@@ -141,6 +141,11 @@ def main():
     step("f", "household admin changelist (search: a householder's name)")
     results += measure_admin()
 
+    return finish(results)
+
+
+def finish(results):
+    """Print the table of results; the exit status: 1 when a target was missed, else 0."""
     print_results(results)
     missed = [r[0] for r in results if r[3] is False]
     if missed:

@@ -50,8 +50,8 @@ from bench_register import (  # noqa: E402
     analyze,
     create_cadres_and_campaign,
     database_settings,
+    finish,
     fmt_mb,
-    print_results,
     print_tail,
     prepare_database,
     run_child,
@@ -135,13 +135,7 @@ def main():
     results += measure(world, args)
     results.append(("machine load (1-min average) at the start / the end", f"{start_load:.1f} / {os.getloadavg()[0]:.1f}",
                     f"{os.cpu_count()} CPUs", None))
-    print_results(results)
-    missed = [r[0] for r in results if r[3] is False]
-    if missed:
-        print(f"\nMISSED {len(missed)} target(s): " + "; ".join(missed))
-        return 1
-    print("\nAll targets met.")
-    return 0
+    return finish(results)
 
 
 def reuse_database():

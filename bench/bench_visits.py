@@ -60,8 +60,8 @@ os.environ.setdefault("DEBUG", "False")  # measure what production runs; gunicor
 from bench_register import (  # noqa: E402
     analyze,
     database_settings,
+    finish,
     prepare_database,
-    print_results,
     short_sql,
     step,
 )
@@ -147,13 +147,7 @@ def main():
     single = measure_single_submit(world, args.show_queries)
 
     results = summarise(load, checks, single, server, args)
-    print_results(results)
-    missed = [r[0] for r in results if r[3] is False]
-    if missed:
-        print(f"\nMISSED {len(missed)} target(s): " + "; ".join(missed))
-        return 1
-    print("\nAll targets met.")
-    return 0
+    return finish(results)
 
 
 # ---------------------------------------------------------------------------------------------- b
