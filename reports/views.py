@@ -18,8 +18,7 @@ from django.utils import timezone
 from households.masking import can_view_full_pii, mask_phone
 from households.models import FocusGroup, Household, Node
 from households.scoping import is_node_wide
-from issues.models import Issue
-from visitplan.models import Cadre, Campaign
+from visitplan.models import Campaign
 from visits.models import FollowUp, FollowUpStatus, Satisfaction, Visit, VisitMethod
 from visits.rules import TIMED_METHODS
 
@@ -293,8 +292,7 @@ def summary(request):
     today = timezone.localdate()
     campaign, start, end, community_id = _selection(request)
     board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
-    return render(request, "reports/summary.html", {"board": board, "campaign": campaign, "today": today,
-                  "issue_count": Issue.objects.visible_to(user).count(), "visit_count": Visit.objects.visible_to(user).count(),
-                  "cadre_count": Cadre.objects.visible_to(user).filter(active=True).count(), "full_score": scoring.FULL_SCORE})  # fmt: skip
+    return render(request, "reports/summary.html",
+                  {"board": board, "campaign": campaign, "today": today, "full_score": scoring.FULL_SCORE})  # fmt: skip
 
 
