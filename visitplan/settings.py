@@ -120,7 +120,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
+    # Redis: a task not acknowledged within this time is delivered again (acks_late). An hour is
+    # far above the longest task (the nightly tally rebuild, ~25 s at district size), so a running
+    # task is never handed to a second worker; a dead worker's task comes back within the hour.
+    else {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 )
 if CELERY_BROKER_URL.startswith("filesystem"):
     for _folder in ("processed", "control"):
