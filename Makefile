@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test install worker clean-db
+.PHONY: run test install worker clean-db security
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ run: install
 # The whole test suite (CI points DATABASE_URL at PostgreSQL and sets REQUIRE_SERVICES=1).
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Deployment checks (CI runs them before the tests): Django's --deploy checks with production
+# settings (DEBUG off, a random 50+ character key), then bandit, failing on high-severity findings.
+security: install
+	DEBUG=false ALLOWED_HOSTS=visit.example.gov.cn \
+	SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(VENV)/bin/bandit -q -r households issues reports visits visitplan -x '*/tests/*,*/migrations/*' -lll
 
 # Celery worker with beat, on the embedded filesystem broker unless CELERY_BROKER_URL is set.
 worker: install

@@ -1,5 +1,6 @@
 """One settings file, read from the environment (see the table in README.md)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -23,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "import_export",
     "django_celery_beat",
     "households",
@@ -34,12 +36,20 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Early, so that every response gets the header, redirects and the lockout page included.
+    "visitplan.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle and absolute session timeouts: needs the user and the messages.
+    "visitplan.sessions.SessionTimeoutMiddleware",
+    # Deny by default: a view whose URL is not declared in visitplan/access.py answers 404.
+    "visitplan.access.AccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-axes turns a lockout into the lockout page; its documentation asks for it last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "visitplan.urls"
@@ -85,10 +95,87 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Logins: django-axes ------------------------------------------------------------------------
+# Its backend first (it refuses a locked-out pair before the password is checked), then Django's.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Locked per (username, address) pair: one office behind one NAT does not lock everyone out, and
+# someone guessing from elsewhere does not lock the cadre out of her own phone. Any username counts,
+# existing or not, so the lockout says nothing about which accounts exist.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "visitplan.security.lockout_response"  # templates/registration/lockout.html
+AXES_CLIENT_IP_CALLABLE = "visitplan.security.client_ip"
+# Behind a reverse proxy: the META name of the client-address header the proxy writes, e.g.
+# HTTP_X_REAL_IP (see visitplan/security.py). Empty: REMOTE_ADDR. Never set it without a proxy
+# that overwrites the header, or clients choose their own address.
+CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", default="")
+
+# --- Sessions -----------------------------------------------------------------------------------
+# visitplan/sessions.py logs out after SESSION_IDLE_MINUTES without a request and
+# SESSION_ABSOLUTE_HOURS after the login; the cookie does not outlive the absolute timeout.
+# Idle: two hours — a cadre keeps the visit form open through a visit of 30-75 minutes (and the
+# form keeps a local draft should the session still end).
+SESSION_IDLE_MINUTES = env.int("SESSION_IDLE_MINUTES", default=120)
+SESSION_ABSOLUTE_HOURS = env.int("SESSION_ABSOLUTE_HOURS", default=12)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_HOURS * 3600
+SESSION_COOKIE_HTTPONLY = True
+# No script reads the CSRF cookie: forms (and the visit form's fetch, via FormData) send the token field.
+CSRF_COOKIE_HTTPONLY = True
+
+# --- HTTP security headers ----------------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (the proxy
+# must set that header itself). Only then may SECURE_SSL_REDIRECT be turned off (the proxy redirects).
+_proxy_ssl_header = env("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    _name, _, _value = _proxy_ssl_header.partition(",")
+    SECURE_PROXY_SSL_HEADER = (_name.strip(), _value.strip() or "https")
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading is a decision for the owner of the registrable domain (it covers every host
+        # under it) and has no effect when sent from a host like visit.example.gov.cn.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy (visitplan/security.py). style-src allows inline styles: several app
+# and admin templates use style attributes and <style> blocks.
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
+CSP_DIRECTIVES = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Templates whose inline <script> is allowed by its hash (computed from the template at start-up).
+# Each should become a static file; then drop it from here.
+CSP_INLINE_SCRIPT_TEMPLATES = ["issues/detail.html"]
+# Inline event handlers of third-party templates, allowed by hash ('unsafe-hashes'):
+# django-import-export's export page ("select all" fields checkbox).
+CSP_INLINE_HANDLERS = ["onSelectToggleChange(event)"]
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -136,8 +223,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One beat only, enforced: a beat takes a lock when it starts (visitplan/beat_lock.py; a Redis key
+# with NX and an expiry on Redis, an flock on the file broker) and a second one exits.
+CELERY_BEAT_LOCK = env.bool("CELERY_BEAT_LOCK", default=True)
+CELERY_BEAT_LOCK_URL = env("CELERY_BEAT_LOCK_URL", default="")  # empty: the broker if it is Redis
+CELERY_BEAT_LOCK_KEY = env("CELERY_BEAT_LOCK_KEY", default="visitplan:beat-lock")
+CELERY_BEAT_LOCK_TTL = env.int("CELERY_BEAT_LOCK_TTL", default=60)
+CELERY_BEAT_LOCK_FILE = env("CELERY_BEAT_LOCK_FILE", default=str(VAR_DIR / "celerybeat.lock"))
 # The daily reminder job (issues/reminders.py), 08:00 office time (CELERY_TIMEZONE); it sends
-# nothing on non-working days. Only one beat may run.
+# nothing on non-working days.
 # The 回头看 lists (visits/followups.py) at 07:30, so the day's follow-ups are there when cadres start.
 CELERY_BEAT_SCHEDULE = {
     "build-followups-daily": {"task": "visits.tasks.build_followups_task", "schedule": crontab(hour=7, minute=30)},
@@ -154,6 +248,14 @@ REMINDER_CHANNELS = env.list("REMINDER_CHANNELS", default=["issues.channels.Emai
 # Register imports: an upload larger than this is refused before it is parsed.
 IMPORT_MAX_UPLOAD_MB = env.int("IMPORT_MAX_UPLOAD_MB", default=30)
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
+# The xlsx guard (households/xlsx_guard.py), before any parser reads an upload: zip and cell bombs.
+IMPORT_MAX_UNPACKED_MB = env.int("IMPORT_MAX_UNPACKED_MB", default=200)
+IMPORT_MAX_ZIP_ENTRIES = env.int("IMPORT_MAX_ZIP_ENTRIES", default=500)
+IMPORT_MAX_COMPRESSION_RATIO = env.int("IMPORT_MAX_COMPRESSION_RATIO", default=100)
+IMPORT_MAX_CELLS = env.int("IMPORT_MAX_CELLS", default=3_000_000)  # rows × columns of a sheet
+
+# The access log (导出 / 查看完整信息) is kept at least 183 days; purge_access_logs drops older rows.
+ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=365)
 
 # Shown on pages and contact cards.
 SITE_TITLE = env("SITE_TITLE", default="入户走访工作平台")
