@@ -16,7 +16,8 @@ def issues_visible_to(qs, user):
     paths = scope_paths(user)
     if paths is None:
         return qs
-    if not user.is_authenticated:
+    if not user.is_authenticated or user_cadre(user) is None:
+        # No active cadre, no issues: not even those once assigned to or raised by him.
         return qs.none()
     roles = user_roles(user)
     q = Q(assignee=user) | Q(level_person=user)

@@ -3,7 +3,9 @@ the supervision pages, through reports.supervision, so the score and its evidenc
 
 from django.contrib import admin
 
+from households.admin import CommunityFilter
 from issues.admin import ReadOnlyAdmin
+from visitplan.admin import CampaignFilter
 
 from .models import Finding, MonthlyReport, PhoneCheck
 
@@ -11,7 +13,7 @@ from .models import Finding, MonthlyReport, PhoneCheck
 @admin.register(Finding)
 class FindingAdmin(ReadOnlyAdmin):
     list_display = ("found_on", "community", "kind", "method", "cadre", "visit", "issue", "recorded_by")
-    list_filter = ("kind", "method", "campaign", "community")
+    list_filter = ("kind", "method", CampaignFilter, CommunityFilter)
     search_fields = ("evidence", "cadre__name")
     list_select_related = ("community", "cadre", "visit", "issue", "recorded_by")
     date_hierarchy = "found_on"
@@ -23,7 +25,7 @@ class FindingAdmin(ReadOnlyAdmin):
 @admin.register(PhoneCheck)
 class PhoneCheckAdmin(ReadOnlyAdmin):
     list_display = ("drawn_on", "community", "household", "called_on", "reached", "was_visited", "satisfaction", "finding")
-    list_filter = ("reached", "was_visited", "campaign", "community")
+    list_filter = ("reached", "was_visited", CampaignFilter, CommunityFilter)
     list_select_related = ("community", "household", "finding")
 
     def get_queryset(self, request):

@@ -9,12 +9,13 @@ from django.contrib import admin
 from issues.admin import ReadOnlyAdmin
 
 from .models import FollowUp, Visit
+from visitplan.admin import CampaignFilter
 
 
 @admin.register(Visit)
 class VisitAdmin(ReadOnlyAdmin):
     list_display = ("visited_on", "household", "cadre", "purpose", "method", "duration_minutes", "card_given", "satisfaction")
-    list_filter = ("purpose", "method", "satisfaction", "card_given", "campaign")
+    list_filter = ("purpose", "method", "satisfaction", "card_given", CampaignFilter)
     search_fields = ("household__head_name", "cadre__name")
     list_select_related = ("household", "household__building", "cadre")
     date_hierarchy = "visited_on"
@@ -27,7 +28,7 @@ class VisitAdmin(ReadOnlyAdmin):
 @admin.register(FollowUp)
 class FollowUpAdmin(ReadOnlyAdmin):
     list_display = ("issue", "household", "cadre", "due_on", "status", "solved", "satisfaction", "reopened", "done_on")
-    list_filter = ("status", "solved", "satisfaction", "reopened", "campaign")
+    list_filter = ("status", "solved", "satisfaction", "reopened", CampaignFilter)
     search_fields = ("household__head_name", "cadre__name")
     list_select_related = ("issue", "household", "household__building", "cadre")
     date_hierarchy = "due_on"

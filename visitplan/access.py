@@ -1,0 +1,213 @@
+"""Who may reach which URL: the one declaration, and the middleware that denies what is not declared.
+
+Every URL pattern of the project (``visitplan/urls.py`` and what it includes) has an entry in
+``REGISTRY`` under its full name (``namespace:name``), saying which roles may open it (GET), which
+may write through it (POST) and, when its path carries an object id, what kind of object that id
+names (scoped by the user's node: another node's object answers 404, the same as a missing id, so
+ids cannot be probed). The admin site is one entry, ``NAMESPACES["admin"]``: there the admin's own
+permission system decides (``households.roles.ROLE_PERMISSIONS`` per role, each ModelAdmin's
+``has_*_permission`` and ``get_queryset``).
+
+The views enforce these rules themselves (``login_required``, ``PermissionDenied``, the
+``visible_to`` entry points); ``tests/test_permission_matrix.py`` walks the URL conf and checks every
+view against its entry, for every role, with objects inside and outside the user's node.
+``AccessMiddleware`` adds deny by default: a resolved view that is not declared here answers 404,
+and a method the entry does not allow answers 405 — a new URL is unreachable until someone has
+written down who may use it.
+
+Conventions (what the views do today, and what the matrix asserts):
+
+- anonymous users are sent to the login page (``/login/?next=…``; the admin to its own login);
+- a role without access to a page gets 403 (``PermissionDenied``);
+- an object outside the user's node gets 404, exactly as a missing id;
+- a write that the role may not make answers 403 / 404 / 405, a redirect with an error message
+  (the issue workflow: ``issues.services`` refuses the step) or the form again with its error,
+  and changes nothing;
+- in the admin, another node's object gets the admin's answer for a missing id (a redirect to
+  the index with "不存在"; 404 in the custom views), exactly as a missing id.
+"""
+
+from dataclasses import dataclass
+
+from django.http import Http404, HttpResponseNotAllowed
+
+from households.roles import ALL_ROLES, CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
+
+ANONYMOUS = "匿名用户"
+
+EVERYONE = frozenset(ALL_ROLES)  # every logged-in role
+NODE_WIDE = frozenset({STREET_ADMIN, LEADER, SECRETARY})  # households.roles.NODE_WIDE_ROLES
+NOBODY = frozenset()
+
+SAFE_METHODS = ("GET", "HEAD")
+
+# Kinds of object a URL id can name (the matrix test builds one inside and one outside each
+# role's node for each kind).
+HOUSEHOLD = "household"  # households.Household, through households.scoping.get_household_for_user
+VISIT = "visit"  # visits.Visit.objects.visible_to
+ISSUE = "issue"  # issues.scoping.get_issue_for_user
+PHONE_CHECK = "phone_check"  # reports.PhoneCheck.objects.visible_to
+NOTIFICATION = "notification"  # issues.notifications: the user's own only
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may use one URL.
+
+    ``get``: the roles that may open it; ``post``: the roles that may write through it (an empty
+    set: a page that only reads, POST is refused). ``scope``: the kind of object its ``pk``
+    names, or None. ``public``: reachable without logging in (``ANONYMOUS`` in ``get`` / ``post``).
+    ``admin``: the admin site, where the admin's own permissions decide.
+    """
+
+    get: frozenset = NOBODY
+    post: frozenset = NOBODY
+    scope: str | None = None
+    public: bool = False
+    admin: bool = False
+    note: str = ""
+
+    @property
+    def methods(self) -> tuple[str, ...] | None:
+        """The HTTP methods the URL answers (None: any, the admin decides)."""
+        if self.admin:
+            return None
+        methods = SAFE_METHODS if self.get else ()
+        if self.post:
+            methods += ("POST",)
+        return methods
+
+    def may_get(self, role) -> bool:
+        return role in self.get
+
+    def may_post(self, role) -> bool:
+        return role in self.post
+
+
+ADMIN = Rule(
+    admin=True,
+    note="Django admin: staff only (others go to the admin login); the admin's permissions "
+    "(households.roles.ROLE_PERMISSIONS, ModelAdmin.has_*_permission) and each ModelAdmin's "
+    "get_queryset (visible_to) decide; another node's object is handled as a missing one.",
+)
+
+# The issue workflow steps, POST only; which role may take which step is issues.services.ACTION_ROLES
+# (plus the department and level rules there). Leaders only read: no step is theirs.
+_ISSUE_STEPS = frozenset({STREET_ADMIN, SECRETARY, DEPARTMENT_HANDLER, CADRE})
+# households.change_household (households.roles.ROLE_PERMISSIONS): who may edit a 一户一策 plan.
+_HOUSEHOLD_EDITORS = frozenset({STREET_ADMIN, SECRETARY, CADRE})
+# issues.add_issue: who may register an issue on the register page.
+_ISSUE_REGISTRARS = frozenset({STREET_ADMIN, SECRETARY, CADRE})
+# households.view_full_pii: who may see ID numbers and phones in full (households.masking).
+_FULL_PII = frozenset({STREET_ADMIN})
+# reports.supervision.may_supervise: the street office records findings and phone checks.
+_SUPERVISORS = frozenset({STREET_ADMIN})
+
+REGISTRY: dict[str, Rule] = {
+    # -------------------------------------------------------------------------------- visitplan
+    "home": Rule(get=EVERYONE, note="overview; a cadre with households in the current campaign is sent to visits:mine"),
+    "login": Rule(get=EVERYONE | {ANONYMOUS}, post=EVERYONE | {ANONYMOUS}, public=True),
+    "logout": Rule(post=EVERYONE | {ANONYMOUS}, public=True, note="POST only (Django's LogoutView)"),
+    # -------------------------------------------------------------------------------- households
+    "households:list": Rule(get=EVERYONE, note="Household.objects.visible_to"),
+    "households:export": Rule(get=EVERYONE, note="the list's filter, re-scoped and logged (ExportLog)"),
+    "households:detail": Rule(get=EVERYONE, scope=HOUSEHOLD, note="ID numbers and phones masked for every role"),
+    "households:reveal": Rule(
+        post=_FULL_PII, scope=HOUSEHOLD, note="显示完整信息: POST only, households.view_full_pii, logged (ExportLog)"
+    ),
+    # -------------------------------------------------------------------------------- visits
+    "visits:mine": Rule(get=EVERYONE),
+    "visits:followups": Rule(get=EVERYONE),
+    "visits:cards": Rule(get=EVERYONE, note="?cadre= only for node-wide roles (cadres under their node)"),
+    "visits:household": Rule(get=EVERYONE, scope=HOUSEHOLD),
+    "visits:visit": Rule(
+        get=EVERYONE,
+        post=EVERYONE,
+        scope=HOUSEHOLD,
+        note="every cadre visits the households assigned to him; leaders, secretaries and grid workers "
+        "any household of their node (visits.rules.may_visit); others 403",
+    ),
+    "visits:followup": Rule(
+        get=EVERYONE,
+        post=EVERYONE,
+        scope=HOUSEHOLD,
+        note="回头看: only the follow-ups due on the user's own list (visits.services.due_followups)",
+    ),
+    "visits:detail": Rule(get=EVERYONE, scope=VISIT),
+    # -------------------------------------------------------------------------------- reports
+    "reports:dashboard": Rule(get=NODE_WIDE),
+    "reports:unvisited": Rule(get=NODE_WIDE),
+    "reports:behind": Rule(get=NODE_WIDE),
+    "reports:visits": Rule(get=NODE_WIDE),
+    "reports:followups": Rule(get=NODE_WIDE),
+    "reports:findings": Rule(get=NODE_WIDE, post=_SUPERVISORS),
+    "reports:phone_checks": Rule(get=NODE_WIDE, post=_SUPERVISORS),
+    "reports:phone_check": Rule(get=_SUPERVISORS, post=_SUPERVISORS, scope=PHONE_CHECK),
+    "reports:summary": Rule(get=NODE_WIDE),
+    "reports:ledgers": Rule(get=EVERYONE, note="each ledger scoped to what the user may see"),
+    "reports:ledger_visits": Rule(get=EVERYONE),
+    "reports:ledger_hardship": Rule(get=EVERYONE),
+    "reports:ledger_monthly": Rule(get=EVERYONE, note="non-node-wide roles get their own row only"),
+    "reports:ledger_supervision": Rule(get=EVERYONE, note="roles without a node-wide scope get no community"),
+    "reports:hardship_list": Rule(get=EVERYONE),
+    "reports:hardship_plan": Rule(get=EVERYONE, post=_HOUSEHOLD_EDITORS, scope=HOUSEHOLD),
+    # -------------------------------------------------------------------------------- issues
+    "issues:ledger": Rule(get=EVERYONE),
+    "issues:review": Rule(get=EVERYONE, note="read by all in scope; the accept/return forms only for reviewers"),
+    "issues:mine": Rule(get=EVERYONE),
+    "issues:new": Rule(get=_ISSUE_REGISTRARS, post=_ISSUE_REGISTRARS, note="?household= scoped (404 outside)"),
+    "issues:export": Rule(get=EVERYONE),
+    "issues:detail": Rule(get=EVERYONE, scope=ISSUE),
+    "issues:merge": Rule(get=EVERYONE, post=_SUPERVISORS, scope=ISSUE, note="issues.services.ACTION_ROLES['merge']"),
+    "issues:act": Rule(post=_ISSUE_STEPS, scope=ISSUE, note="per step: issues.services.ACTION_ROLES"),
+    # -------------------------------------------------------------------------------- notifications
+    "notifications:list": Rule(get=EVERYONE),
+    "notifications:read_all": Rule(post=EVERYONE),
+    "notifications:open": Rule(post=EVERYONE, scope=NOTIFICATION),
+}
+
+# Whole namespaces whose own permission system decides.
+NAMESPACES: dict[str, Rule] = {"admin": ADMIN}
+
+
+def declared_rule(name: str | None, namespaces=()) -> Rule | None:
+    """The rule of a URL pattern: its namespace's (``NAMESPACES``), else its full name's
+    (``namespace:name`` in ``REGISTRY``); None when it is not declared (unnamed patterns outside a
+    declared namespace never are)."""
+    for namespace in namespaces:
+        if namespace in NAMESPACES:
+            return NAMESPACES[namespace]
+    if not name:
+        return None
+    return REGISTRY.get(name)
+
+
+def rule_for(match) -> Rule | None:
+    """The declared rule of a resolved URL (``request.resolver_match``), or None."""
+    if match is None:
+        return None
+    return declared_rule(match.view_name if match.url_name else None, match.namespaces)
+
+
+class AccessMiddleware:
+    """Deny by default: 404 for a resolved view without a declaration in ``REGISTRY`` /
+    ``NAMESPACES``; 405 for a method its rule does not allow (a page that only reads takes no POST).
+
+    Put it after AuthenticationMiddleware. It decides nothing about roles: the views do (and
+    tests/test_permission_matrix.py checks them against the same declarations).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        rule = rule_for(getattr(request, "resolver_match", None))
+        if rule is None:
+            raise Http404("页面不存在")
+        methods = rule.methods
+        if methods is not None and request.method not in methods:
+            return HttpResponseNotAllowed(methods)
+        return None
