@@ -1,12 +1,29 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
+from django.http import HttpResponseRedirect
 
 from .exporting import register_export_response
-from .masking import can_view_full_pii, mask_id_number, mask_phone
+from .masking import can_view_full_pii, log_reveal, mask_id_number, mask_phone
 from .models import CHILD_KIND as _CHILD_KIND
-from .models import Building, Community, ExportLog, FocusGroup, Grid, Household, Member, Node, NodeKind, Street
+from .models import (
+    STALE_HOUSEHOLD_MESSAGE,
+    Building,
+    Community,
+    ExportLog,
+    FocusGroup,
+    Grid,
+    Household,
+    Member,
+    Node,
+    NodeKind,
+    StaleHouseholdError,
+    Street,
+)
 from .paginator import EstimatedCountPaginator
+from .scoping import scope_paths
 from .search import search_households
 
 
@@ -27,6 +44,31 @@ class MaskedPIIMixin:
     @admin.display(description="联系电话")
     def phone_masked(self, obj):
         return mask_phone(obj.phone)
+
+
+class LogFullViewMixin:
+    """A change form that shows ID numbers in full (roles with 查看完整信息) writes an access-log row
+    each time it is opened: the admin's edit page is a way of seeing them, like 显示完整信息."""
+
+    def reveal_household(self, obj):
+        raise NotImplementedError
+
+    def reveal_residents(self, obj):
+        raise NotImplementedError
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and response.status_code == 200 and can_view_full_pii(request.user):
+            obj = self.get_object(request, unquote(object_id))
+            if obj is not None:
+                household = self.reveal_household(obj)
+                log_reveal(
+                    request,
+                    household,
+                    residents=self.reveal_residents(obj),
+                    what=f"查看完整信息（后台编辑页）：{self.opts.verbose_name} {obj}",
+                )
+        return response
 
 
 class ScopedNodeAdmin(admin.ModelAdmin):
@@ -142,8 +184,35 @@ class GridFilter(admin.SimpleListFilter):
         return queryset
 
 
+class HouseholdAdminForm(forms.ModelForm):
+    """Carries the version the editor loaded (hidden); a save from a stale page is refused."""
+
+    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Household
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["seen_version"].initial = self.instance.version
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk:
+            seen = data.get("seen_version")
+            current = Household.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+            if seen is None or seen != current:
+                raise forms.ValidationError(STALE_HOUSEHOLD_MESSAGE, code="stale")
+            # The save is UPDATE … WHERE version = seen: a save that slips in after this check still loses.
+            self.instance.version = seen
+        return data
+
+
 @admin.register(Household)
-class HouseholdAdmin(MaskedPIIMixin, admin.ModelAdmin):
+class HouseholdAdmin(LogFullViewMixin, MaskedPIIMixin, admin.ModelAdmin):
+    form = HouseholdAdminForm
     list_display = ("address_display", "community", "grid", "head_name", "id_number_masked", "phone_masked", "size", "tag_list")
     list_display_links = ("address_display", "head_name")
     list_select_related = ("community", "grid", "building")
@@ -221,7 +290,25 @@ class HouseholdAdmin(MaskedPIIMixin, admin.ModelAdmin):
             fieldsets = [
                 (name, {**opts, "fields": tuple(_masked_field(f) for f in opts["fields"])}) for name, opts in fieldsets
             ]
+        if obj is not None and self.has_change_permission(request, obj):
+            # The version the page was loaded with, sent back with the save (a hidden input).
+            (name, opts), *rest = fieldsets
+            fieldsets = [(name, {**opts, "fields": (*opts["fields"], "seen_version")}), *rest]
         return fieldsets
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except StaleHouseholdError as exc:
+            # Lost the race after the form's check: the transaction rolled back, nothing was written.
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def reveal_household(self, obj):
+        return obj
+
+    def reveal_residents(self, obj):
+        return 1 + obj.members.exclude(id_number="").count()
 
     def get_inlines(self, request, obj):
         return self.inlines if can_view_full_pii(request.user) else []
@@ -242,7 +329,7 @@ def _masked_field(name):
 
 
 @admin.register(Member)
-class MemberAdmin(MaskedPIIMixin, admin.ModelAdmin):
+class MemberAdmin(LogFullViewMixin, MaskedPIIMixin, admin.ModelAdmin):
     list_display = ("name", "relation", "household", "birth_year", "health", "work", "id_number_masked")
     list_select_related = ("household__building",)
     search_fields = ("name",)
@@ -256,13 +343,38 @@ class MemberAdmin(MaskedPIIMixin, admin.ModelAdmin):
     def get_exclude(self, request, obj=None):
         return () if can_view_full_pii(request.user) else ("id_number",)
 
+    def reveal_household(self, obj):
+        return obj.household
+
+    def reveal_residents(self, obj):
+        return 1 if obj.id_number else 0
+
 
 @admin.register(ExportLog)
 class ExportLogAdmin(admin.ModelAdmin):
-    list_display = ("at", "user", "what", "rows", "ip")
-    list_filter = ("what",)
-    search_fields = ("user__username", "what")
+    """The access log, read-only for everybody, superusers included: no add, change or delete, no
+    bulk delete. Rows leave only through ``manage.py purge_access_logs`` (after the retention)."""
+
+    list_display = ("at", "username", "kind", "what", "rows", "residents", "ip")
+    list_filter = ("kind",)
+    search_fields = ("username", "what", "ip")
     date_hierarchy = "at"
+    list_select_related = ("user",)
+    fields = ("at", "kind", "user", "username", "ip", "what", "rows", "residents", "household")
+    readonly_fields = fields
+    actions = None
+
+    def get_queryset(self, request):
+        """The log of the users under the reader's node (by their cadre's scope): a street admin
+        does not read another street's exports."""
+        qs = super().get_queryset(request)
+        paths = scope_paths(request.user)
+        if paths is None:
+            return qs
+        q = Q()
+        for path in paths:
+            q |= Q(user__cadre__scope__path=path) | Q(user__cadre__scope__path__startswith=path + ".")
+        return qs.filter(q) if paths else qs.none()
 
     def has_add_permission(self, request):
         return False
@@ -272,3 +384,6 @@ class ExportLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_actions(self, request):
+        return {}

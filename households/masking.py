@@ -44,10 +44,18 @@ def shown_phone(user, value: str) -> str:
     return value if can_view_full_pii(user) else mask_phone(value)
 
 
-def masked_family(user, household) -> dict:
-    """The family card as a page shows it to ``user``: ID number and phone masked unless the role
-    may see them, and the members (each with ``id_shown``)."""
-    full = can_view_full_pii(user)
+def masked_family(user, household, *, reveal=False) -> dict:
+    """The family card as a page shows it to ``user``: the ID numbers and the phone, and the members
+    (each with ``id_shown``).
+
+    Masked by default for every role. Only ``reveal=True`` (the 显示完整信息 button, see
+    ``reveal_family``, which logs it) shows them in full, and only to a role with 查看完整信息.
+    ``can_reveal`` / ``reveal_url`` let the page offer the button (households/_reveal.html).
+    """
+    from django.urls import reverse
+
+    may = can_view_full_pii(user)
+    full = reveal and may
     members = list(household.members.all())
     for m in members:
         m.id_shown = m.id_number if full else mask_id_number(m.id_number)
@@ -55,4 +63,43 @@ def masked_family(user, household) -> dict:
         "id_shown": household.id_number if full else mask_id_number(household.id_number),
         "phone_shown": household.phone if full else mask_phone(household.phone),
         "members": members,
+        "revealed": full,
+        "can_reveal": may and not full,
+        "reveal_url": reverse("households:reveal", args=[household.pk]) if may else "",
     }
+
+
+def revealed_residents(household, members) -> int:
+    """Residents whose identifiers a reveal shows in full: the head and each member with an ID number."""
+    return 1 + sum(1 for m in members if m.id_number)
+
+
+def log_reveal(request, household, *, residents, what=None):
+    """One access-log row (查看完整信息) for ``household``, by the request's user, from its IP."""
+    from .exporting import client_ip
+    from .models import AccessKind, ExportLog
+
+    text = what or f"查看完整信息：{household.community.name} {household.grid.name} {household.address} {household.head_name}户"
+    return ExportLog.objects.create(
+        user=request.user,
+        kind=AccessKind.REVEAL,
+        what=text[:200],
+        rows=1,
+        residents=residents,
+        household=household,
+        ip=client_ip(request),
+    )
+
+
+def reveal_family(request, household) -> dict:
+    """``masked_family`` with the values in full, for a role with 查看完整信息; logged.
+
+    Raises PermissionDenied for the other roles (nothing is logged: nothing was shown).
+    """
+    from django.core.exceptions import PermissionDenied
+
+    if not can_view_full_pii(request.user):
+        raise PermissionDenied("您没有查看完整信息（身份证号、电话）的权限")
+    family = masked_family(request.user, household, reveal=True)
+    log_reveal(request, household, residents=revealed_residents(household, family["members"]))
+    return family

@@ -7,7 +7,7 @@ SQLite and PostgreSQL.
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from .validators import validate_id_number, validate_phone
 
@@ -92,9 +92,11 @@ class Node(models.Model):
         if self.kind == NodeKind.STREET:
             if self.parent_id:
                 raise ValidationError({"parent": "街道是最上级，不能有上级节点"})
+        elif not self.kind:
+            return  # the kind's own field error says so
         elif not self.parent_id or CHILD_KIND.get(self.parent.kind) != self.kind:
-            expected = {v: k for k, v in CHILD_KIND.items()}[self.kind]
-            raise ValidationError({"parent": f"{self.get_kind_display()}的上级必须是{expected.label}"})
+            expected = {v: k for k, v in CHILD_KIND.items()}.get(self.kind)
+            raise ValidationError({"parent": f"{self.get_kind_display()}的上级必须是{expected.label}" if expected else "上级节点不正确"})
 
     @transaction.atomic
     def save(self, *args, **kwargs):
@@ -143,7 +145,8 @@ def _rehome_households(node):
         above["community_id"] = levels.get(NodeKind.COMMUNITY)
     if node.kind == NodeKind.BUILDING:
         above["grid_id"] = levels.get(NodeKind.GRID)
-    Household.objects.filter(**{field: node}).update(**above)
+    # A household's address fields change under any open edit form: bump its version (optimistic lock).
+    Household.objects.filter(**{field: node}).update(**above, version=F("version") + 1)
 
 
 def _refresh_address_keys(node):
@@ -189,6 +192,10 @@ class KindProxy(Node):
     class Meta:
         proxy = True
         verbose_name = verbose_name_plural = "节点"
+
+    def clean(self):
+        self.kind = self.KIND  # before Node.clean checks the parent against the kind
+        super().clean()
 
     def save(self, *args, **kwargs):
         self.kind = self.KIND
@@ -259,6 +266,18 @@ class HouseholdQuerySet(models.QuerySet):
         return households_visible_to(self, user)
 
 
+STALE_HOUSEHOLD_MESSAGE = "保存失败：您打开本页后，该户信息已被他人修改。请刷新本页，查看最新内容后重新填写。"
+GONE_HOUSEHOLD_MESSAGE = "保存失败：您打开本页后，该户已被他人删除。"
+
+
+class StaleHouseholdError(Exception):
+    """The household changed (or went) since the editor loaded it: the save is refused, nothing is written."""
+
+    def __init__(self, message=STALE_HOUSEHOLD_MESSAGE):
+        super().__init__(message)
+        self.message = message
+
+
 class Household(models.Model):
     street = models.ForeignKey(Node, verbose_name="街道", on_delete=models.PROTECT, related_name="+")
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="+")
@@ -282,6 +301,9 @@ class Household(models.Model):
     notes = models.TextField("备注", blank=True)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
+    # Optimistic lock: every save of an existing household is UPDATE … WHERE version = <the version
+    # the editor loaded> and bumps it; a save from a stale form changes nothing (StaleHouseholdError).
+    version = models.PositiveIntegerField("版本", default=1, editable=False)
 
     objects = HouseholdQuerySet.as_manager()
 
@@ -312,9 +334,42 @@ class Household(models.Model):
         return address_key(self.community.name, self.grid.name, building, self.unit, self.room)
 
     def save(self, *args, **kwargs):
+        """Insert, or update only if the row still has ``self.version`` (then bump it).
+
+        The check and the write are one statement (``_do_update``), so of two editors who loaded the
+        same version exactly one wins, on SQLite and PostgreSQL alike; the other gets
+        ``StaleHouseholdError`` and nothing of his is written.
+        """
         self.address_key = self.compute_address_key()
         self.path = (self.building or self.grid).path
-        super().save(*args, **kwargs)
+        if self._state.adding or self.pk is None:
+            super().save(*args, **kwargs)
+            return
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "version"}
+        seen = self.version
+        self._version_seen = seen
+        self.version = seen + 1
+        try:
+            # A savepoint: a refused save leaves the caller's transaction usable.
+            with transaction.atomic(using=kwargs.get("using")):
+                super().save(*args, **kwargs)
+        except BaseException:
+            self.version = seen
+            raise
+        finally:
+            del self._version_seen
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        seen = getattr(self, "_version_seen", None)
+        if seen is None:  # not through save() (e.g. loaddata's raw save)
+            return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+        if base_qs.filter(pk=pk_val, version=seen)._update(values) > 0:
+            return True
+        if base_qs.filter(pk=pk_val).exists():
+            raise StaleHouseholdError()
+        raise StaleHouseholdError(GONE_HOUSEHOLD_MESSAGE)
 
 
 class MemberQuerySet(models.QuerySet):
@@ -341,21 +396,51 @@ class Member(models.Model):
         return self.name
 
 
+class AccessKind(models.TextChoices):
+    EXPORT = "export", "导出"
+    REVEAL = "reveal", "查看完整信息"
+
+
 class ExportLog(models.Model):
-    """Who exported which residents' data, when, and how many rows."""
+    """The access log of residents' data: who exported it, or saw a household's ID numbers and phones
+    in full (查看完整信息), when, from where, how many rows and residents.
+
+    Append-only: a row is written once and never changed (``save`` refuses); the admin lists it
+    read-only for every role, superusers included. Only ``manage.py purge_access_logs`` removes rows,
+    and only those older than the retention (at least 183 days).
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="用户", null=True, on_delete=models.SET_NULL)
+    # The login name at the time, so the row still says who it was after the user is deleted.
+    username = models.CharField("用户名", max_length=150, blank=True, editable=False)
     at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
+    kind = models.CharField("类型", max_length=16, choices=AccessKind.choices, default=AccessKind.EXPORT, db_index=True)
     what = models.CharField("内容", max_length=200)
     rows = models.PositiveIntegerField("行数", default=0)
+    residents = models.PositiveIntegerField(
+        "涉及居民数", default=0, help_text="导出：导出的行数；查看完整信息：户主及有身份证号的家庭成员人数"
+    )
+    household = models.ForeignKey(
+        Household, verbose_name="户", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     ip = models.GenericIPAddressField("IP", null=True, blank=True)
 
     class Meta:
-        verbose_name = verbose_name_plural = "导出日志"
+        verbose_name = verbose_name_plural = "访问日志（导出/查看完整信息）"
         ordering = ["-at"]
 
     def __str__(self):
-        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.what}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.username or self.user} {self.get_kind_display()} {self.what}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValueError("访问日志只能新增，不能修改")
+        if not self.username and self.user_id is not None:
+            self.username = self.user.get_username()
+        if not self.residents and self.kind == AccessKind.EXPORT:
+            # Existing exports pass rows only: each row of these files is one household / resident.
+            self.residents = self.rows
+        super().save(*args, **kwargs)
 
 
 class HardshipPlan(models.Model):
@@ -391,3 +476,48 @@ class HardshipMeasure(models.Model):
 
     def __str__(self):
         return self.content
+
+
+# ---------------------------------------------------------------------------------------------
+# Retention of the access log
+
+MIN_ACCESS_LOG_RETENTION_DAYS = 183  # kept at least six months, whatever the settings say
+DEFAULT_ACCESS_LOG_RETENTION_DAYS = 365
+
+
+class RetentionTooShort(ValueError):
+    pass
+
+
+def access_log_retention_days() -> int:
+    """settings.ACCESS_LOG_RETENTION_DAYS (default 365); RetentionTooShort below 183 days."""
+    value = getattr(settings, "ACCESS_LOG_RETENTION_DAYS", DEFAULT_ACCESS_LOG_RETENTION_DAYS)
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise RetentionTooShort(f"ACCESS_LOG_RETENTION_DAYS 应为天数（整数），现为 {value!r}") from None
+    if days < MIN_ACCESS_LOG_RETENTION_DAYS:
+        raise RetentionTooShort(
+            f"ACCESS_LOG_RETENTION_DAYS={days} 少于 {MIN_ACCESS_LOG_RETENTION_DAYS} 天：访问日志至少保存六个月，未删除任何记录"
+        )
+    return days
+
+
+def access_log_cutoff(today, days):
+    """The first moment kept: 00:00 (local time) of ``today`` minus ``days``; older rows may go."""
+    import datetime
+
+    from django.utils import timezone
+
+    return timezone.make_aware(datetime.datetime.combine(today - datetime.timedelta(days=days), datetime.time.min))
+
+
+def purge_access_logs(*, today, dry_run=False):
+    """Delete the access-log rows older than the retention; returns (cutoff, number of rows)."""
+    days = max(access_log_retention_days(), MIN_ACCESS_LOG_RETENTION_DAYS)
+    cutoff = access_log_cutoff(today, days)
+    old = ExportLog.objects.filter(at__lt=cutoff)
+    if dry_run:
+        return cutoff, old.count()
+    deleted, _ = old.delete()
+    return cutoff, deleted

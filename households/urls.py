@@ -7,4 +7,5 @@ urlpatterns = [
     path("", views.household_list, name="list"),
     path("export/", views.household_export, name="export"),
     path("<int:pk>/", views.household_detail, name="detail"),
+    path("<int:pk>/reveal/", views.household_reveal, name="reveal"),
 ]

@@ -1,12 +1,16 @@
-"""Pages for cadres and grid workers: the households they may see, one household, an export."""
+"""Pages for cadres and grid workers: the households they may see, one household, an export;
+and 显示完整信息 (a POST, logged) for the roles that may see ID numbers and phones in full."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
+from django.http import JsonResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from .exporting import register_export_response
-from .masking import can_view_full_pii, mask_phone, masked_family
+from .masking import mask_phone, masked_family, reveal_family
 from .models import FocusGroup, Household, Node, NodeKind
 from .scoping import get_household_for_user
 from .search import search_households
@@ -34,9 +38,9 @@ def household_list(request):
         .prefetch_related(Prefetch("tags", queryset=FocusGroup.objects.only("id", "name")))
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    full = can_view_full_pii(request.user)
     for h in page.object_list:
-        h.phone_shown = h.phone if full else mask_phone(h.phone)
+        # Masked for every role: the full values are one household at a time, 显示完整信息, logged.
+        h.phone_shown = mask_phone(h.phone)
     grids = Node.objects.visible_to(request.user).filter(kind=NodeKind.GRID).select_related("parent")
     params = request.GET.copy()
     params.pop("page", None)
@@ -55,15 +59,39 @@ def household_list(request):
     )
 
 
+def _detail(request, household, family):
+    assignments = household.assignments.select_related("cadre", "campaign").order_by("-campaign__year", "tier")
+    return render(request, "households/household.html", {"h": household, "assignments": assignments, **family})
+
+
 @login_required
 def household_detail(request, pk):
+    """One household, ID numbers and phone masked for every role (the button reveals them)."""
     household = get_household_for_user(request.user, pk)
-    assignments = household.assignments.select_related("cadre", "campaign").order_by("-campaign__year", "tier")
-    return render(
-        request,
-        "households/detail.html",
-        {"h": household, "assignments": assignments, **masked_family(request.user, household)},
-    )
+    return _detail(request, household, masked_family(request.user, household))
+
+
+@never_cache
+@require_POST
+@login_required
+def household_reveal(request, pk):
+    """显示完整信息: the household's and its members' ID numbers and phone in full, one access-log row.
+
+    403 without 查看完整信息, 404 for a household the user may not see. Answers JSON when asked
+    (``Accept: application/json``), the household page with the values shown otherwise.
+    """
+    household = get_household_for_user(request.user, pk)
+    family = reveal_family(request, household)
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse(
+            {
+                "household": household.pk,
+                "id_number": household.id_number,
+                "phone": household.phone,
+                "members": [{"name": m.name, "relation": m.relation, "id_number": m.id_number} for m in family["members"]],
+            }
+        )
+    return _detail(request, household, family)
 
 
 @login_required

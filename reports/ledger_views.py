@@ -16,7 +16,7 @@ from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from households.masking import can_view_full_pii, shown_id_number, shown_phone
+from households.masking import can_view_full_pii, mask_id_number, mask_phone
 from households.models import FocusGroup, HardshipPlan, Node, NodeKind
 from households.scoping import get_household_for_user
 from issues.exporting import household_address
@@ -244,8 +244,9 @@ def hardship_plan(request, pk):
         {
             "h": household,
             "address": household_address(household, full=full),
-            "id_shown": shown_id_number(request.user, household.id_number),
-            "phone_shown": shown_phone(request.user, household.phone),
+            # Masked for every role: the plan needs no full number (查看完整信息 is on the household page).
+            "id_shown": mask_id_number(household.id_number),
+            "phone_shown": mask_phone(household.phone),
             "tags": list(household.tags.all()),
             "plan": plan,
             "measures": measures,

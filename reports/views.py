@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from households.masking import can_view_full_pii, mask_phone
+from households.masking import can_view_full_pii, log_reveal, mask_phone
 from households.models import FocusGroup, Household, Node
 from households.scoping import is_node_wide
 from visitplan.models import Campaign
@@ -126,9 +126,8 @@ def unvisited(request):
     households = households.annotate(was_visited=figures.visited(period)).filter(was_visited=show_visited)
     households = households.select_related("community", "grid", "building").order_by("path", "unit", "room", "id")
     page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
-    full = can_view_full_pii(user)
     for h in page.object_list:
-        h.phone_shown = h.phone if full else mask_phone(h.phone)
+        h.phone_shown = mask_phone(h.phone)  # lists are masked for every role (查看完整信息 is per household, logged)
     return render(
         request,
         "reports/unvisited.html",
@@ -244,10 +243,9 @@ def phone_checks(request):
         .select_related("household", "household__grid", "household__building", "community", "visit", "visit__cadre", "finding")
         .order_by("called_on", "-drawn_on", "id")
     )  # fmt: skip
-    full = can_view_full_pii(user)
     rows = list(checks[:200])
     for c in rows:
-        c.phone_shown = c.household.phone if full else mask_phone(c.household.phone)
+        c.phone_shown = mask_phone(c.household.phone)
     return render(request, "reports/phone_checks.html", {"draw": draw, "rows": rows, "campaign": campaign, "may": may})
 
 
@@ -276,9 +274,14 @@ def phone_check(request, pk):
             else:
                 messages.success(request, "电话调查已记录")
             return redirect(f"/reports/phone-checks/?campaign={check.campaign_id}")
-    full = can_view_full_pii(user)
-    return render(request, "reports/phone_check.html", {"check": check, "form": form,
-                  "phone": check.household.phone if full else mask_phone(check.household.phone)})  # fmt: skip
+    # The number to call, in full for a role with 查看完整信息 — and logged like any reveal.
+    if can_view_full_pii(user):
+        phone = check.household.phone
+        log_reveal(request, check.household, residents=1,
+                   what=f"电话调查：{check.community.name} {check.household.address} {check.household.head_name}户的电话")  # fmt: skip
+    else:
+        phone = mask_phone(check.household.phone)
+    return render(request, "reports/phone_check.html", {"check": check, "form": form, "phone": phone})
 
 
 # ---------------------------------------------------------------------------------------- summary

@@ -92,10 +92,14 @@ def test_it_masks_ids_and_phones_for_grid_workers(client, world):
     assert world.ha.id_number[:6] + "********" + world.ha.id_number[-4:] in page
 
 
-def test_it_shows_full_ids_to_the_street_admin(client, world):
+def test_it_shows_full_ids_to_the_street_admin_only_when_he_asks_and_logs_it(client, world):
     client.force_login(world.admin)
     page = client.get(reverse("households:detail", args=[world.ha.pk])).content.decode()
+    assert world.ha.id_number not in page and "显示完整信息" in page  # masked by default, even for him
+    before = ExportLog.objects.count()
+    page = client.post(reverse("households:reveal", args=[world.ha.pk])).content.decode()
     assert world.ha.id_number in page
+    assert ExportLog.objects.count() == before + 1
 
 
 @pytest.fixture

@@ -121,10 +121,12 @@ def test_the_household_page_masks_personal_data_and_shows_visits_and_issues(clie
     assert "区民政局来访" in page
     assert "避免重复走访" in page and "9月20日入户" in page  # another unit was here in this campaign
     assert reverse("visits:visit", args=[w.ha.pk]) in page
-    # The street admin sees the full numbers (查看完整信息).
+    # The street admin (查看完整信息) sees them masked too, with the button that reveals them (and logs it).
     client.force_login(w.admin)
     page = client.get(reverse("visits:household", args=[w.ha.pk])).content.decode()
-    assert w.ha.id_number in page
+    assert w.ha.id_number not in page and "显示完整信息" in page
+    revealed = client.post(reverse("households:reveal", args=[w.ha.pk])).content.decode()
+    assert w.ha.id_number in revealed
     assert reverse("visits:visit", args=[w.ha.pk]) not in page  # he sees it, but has no visit to make
 
 
