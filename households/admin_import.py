@@ -20,6 +20,7 @@ from django.utils.http import content_disposition_header
 
 from .models import Household, Node, NodeKind
 from .register import HEADERS, import_register, write_register
+from .xlsx_guard import inspect_xlsx
 
 # Importing adds households and changes existing ones.
 IMPORT_PERMISSIONS = ("households.add_household", "households.change_household")
@@ -65,6 +66,9 @@ class RegisterUploadForm(forms.Form):
             raise forms.ValidationError(
                 f"文件有 {upload.size / 1024 / 1024:.1f} MB，超过了 {limit} MB 的上限；请按社区拆分成几个文件分别导入"
             )
+        # Zip, XML and cell bombs, macros, files that are not really xlsx: refused before the
+        # file is stored or parsed (raises XlsxRejected, a ValidationError with the reason).
+        inspect_xlsx(upload)
         return upload
 
 
@@ -103,7 +107,8 @@ def import_view(request, *, model_admin):
         upload = form.cleaned_data["file"]
         _discard_pending(request)
         token = _store_upload(upload)
-        report = import_register(street=street, source=_upload_path(token), dry_run=True)
+        # The form has just passed this very file through the guard (RegisterUploadForm.clean_file).
+        report = import_register(street=street, source=_upload_path(token), dry_run=True, inspected=True)
         if report.ok:
             request.session[SESSION_KEY] = {"token": token, "street": street.pk, "filename": upload.name}
         else:

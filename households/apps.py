@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models.signals import post_migrate
 
 
@@ -8,11 +9,26 @@ def _sync_groups(sender, **kwargs):
     sync_role_groups()
 
 
+def check_defusedxml():
+    """openpyxl parses uploads (the staff lists) through defusedxml only when defusedxml is
+    installed and OPENPYXL_DEFUSEDXML is not "False" (openpyxl/xml/__init__.py): refuse to start
+    otherwise, rather than parse uploaded XML with entity expansion on."""
+    import openpyxl.xml
+
+    if not getattr(openpyxl.xml, "DEFUSEDXML", False):
+        raise ImproperlyConfigured(
+            "openpyxl is not using defusedxml (openpyxl.xml.DEFUSEDXML is False): install defusedxml "
+            "(requirements.txt) and do not set OPENPYXL_DEFUSEDXML=False; uploaded Excel files must "
+            "not be parsed with XML entity expansion."
+        )
+
+
 class HouseholdsConfig(AppConfig):
     name = "households"
     verbose_name = "居民底册"
 
     def ready(self):
+        check_defusedxml()
         # After each app's migrate: the role groups and their permissions. Not limited to this
         # app's signal, because the visitplan permissions are created after households'.
         post_migrate.connect(_sync_groups, dispatch_uid="households_sync_role_groups")

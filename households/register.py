@@ -1,8 +1,10 @@
 """The household register (居民底册) as an Excel file: the one module holding its row rules.
 
 The layout is the one of shared/samples/households-template.xlsx: a sheet 居民底册 with the
-columns of ``COLUMNS`` and a sheet 填写说明. Reading uses python-calamine (fast; its input
-is bounded by the upload limit), writing uses openpyxl's write-only mode (constant memory).
+columns of ``COLUMNS`` and a sheet 填写说明. Reading uses python-calamine (fast), only after
+households.xlsx_guard has measured the file (calamine loads a sheet as a dense grid: one far-off
+cell is a memory bomb); writing uses openpyxl's write-only mode (constant memory), every value
+through ``safe_cell``, the export rule against formula injection.
 
 An import is all-or-nothing and idempotent. A household's natural key is
 (street, address_key): importing the same file twice changes nothing the second time.
@@ -22,12 +24,14 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 from python_calamine import CalamineError, CalamineWorkbook, WorksheetNotFound
 
 from .masking import mask_id_number, mask_phone
 from .models import FocusGroup, Household, Node, NodeKind, Street
 from .validators import id_number_error, normalize_id_number, normalize_phone, phone_error
+from .xlsx_guard import XlsxRejected, inspect_xlsx
 
 SHEET_NAME = "居民底册"
 INSTRUCTIONS_SHEET_NAME = "填写说明"
@@ -176,29 +180,23 @@ def _source_name(source) -> str:
     return getattr(source, "name", "") or ""
 
 
-def _is_zip(source) -> bool:
-    """An xlsx is a zip archive; .xls, .csv and password-protected files are not."""
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
-            head = f.read(4)
-    else:
-        source.seek(0)
-        head = source.read(4)
-        source.seek(0)
-    return head == b"PK\x03\x04"
-
-
 _NOT_XLSX = "文件不是 .xlsx 格式的 Excel 工作簿；.xls、.csv 或设置了密码的文件请先在 Excel 中另存为“Excel 工作簿(*.xlsx)”"
 
 
-def _open_sheet(source):
+def _open_sheet(source, *, inspected=False):
+    """The register sheet, loaded by python-calamine once households.xlsx_guard has passed the
+    file (zip, XML and cell bombs, macros, files that are not xlsx): calamine loads a sheet as a
+    dense grid and must never see a file the guard has not measured. ``inspected`` skips the
+    guard when the caller has just run it on the same file (the admin's upload form)."""
     name = _source_name(source)
     if name and not str(name).lower().endswith(".xlsx"):
         raise RegisterFileError(_NOT_XLSX)
     try:
-        if not _is_zip(source):
-            raise RegisterFileError(_NOT_XLSX)
+        if not inspected:
+            inspect_xlsx(source)
         workbook = CalamineWorkbook.from_object(source)
+    except XlsxRejected as exc:
+        raise RegisterFileError(exc.message) from None
     except FileNotFoundError:
         raise RegisterFileError(f"找不到文件：{name}") from None
     except (CalamineError, OSError) as exc:
@@ -232,14 +230,15 @@ def _header_error(cells) -> RegisterFileError | None:
     return RegisterFileError(f"第 1 行表头与模板不符（{'；'.join(problems)}）。表头应依次为：{expected}", row=1)
 
 
-def read_register(source) -> Iterator[tuple[int, list]]:
+def read_register(source, *, inspected=False) -> Iterator[tuple[int, list]]:
     """The data rows of a register file as (Excel row number, cells in ``HEADERS`` order).
 
-    ``source`` is a path or a binary file-like object. Checks the file type, the sheet and the
-    header at once (raising RegisterFileError); skips blank rows; raises RegisterFileError while
-    iterating once there are more than settings.IMPORT_MAX_ROWS data rows.
+    ``source`` is a path or a binary file-like object. Checks the file (households.xlsx_guard,
+    unless ``inspected``), the sheet and the header at once (raising RegisterFileError); skips
+    blank rows; raises RegisterFileError while iterating once there are more than
+    settings.IMPORT_MAX_ROWS data rows.
     """
-    sheet = _open_sheet(source)
+    sheet = _open_sheet(source, inspected=inspected)
     # calamine yields rows from row 1 but columns only from the first used one: put blank
     # columns back so that a sheet whose column A is empty is reported as a bad header.
     pad = [""] * (sheet.start[1] if sheet.start else 0)
@@ -416,13 +415,13 @@ def _raw_address_key(cells) -> str | None:
     return address_key(*parts)
 
 
-def clean_register(source, report: ImportReport) -> list[RegisterRow]:
+def clean_register(source, report: ImportReport, *, inspected=False) -> list[RegisterRow]:
     """Read and check every row; errors go into the report (all of them, not just the first)."""
     focus_groups = focus_group_lookup()
     seen = {}  # address key → first row number
     rows = []
     try:
-        for number, cells in read_register(source):
+        for number, cells in read_register(source, inspected=inspected):
             report.total_rows += 1
             result = clean_row(number, cells, focus_groups=focus_groups)
             row_errors = result if isinstance(result, list) else []
@@ -454,17 +453,18 @@ def clean_register(source, report: ImportReport) -> list[RegisterRow]:
 # Import
 
 
-def import_register(*, street, source, dry_run=False) -> ImportReport:
+def import_register(*, street, source, dry_run=False, inspected=False) -> ImportReport:
     """Import a register file into ``street``: all rows or nothing.
 
     Steps: read and check every row (no database writes); then, in one transaction, create
     the missing communities, grids and buildings, insert new households and update changed
     ones in batches. A dry run does the same and rolls back, so its counts are the real ones.
+    ``inspected``: the caller has just passed this very file through households.xlsx_guard.
     """
     if street.kind != NodeKind.STREET:
         raise ValueError(f"{street} is not a street")
     report = ImportReport(street=street.name, dry_run=dry_run)
-    rows = clean_register(source, report)
+    rows = clean_register(source, report, inspected=inspected)
     if not report.ok:
         return report
     with transaction.atomic():
@@ -600,8 +600,10 @@ class _HouseholdWriter:
             qn(meta.db_table), ", ".join(map(qn, columns)), ", ".join(["%s"] * len(columns))
         )
         updated = [meta.get_field(name).column for name in _FIELDS] + [meta.get_field("updated_at").column]
-        self.update_sql = "UPDATE {} SET {} WHERE {} = %s".format(
-            qn(meta.db_table), ", ".join(f"{qn(c)} = %s" for c in updated), qn(meta.pk.column)
+        # The version moves too: an edit form opened before the import cannot save over it.
+        version = qn(meta.get_field("version").column)
+        self.update_sql = "UPDATE {} SET {}, {} = {} + 1 WHERE {} = %s".format(
+            qn(meta.db_table), ", ".join(f"{qn(c)} = %s" for c in updated), version, version, qn(meta.pk.column)
         )
         self.updated_at = meta.get_field("updated_at").get_db_prep_save(self.now, connection)
         tag = Household.tags.through._meta
@@ -692,12 +694,31 @@ def write_register(queryset, fileobj, *, mask=False) -> int:
     return count
 
 
+def is_formula_like(value) -> bool:
+    """A text that Excel, LibreOffice or WPS could run as a formula (FORMULA_TRIGGERS)."""
+    return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)
+
+
 def safe_cell(sheet, value):
-    """A text that a spreadsheet could run as a formula is written as a text cell with Excel's
-    quote prefix: it shows as text (with ' in the formula bar) and reads back unchanged."""
-    if not (isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)):
+    """The one rule of every Excel export: a value as it goes into a write-only ``sheet``.
+
+    A text that a spreadsheet could run as a formula is written as a text cell with Excel's
+    quote prefix: it shows as text (with ' in the formula bar), is not run when edited, and
+    reads back unchanged. Characters XML cannot hold (control characters) are dropped instead
+    of failing the whole export. Other texts are text cells already (openpyxl only makes a
+    formula of "=…"), so ID numbers and phones stay text; numbers, dates and cells pass as is.
+    """
+    if not isinstance(value, str):
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if not is_formula_like(value):
         return value
     cell = WriteOnlyCell(sheet, value)
     cell.data_type = "s"  # openpyxl would otherwise store "=…" as a live formula
     cell.quotePrefix = True
     return cell
+
+
+def csv_safe(value):
+    """The same rule for CSV, which has no cell types: such a text gets a leading apostrophe."""
+    return "'" + value if is_formula_like(value) else value

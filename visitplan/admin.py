@@ -38,6 +38,7 @@ from .resources import (
     SafeCSV,
     SheetFileError,
     SheetXLSX,
+    check_upload,
     import_error_lines,
     import_error_summary,
 )
@@ -155,6 +156,9 @@ class SheetImportForm(ImportForm):
             raise forms.ValidationError("请上传 .xlsx 格式的 Excel 工作簿（.xls、.csv 请先在 Excel 中另存为 .xlsx）")
         if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
             raise forms.ValidationError(f"文件超过 {MAX_UPLOAD_MB} MB，请删去多余的工作表和空行后重新上传")
+        # Zip, XML and cell bombs, macros, files that are not really xlsx: refused here, before
+        # import-export stores the upload (it keeps a file it could not read) or openpyxl opens it.
+        check_upload(upload)
         return upload
 
 

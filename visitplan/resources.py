@@ -39,9 +39,10 @@ from import_export.formats import base_formats
 from import_export.results import RowResult
 
 from households.models import Node
-from households.register import FORMULA_TRIGGERS
+from households.register import csv_safe, safe_cell
 from households.roles import ALL_ROLES, CADRE, LEADER, SECRETARY, sync_role_groups
 from households.validators import normalize_phone, phone_error
+from households.xlsx_guard import XlsxRejected, inspect_xlsx
 
 from .models import Assignment, Cadre, Department, Tier
 
@@ -105,20 +106,32 @@ class SafeCSV(base_formats.CSV):
     def export_data(self, dataset, **kwargs):
         escaped = tablib.Dataset(headers=dataset.headers, title=dataset.title)
         for row in dataset:
-            escaped.append([_csv_safe(value) for value in row])
+            escaped.append([csv_safe(value) for value in row])
         return escaped.export("csv")
 
 
-def _csv_safe(value):
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
-    return value
+def check_upload(file):
+    """households.xlsx_guard with the staff lists' bounds (raises XlsxRejected, a ValidationError).
+
+    openpyxl reads every cell of a row, also past MAX_COLUMNS: the rectangle of cells is bounded
+    at twice what read_sheet can use, so that a sheet of 5,000 rows × 16,384 columns is refused
+    before openpyxl spends minutes on it.
+    """
+    inspect_xlsx(file, max_cells=(MAX_ROWS + MAX_BLANK_RUN + 1) * MAX_COLUMNS * 2, max_upload_mb=MAX_UPLOAD_MB)
 
 
 def read_sheet(data: bytes) -> tablib.Dataset:
-    """The first sheet as a Dataset; blank rows inside the data are kept so rows keep their Excel numbers."""
+    """The first sheet as a Dataset; blank rows inside the data are kept so rows keep their Excel numbers.
+
+    The file goes through the upload guard first, whoever calls this (the admin's form has
+    checked the upload already; this also covers the confirmation, which reads the stored copy).
+    """
     import openpyxl
 
+    try:
+        check_upload(data)
+    except XlsxRejected as exc:
+        raise SheetFileError(exc.message) from None
     try:
         workbook = openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=True)
     except Exception:
@@ -154,10 +167,10 @@ def read_sheet(data: bytes) -> tablib.Dataset:
 
 
 def write_xlsx(dataset: tablib.Dataset) -> bytes:
-    """Write-only openpyxl; text cells typed as text, and quote-prefixed where Excel would see a formula."""
+    """Write-only openpyxl; every value through households.register.safe_cell (text stays text,
+    quote-prefixed where a spreadsheet would see a formula)."""
     from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.cell import Cell, WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
@@ -174,14 +187,11 @@ def write_xlsx(dataset: tablib.Dataset) -> bytes:
     sheet.freeze_panes = "A2"
 
     def cell(value, bold=False):
-        if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("", value)
-            c = WriteOnlyCell(sheet, value=value)
-            c.data_type = "s"  # openpyxl would type a text starting with "=" as a formula
-            if value.startswith(FORMULA_TRIGGERS):
-                c.quotePrefix = True  # and Excel keeps it text when the cell is edited
-        else:
-            c = WriteOnlyCell(sheet, value=value)
+        # households.register.safe_cell is the rule (formula-like text → quote-prefixed text cell);
+        # every value is a cell here, for the header's bold font.
+        c = safe_cell(sheet, value)
+        if not isinstance(c, Cell):
+            c = WriteOnlyCell(sheet, value=c)
         if bold:
             c.font = Font(bold=True)
         return c

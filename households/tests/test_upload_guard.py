@@ -1,0 +1,514 @@
+"""households.xlsx_guard: every Excel upload is measured before a parser touches it.
+
+Each malicious file is built here (zipfile, by hand), then refused three ways: by
+``inspect_xlsx`` directly (under 2 s, tracemalloc peak under 200 MB), through the household
+register import in the admin as the street admin (nothing stored, no Household written, the
+parser never called), and through the cadre roster import (no Cadre written). The real template
+in shared/samples/ still passes.
+"""
+
+import io
+import struct
+import time
+import tracemalloc
+import zipfile
+import zlib
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from households import register, xlsx_guard
+from households.apps import check_defusedxml
+from households.models import Household
+from households.xlsx_guard import XlsxRejected, inspect_xlsx
+from tests.conftest import world  # noqa: F401  (the fixture)
+from visitplan.models import Cadre
+
+from .xlsx import SAMPLE
+
+pytestmark = pytest.mark.django_db
+
+MAX_SECONDS = 2
+MAX_PEAK_BYTES = 200 * 1024 * 1024
+MACRO_TYPE = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+# --- building files --------------------------------------------------------------------------
+
+
+def sample_parts():
+    with zipfile.ZipFile(SAMPLE) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def pack(parts, compression=zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def sample_with(**changes) -> bytes:
+    """The real template with parts replaced (name → bytes, or a function of the old bytes)."""
+    parts = sample_parts()
+    for key, change in changes.items():
+        name = {"sheet": SHEET, "content_types": "[Content_Types].xml"}.get(key, key)
+        parts[name] = change(parts.get(name, b"")) if callable(change) else change
+    return pack(parts)
+
+
+def in_sheet(xml: bytes):
+    """Cells added at the end of the template's sheetData."""
+    return lambda sheet: sheet.replace(b"</sheetData>", xml + b"</sheetData>")
+
+
+def billion_laughs(levels=10) -> bytes:
+    entities = [b'<!ENTITY lol0 "lollollollollollollollollollol">']
+    entities += [b'<!ENTITY lol%d "%s">' % (i, b"&lol%d;" % (i - 1) * 10) for i in range(1, levels)]
+    return b'<?xml version="1.0"?>\n<!DOCTYPE lolz [' + b"".join(entities) + b"]>\n"
+
+
+def laughing_sheet(sheet: bytes) -> bytes:
+    head = billion_laughs()
+    return head + sheet.replace("<t>社区</t>".encode(), b"<t>&lol9;</t>", 1)
+
+
+def laughing_shared_strings(prolog=None, text=b"&lol9;") -> bytes:
+    """A workbook whose sharedStrings.xml is the billion laughs (and the sheet uses it)."""
+    parts = sample_parts()
+    parts["xl/sharedStrings.xml"] = (billion_laughs() if prolog is None else prolog) + (
+        b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1">'
+        b"<si><t>%s</t></si></sst>" % text
+    )
+    parts[SHEET] = parts[SHEET].replace('t="inlineStr"><is><t>社区</t></is>'.encode(), b't="s"><v>0</v>', 1)
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>",
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+        b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+    )
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>",
+        b'<Relationship Id="rIdSst" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        b'sharedStrings" Target="sharedStrings.xml"/></Relationships>',
+    )
+    return pack(parts)
+
+
+def with_zero_entry(size, name="xl/media/zeros.bin") -> bytes:
+    """The template plus an entry of ``size`` zero bytes, compressed ~1000:1 (written in pieces)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for part, data in sample_parts().items():
+            z.writestr(part, data)
+        with z.open(name, "w", force_zip64=False) as w:
+            block = b"\0" * (1 << 20)
+            for _ in range(size >> 20):
+                w.write(block)
+    return out.getvalue()
+
+
+def patch_sizes(data: bytes, name: str, *, size: int, crc: int | None = None) -> bytes:
+    """Rewrite the declared unpacked size (and CRC) of entry ``name``, local header and directory."""
+    data = bytearray(data)
+    encoded = name.encode()
+    for signature, crc_at, size_at, name_at in ((b"PK\x03\x04", 14, 22, 30), (b"PK\x01\x02", 16, 24, 46)):
+        at = data.find(signature)
+        while at >= 0:
+            if data[at + name_at : at + name_at + len(encoded)] == encoded:
+                struct.pack_into("<L", data, at + size_at, size)
+                if crc is not None:
+                    struct.pack_into("<L", data, at + crc_at, crc)
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+def declared_gigabyte() -> bytes:
+    """A few KB that declare an entry of 1 GiB (nothing to unpack: the directory says it)."""
+    return patch_sizes(sample_with(), SHEET, size=1 << 30)
+
+
+def lying_entry() -> bytes:
+    """An entry that declares 1,000 bytes (CRC of those 1,000) but unpacks to 50 MiB.
+
+    Python's zipfile reads it happily (it stops at the declared size and the CRC matches); a
+    reader that trusts the stream (the Rust zip crate under calamine) would unpack it all.
+    """
+    data = with_zero_entry(50 << 20, name="xl/media/lies.bin")
+    return patch_sizes(data, "xl/media/lies.bin", size=1000, crc=zlib.crc32(b"\0" * 1000))
+
+
+def many_entries(count=600) -> bytes:
+    parts = sample_parts()
+    parts.update({f"xl/media/image{i}.png": b"\x89PNG" for i in range(count)})
+    return pack(parts)
+
+
+def zip64_entries(count=70_000) -> bytes:
+    """More entries than a plain zip holds: the end record says 0xFFFF and the zip64 record the rest
+    (6 MB: the upload goes to a temporary file, not memory)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for part, data in sample_parts().items():
+            z.writestr(part, data)
+        for i in range(count):
+            z.writestr(f"customXml/item{i}.xml", b"")
+    return out.getvalue()
+
+
+def many_rows(count, *, with_r=True) -> bytes:
+    if with_r:
+        rows = b"".join(b'<row r="%d"><c r="A%d"><v>1</v></c></row>' % (n, n) for n in range(42, 42 + count))
+    else:
+        rows = b"<row><c><v>1</v></c></row>" * count
+    return sample_with(sheet=in_sheet(rows))
+
+
+def plain_zip(**parts) -> bytes:
+    return pack({name.replace("__", "/"): data for name, data in parts.items()})
+
+
+def ole_file() -> bytes:
+    return bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 4096
+
+
+# id → (the file, what the message says). Every file is named .xlsx: the name is not what is trusted.
+CASES = {
+    "declared 1 GiB entry": (declared_gigabyte, "解压后有 1024 MB"),
+    "real 300 MB zero entry": (lambda: with_zero_entry(300 << 20), "解压后有 300 MB"),
+    "compression ratio": (lambda: with_zero_entry(5 << 20), "压缩比"),
+    "entry unpacks to more than declared": (lying_entry, "实际解压后的大小超过了它声明的 1000 字节"),
+    "too many entries": (many_entries, "个文件，上限 500 个"),
+    "too many entries (zip64)": (zip64_entries, "压缩包内有 70010 个文件，上限 500 个"),
+    "dimension of 1,048,576 rows": (
+        lambda: sample_with(sheet=lambda s: s.replace(b'<dimension ref="A1:K41" />', b'<dimension ref="A1:K1048576"/>')),
+        "单元格延伸到第 1048576 行",
+    ),
+    "one cell at XFD1048576": (
+        lambda: sample_with(sheet=in_sheet(b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')),
+        "单元格延伸到第 1048576 行",
+    ),
+    "16,384 columns × 1,000 rows": (
+        lambda: sample_with(sheet=in_sheet(b'<row r="1000"><c r="XFD1000"><v>1</v></c></row>')),
+        "1000 行 × 16384 列",
+    ),
+    "many rows": (lambda: many_rows(2000), "单元格延伸到第 2041 行，超过了 50 行数据"),
+    "many rows without r": (lambda: many_rows(2000, with_r=False), "超过了 50 行数据"),
+    "cells without r, far right": (lambda: sample_with(sheet=in_sheet(b"<row>" + b"<c/>" * 16385 + b"</row>")), "16385 列"),
+    "billion laughs in sheet1.xml": (lambda: sample_with(sheet=laughing_sheet), "sheet1.xml 含有 DOCTYPE/ENTITY"),
+    "billion laughs in sharedStrings.xml": (laughing_shared_strings, "sharedStrings.xml 含有 DOCTYPE/ENTITY"),
+    "external entity in workbook.xml": (
+        lambda: sample_with(**{"xl/workbook.xml": lambda w: b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + w}),
+        "workbook.xml 含有 DOCTYPE/ENTITY",
+    ),
+    "UTF-16 sheet": (lambda: sample_with(sheet=lambda s: s.decode().encode("utf-16")), "不是 UTF-8 编码"),
+    "text file renamed": (lambda: "社区,网格\n湖田社区,第1网格\n".encode(), "文件不是 .xlsx 格式的 Excel 工作簿"),
+    "csv renamed": (lambda: b"a,b\n1,2\n", "文件不是 .xlsx 格式的 Excel 工作簿"),
+    "xls renamed": (ole_file, "旧版 Excel 97-2003"),
+    "zip renamed": (lambda: plain_zip(hello__txt=b"hi"), "缺少 [Content_Types].xml、xl/workbook.xml"),
+    "docx renamed": (
+        lambda: plain_zip(**{"[Content_Types].xml": sample_parts()["[Content_Types].xml"], "word__document.xml": b"<w/>"}),
+        "缺少 xl/workbook.xml",
+    ),
+    "xlsm named .xlsx (content type)": (
+        lambda: sample_with(content_types=lambda ct: ct.replace(XLSX_TYPE.encode(), MACRO_TYPE.encode())),
+        "含有宏",
+    ),
+    "vbaProject.bin": (lambda: sample_with(**{"xl/vbaProject.bin": ole_file()}), "含有宏"),
+    "broken zip": (lambda: b"PK\x03\x04 not really a zip", "文件无法读取"),
+}
+
+
+@pytest.fixture(scope="module")
+def files():
+    """Each file built once (the 300 MB one takes a moment)."""
+    return {key: build() for key, (build, _message) in CASES.items()}
+
+
+@pytest.fixture
+def limits(settings):
+    settings.IMPORT_MAX_ROWS = 50  # "many rows": 50 data rows + the header + 1,000 blank rows at most
+    return settings
+
+
+def refused(call):
+    """Run ``call``; it must raise XlsxRejected within MAX_SECONDS; then once more under tracemalloc."""
+    started = time.perf_counter()
+    with pytest.raises(XlsxRejected) as caught:
+        call()
+    seconds = time.perf_counter() - started
+    tracemalloc.start()
+    try:
+        with pytest.raises(XlsxRejected):
+            call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seconds < MAX_SECONDS, f"took {seconds:.2f} s"
+    assert peak < MAX_PEAK_BYTES, f"peak {peak / 1e6:.0f} MB"
+    return str(caught.value)
+
+
+# --- the guard on its own --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_inspect_xlsx_refuses_it_quickly_in_little_memory(case, files, limits):
+    message = refused(lambda: inspect_xlsx(io.BytesIO(files[case])))
+    assert CASES[case][1] in message
+
+
+def test_the_real_template_passes(tmp_path):
+    inspect_xlsx(SAMPLE)
+    inspect_xlsx(SAMPLE.read_bytes())
+    with open(SAMPLE, "rb") as f:
+        inspect_xlsx(f)
+        assert f.tell() == 0  # left where a parser starts
+
+
+def test_what_the_project_writes_passes(tmp_path):
+    """The export (write-only openpyxl) and openpyxl's and xlsxwriter's usual files."""
+    import xlsxwriter
+    from openpyxl import Workbook
+
+    from households.register import write_register
+
+    exported = tmp_path / "export.xlsx"
+    with open(exported, "wb") as f:
+        write_register(Household.objects.none(), f)
+    inspect_xlsx(exported)
+    wb = Workbook()
+    wb.active.append(["姓名", "=1+1", 3])
+    wb.save(tmp_path / "o.xlsx")
+    inspect_xlsx(tmp_path / "o.xlsx")
+    book = xlsxwriter.Workbook(tmp_path / "x.xlsx")
+    sheet = book.add_worksheet("居民底册")
+    for row in range(200):
+        sheet.write_row(row, 0, ["湖田社区", "第1网格", row, f'"{row}" > <'])
+    book.close()
+    inspect_xlsx(tmp_path / "x.xlsx")
+
+
+def test_an_ordinary_sheet_in_another_form_is_read_tag_by_tag(settings):
+    """Cells without r, prefixed tags, lower-case references: measured as calamine counts them."""
+    settings.IMPORT_MAX_ROWS = 50
+    ok = b'<x:row xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><x:c r="b60"><x:v>1</x:v></x:c></x:row>'
+    inspect_xlsx(sample_with(sheet=in_sheet(ok)))
+    inspect_xlsx(many_rows(1000, with_r=False))  # 41 + 1,000 rows: within 50 + 1 + 1,000
+    with pytest.raises(XlsxRejected, match="单元格延伸到第 1052 行，超过了 50 行数据"):
+        inspect_xlsx(many_rows(1051, with_r=False))
+
+
+def test_a_quote_or_a_second_r_cannot_hide_a_cell(settings):
+    """calamine takes the last r of a cell and accepts "<" inside quotes; well-formedness is required."""
+    for trick in (b'<row r="42"><c r="A42" r="XFD1048576"><v>1</v></c></row>', b'<row r="42"><c x="<" r="A42"/></row>'):
+        with pytest.raises(XlsxRejected, match="XML 格式错误"):
+            inspect_xlsx(sample_with(sheet=in_sheet(trick)))
+    with pytest.raises(XlsxRejected, match="1048576"):
+        inspect_xlsx(sample_with(sheet=in_sheet(b'<row r="42"><c x=">" r="XFD1048576"><v>1</v></c></row>')))
+
+
+def test_a_large_sheet_of_too_many_rows_is_refused_by_the_quick_pass(settings, monkeypatch):
+    settings.IMPORT_MAX_ROWS = 50
+    monkeypatch.setattr(xlsx_guard, "PRESCAN_SIZE", 0)
+    full_scan = xlsx_guard._SheetScanner
+
+    def only_the_small_sheet(name, *args):
+        assert name != SHEET, "the full scan of sheet1.xml was reached"
+        return full_scan(name, *args)
+
+    monkeypatch.setattr(xlsx_guard, "_SheetScanner", only_the_small_sheet)
+    with pytest.raises(XlsxRejected, match="单元格延伸到第 2041 行"):
+        inspect_xlsx(many_rows(2000))
+
+
+def test_the_size_limit_comes_first(settings):
+    settings.IMPORT_MAX_UPLOAD_MB = 1
+    big = with_zero_entry(2 << 20, name="xl/media/x.bin")
+    message = refused(lambda: inspect_xlsx(big + b"\0" * (1 << 20)))
+    assert "超过了 1 MB 的上限" in message
+
+
+def test_calamine_does_not_expand_entities():
+    """Measured: python-calamine stops at the first entity it does not know (no expansion), in
+    milliseconds. The guard refuses DOCTYPE anyway, whatever the parser does."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    def first_cell(data):
+        return CalamineWorkbook.from_filelike(io.BytesIO(data)).get_sheet_by_name("居民底册").to_python()[0][0]
+
+    assert first_cell(laughing_shared_strings(prolog=b"", text="社区".encode())) == "社区"  # the file is sound
+    for data in (sample_with(sheet=laughing_sheet), laughing_shared_strings()):
+        started = time.perf_counter()
+        # The sheet: "unrecognized entity `&lol9;`"; the shared strings (read when the workbook
+        # opens): the xlsx reader fails the same way and calamine's format detection gives up.
+        with pytest.raises(CalamineError, match="entity|Cannot detect file format"):
+            first_cell(data)
+        assert time.perf_counter() - started < 0.5
+
+
+def test_openpyxl_parses_through_defusedxml(monkeypatch):
+    import openpyxl.xml
+
+    check_defusedxml()
+    assert openpyxl.xml.DEFUSEDXML is True
+    monkeypatch.setattr(openpyxl.xml, "DEFUSEDXML", False)
+    with pytest.raises(ImproperlyConfigured, match="defusedxml"):
+        check_defusedxml()
+
+
+# --- through the real upload views, as the street admin --------------------------------------
+
+
+@pytest.fixture
+def street_admin(client, world, settings, tmp_path, limits):  # noqa: F811
+    settings.MEDIA_ROOT = tmp_path / "media"
+    client.force_login(world.admin)
+    return client
+
+
+class Untouchable:
+    """Stands in for the parsers: the guard refuses before any of them is called."""
+
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("a parser was called on a refused file")
+
+    from_object = from_path = from_filelike = classmethod(__init__)
+
+
+def upload_register(client, street, content, name="register.xlsx"):
+    return client.post(
+        reverse("admin:households_household_import"), {"street": street.pk, "file": SimpleUploadedFile(name, content)}
+    )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_register_import_refuses_it(case, files, street_admin, world, settings, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(register, "CalamineWorkbook", Untouchable)
+    households = Household.objects.count()
+    started = time.perf_counter()
+    response = upload_register(street_admin, world.street, files[case])
+    assert time.perf_counter() - started < MAX_SECONDS
+    assert response.status_code == 200
+    errors = response.context["form"].errors["file"]
+    assert CASES[case][1] in errors[0], errors
+    assert "report" not in response.context
+    assert Household.objects.count() == households
+    assert not (settings.MEDIA_ROOT / "imports").exists()  # not even stored
+
+
+def test_the_register_import_refuses_an_oversized_file_before_reading_it(street_admin, world, settings, monkeypatch):  # noqa: F811
+    settings.IMPORT_MAX_UPLOAD_MB = 1
+    monkeypatch.setattr("households.admin_import.inspect_xlsx", Untouchable)
+    monkeypatch.setattr(register, "CalamineWorkbook", Untouchable)
+    response = upload_register(street_admin, world.street, SAMPLE.read_bytes() + b"\0" * (1 << 20))
+    assert "超过了 1 MB 的上限" in response.context["form"].errors["file"][0]
+    assert not (settings.MEDIA_ROOT / "imports").exists()
+
+
+def test_the_register_import_still_takes_the_template(street_admin, world, settings):  # noqa: F811
+    settings.IMPORT_MAX_ROWS = 200_000
+    preview = upload_register(street_admin, world.street, SAMPLE.read_bytes())
+    assert preview.status_code == 200
+    assert preview.context["report"].ok, preview.context["report"].summary()
+    assert preview.context["report"].created == 40
+    token = street_admin.session["households_register_import"]["token"]
+    done = street_admin.post(reverse("admin:households_household_import_confirm"), {"token": token})
+    assert done.status_code == 302
+    assert Household.objects.filter(street=world.street).count() == 43  # 3 of the fixture + 40
+
+
+def test_the_register_file_path_is_guarded_too(world, tmp_path, monkeypatch, limits):  # noqa: F811
+    """import_register (the management command, the confirmation) runs the guard itself."""
+    monkeypatch.setattr(register, "CalamineWorkbook", Untouchable)
+    path = tmp_path / "bomb.xlsx"
+    path.write_bytes(sample_with(sheet=in_sheet(b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')))
+    report = register.import_register(street=world.street, source=path)
+    assert "单元格延伸到第 1048576 行" in report.errors[0].message
+    assert Household.objects.count() == 3
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_the_cadre_roster_import_refuses_it(case, files, street_admin, world, monkeypatch):  # noqa: F811
+    import openpyxl
+
+    monkeypatch.setattr(openpyxl, "load_workbook", Untouchable)
+    cadres = Cadre.objects.count()
+    started = time.perf_counter()
+    response = street_admin.post(
+        reverse("admin:visitplan_cadre_import"),
+        {"resource": "0", "format": "0", "import_file": SimpleUploadedFile("干部名册.xlsx", files[case])},
+    )
+    assert time.perf_counter() - started < MAX_SECONDS
+    assert response.status_code == 200
+    errors = response.context["form"].errors["import_file"]
+    # The staff lists bound the cells tighter (visitplan.resources.check_upload): a narrower sheet is refused.
+    expected = {
+        "cells without r, far right": "42 行 × 8573 列",
+        "too many entries (zip64)": "文件超过 5 MB",  # the staff lists' own size limit comes first
+    }.get(case, CASES[case][1])
+    assert expected in errors[0], errors
+    assert Cadre.objects.count() == cadres
+
+
+def test_the_roster_reader_is_guarded_too(world):  # noqa: F811
+    """read_sheet (the confirmation reads the stored copy) runs the guard itself."""
+    from visitplan.resources import SheetFileError, read_sheet
+
+    with pytest.raises(SheetFileError, match="含有宏"):
+        read_sheet(sample_with(**{"xl/vbaProject.bin": ole_file()}))
+
+
+def test_the_measured_rectangle_always_covers_calamines():
+    """Differential check on random sheets (cells with and without r, prefixes, lower case, quotes,
+    spaces, empty cells, far columns and rows), fed in random small pieces: the guard's rows ×
+    columns is never smaller than the grid python-calamine builds from the same file."""
+    import random
+
+    from python_calamine import CalamineWorkbook
+
+    def column(n):
+        letters = ""
+        while n:
+            n, r = divmod(n - 1, 26)
+            letters = chr(65 + r) + letters
+        return letters
+
+    rng = random.Random(20261201)
+    parts = sample_parts()
+    for _ in range(300):
+        xml = ['<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+               'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>']  # fmt: skip
+        row = 0
+        for _ in range(rng.randint(1, 20)):
+            row += rng.choice([1, 1, 2, 5, 50])
+            prefix = "x:" if rng.random() < 0.1 else ""
+            r = f' r="{row}"' if rng.random() < 0.8 else ""
+            xml.append(f"<{prefix}row{r}>" if rng.random() < 0.5 else f'<{prefix}row spans="1:3"{r}>')
+            col = 0
+            for _ in range(rng.randint(0, 8)):
+                col += rng.choice([1, 1, 2, 30])
+                ref = column(col) + str(row if rng.random() < 0.9 else rng.randint(1, 400))
+                ref = ref.lower() if rng.random() < 0.1 else ref
+                form = rng.random()
+                attrs = "" if form < 0.2 else f' t="n" r="{ref}"' if form < 0.3 else f" r='{ref}'" if form < 0.4 else f' r="{ref}"'
+                cp = "x:" if rng.random() < 0.1 else ""
+                xml.append(f"<{cp}c{attrs}><{cp}v>1</{cp}v></{cp}c>" if rng.random() < 0.8 else f"<{cp}c{attrs}/>")
+            xml.append(f"</{prefix}row>")
+        xml.append("</sheetData></worksheet>")
+        sheet_xml = "".join(xml).encode()
+        parts[SHEET] = sheet_xml
+        grid = CalamineWorkbook.from_filelike(io.BytesIO(pack(parts))).get_sheet_by_name("居民底册")
+        scanner = xlsx_guard._SheetScanner(SHEET, "居民底册", 10**9, 10**12)
+        at = 0
+        while at < len(sheet_xml):
+            size = rng.randint(1, 60)
+            scanner.feed(sheet_xml[at : at + size])
+            at += size
+        scanner.close()
+        if grid.end:
+            assert scanner.rows >= grid.end[0] + 1 and scanner.columns >= grid.end[1] + 1, sheet_xml
