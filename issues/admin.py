@@ -11,12 +11,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.html import format_html
 
 from households.roles import STREET_ADMIN, user_roles
 from visitplan.models import Department
 
 from . import services
 from .models import Delivery, ExtensionRequest, Issue, IssueEvent, Notification, Reminder
+from .reminders import issue_path
 
 from . import calendar_admin  # noqa: F401  (节假日调整, registered on import)
 
@@ -319,10 +321,15 @@ class NotificationAdmin(StreetAdminReadOnly):
 
 @admin.register(Delivery)
 class DeliveryAdmin(StreetAdminReadOnly):
-    list_display = ("notification", "recipient", "channel", "address", "state", "attempts", "short_error", "sent_at")
+    """外发记录: a failed one (发送失败, after every retry) is there with its error and its issue."""
+
+    list_display = ("created", "recipient", "issue_link", "title", "channel", "address", "state", "attempts",
+                    "short_error", "sent_at")  # fmt: skip
+    list_display_links = ("created",)
     list_filter = ("state", "channel")
-    search_fields = ("address",)
+    search_fields = ("address", "notification__title")
     list_select_related = ("notification", "notification__user")
+    ordering = ("-id",)
 
     def get_queryset(self, request):
         if request.user.is_superuser:
@@ -332,6 +339,23 @@ class DeliveryAdmin(StreetAdminReadOnly):
     @admin.display(description="接收人")
     def recipient(self, obj):
         return obj.notification.user
+
+    @admin.display(description="时间", ordering="notification__created_at")
+    def created(self, obj):
+        return obj.notification.created_at
+
+    @admin.display(description="诉求")
+    def issue_link(self, obj):
+        issue_id = obj.notification.issue_id
+        if issue_id is None:
+            return "—"
+        path = issue_path(issue_id)
+        return format_html('<a href="{}">#{}</a>', path, issue_id) if path else f"#{issue_id}"
+
+    @admin.display(description="标题")
+    def title(self, obj):
+        title = obj.notification.title
+        return title if len(title) <= 40 else title[:40] + "…"
 
     @admin.display(description="错误")
     def short_error(self, obj):

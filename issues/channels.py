@@ -15,7 +15,9 @@ calling the SMS gateway, added to that list — nothing else changes.
 or duplicated task re-sends only what is still pending. Each one is claimed first: on
 PostgreSQL by locking its row (``SELECT … FOR UPDATE SKIP LOCKED``) for the time of the send, so
 a concurrent task skips it; on SQLite (one solo worker) by a conditional UPDATE
-(``state = pending AND attempts = <the value read>`` → attempts + 1). Sending is at least once,
+(``state = pending AND attempts = <the value read>`` → attempts + 1). A delivery found locked by
+another task is reported ``busy`` and the task looks again later: the other sender may be a
+worker killed mid-send whose database session has not ended yet. Sending is at least once,
 not exactly once: a worker killed between the SMTP "250 OK" and the commit of ``sent`` leaves the
 delivery pending, and the redelivered task (acks_late) sends it again. Email cannot be made
 transactional; a duplicate reminder is the lesser harm than a lost one.
@@ -125,19 +127,38 @@ class DeliveryResult:
     failed: list[int] = field(default_factory=list)  # marked failed for good
     retry: list[int] = field(default_factory=list)  # failed this time, still pending
     skipped: list[int] = field(default_factory=list)  # not pending any more, or claimed by someone else
+    # PostgreSQL: still pending but locked by another transaction — a task sending it right now,
+    # or one whose worker died a moment ago and whose session the server has not ended yet. The
+    # task checks again later (deliver_task retries), so a dead sender's delivery is not left behind.
+    busy: list[int] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
 
     def as_dict(self):
-        return {"sent": len(self.sent), "failed": len(self.failed), "retry": len(self.retry), "skipped": len(self.skipped)}
+        return {"sent": len(self.sent), "failed": len(self.failed), "retry": len(self.retry), "skipped": len(self.skipped),
+                "busy": len(self.busy)}  # fmt: skip
 
 
 class ChannelNotConfigured(Exception):
     pass
 
 
+def _reply(code, message) -> str:
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", errors="replace")
+    return f"{code} {message}".strip()
+
+
 def _error_text(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text[:ERROR_MAX_CHARS]
+    """The error as a person reads it: SMTP replies decoded (smtplib keeps them as bytes)."""
+    import smtplib
+
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        detail = "；".join(f"{address}: {_reply(*reply)}" for address, reply in exc.recipients.items())
+    elif isinstance(exc, smtplib.SMTPResponseException):
+        detail = _reply(exc.smtp_code, exc.smtp_error)
+    else:
+        detail = str(exc)
+    return f"{type(exc).__name__}: {detail}"[:ERROR_MAX_CHARS]
 
 
 def deliver(delivery_ids, *, final_attempt: bool = False) -> DeliveryResult:
@@ -179,6 +200,8 @@ def _deliver_locked(pk, channels, final_attempt, result):
             .first()
         )
         if delivery is None:
+            if Delivery.objects.filter(pk=pk, state=Delivery.State.PENDING).exists():
+                result.busy.append(pk)  # locked: being sent by another task (or its dead session)
             result.skipped.append(pk)
             return
         delivery.attempts += 1

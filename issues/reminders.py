@@ -44,6 +44,18 @@
 8. Deliveries of earlier days' reminders still pending (their message was lost: a broker
    restarted without persistence, a task gave up on a database error) are marked failed: today's
    reminders supersede them (every kind repeats daily while its condition holds).
+9. Catch-up: a day on which the job did not run (beat or worker down) needs no look-back. The
+   reminders are a function of each open issue's state on the day of the run, and every kind
+   repeats on every working day while its condition holds, with no gap between the kinds
+   (PLAN_DUE_SOON runs until the plan deadline, then PLAN_OVERDUE; DUE_SOON until the close
+   deadline, then OVERDUE and ESCALATION). So the next run reminds every issue that was due on
+   the missed day and still is, in its current words (还剩 1 个工作日, not yesterday's 2), exactly
+   once (its own claims); an issue answered, planned or extended meanwhile needs no reminder.
+   Re-sending the missed day's messages as well would reach the same people twice about the
+   same issue, once with stale figures. Beat catches up by itself: after a stop across 08:00
+   (DatabaseScheduler keeps ``last_run_at``; ``beat_cron_starting_deadline`` is unset) it runs
+   the job once at start, not once per missed day, and the task takes "today" when it runs, so a
+   message that waited in the broker overnight reminds about the day it is handled on.
 
 Resolved issues (已办结) are not reminded: the answer has been given to the resident, which is what
 the close deadline asks (DESIGN.md: "closed with an answer to the resident within 15 working
