@@ -19,17 +19,10 @@ from households.models import Household, Member, Node, NodeKind
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
 from tests.conftest import make_household, make_user, world  # noqa: F401  (the fixture)
 from visitplan.access import ANONYMOUS
-from visitplan.models import Assignment, Campaign, DepartmentQuota, Stage, StageKind, Tier
+from visitplan.models import Assignment, Campaign, DepartmentQuota, Stage, Tier
+from visits.tests.conftest import STAGES, VISIT_DAY  # the visits world's stages
 
 D = datetime.date
-STAGES = {
-    StageKind.MOBILISE: (D(2026, 3, 1), D(2026, 3, 20)),
-    StageKind.VISIT: (D(2026, 3, 21), D(2026, 11, 30)),
-    StageKind.RECTIFY: (D(2026, 12, 1), D(2026, 12, 15)),
-    StageKind.FOLLOW_UP: (D(2026, 12, 16), D(2026, 12, 25)),
-    StageKind.EVALUATE: (D(2026, 12, 26), D(2026, 12, 31)),
-}
-VISIT_DAY = D(2026, 9, 28)  # a Monday inside the visit stage
 OUTSIDE_MARKER = "外街"
 
 # The roles of the matrix, each with the world's user of that role.

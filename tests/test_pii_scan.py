@@ -21,7 +21,6 @@ import openpyxl
 import pytest
 from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
-from django.utils import timezone
 
 from households.masking import can_view_full_pii, mask_id_number, mask_phone
 from households.models import HardshipMeasure, HardshipPlan, Household, Member
@@ -31,7 +30,7 @@ from issues.models import ExtensionRequest, Notification, Severity, Status
 from issues.tests.factories import make_issue
 from reports.models import Finding, PhoneCheck
 from tests.conftest import make_household, make_user, world  # noqa: F401  (the fixture)
-from visitplan.models import Assignment, Stage, StageKind, Tier
+from visitplan.models import Assignment, Stage, Tier
 from visits.models import FollowUp
 from visits.services import visit_record
 
@@ -39,17 +38,9 @@ ID_RE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9Xx])")
 MOBILE_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from visits.tests.conftest import NOW, STAGES, VISIT_DAY  # the visits world's stages
 
 D = datetime.date
-STAGES = {
-    StageKind.MOBILISE: (D(2026, 3, 1), D(2026, 3, 20)),
-    StageKind.VISIT: (D(2026, 3, 21), D(2026, 11, 30)),
-    StageKind.RECTIFY: (D(2026, 12, 1), D(2026, 12, 15)),
-    StageKind.FOLLOW_UP: (D(2026, 12, 16), D(2026, 12, 25)),
-    StageKind.EVALUATE: (D(2026, 12, 26), D(2026, 12, 31)),
-}
-VISIT_DAY = D(2026, 9, 28)
-NOW = timezone.make_aware(datetime.datetime(2026, 11, 20, 15, 0))
 
 # Routes never requested, each for its reason (printed by the test).
 SKIPPED = {

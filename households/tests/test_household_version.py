@@ -1,10 +1,8 @@
 """Two people editing one household: the second save is refused (Household.version, an optimistic
 lock: UPDATE … WHERE version = the version the editor loaded, bumping it)."""
 
-import threading
 
 import pytest
-from django.db import close_old_connections, connection
 from django.db.models import F
 from django.db.models.signals import pre_save
 from django.test import Client
@@ -20,6 +18,7 @@ from households.models import (
     Street,
 )
 from households.register import import_register
+from issues.tests.test_concurrency import _race
 from tests.conftest import world  # noqa: F401  (the fixture)
 
 from .xlsx import register_row, write_register_file
@@ -249,30 +248,6 @@ def test_the_register_import_bumps_the_version_of_the_households_it_changes(tmp_
 
 
 # ------------------------------------------------------------------------------------------------ PostgreSQL: two at once
-
-
-def _race(*calls):
-    """Run the calls in threads released together by a barrier; returns [(result, error)]."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = (call(), None)
-        except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
-            outcomes[index] = (None, exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert all(not t.is_alive() for t in threads)
-    return outcomes
 
 
 @pytest.mark.postgres

@@ -6,19 +6,11 @@ older than 00:00 of (``--date``, default today in local time, minus the retentio
 twice for the same day deletes nothing the second time.
 """
 
-from datetime import date
-
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from households.management.arguments import day as _day
 from households.models import RetentionTooShort, purge_access_logs
-
-
-def _day(value):
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"日期格式应为 YYYY-MM-DD：{value!r}") from None
 
 
 class Command(BaseCommand):

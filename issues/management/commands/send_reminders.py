@@ -8,16 +8,10 @@ once, without the backoff, then marked failed). Running it twice for the same da
 the second time.
 """
 
-from datetime import date
+from django.core.management.base import BaseCommand
 
-from django.core.management.base import BaseCommand, CommandError
+from households.management.arguments import day as _day
 
-
-def _day(value):
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"日期格式应为 YYYY-MM-DD：{value!r}") from None
 
 
 class Command(BaseCommand):

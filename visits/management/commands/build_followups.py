@@ -6,7 +6,7 @@ for the same day (or on later days) lists nothing twice.
 
 from django.core.management.base import BaseCommand
 
-from issues.management.commands.send_reminders import _day
+from households.management.arguments import day as _day
 
 
 class Command(BaseCommand):
