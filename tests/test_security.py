@@ -415,16 +415,22 @@ def test_every_inline_script_of_ours_is_allowed_by_the_policy():
     assert offending == []
 
 
-def test_the_inline_script_hashes_follow_the_templates(settings):
-    settings.CSP_INLINE_SCRIPT_TEMPLATES = ["issues/detail.html", "no/such/template.html"]
+def test_the_inline_script_hashes_follow_the_templates(settings, tmp_path):
+    # Our templates have no inline script left (issues/detail.html's is static/js/issue-detail.js):
+    # a template of the test's own has one.
+    (tmp_path / "csp_sample.html").write_text("<p>x</p><script>\ndocument.title = 'x';\n</script>", encoding="utf-8")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0]["DIRS"], tmp_path]}]
+    settings.CSP_INLINE_SCRIPT_TEMPLATES = ["csp_sample.html", "no/such/template.html"]
     settings.CSP_INLINE_HANDLERS = []
     policy = security.build_policy()
     assert "'unsafe-hashes'" not in policy
     from django.template.loader import get_template
 
-    bodies = security.inline_scripts(get_template("issues/detail.html").template.source)
-    for body in bodies:
-        assert security.sha256_source(body) in policy
+    bodies = security.inline_scripts(get_template("csp_sample.html").template.source)
+    assert bodies == ["\ndocument.title = 'x';\n"]
+    assert security.sha256_source(bodies[0]) in policy
+    settings.CSP_INLINE_SCRIPT_TEMPLATES = []
+    assert security.sha256_source(bodies[0]) not in security.build_policy()
     # Data blocks and external scripts are not inline scripts.
     assert security.inline_scripts('<script id="d" type="application/json">{}</script><script src="/x.js"></script>') == []
 

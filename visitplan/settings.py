@@ -172,7 +172,7 @@ CSP_DIRECTIVES = {
 }
 # Templates whose inline <script> is allowed by its hash (computed from the template at start-up).
 # Each should become a static file; then drop it from here.
-CSP_INLINE_SCRIPT_TEMPLATES = ["issues/detail.html"]
+CSP_INLINE_SCRIPT_TEMPLATES = []
 # Inline event handlers of third-party templates, allowed by hash ('unsafe-hashes'):
 # django-import-export's export page ("select all" fields checkbox).
 CSP_INLINE_HANDLERS = ["onSelectToggleChange(event)"]
