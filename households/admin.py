@@ -5,6 +5,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q
 from django.http import HttpResponseRedirect
 
+from core.admin import SafeModelAdmin, SafeTabularInline
+
 from .exporting import register_export_response
 from .masking import can_view_full_pii, log_reveal, mask_id_number, mask_phone
 from .models import CHILD_KIND as _CHILD_KIND
@@ -71,7 +73,7 @@ class LogFullViewMixin:
         return response
 
 
-class ScopedNodeAdmin(admin.ModelAdmin):
+class ScopedNodeAdmin(SafeModelAdmin):
     """One admin page per level of the tree; every list goes through Node.objects.visible_to."""
 
     list_display = ("name", "parent", "code", "path")
@@ -96,7 +98,7 @@ class ScopedNodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(SafeModelAdmin):
     """The whole tree in one list; also serves the node autocomplete of other forms (e.g. a cadre's scope)."""
 
     list_display = ("name", "kind", "parent", "path")
@@ -142,13 +144,13 @@ class BuildingAdmin(ScopedNodeAdmin):
 
 
 @admin.register(FocusGroup)
-class FocusGroupAdmin(admin.ModelAdmin):
+class FocusGroupAdmin(SafeModelAdmin):
     list_display = ("name", "aliases", "key_five", "weekly_visit", "order")
     list_editable = ("aliases", "key_five", "weekly_visit", "order")
     search_fields = ("name", "aliases")
 
 
-class MemberInline(admin.TabularInline):
+class MemberInline(SafeTabularInline):
     model = Member
     extra = 0
     fields = ("name", "relation", "id_number", "birth_year", "health", "work")
@@ -211,7 +213,7 @@ class HouseholdAdminForm(forms.ModelForm):
 
 
 @admin.register(Household)
-class HouseholdAdmin(LogFullViewMixin, MaskedPIIMixin, admin.ModelAdmin):
+class HouseholdAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
     form = HouseholdAdminForm
     list_display = ("address_display", "community", "grid", "head_name", "id_number_masked", "phone_masked", "size", "tag_list")
     list_display_links = ("address_display", "head_name")
@@ -329,7 +331,7 @@ def _masked_field(name):
 
 
 @admin.register(Member)
-class MemberAdmin(LogFullViewMixin, MaskedPIIMixin, admin.ModelAdmin):
+class MemberAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
     list_display = ("name", "relation", "household", "birth_year", "health", "work", "id_number_masked")
     list_select_related = ("household__building",)
     search_fields = ("name",)
@@ -351,7 +353,7 @@ class MemberAdmin(LogFullViewMixin, MaskedPIIMixin, admin.ModelAdmin):
 
 
 @admin.register(ExportLog)
-class ExportLogAdmin(admin.ModelAdmin):
+class ExportLogAdmin(SafeModelAdmin):
     """The access log, read-only for everybody, superusers included: no add, change or delete, no
     bulk delete. Rows leave only through ``manage.py purge_access_logs`` (after the retention)."""
 

@@ -5,12 +5,10 @@ import tempfile
 from django.http import FileResponse
 from django.utils import timezone
 
+from core.http import client_ip
+
 from .masking import can_view_full_pii
 from .models import ExportLog, Household
-
-
-def client_ip(request):
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def register_export_response(request, queryset, *, what):

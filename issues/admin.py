@@ -13,6 +13,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.html import format_html
 
+from core.admin import SafeModelAdmin, SafeTabularInline
+
 from households.roles import STREET_ADMIN, user_roles
 from visitplan.models import Department
 
@@ -65,7 +67,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class IssueEventInline(admin.TabularInline):
+class IssueEventInline(SafeTabularInline):
     model = IssueEvent
     verbose_name = verbose_name_plural = "办理记录"
     fields = ("at", "actor", "kind", "from_status", "to_status", "text")
@@ -88,7 +90,7 @@ class IssueEventInline(admin.TabularInline):
 
 
 @admin.register(Issue)
-class IssueAdmin(admin.ModelAdmin):
+class IssueAdmin(SafeModelAdmin):
     list_display = (
         "id",
         "community",
@@ -223,7 +225,7 @@ def _due(day, provisional):
     return f"{day:%Y-%m-%d}（暂定）" if provisional else f"{day:%Y-%m-%d}"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SafeModelAdmin):
     """Lists only: rows are written by the services and the reminder job."""
 
     def has_add_permission(self, request, obj=None):

@@ -20,6 +20,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from core.admin import SafeModelAdmin
+
 from . import workdays
 from .deadlines import recompute_open_deadlines
 from .models import HolidayOverride, Issue
@@ -236,7 +238,7 @@ class YearCoverageFilter(admin.SimpleListFilter):
 
 
 @admin.register(HolidayOverride)
-class HolidayOverrideAdmin(admin.ModelAdmin):
+class HolidayOverrideAdmin(SafeModelAdmin):
     list_display = ("date", "weekday", "kind", "note", "package_says", "created_at")
     list_filter = (YearCoverageFilter, "is_workday")
     date_hierarchy = "date"

@@ -17,7 +17,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from households.exporting import client_ip
+from core.http import client_ip
 from households.masking import can_view_full_pii, mask_room
 from households.models import ExportLog
 from households.register import safe_cell

@@ -22,6 +22,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.browser import browser_page  # noqa: F401  (fixture)
+from core.http import client_ip
 from visitplan import security, sessions
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -146,11 +147,11 @@ def test_the_admin_login_is_guarded_too(client, people):
 
 def test_client_ip_behind_a_proxy(rf, settings):
     request = rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.9.8.7")
-    assert security.client_ip(request) == "127.0.0.1"
+    assert client_ip(request) == "127.0.0.1"
     settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
     # The right-most entry is the one the proxy appended; the client wrote the ones to its left.
-    assert security.client_ip(request) == "10.9.8.7"
-    assert security.client_ip(rf.get("/", REMOTE_ADDR="127.0.0.1")) == "127.0.0.1"
+    assert client_ip(request) == "10.9.8.7"
+    assert client_ip(rf.get("/", REMOTE_ADDR="127.0.0.1")) == "127.0.0.1"
 
 
 # --- session timeouts ---------------------------------------------------------------------------

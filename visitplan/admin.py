@@ -20,10 +20,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
+
+from core.admin import SafeModelAdmin, SafeTabularInline
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
-from households.exporting import client_ip
+from core.http import client_ip
 from households.models import ExportLog, Household, Node, NodeKind
 from households.paginator import EstimatedCountPaginator
 from households.scoping import scope_paths
@@ -213,7 +215,7 @@ class SheetImportMixin(_RequestUserResourceMixin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, admin.ModelAdmin):
+class DepartmentAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeModelAdmin):
     list_display = ("name", "level", "head_name", "phone")
     list_filter = ("level",)
     search_fields = ("name", "head_name")
@@ -241,7 +243,7 @@ class ReassignForm(forms.Form):
 
 
 @admin.register(Cadre)
-class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, admin.ModelAdmin):
+class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeModelAdmin):
     list_display = ("name", "tier", "unit", "position", "scope", "department", "active")
     resource_classes = [CadreResource]
     export_what = "干部名册"
@@ -312,12 +314,12 @@ class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, admin.M
 # --------------------------------------------------------------------------- campaigns
 
 
-class StageInline(admin.TabularInline):
+class StageInline(SafeTabularInline):
     model = Stage
     extra = 0
 
 
-class DepartmentQuotaInline(admin.TabularInline):
+class DepartmentQuotaInline(SafeTabularInline):
     model = DepartmentQuota
     extra = 0
 
@@ -328,7 +330,7 @@ class DepartmentQuotaInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(SafeModelAdmin):
     list_display = ("__str__", "year", "street", "allocation_link")
     list_filter = ("year",)
     search_fields = ("name",)
@@ -436,7 +438,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Stage)
-class StageAdmin(admin.ModelAdmin):
+class StageAdmin(SafeModelAdmin):
     list_display = ("campaign", "kind", "starts_on", "ends_on")
     list_filter = (CampaignFilter, "kind")
     list_select_related = ("campaign",)
@@ -451,7 +453,7 @@ class StageAdmin(admin.ModelAdmin):
 
 
 @admin.register(DepartmentQuota)
-class DepartmentQuotaAdmin(admin.ModelAdmin):
+class DepartmentQuotaAdmin(SafeModelAdmin):
     list_display = ("campaign", "department", "community", "households")
     list_filter = (CampaignFilter, "department")
     list_select_related = ("campaign", "department", "community")
@@ -476,7 +478,7 @@ class DepartmentQuotaAdmin(admin.ModelAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(LoggedExportMixin, ExportMixin, admin.ModelAdmin):
+class AssignmentAdmin(LoggedExportMixin, ExportMixin, SafeModelAdmin):
     list_display = ("household", "cadre", "tier", "department", "campaign", "source", "created_at")
     resource_classes = [AssignmentResource]
     export_what = "包户名单"

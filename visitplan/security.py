@@ -93,24 +93,6 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
-def client_ip(request):
-    """The client address for django-axes (AXES_CLIENT_IP_CALLABLE).
-
-    Without CLIENT_IP_HEADER: REMOTE_ADDR. Behind a reverse proxy every request comes from the
-    proxy, which would make the (username, IP) lockout a per-username one; set CLIENT_IP_HEADER to
-    the META name of a header the proxy itself writes (nginx: ``proxy_set_header X-Real-IP
-    $remote_addr`` → ``HTTP_X_REAL_IP``; or ``HTTP_X_FORWARDED_FOR``, of which the right-most entry,
-    the one the proxy appended, is used — entries to its left come from the client).
-    """
-    header = getattr(settings, "CLIENT_IP_HEADER", "")
-    if header:
-        value = request.META.get(header, "")
-        last = value.rsplit(",", 1)[-1].strip()
-        if last:
-            return last
-    return request.META.get("REMOTE_ADDR")
-
-
 def lockout_response(request, original_response=None, credentials=None):
     """The page for a locked-out (username, address) pair (AXES_LOCKOUT_CALLABLE). It is the same
     for an existing and an unknown account: nothing on it depends on the user."""

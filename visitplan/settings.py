@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "axes",
     "import_export",
     "django_celery_beat",
+    "core",
     "households",
     "visitplan",
     "visits",
@@ -117,7 +118,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "visitplan.security.lockout_response"  # templates/registration/lockout.html
-AXES_CLIENT_IP_CALLABLE = "visitplan.security.client_ip"
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 # Behind a reverse proxy: the META name of the client-address header the proxy writes, e.g.
 # HTTP_X_REAL_IP (see visitplan/security.py). Empty: REMOTE_ADDR. Never set it without a proxy
 # that overwrites the header, or clients choose their own address.
