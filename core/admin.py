@@ -1,9 +1,17 @@
 """The admin's safety rails, inherited by every ModelAdmin and inline of the project.
 
 - URL lookups: a change list filters only by the filters it declares (``list_filter``,
-  ``date_hierarchy``), with values of the declared field's type. Django's default lets any
-  local field through (``?id_number__startswith=3703``, ``?phone__regex=…``), which turns a
-  change list into an oracle for what it does not show; here anything else is a 400.
+  ``date_hierarchy``), with values of the declared field's type (a SimpleListFilter: one of the
+  choices it offers the user). Django's default lets any local field through
+  (``?id_number__startswith=3703``, ``?phone__regex=…``), which turns a change list into an
+  oracle for what it does not show; here anything else is a 400.
+- Relation fields: every foreign-key and many-to-many field of every form and inline offers and
+  accepts only the objects the user may see (the related model's ``visible_to(user)``, else its
+  admin's scoped ``get_queryset``), and a raw-id widget labels a value only if it is one of them:
+  an out-of-scope id is a form error that names nothing.
+- Stale edits: a change form, its inline rows and editable list rows carry the version the
+  editor loaded, and a save from a stale page is refused with nothing written
+  (core/versioning.py).
 """
 
 from django.contrib import admin
@@ -11,8 +19,8 @@ from django.contrib.admin import widgets
 from django.contrib.admin.filters import SimpleListFilter
 from django.core.exceptions import ValidationError
 
-# The bounds of a database integer (bigint): a larger number is a 400, not an OverflowError.
-MAX_DB_INT = 2**63 - 1
+from .params import db_integer_range
+from .versioning import VersionedAdminMixin, VersionedInlineMixin
 
 # What each kind of declared field filter puts in the URL (django.contrib.admin.filters).
 _FIELD_FILTER_LOOKUPS = ("exact", "isnull", "isempty", "gte", "lt")
@@ -34,8 +42,10 @@ def _value_fits(field, value) -> bool:
         python = field.to_python(value)
     except (ValidationError, TypeError, ValueError, OverflowError):
         return False
-    if isinstance(python, int) and not isinstance(python, bool) and abs(python) > MAX_DB_INT:
-        return False
+    if isinstance(python, int) and not isinstance(python, bool):
+        # A number past the database's integer range is a 400, not an OverflowError or DataError.
+        low, high = db_integer_range()
+        return low <= python <= high
     return True
 
 
@@ -60,8 +70,10 @@ class StrictLookupsMixin:
             if field.is_relation:
                 target = field.target_field
                 lookups[f"{path}__{target.name}__exact"] = target
+                lookups[path] = target  # the same filter, written as a plain field
                 lookups[f"{path}__isnull"] = "bool"
             else:
+                lookups[path] = field
                 for suffix in _FIELD_FILTER_LOOKUPS:
                     lookups[f"{path}__{suffix}"] = "bool" if suffix in ("isnull", "isempty") else field
         hierarchy = self.date_hierarchy
@@ -75,7 +87,7 @@ class StrictLookupsMixin:
         if lookup in declared:
             kind = declared[lookup]
             if kind is None:
-                return True
+                return self._simple_filter_offers(lookup, value, request)
             if kind == "bool":
                 return _bool_text(value)
             if kind in _DATE_HIERARCHY_PARTS:
@@ -90,7 +102,63 @@ class StrictLookupsMixin:
         return False
 
 
-class SafeAdminMixin(StrictLookupsMixin):
+    def _simple_filter_offers(self, parameter, value, request):
+        for item in self.get_list_filter(request):
+            if isinstance(item, type) and issubclass(item, SimpleListFilter) and item.parameter_name == parameter:
+                spec = item(request, {}, self.model, self)
+                return str(value) in {str(key) for key, _ in spec.lookup_choices}
+        return False
+
+
+def scoped_related_queryset(site, model, request):
+    """The objects of ``model`` that ``request.user`` may see: ``visible_to`` when the model has
+    one, else the scoped queryset of its admin, else all (reference data such as focus groups)."""
+    manager = model._default_manager
+    if hasattr(manager, "visible_to"):
+        return manager.visible_to(request.user)
+    model_admin = site._registry.get(model)
+    if model_admin is not None:
+        return model_admin.get_queryset(request)
+    return manager.all()
+
+
+class ScopedRawIdWidget(widgets.ForeignKeyRawIdWidget):
+    """Labels the id it holds only when the object is in ``queryset`` (the field's choices)."""
+
+    def __init__(self, rel, admin_site, queryset, attrs=None, using=None):
+        super().__init__(rel, admin_site, attrs=attrs, using=using)
+        self.queryset = queryset
+
+    def label_and_url_for_value(self, value):
+        key = self.rel.get_related_field().name
+        try:
+            if not self.queryset.filter(**{key: value}).exists():
+                return "", ""
+        except (ValueError, TypeError, OverflowError, ValidationError):
+            return "", ""
+        return super().label_and_url_for_value(value)
+
+
+class ScopedRelationsMixin:
+    """Relation fields offer and accept only what the user may see (see the module docstring)."""
+
+    def get_field_queryset(self, db, db_field, request):
+        queryset = scoped_related_queryset(self.admin_site, db_field.remote_field.model, request)
+        ordering = super().get_field_queryset(db, db_field, request)
+        if ordering is not None and ordering.query.order_by:
+            queryset = queryset.order_by(*ordering.query.order_by)
+        return queryset.using(db) if db else queryset
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if field is not None and type(field.widget) is widgets.ForeignKeyRawIdWidget:
+            field.widget = ScopedRawIdWidget(
+                db_field.remote_field, self.admin_site, field.queryset, attrs=field.widget.attrs, using=kwargs.get("using")
+            )
+        return field
+
+
+class SafeAdminMixin(VersionedAdminMixin, ScopedRelationsMixin, StrictLookupsMixin):
     """Everything every ModelAdmin of the project does; see the module docstring."""
 
 
@@ -98,7 +166,7 @@ class SafeModelAdmin(SafeAdminMixin, admin.ModelAdmin):
     pass
 
 
-class SafeInlineMixin:
+class SafeInlineMixin(VersionedInlineMixin, ScopedRelationsMixin):
     """Everything every inline of the project does."""
 
 
@@ -117,8 +185,13 @@ def harden_admin_site(site):
     ``SafeAdminMixin`` first. Called once the admin modules are loaded (CoreConfig.ready)."""
     for model, model_admin in list(site._registry.items()):
         cls = type(model_admin)
-        if isinstance(model_admin, SafeAdminMixin):
+        if isinstance(model_admin, SafeAdminMixin) and all(issubclass(i, SafeInlineMixin) for i in cls.inlines):
             continue
-        safe = type(cls.__name__, (SafeAdminMixin, cls), {"__module__": cls.__module__})
+        inlines = [
+            inline if issubclass(inline, SafeInlineMixin)
+            else type(inline.__name__, (SafeInlineMixin, inline), {"__module__": inline.__module__})
+            for inline in cls.inlines
+        ]
+        safe = type(cls.__name__, (SafeAdminMixin, cls), {"__module__": cls.__module__, "inlines": inlines})
         site.unregister(model)
         site.register(model, safe)

@@ -1,17 +1,13 @@
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q
-from django.http import HttpResponseRedirect
 
 from core.admin import SafeModelAdmin, SafeTabularInline
 
 from .exporting import register_export_response
-from .masking import can_view_full_pii, log_reveal, mask_id_number, mask_phone
+from .admin_pii import PIIAdminMixin, PIIFieldsMixin
 from .models import CHILD_KIND as _CHILD_KIND
 from .models import (
-    STALE_HOUSEHOLD_MESSAGE,
     Building,
     Community,
     ExportLog,
@@ -21,56 +17,11 @@ from .models import (
     Member,
     Node,
     NodeKind,
-    StaleHouseholdError,
     Street,
 )
 from .paginator import EstimatedCountPaginator
 from .scoping import scope_paths
 from .search import search_households
-
-
-class MaskedPIIMixin:
-    """List columns `id_number_masked` / `phone_masked` show the real values only to roles with 查看完整信息."""
-
-    UNMASKED = {"id_number_masked": "id_number", "phone_masked": "phone"}
-
-    def get_list_display(self, request):
-        if not can_view_full_pii(request.user):
-            return self.list_display
-        return [self.UNMASKED.get(name, name) for name in self.list_display]
-
-    @admin.display(description="身份证号")
-    def id_number_masked(self, obj):
-        return mask_id_number(obj.id_number)
-
-    @admin.display(description="联系电话")
-    def phone_masked(self, obj):
-        return mask_phone(obj.phone)
-
-
-class LogFullViewMixin:
-    """A change form that shows ID numbers in full (roles with 查看完整信息) writes an access-log row
-    each time it is opened: the admin's edit page is a way of seeing them, like 显示完整信息."""
-
-    def reveal_household(self, obj):
-        raise NotImplementedError
-
-    def reveal_residents(self, obj):
-        raise NotImplementedError
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        response = super().change_view(request, object_id, form_url, extra_context)
-        if request.method == "GET" and response.status_code == 200 and can_view_full_pii(request.user):
-            obj = self.get_object(request, unquote(object_id))
-            if obj is not None:
-                household = self.reveal_household(obj)
-                log_reveal(
-                    request,
-                    household,
-                    residents=self.reveal_residents(obj),
-                    what=f"查看完整信息（后台编辑页）：{self.opts.verbose_name} {obj}",
-                )
-        return response
 
 
 class ScopedNodeAdmin(SafeModelAdmin):
@@ -150,10 +101,14 @@ class FocusGroupAdmin(SafeModelAdmin):
     search_fields = ("name", "aliases")
 
 
-class MemberInline(SafeTabularInline):
+class MemberInline(PIIFieldsMixin, SafeTabularInline):
     model = Member
     extra = 0
     fields = ("name", "relation", "id_number", "birth_year", "health", "work")
+    pii_fields = ("id_number",)
+
+    def pii_owner(self, request, obj):
+        return Household._meta, getattr(obj, "pk", None)  # obj is the household being edited
 
 
 class CommunityFilter(admin.SimpleListFilter):
@@ -186,35 +141,8 @@ class GridFilter(admin.SimpleListFilter):
         return queryset
 
 
-class HouseholdAdminForm(forms.ModelForm):
-    """Carries the version the editor loaded (hidden); a save from a stale page is refused."""
-
-    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
-
-    class Meta:
-        model = Household
-        fields = "__all__"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["seen_version"].initial = self.instance.version
-
-    def clean(self):
-        data = super().clean()
-        if self.instance.pk:
-            seen = data.get("seen_version")
-            current = Household.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
-            if seen is None or seen != current:
-                raise forms.ValidationError(STALE_HOUSEHOLD_MESSAGE, code="stale")
-            # The save is UPDATE … WHERE version = seen: a save that slips in after this check still loses.
-            self.instance.version = seen
-        return data
-
-
 @admin.register(Household)
-class HouseholdAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
-    form = HouseholdAdminForm
+class HouseholdAdmin(PIIAdminMixin, SafeModelAdmin):
     list_display = ("address_display", "community", "grid", "head_name", "id_number_masked", "phone_masked", "size", "tag_list")
     list_display_links = ("address_display", "head_name")
     list_select_related = ("community", "grid", "building")
@@ -243,7 +171,7 @@ class HouseholdAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
         )
 
     def get_search_results(self, request, queryset, search_term):
-        return search_households(queryset, search_term), False
+        return search_households(queryset, search_term, request), False
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kinds = {"street": NodeKind.STREET, "community": NodeKind.COMMUNITY, "grid": NodeKind.GRID, "building": NodeKind.BUILDING}
@@ -279,41 +207,11 @@ class HouseholdAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
     def tag_list(self, obj):
         return "、".join(t.name for t in obj.tags.all())
 
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and not can_view_full_pii(request.user):
-            # Without 查看完整信息 the full numbers are not even sent to the browser.
-            fields += ["id_number_masked", "phone_masked"]
-        return fields
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is not None and not can_view_full_pii(request.user):
-            fieldsets = [
-                (name, {**opts, "fields": tuple(_masked_field(f) for f in opts["fields"])}) for name, opts in fieldsets
-            ]
-        if obj is not None and self.has_change_permission(request, obj):
-            # The version the page was loaded with, sent back with the save (a hidden input).
-            (name, opts), *rest = fieldsets
-            fieldsets = [(name, {**opts, "fields": (*opts["fields"], "seen_version")}), *rest]
-        return fieldsets
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except StaleHouseholdError as exc:
-            # Lost the race after the form's check: the transaction rolled back, nothing was written.
-            self.message_user(request, exc.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
     def reveal_household(self, obj):
         return obj
 
     def reveal_residents(self, obj):
         return 1 + obj.members.exclude(id_number="").count()
-
-    def get_inlines(self, request, obj):
-        return self.inlines if can_view_full_pii(request.user) else []
 
     @admin.action(description="导出所选居民户（底册格式）", permissions=["view"])
     def export_selected(self, request, queryset):
@@ -326,12 +224,8 @@ class HouseholdAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
         return register_export_response(request, cl_qs, what="居民底册（当前筛选）")
 
 
-def _masked_field(name):
-    return {"id_number": "id_number_masked", "phone": "phone_masked"}.get(name, name)
-
-
 @admin.register(Member)
-class MemberAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
+class MemberAdmin(PIIAdminMixin, SafeModelAdmin):
     list_display = ("name", "relation", "household", "birth_year", "health", "work", "id_number_masked")
     list_select_related = ("household__building",)
     search_fields = ("name",)
@@ -342,8 +236,7 @@ class MemberAdmin(LogFullViewMixin, MaskedPIIMixin, SafeModelAdmin):
     def get_queryset(self, request):
         return Member.objects.visible_to(request.user)
 
-    def get_exclude(self, request, obj=None):
-        return () if can_view_full_pii(request.user) else ("id_number",)
+    pii_fields = ("id_number",)
 
     def reveal_household(self, obj):
         return obj.household

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 
+from core.versioning import VersionedModel
+
 from .validators import validate_id_number, validate_phone
 
 PATH_STEP = 6  # digits per level: node pk zero-padded, so prefixes never collide
@@ -61,7 +63,7 @@ class NodeQuerySet(models.QuerySet):
         return self.filter(q)
 
 
-class Node(models.Model):
+class Node(VersionedModel):
     """One node of the grid tree; the kind says which level it is."""
 
     kind = models.CharField("层级", max_length=16, choices=NodeKind.choices, db_index=True)
@@ -238,7 +240,7 @@ class Building(KindProxy):
         verbose_name = verbose_name_plural = "楼栋"
 
 
-class FocusGroup(models.Model):
+class FocusGroup(VersionedModel):
     """A focus group (重点人群); the vocabulary is editable in the admin."""
 
     name = models.CharField("名称", max_length=32, unique=True)
@@ -266,19 +268,7 @@ class HouseholdQuerySet(models.QuerySet):
         return households_visible_to(self, user)
 
 
-STALE_HOUSEHOLD_MESSAGE = "保存失败：您打开本页后，该户信息已被他人修改。请刷新本页，查看最新内容后重新填写。"
-GONE_HOUSEHOLD_MESSAGE = "保存失败：您打开本页后，该户已被他人删除。"
-
-
-class StaleHouseholdError(Exception):
-    """The household changed (or went) since the editor loaded it: the save is refused, nothing is written."""
-
-    def __init__(self, message=STALE_HOUSEHOLD_MESSAGE):
-        super().__init__(message)
-        self.message = message
-
-
-class Household(models.Model):
+class Household(VersionedModel):
     street = models.ForeignKey(Node, verbose_name="街道", on_delete=models.PROTECT, related_name="+")
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="+")
     grid = models.ForeignKey(Node, verbose_name="网格", on_delete=models.PROTECT, related_name="+")
@@ -301,9 +291,6 @@ class Household(models.Model):
     notes = models.TextField("备注", blank=True)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
-    # Optimistic lock: every save of an existing household is UPDATE … WHERE version = <the version
-    # the editor loaded> and bumps it; a save from a stale form changes nothing (StaleHouseholdError).
-    version = models.PositiveIntegerField("版本", default=1, editable=False)
 
     objects = HouseholdQuerySet.as_manager()
 
@@ -334,42 +321,10 @@ class Household(models.Model):
         return address_key(self.community.name, self.grid.name, building, self.unit, self.room)
 
     def save(self, *args, **kwargs):
-        """Insert, or update only if the row still has ``self.version`` (then bump it).
-
-        The check and the write are one statement (``_do_update``), so of two editors who loaded the
-        same version exactly one wins, on SQLite and PostgreSQL alike; the other gets
-        ``StaleHouseholdError`` and nothing of his is written.
-        """
+        # Derived from the address: recomputed on every save (the version check is VersionedModel's).
         self.address_key = self.compute_address_key()
         self.path = (self.building or self.grid).path
-        if self._state.adding or self.pk is None:
-            super().save(*args, **kwargs)
-            return
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None:
-            kwargs["update_fields"] = {*update_fields, "version"}
-        seen = self.version
-        self._version_seen = seen
-        self.version = seen + 1
-        try:
-            # A savepoint: a refused save leaves the caller's transaction usable.
-            with transaction.atomic(using=kwargs.get("using")):
-                super().save(*args, **kwargs)
-        except BaseException:
-            self.version = seen
-            raise
-        finally:
-            del self._version_seen
-
-    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
-        seen = getattr(self, "_version_seen", None)
-        if seen is None:  # not through save() (e.g. loaddata's raw save)
-            return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
-        if base_qs.filter(pk=pk_val, version=seen)._update(values) > 0:
-            return True
-        if base_qs.filter(pk=pk_val).exists():
-            raise StaleHouseholdError()
-        raise StaleHouseholdError(GONE_HOUSEHOLD_MESSAGE)
+        super().save(*args, **kwargs)
 
 
 class MemberQuerySet(models.QuerySet):
@@ -377,7 +332,7 @@ class MemberQuerySet(models.QuerySet):
         return self.filter(household__in=Household.objects.visible_to(user))
 
 
-class Member(models.Model):
+class Member(VersionedModel):
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="members")
     name = models.CharField("姓名", max_length=50)
     relation = models.CharField("与户主关系", max_length=20, blank=True)
@@ -399,6 +354,7 @@ class Member(models.Model):
 class AccessKind(models.TextChoices):
     EXPORT = "export", "导出"
     REVEAL = "reveal", "查看完整信息"
+    SEARCH = "search", "按身份证号/电话查询"
 
 
 class ExportLog(models.Model):
@@ -443,7 +399,7 @@ class ExportLog(models.Model):
         super().save(*args, **kwargs)
 
 
-class HardshipPlan(models.Model):
+class HardshipPlan(VersionedModel):
     """一户一策: the plan of measures for one household in special hardship (特殊困难群体台账)."""
 
     household = models.OneToOneField(Household, verbose_name="户", on_delete=models.CASCADE, related_name="hardship_plan")
@@ -462,7 +418,7 @@ class HardshipPlan(models.Model):
         return f"{self.household} 一户一策"
 
 
-class HardshipMeasure(models.Model):
+class HardshipMeasure(VersionedModel):
     plan = models.ForeignKey(HardshipPlan, verbose_name="方案", on_delete=models.CASCADE, related_name="measures")
     content = models.CharField("帮扶措施", max_length=300)
     unit = models.CharField("责任单位", max_length=100, blank=True)

@@ -10,12 +10,17 @@ An import is all-or-nothing and idempotent. A household's natural key is
 (street, address_key): importing the same file twice changes nothing the second time.
 """
 
+import contextlib
 import datetime
 import functools
+import itertools
+import logging
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 from django.conf import settings
@@ -26,12 +31,17 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
-from python_calamine import CalamineError, CalamineWorkbook, WorksheetNotFound
+from python_calamine import CalamineError
+
+from core.sandbox import SandboxFailed, run_limited
 
 from .masking import mask_id_number, mask_phone
 from .models import FocusGroup, Household, Node, NodeKind, Street
 from .validators import id_number_error, normalize_id_number, normalize_phone, phone_error
 from .xlsx_guard import XlsxRejected, inspect_xlsx
+from .xlsx_read import SheetNotFound, calamine_sheet
+
+logger = logging.getLogger(__name__)
 
 SHEET_NAME = "居民底册"
 INSTRUCTIONS_SHEET_NAME = "填写说明"
@@ -79,6 +89,8 @@ _TAG_SPLIT = re.compile(r"[、，,]")
 
 # Rows per bulk INSERT/UPDATE: bounds memory and statement size on both databases.
 BATCH_SIZE = 2000
+# A long import reports its progress every this many rows checked (and after every batch written).
+PROGRESS_ROWS = 1000
 
 # Excel, LibreOffice and WPS may run a text starting with these as a formula (CSV/formula injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -134,6 +146,14 @@ class RegisterFileError(Exception):
 
 @dataclass
 class ImportReport:
+    """What an import found and did.
+
+    ``errors`` keeps the first ``max_errors`` errors (all of them when None); ``error_count`` and
+    ``bad_rows`` count every one. A 200,000-row file of bad rows then costs two counters, not a
+    list the size of the file: the page shows the first errors, the error file has every bad row
+    (households.import_errors).
+    """
+
     street: str
     dry_run: bool = False
     total_rows: int = 0
@@ -143,15 +163,31 @@ class ImportReport:
     nodes_created: dict = field(default_factory=lambda: {"community": 0, "grid": 0, "building": 0})
     errors: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    error_count: int = 0  # every error found, kept in ``errors`` or not
+    bad_rows: int = 0  # data rows with at least one error
+    max_errors: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self):
-        return not self.errors
+        return not self.errors and not self.error_count
 
     @property
-    def bad_rows(self):
-        """How many data rows have at least one error."""
-        return len({e.row for e in self.errors if e.row is not None and e.row > 1})
+    def errors_not_listed(self) -> int:
+        """Errors counted but not kept in ``errors`` (beyond ``max_errors``)."""
+        return self.error_count - len(self.errors)
+
+    def add_row_errors(self, row_errors: Sequence[RowError]):
+        """The errors of one data row."""
+        self.bad_rows += 1
+        self.error_count += len(row_errors)
+        room = len(row_errors) if self.max_errors is None else max(0, self.max_errors - len(self.errors))
+        self.errors.extend(row_errors[:room])
+
+    def set_file_errors(self, errors: Sequence[RowError]):
+        """A problem of the whole file: the row errors found before it are beside the point."""
+        self.errors = list(errors)
+        self.error_count = len(self.errors)
+        self.bad_rows = 0
 
     def summary(self) -> str:
         if not self.ok:
@@ -159,7 +195,10 @@ class ImportReport:
                 head = f"发现 {self.bad_rows} 行有误，未导入任何数据"
             else:
                 head = "文件不符合居民底册模板，未导入任何数据"
-            return "\n".join([head] + [str(e) for e in self.errors])
+            lines = [head] + [str(e) for e in self.errors]
+            if self.errors_not_listed:
+                lines.append(f"……另有 {self.errors_not_listed} 处错误未列出（共 {self.error_count} 处）")
+            return "\n".join(lines)
         n = self.nodes_created
         line = (
             f"共 {self.total_rows} 行：新增 {self.created} 户，更新 {self.updated} 户，未变 {self.unchanged} 户；"
@@ -168,6 +207,19 @@ class ImportReport:
         if self.dry_run:
             line = "试导入（未写入任何数据）：" + line
         return "\n".join([line] + self.notes)
+
+    def as_dict(self) -> dict:
+        """The report as JSON (a background job's result); ``from_dict`` reads it back."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "max_errors"}
+        data["errors"] = [list(e) for e in self.errors]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ImportReport":
+        known = {f.name for f in fields(cls)} - {"max_errors"}
+        values = {k: v for k, v in data.items() if k in known}
+        values["errors"] = [RowError(*e) for e in values.get("errors", ())]
+        return cls(**values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,31 +236,59 @@ _NOT_XLSX = "文件不是 .xlsx 格式的 Excel 工作簿；.xls、.csv 或设�
 
 
 def _open_sheet(source, *, inspected=False):
-    """The register sheet, loaded by python-calamine once households.xlsx_guard has passed the
-    file (zip, XML and cell bombs, macros, files that are not xlsx): calamine loads a sheet as a
-    dense grid and must never see a file the guard has not measured. ``inspected`` skips the
-    guard when the caller has just run it on the same file (the admin's upload form)."""
+    """(start, rows) of the register sheet, read by python-calamine once households.xlsx_guard
+    has passed the file (zip, XML and cell bombs, macros, files that are not xlsx): calamine loads
+    a sheet as a dense grid and must never see a file the guard has not measured. ``inspected``
+    skips the guard when the caller has just run it on the same file (the admin's upload form).
+
+    calamine runs in a child process (core.sandbox) within IMPORT_PARSE_MEMORY_MB and
+    IMPORT_PARSE_CPU_SECONDS: a file the guard misses costs that child, never this process.
+    """
     name = _source_name(source)
     if name and not str(name).lower().endswith(".xlsx"):
         raise RegisterFileError(_NOT_XLSX)
     try:
         if not inspected:
             inspect_xlsx(source)
-        workbook = CalamineWorkbook.from_object(source)
     except XlsxRejected as exc:
+        raise RegisterFileError(exc.message) from None
+    try:
+        with _as_path(source) as path:
+            return run_limited(
+                calamine_sheet,
+                path,
+                SHEET_NAME,
+                memory_mb=settings.IMPORT_PARSE_MEMORY_MB,
+                cpu_seconds=settings.IMPORT_PARSE_CPU_SECONDS,
+            )
+    except SheetNotFound as exc:
+        found = "、".join(exc.sheet_names)
+        raise RegisterFileError(
+            f"找不到名为“{SHEET_NAME}”的工作表（文件中的工作表：{found}），请使用居民底册模板"
+        ) from None
+    except SandboxFailed as exc:
         raise RegisterFileError(exc.message) from None
     except FileNotFoundError:
         raise RegisterFileError(f"找不到文件：{name}") from None
-    except (CalamineError, OSError) as exc:
+    except Exception as exc:  # CalamineError, or whatever else a damaged file makes the parser raise
+        if not isinstance(exc, (CalamineError, OSError)):
+            logger.warning("register file %s unreadable", name, exc_info=True)
         raise RegisterFileError(f"文件无法读取，可能已损坏（{exc}）") from None
-    with workbook:  # the sheet's cells stay loaded after the file is closed
-        try:
-            return workbook.get_sheet_by_name(SHEET_NAME)
-        except WorksheetNotFound:
-            found = "、".join(workbook.sheet_names)
-            raise RegisterFileError(
-                f"找不到名为“{SHEET_NAME}”的工作表（文件中的工作表：{found}），请使用居民底册模板"
-            ) from None
+
+
+@contextlib.contextmanager
+def _as_path(source):
+    """A path to the file: ``source`` itself, or a temporary copy of a file object (the child
+    process opens it by name, as .xlsx)."""
+    if isinstance(source, (str, os.PathLike)):
+        yield os.fspath(source)
+        return
+    source.seek(0)
+    with tempfile.NamedTemporaryFile(suffix=".xlsx") as copy:
+        shutil.copyfileobj(source, copy)
+        copy.flush()
+        source.seek(0)
+        yield copy.name
 
 
 def _header_error(cells) -> RegisterFileError | None:
@@ -238,11 +318,11 @@ def read_register(source, *, inspected=False) -> Iterator[tuple[int, list]]:
     blank rows; raises RegisterFileError while iterating once there are more than
     settings.IMPORT_MAX_ROWS data rows.
     """
-    sheet = _open_sheet(source, inspected=inspected)
+    start, rows = _open_sheet(source, inspected=inspected)
     # calamine yields rows from row 1 but columns only from the first used one: put blank
     # columns back so that a sheet whose column A is empty is reported as a bad header.
-    pad = [""] * (sheet.start[1] if sheet.start else 0)
-    rows = sheet.iter_rows()
+    pad = [""] * (start[1] if start else 0)
+    rows = iter(rows)
     header = next(rows, [])
     error = _header_error(pad + list(header))
     if error:
@@ -415,14 +495,22 @@ def _raw_address_key(cells) -> str | None:
     return address_key(*parts)
 
 
-def clean_register(source, report: ImportReport, *, inspected=False) -> list[RegisterRow]:
-    """Read and check every row; errors go into the report (all of them, not just the first)."""
+def clean_register(source, report: ImportReport, *, inspected=False, on_bad_row=None, progress=None) -> list[RegisterRow]:
+    """Read and check every row; the valid rows, cleaned.
+
+    Every error is counted in the report (and kept there up to its ``max_errors``).
+    ``on_bad_row(row number, cells as read, errors)`` is called for each row with errors, when
+    all its errors are known (the error file). ``progress("check", rows read, None)`` is called
+    every PROGRESS_ROWS rows (``rows read``: the Excel row reached, header not counted).
+    """
     focus_groups = focus_group_lookup()
     seen = {}  # address key → first row number
     rows = []
     try:
         for number, cells in read_register(source, inspected=inspected):
             report.total_rows += 1
+            if progress is not None and report.total_rows % PROGRESS_ROWS == 0:
+                progress("check", number - 1, None)
             result = clean_row(number, cells, focus_groups=focus_groups)
             row_errors = result if isinstance(result, list) else []
             key = _raw_address_key(cells)
@@ -437,15 +525,17 @@ def clean_register(source, report: ImportReport, *, inspected=False) -> list[Reg
             elif key is not None:
                 seen[key] = number
             if row_errors:
-                report.errors.extend(row_errors)
+                report.add_row_errors(row_errors)
+                if on_bad_row is not None:
+                    on_bad_row(number, cells, row_errors)
             else:
                 rows.append(result)
     except RegisterFileError as exc:
         # A file-level problem makes the row errors found so far beside the point.
-        report.errors = exc.errors
+        report.set_file_errors(exc.errors)
         return []
-    if not report.total_rows and not report.errors:
-        report.errors.append(RowError(None, "", f"“{SHEET_NAME}”工作表中没有数据，请从第 2 行起每行填写一户"))
+    if not report.total_rows and report.ok:
+        report.set_file_errors([RowError(None, "", f"“{SHEET_NAME}”工作表中没有数据，请从第 2 行起每行填写一户")])
     return rows
 
 
@@ -453,40 +543,79 @@ def clean_register(source, report: ImportReport, *, inspected=False) -> list[Reg
 # Import
 
 
-def import_register(*, street, source, dry_run=False, inspected=False) -> ImportReport:
+def import_register(
+    *, street, source, dry_run=False, inspected=False, max_errors=None, on_bad_row=None, progress=None
+) -> ImportReport:
     """Import a register file into ``street``: all rows or nothing.
 
-    Steps: read and check every row (no database writes); then, in one transaction, create
-    the missing communities, grids and buildings, insert new households and update changed
-    ones in batches. A dry run does the same and rolls back, so its counts are the real ones.
+    Steps: read and check every row (no database writes, no transaction: on SQLite a
+    transaction holds the write lock); then, in one transaction, create the missing
+    communities, grids and buildings, insert new households and update changed ones in batches.
+    A dry run does the same and rolls back, so its counts are the real ones.
     ``inspected``: the caller has just passed this very file through households.xlsx_guard.
+    ``max_errors``, ``on_bad_row``: see ImportReport and clean_register. ``progress(step, done,
+    total)``: ("check", rows read, None) while checking, then ("write", households written, of
+    how many) — the first ("write", 0, n) before the transaction starts.
     """
     if street.kind != NodeKind.STREET:
         raise ValueError(f"{street} is not a street")
-    report = ImportReport(street=street.name, dry_run=dry_run)
-    rows = clean_register(source, report, inspected=inspected)
+    report = ImportReport(street=street.name, dry_run=dry_run, max_errors=max_errors)
+    rows = clean_register(source, report, inspected=inspected, on_bad_row=on_bad_row, progress=progress)
+    if report.ok:
+        _write_register(street, rows, report, dry_run=dry_run, progress=progress)
+    return report
+
+
+def import_register_file(
+    source, *, street_name, dry_run=False, max_errors=None, on_bad_row=None, progress=None
+) -> ImportReport:
+    """Import into the street named ``street_name``, creating it when it does not exist yet.
+
+    The new street is created in the import's transaction: a failed or trial import leaves
+    nothing behind, not even the street. The other arguments: see import_register.
+    """
+    name = street_name.strip()
+    try:
+        street = Street.objects.get(name=name)
+    except Street.DoesNotExist:
+        street = None
+    else:
+        return import_register(
+            street=street, source=source, dry_run=dry_run, max_errors=max_errors, on_bad_row=on_bad_row, progress=progress
+        )
+    report = ImportReport(street=name, dry_run=dry_run, max_errors=max_errors)
+    rows = clean_register(source, report, on_bad_row=on_bad_row, progress=progress)
     if not report.ok:
         return report
     with transaction.atomic():
-        _lock_street(street)
-        places = _ensure_nodes(street, rows, report)
-        _write_households(street, rows, places, report)
+        street, created = Street.objects.get_or_create(name=name)
+        _write_register(street, rows, report, dry_run=dry_run, progress=progress)
+        if created:
+            report.notes.append(f"新建街道“{street.name}”")
         if dry_run:
             transaction.set_rollback(True)
     return report
 
 
-def import_register_file(source, *, street_name, dry_run=False) -> ImportReport:
-    """Import into the street named ``street_name``, creating it when it does not exist yet."""
+def _write_register(street, rows, report, *, dry_run, progress=None):
+    """The write step of an import, in one transaction.
+
+    A dry run takes the same steps (the same comparisons, so the same counts) and writes
+    nothing — without a transaction either: on SQLite a write transaction blocks every other
+    writer of the app, which a preview of 200,000 rows would do for twenty seconds.
+    """
+    if progress is not None:
+        progress("write", 0, len(rows))
+    if dry_run:
+        places = _ensure_nodes(street, rows, report, write=False)
+        _write_households(street, rows, places, report, write=False, progress=progress)
+        return
     with transaction.atomic():
-        street, created = Street.objects.get_or_create(name=street_name.strip())
-        report = import_register(street=street, source=source, dry_run=dry_run)
-        if created and report.ok:
-            report.notes.append(f"新建街道“{street.name}”")
-        if dry_run or not report.ok:
-            # Nothing half-written: not even the street of a failed or trial import stays.
+        _lock_street(street)
+        places = _ensure_nodes(street, rows, report)
+        _write_households(street, rows, places, report, progress=progress)
+        if dry_run:
             transaction.set_rollback(True)
-    return report
 
 
 def _lock_street(street):
@@ -494,8 +623,13 @@ def _lock_street(street):
     list(Node.objects.select_for_update().filter(pk=street.pk).values_list("pk"))
 
 
-def _ensure_nodes(street, rows, report) -> dict:
-    """(community, grid, building) names → (community id, grid id, building id, household path)."""
+def _ensure_nodes(street, rows, report, *, write=True) -> dict:
+    """(community, grid, building) names → (community id, grid id, building id, household path).
+
+    ``write=False`` (a dry run): missing nodes are counted, not created; each gets a stand-in
+    negative id, so that its children and households are told apart as they would be.
+    """
+    stand_in_ids = itertools.count(-1, -1)
     existing = {
         (n.parent_id, n.name): n
         for n in Node.objects.filter(path__startswith=street.path + ".").only("id", "parent_id", "name", "path", "kind")
@@ -506,7 +640,10 @@ def _ensure_nodes(street, rows, report) -> dict:
         if node is None:
             # Individual saves: Node.save() owns the materialized path, and there are only a few hundred.
             node = Node(kind=kind, name=name, parent=parent)
-            node.save()
+            if write:
+                node.save()
+            else:
+                node.pk = next(stand_in_ids)
             existing[(parent.pk, name)] = node
             report.nodes_created[kind] += 1
         return node
@@ -527,12 +664,12 @@ def _ensure_nodes(street, rows, report) -> dict:
 _FIELDS = ("community_id", "grid_id", "building_id", "unit", "room", "head_name", "id_number", "phone", "size", "notes", "path")
 
 
-def _write_households(street, rows, places, report):
+def _write_households(street, rows, places, report, *, write=True, progress=None):
     """Insert new households, update changed ones, and replace the focus groups that changed.
 
     Existing households of the street are loaded once, keyed by address; rows are then written
     BATCH_SIZE at a time. Household.save() is bypassed on purpose (100,000 rows): address_key
-    and path are set here exactly as save() sets them.
+    and path are set here exactly as save() sets them. ``write=False`` (a dry run): counted only.
     """
     Tag = Household.tags.through
     existing = {
@@ -546,7 +683,7 @@ def _write_households(street, rows, places, report):
     for household_id, tag_id in Tag.objects.filter(household__street=street).values_list("household_id", "focusgroup_id"):
         tags_of.setdefault(household_id, set()).add(tag_id)
 
-    writer = _HouseholdWriter(street)
+    writer = _HouseholdWriter(street) if write else None
     for start in range(0, len(rows), BATCH_SIZE):
         new, changed, tags = [], [], {}  # tags: pk (or address key while the pk is unknown) → ids
         for r in rows[start : start + BATCH_SIZE]:
@@ -567,11 +704,15 @@ def _write_households(street, rows, places, report):
             else:
                 report.unchanged += 1
 
-        new_pks = writer.insert(new)
-        writer.update(changed)
-        writer.replace_tags({new_pks.get(owner, owner): ids for owner, ids in tags.items()})
+        if writer is not None:
+            # Only new households with focus groups need their pk: the others are not looked up.
+            new_pks = writer.insert(new, pks_for=[owner for owner in tags if isinstance(owner, str)])
+            writer.update(changed)
+            writer.replace_tags({new_pks.get(owner, owner): ids for owner, ids in tags.items()})
         report.created += len(new)
         report.updated += len(changed)
+        if progress is not None:
+            progress("write", min(start + BATCH_SIZE, len(rows)), len(rows))
 
 
 class _HouseholdWriter:
@@ -611,15 +752,16 @@ class _HouseholdWriter:
             qn(tag.db_table), qn(tag.get_field("household").column), qn(tag.get_field("focusgroup").column)
         )
 
-    def insert(self, new) -> dict:
-        """Insert (address key, values) pairs; returns address key → new pk."""
+    def insert(self, new, *, pks_for=()) -> dict:
+        """Insert (address key, values) pairs; returns address key → new pk for the keys ``pks_for``."""
         if not new:
             return {}
         with connection.cursor() as cursor:
             cursor.executemany(self.insert_sql, [(self.street.pk, key, *values, *self.constant_values) for key, values in new])
-        keys = [key for key, _values in new]
+        if not pks_for:
+            return {}
         return dict(
-            Household.objects.filter(street=self.street, address_key__in=keys).values_list("address_key", "pk")
+            Household.objects.filter(street=self.street, address_key__in=pks_for).values_list("address_key", "pk")
         )
 
     def update(self, changed):

@@ -9,6 +9,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from core.params import int_param, text_param
+
 from .exporting import register_export_response
 from .masking import mask_phone, masked_family, reveal_family
 from .models import FocusGroup, Household, Node, NodeKind
@@ -20,13 +22,13 @@ PAGE_SIZE = 30
 
 def _filtered_households(request):
     qs = Household.objects.visible_to(request.user)
-    qs = search_households(qs, request.GET.get("q", ""))
-    grid = request.GET.get("grid", "")
-    if grid.isdigit():
-        qs = qs.filter(grid_id=int(grid))
-    tag = request.GET.get("tag", "")
-    if tag.isdigit():
-        qs = qs.filter(tags__id=int(tag))
+    qs = search_households(qs, text_param(request, "q"), request)
+    grid = int_param(request, "grid")  # a junk filter is ignored
+    if grid is not None:
+        qs = qs.filter(grid_id=grid)
+    tag = int_param(request, "tag")
+    if tag is not None:
+        qs = qs.filter(tags__id=tag)
     return qs
 
 
@@ -51,9 +53,9 @@ def household_list(request):
             "page": page,
             "grids": grids,
             "tags": FocusGroup.objects.all(),
-            "q": request.GET.get("q", ""),
-            "grid": request.GET.get("grid", ""),
-            "tag": request.GET.get("tag", ""),
+            "q": text_param(request, "q"),
+            "grid": str(int_param(request, "grid") or ""),
+            "tag": str(int_param(request, "tag") or ""),
             "querystring": params.urlencode(),
         },
     )

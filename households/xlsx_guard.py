@@ -3,39 +3,60 @@
 Every Excel upload (the register import, the staff lists) calls it first; it raises
 ``XlsxRejected`` (a ValidationError) with a message for the user, or returns None. It reads the
 zip archive itself, in 1 MiB pieces: memory stays at a few MiB, and a refusal comes as soon as
-the limit is crossed, before the rest of the file is unpacked.
+the limit is crossed, before the rest of the file is unpacked. The parsers then run in a child
+process with memory and CPU limits (core/sandbox.py), for whatever this guard might miss.
+
+It measures exactly the parts the parsers will read, found the way they find them
+(``_Inspection._map_package``): python-calamine follows ``_rels/.rels`` to the workbook's folder
+and the workbook's relationships to its sheets, wherever they point; openpyxl finds the workbook
+and the shared strings by their content types and the styles by name. Every relationship of every
+part reached is followed, and each part is scanned as what it is read as: a worksheet with the
+worksheet scanner, the shared strings with theirs, the styles and the other parts openpyxl makes
+objects of with their limits (PART_LIMITS). A package whose parts the guard cannot account for is
+refused: a zip entry no relationship reaches (other than the package's own index parts), two
+entries whose names differ only in letter case or not at all, a name that is not a plain path or
+that the zip directory records twice (Unicode Path field), a relationship target that leaves the
+package or an external one that names a part inside it, more than one workbook, a sheet whose
+relationship is missing, and one part read as two different things (a sheet and the styles).
 
 What is refused, and why:
 
 - not an xlsx: not a zip archive (.xls, .csv, a text file renamed, a password-protected file,
-  which Excel stores as an OLE container), or a zip without ``[Content_Types].xml`` and an
-  ``xl/workbook.xml`` of an Excel workbook's content type (a renamed .zip, .docx, .ods, .xlsb);
+  which Excel stores as an OLE container), or a zip without ``[Content_Types].xml`` and a
+  workbook of an Excel workbook's content type (a renamed .zip, .docx, .ods, .xlsb);
 - macros: .xlsm/.xltm/.xlam content types, a ``vbaProject.bin``, Excel 4 macro sheets,
   whatever the file is called;
 - zip bombs: too many entries, more unpacked bytes than IMPORT_MAX_UNPACKED_MB in total, an
   entry packed more tightly than IMPORT_MAX_COMPRESSION_RATIO, an entry that unpacks to more
   than it declares (the sizes come from the archive's directory, which the sender writes),
-  encryption or compression methods Excel does not use;
+  encryption or compression methods Excel does not use; and any layout but the one Excel
+  writes (the directory right before its end record, nothing after it, each entry's header
+  naming it as the directory does), which two zip readers could read as two different archives;
 - XML bombs: any ``<!DOCTYPE`` or ``<!ENTITY`` in any XML part (Excel never writes one; that is
   how "billion laughs" and external entities get in), or an XML part not in UTF-8 (so that the
   scan sees what the parsers see);
 - cell bombs: python-calamine loads a sheet as a dense rows × columns grid, so one cell at
-  XFD1048576 costs 17 billion cells (the process is killed). The worksheets' cells are scanned
-  (their ``r`` attribute, or their position when it is missing, as calamine counts them) and the
-  ``<dimension>``: more rows than IMPORT_MAX_ROWS (+ the header, + BLANK_ROW_ALLOWANCE blank
-  rows) or more than IMPORT_MAX_CELLS cells in the rows × columns rectangle is refused. Also
-  bounded: the shared strings (one per cell at most), one text longer than 1 MiB, and the tags
-  of the other parts (openpyxl makes an object of many of them).
+  XFD1048576 costs 17 billion cells (it asks for 549 GB and aborts). The worksheets' cells are
+  scanned (their ``r`` attribute, or their position when it is missing, as calamine counts them)
+  and the ``<dimension>``: more rows than IMPORT_MAX_ROWS (+ the header, + BLANK_ROW_ALLOWANCE
+  blank rows) or more than IMPORT_MAX_CELLS cells in the rows × columns rectangle is refused.
+  Also bounded: the shared strings (one per cell at most), one text longer than 1 MiB;
+- object bombs: openpyxl makes a Python object of each cell format, font, border, defined name,
+  relationship… (990,000 ``<xf/>`` took it 17 s and 1.6 GB): at most 65,490 cell formats (Excel's
+  own limit), 20,000 of each other collection, and so many tags a part (PART_LIMITS,
+  MAX_PART_TAGS, MAX_RELATIONSHIPS).
 
-Timings (2 shared CPUs): every refusal of households/tests/test_upload_guard.py takes under
-25 ms and under 3 MB (tracemalloc); the real template passes in 2 ms, a 20,000-row register in
-0.2 s, a 200,000-row one (110 MB of sheet XML) in about 3.5 s.
+Timings (2 shared CPUs, measured under load): every refusal of households/tests/test_upload_guard.py
+takes under 150 ms and under 3 MB (tracemalloc), the 5 MB styles of 990,000 cell formats under
+50 ms; the real template passes in 2 ms, a 20,000-row register in 0.2-0.4 s, a 200,000-row one
+(110 MB of sheet XML) in 3.5-5.5 s, as before the package was mapped.
 
 python-calamine does not expand entities (its XML parser reports an unknown entity and stops,
 measured), and openpyxl parses through defusedxml (asserted at start-up in households/apps.py);
 the DOCTYPE refusal is the guard that does not depend on either.
 """
 
+import collections
 import io
 import os
 import posixpath
@@ -43,11 +64,12 @@ import re
 import struct
 import zipfile
 import zlib
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-# The defaults, for settings that do not define them (the lead adds them to visitplan/settings.py).
+# The defaults, for settings that do not define them (visitplan/settings.py defines them all).
 DEFAULTS = {
     "IMPORT_MAX_UPLOAD_MB": 30,
     "IMPORT_MAX_UNPACKED_MB": 200,
@@ -68,8 +90,8 @@ MAX_INDEX_PART = 1 << 20
 MAX_TEXT_RUN = CHUNK
 # A worksheet larger than this gets a quick pass over its rows before the full scan.
 PRESCAN_SIZE = 16 << 20
-# Tags of a part that is neither a worksheet nor the shared strings (styles, workbook, drawings…):
-# openpyxl builds a Python object for many of them.
+# Tags of any other XML part (drawings, charts, themes…), which openpyxl reads only when it loads a
+# workbook in full.
 MAX_PART_TAGS = 1_000_000
 # Blank rows inside and below the data: the readers skip them and do not count them as data
 # rows, so a sheet may reach this far past the limit before the guard refuses it (the readers
@@ -90,6 +112,73 @@ BINARY_EXTENSIONS = {
 }  # fmt: skip
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
+# The package: where the parsers look.
+CONTENT_TYPES = "[Content_Types].xml"
+ROOT_RELS = "_rels/.rels"
+SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+# Parts openpyxl reads by these names, whatever the relationships say (reader/excel.py,
+# styles/stylesheet.py), as what their relationship would call them.
+OPENPYXL_BY_NAME = {
+    "xl/styles.xml": "styles",
+    "xl/theme/theme1.xml": "theme",
+    "docProps/core.xml": "core-properties",
+    "docProps/custom.xml": "custom-properties",
+}
+# Relationship kinds (the last segment of the Type, lower case) that the parsers read a sheet from.
+SHEET_KINDS = {"worksheet", "chartsheet", "dialogsheet"}
+MACRO_KINDS = {
+    "macrosheet", "xlmacrosheet", "xlintlmacrosheet", "vbaproject", "vbaprojectsignature",
+    "vbaprojectsignatureagile", "vbaprojectsignaturev3",
+}  # fmt: skip
+# What the parsers load as data: a part read as one of these is read as nothing else.
+PARSED_KINDS = {"workbook", "sheet", "sharedstrings", "styles"}
+KIND_LABELS = {"workbook": "工作簿", "sheet": "工作表", "sharedstrings": "共享字符串", "styles": "样式表", "theme": "主题"}
+
+# What openpyxl builds objects of. The relationships of all the .rels parts together:
+MAX_RELATIONSHIPS = 100_000
+# Excel's own limit of unique cell formats and cell styles ("Excel specifications and limits").
+EXCEL_MAX_FORMATS = 65_490
+# The other collections openpyxl makes one object of per item: fonts, fills, borders, number
+# formats, defined names, comments… (measured: 65,490 fonts cost openpyxl 3.8 s and 220 MB; this
+# many about 1.2 s and 70 MB).
+MAX_PART_ITEMS = 20_000
+# Per kind of part openpyxl builds objects from: (tags in all, {element: most of them}).
+# Measured with openpyxl 3.1.5 read-only: 65,490 cell formats take 5.5 s and 280 MB.
+PART_LIMITS = {
+    "styles": (
+        500_000,
+        {
+            "xf": EXCEL_MAX_FORMATS,  # cellXfs and cellStyleXfs together
+            "cellStyle": EXCEL_MAX_FORMATS,
+            "font": MAX_PART_ITEMS,
+            "fill": MAX_PART_ITEMS,
+            "border": MAX_PART_ITEMS,
+            "numFmt": MAX_PART_ITEMS,
+            "dxf": MAX_PART_ITEMS,
+        },
+    ),
+    "workbook": (200_000, {"sheet": 1000, "definedName": MAX_PART_ITEMS, "externalReference": 1000}),
+    "comments": (1_000_000, {"comment": MAX_PART_ITEMS}),
+    "custom-properties": (100_000, {"property": MAX_PART_ITEMS}),
+    "core-properties": (10_000, {}),
+    "extended-properties": (100_000, {}),
+    "externallink": (200_000, {}),
+}
+ITEM_LABELS = {
+    "xf": "单元格格式",
+    "cellStyle": "单元格样式",
+    "font": "字体",
+    "fill": "填充样式",
+    "border": "边框样式",
+    "numFmt": "数字格式",
+    "dxf": "条件格式样式",
+    "sheet": "工作表",
+    "definedName": "名称（名称管理器中的名称）",
+    "externalReference": "外部链接",
+    "comment": "批注",
+    "property": "自定义属性",
+}
+
 SAVE_AS = "请在 Excel 中打开后“另存为”→“Excel 工作簿(*.xlsx)”，再上传另存后的文件"
 NOT_XLSX = "文件不是 .xlsx 格式的 Excel 工作簿（可能是 .csv、文本文件或其他文件改了扩展名）；" + SAVE_AS
 OLE_FILE = "文件是旧版 Excel 97-2003 工作簿（.xls），或设置了打开密码；" + SAVE_AS.replace("再上传", "如有密码请先取消，再上传")
@@ -108,6 +197,11 @@ TOO_MANY_CELLS = (
     "请删除表格右侧和下方多余的行和列（包括只设置了格式的空单元格），或拆分成几个文件分别导入"
 )
 XML_STRUCTURE = "文件中的 {part} 结构异常（{reason}），不是 Excel 保存的文件；" + SAVE_AS
+PACKAGE = "文件的内部结构异常（{reason}），不是 Excel 保存的文件，可能是恶意构造的；" + SAVE_AS
+TOO_MANY_ITEMS = (
+    "文件中的 {part} 含有超过 {limit} 个{what}，超出了导入的上限；"
+    "请在 Excel 中删除多余的{what}（或复制数据到新工作簿）后另存为“Excel 工作簿(*.xlsx)”，再上传"
+)
 
 
 class XlsxRejected(ValidationError):
@@ -156,6 +250,16 @@ def inspect_xlsx(file, *, max_rows=None, max_cells=None, max_upload_mb=None) -> 
         file.seek(0)
 
 
+class _Rel(NamedTuple):
+    """One relationship of a .rels part, resolved."""
+
+    id: str
+    kind: str  # the last segment of its Type, lower case ("worksheet", "styles", …)
+    target: str  # as written
+    part: str | None  # the zip entry it reaches; None when external or missing
+    external: bool
+
+
 class _Inspection:
     def __init__(self, file, *, max_rows, max_cells, max_upload_mb):
         self.file = file
@@ -188,10 +292,15 @@ class _Inspection:
         with archive:
             entries = archive.infolist()
             self._check_entries(entries)
-            by_name = {e.filename: e for e in entries}
-            self._check_package(by_name)
+            self._check_names(entries)
+            self.by_name = {e.filename: e for e in entries}
+            self._map_package()
             for entry in sorted(entries, key=lambda e: (e.filename not in self.index_parts, e.file_size)):
                 self._scan_entry(entry)
+            # Last, so that a lying or oversized entry is reported as such first.
+            for entry in entries:
+                if entry.filename not in self.kinds and entry.filename not in self.index_parts and not entry.is_dir():
+                    self.refuse_package(f"{entry.filename} 不属于工作簿（没有任何关系引用它）")
 
     def _size(self):
         size = getattr(self.file, "size", None)  # UploadedFile
@@ -202,27 +311,41 @@ class _Inspection:
         self.file.seek(here)
         return end
 
+    @staticmethod
+    def refuse_package(reason):
+        raise XlsxRejected(PACKAGE.format(reason=reason), code="package")
+
     # -- the zip directory
 
     def _check_directory_record(self, size):
-        """The end-of-directory record, before zipfile reads the directory: bound its size."""
+        """The end-of-directory record, before zipfile reads the directory: bound its size, and
+        require the one layout Excel writes (the directory right before its end record, nothing
+        after it): a zip with room for a second directory may be read one way by Python's
+        zipfile and another by the Rust zip crate under python-calamine."""
         tail_size = min(size, 22 + 0xFFFF)
-        self.file.seek(size - tail_size)
+        tail_start = size - tail_size
+        self.file.seek(tail_start)
         tail = self.file.read(tail_size)
         at = tail.rfind(b"PK\x05\x06")
         if at < 0 or len(tail) - at < 22:
             raise XlsxRejected(DAMAGED.format(reason="找不到 zip 目录"), code="damaged")
-        _sig, _disk, _cd_disk, _on_disk, count, cd_size, _cd_offset, _comment = struct.unpack("<4s4H2LH", tail[at : at + 22])
-        if count == 0xFFFF or cd_size == 0xFFFFFFFF:
-            count, cd_size = self._zip64_directory_record(size, tail, at)
+        _sig, _disk, _cd_disk, _on_disk, count, cd_size, cd_offset, comment = struct.unpack("<4s4H2LH", tail[at : at + 22])
+        directory_end = tail_start + at
+        if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
+            count, cd_size, cd_offset, directory_end = self._zip64_directory_record(size, tail, at)
         if count > self.max_entries:
             raise XlsxRejected(BOMB.format(reason=f"压缩包内有 {count} 个文件，上限 {self.max_entries} 个"), code="zip_entries")
         # zipfile reads cd_size bytes of directory whatever the count says: ~1 KiB an entry at most.
         if cd_size > self.max_entries * 1024:
             raise XlsxRejected(BOMB.format(reason=f"zip 目录有 {cd_size} 字节，文件数超过上限 {self.max_entries} 个"), code="zip_entries")
+        if at + 22 + comment != len(tail):
+            raise XlsxRejected(DAMAGED.format(reason="zip 目录记录之后还有数据"), code="damaged")
+        if cd_offset + cd_size != directory_end:
+            raise XlsxRejected(DAMAGED.format(reason="zip 目录的位置与目录记录不符"), code="damaged")
 
     def _zip64_directory_record(self, size, tail, at):
-        """(entries, directory size) from the zip64 end record, which a zip64 archive has instead."""
+        """(entries, directory size, directory offset, record offset) from the zip64 end record,
+        which a zip64 archive has instead."""
         locator = tail[at - 20 : at] if at >= 20 else b""
         if not locator.startswith(b"PK\x06\x07"):
             raise XlsxRejected(DAMAGED.format(reason="zip64 目录记录缺失"), code="damaged")
@@ -233,8 +356,8 @@ class _Inspection:
         record = self.file.read(56)
         if not record.startswith(b"PK\x06\x06"):
             raise XlsxRejected(DAMAGED.format(reason="zip64 目录记录错误"), code="damaged")
-        _sig, _size, _made, _needed, _disk, _cd_disk, _on_disk, count, cd_size, _cd_offset = struct.unpack("<4sQ2H2L4Q", record)
-        return count, cd_size
+        _sig, _size, _made, _needed, _disk, _cd_disk, _on_disk, count, cd_size, cd_offset = struct.unpack("<4sQ2H2L4Q", record)
+        return count, cd_size, cd_offset, offset
 
     def _check_entries(self, entries):
         if len(entries) > self.max_entries:
@@ -266,66 +389,241 @@ class _Inspection:
                 BOMB.format(reason=f"解压后共 {total / 1024 / 1024:.0f} MB，上限 {limit_mb} MB"), code="zip_bomb"
             )
 
-    # -- the package: content types and the workbook's relationships
+    def _check_names(self, entries):
+        """Every entry has one plain name, the same to every reader.
 
-    def _check_package(self, by_name):
-        self.by_name = by_name
+        python-calamine finds a part by its name in any letter case and takes relationship targets
+        literally ("xl/./a.xml"), openpyxl by the exact, normalized name; the Rust zip crate also
+        takes the name from an Info-ZIP Unicode Path field, which Python's zipfile ignores. With
+        names that are plain paths, unique in any case, and no second name in that field, a part
+        is the same part for the guard and both parsers.
+        """
+        lower = {}
+        for e in entries:
+            name = e.filename
+            path = name[:-1] if e.is_dir() else name
+            if (
+                not path
+                or path.startswith("/")
+                or "\\" in path
+                or any(segment in ("", ".", "..") for segment in path.split("/"))
+                or any(ord(ch) < 32 for ch in path)
+            ):
+                self.refuse_package(f"压缩包内的文件名“{name}”不规范")
+            if name.lower() in lower:
+                self.refuse_package(f"压缩包内的 {lower[name.lower()]} 与 {name} 只有大小写不同")
+            lower[name.lower()] = name
+            other = _unicode_path(e.extra)
+            if other is not None and other != name:
+                self.refuse_package(f"{name} 在 zip 目录中还记有另一个文件名“{other}”")
+
+    # -- the package: which parts the parsers read, and as what
+
+    def _map_package(self):
+        """Follow the package as the parsers do, and note every part they read and as what.
+
+        python-calamine 0.9.1 (measured with crafted files): ``_rels/.rels`` → the last
+        officeDocument relationship (TargetMode ignored) → its folder's ``workbook.xml`` (whatever
+        the target's file name), that folder's ``_rels/workbook.xml.rels``, ``sharedStrings.xml``
+        and ``styles.xml``; each ``<sheet>`` → its relationship's target, relative to the folder
+        or absolute, taken literally; every name in any letter case.
+        openpyxl 3.1.5 (reader/excel.py): the workbook and the shared strings by their content
+        types in ``[Content_Types].xml``; ``xl/styles.xml``, ``xl/theme/theme1.xml``,
+        ``docProps/core.xml`` and ``docProps/custom.xml`` by name; everything else through the
+        relationships (packaging/relationship.py: relative to the source's folder, normalized).
+
+        So: one officeDocument relationship, to a part called workbook.xml, which is also the one
+        workbook of the content types; every relationship of every part reached is followed; a
+        part reached as a worksheet, the shared strings, the styles or the workbook is reached as
+        nothing else. Each part then gets the scanner of what it is read as (``_scanner``).
+        """
+        by_name = self.by_name
         self.lower = {name.lower(): name for name in by_name}
-        self.index_parts = {"[Content_Types].xml", "_rels/.rels", "xl/_rels/workbook.xml.rels"}
+        self.index_parts = set()
         self.scanned = set()
-        # Worksheets: what the workbook's relationships name, and whatever lies in xl/worksheets/.
-        self.sheets = {n for n in by_name if n.lower().startswith("xl/worksheets/") and n.lower().endswith(".xml")}
-        self.shared_strings = {n for n in by_name if n.lower() == "xl/sharedstrings.xml"}
+        self.kinds = {}  # part → what the parsers read it as ({"sheet"}, {"styles"}, {"theme"}…)
+        self.references = {}  # part → how many relationships reach it
+        self.rels = {}  # part → its relationships, by id
         self.sheet_names = {}  # part → the sheet's name in the workbook, for messages
+        self.relationship_count = 0
         for name in by_name:
             if posixpath.basename(name).lower() in ("vbaproject.bin", "vbaprojectsignature.bin", "vbadata.xml"):
                 raise XlsxRejected(MACROS, code="macros")
-        missing = [n for n in ("[Content_Types].xml", "xl/workbook.xml") if n not in by_name]
+
+        missing = [] if CONTENT_TYPES in by_name else [CONTENT_TYPES]
+        root_rels = self.lower.get(ROOT_RELS)
+        root = self._relationships("", root_rels) if root_rels else {}
+        documents = [r for r in root.values() if r.kind == "workbook"]
+        if not documents:
+            missing.append("xl/workbook.xml")
+        elif documents[0].part is None and not documents[0].external:
+            missing.append(documents[0].target.lstrip("/"))
         if missing:
             raise XlsxRejected(ZIP_NOT_XLSX.format(missing="、".join(missing)), code="not_xlsx")
+        if len(documents) > 1:
+            self.refuse_package("_rels/.rels 中有多个工作簿（officeDocument）关系")
+        if documents[0].external:
+            self.refuse_package("工作簿（officeDocument）关系指向外部文件")
+        workbook = documents[0].part
+        self._check_content_types(workbook)
+        if posixpath.basename(workbook).lower() != "workbook.xml":
+            # python-calamine would read the folder's workbook.xml instead: another part, or none.
+            self.refuse_package(f"工作簿部件应名为 workbook.xml，此文件中为 {workbook}")
+        sheets = self._read_workbook(by_name[workbook])
 
-        defaults, overrides = {}, {}
-        for element in self._index_xml("[Content_Types].xml"):
+        # Parts read by their names rather than through a relationship.
+        folder = posixpath.dirname(workbook)
+        for name, kind in (
+            (posixpath.join(folder, "sharedStrings.xml"), "sharedstrings"),  # calamine
+            (posixpath.join(folder, "styles.xml"), "styles"),  # calamine
+        ):
+            if name.lower() in self.lower:
+                self._read_as(self.lower[name.lower()], kind)
+        for name, kind in OPENPYXL_BY_NAME.items():
+            if name in by_name:
+                self._read_as(name, kind)
+        for name in self.shared_strings_types:
+            if name in by_name:
+                self._read_as(name, "sharedstrings")  # openpyxl: the first of these
+
+        # Every relationship of every part reached, breadth first.
+        queue = collections.deque(self.kinds)
+        seen = set(queue)
+        while queue:
+            part = queue.popleft()
+            rels_name = self.lower.get(_rels_path(part).lower())
+            if rels_name is None:
+                continue
+            self.rels[part] = self._relationships(part, rels_name)
+            for rel in self.rels[part].values():
+                if rel.part is not None and rel.part not in seen:
+                    seen.add(rel.part)
+                    queue.append(rel.part)
+
+        workbook_rels = self.rels.get(workbook, {})
+        for sheet, ids in sheets:
+            label = f"工作表“{sheet}”"
+            for rid in ids:
+                rel = workbook_rels.get(rid)
+                if rel is None:
+                    self.refuse_package(f"{label}引用的关系 {rid} 不存在")
+                if rel.external:
+                    self.refuse_package(f"{label}指向外部文件 {rel.target}")
+                if rel.part is None:
+                    self.refuse_package(f"{label}的部件 {rel.target} 不存在")
+                if rel.part in self.sheet_names:
+                    self.refuse_package(f"{rel.part} 被用作多个工作表")
+                self.sheet_names[rel.part] = sheet
+                self._read_as(rel.part, "sheet")
+
+        for part in sorted(self.index_parts & self.kinds.keys()):
+            self.refuse_package(f"关系指向了索引部件 {part}")
+        for part, kinds in self.kinds.items():
+            parsed = kinds & PARSED_KINDS
+            if parsed and len(kinds) > 1:
+                self.refuse_package(f"{part} 同时被用作{'、'.join(sorted(KIND_LABELS.get(k, k) for k in kinds))}")
+            if parsed and _is_binary(part):
+                self.refuse_package(f"{part} 被用作{KIND_LABELS[next(iter(parsed))]}，但它不是 XML")
+            if "sheet" in kinds and self.references.get(part, 0) > 1:
+                self.refuse_package(f"{part} 被多个关系引用为工作表")
+
+    def _read_as(self, part, kind):
+        self.kinds.setdefault(part, set()).add(kind)
+
+    def _check_content_types(self, workbook):
+        """[Content_Types].xml: no macro content type, and one workbook, the officeDocument's."""
+        defaults, overrides = {}, []
+        for element in self._index_xml(CONTENT_TYPES):
             tag = _local(element.tag)
             content_type = (element.get("ContentType") or "").strip()
             if tag == "Default":
                 defaults[(element.get("Extension") or "").lower()] = content_type
             elif tag == "Override":
-                overrides[(element.get("PartName") or "").lstrip("/").lower()] = content_type
-        for content_type in [*defaults.values(), *overrides.values()]:
+                overrides.append(((element.get("PartName") or "").lstrip("/"), content_type))
+        for content_type in [*defaults.values(), *(t for _part, t in overrides)]:
             lowered = content_type.lower()
             if "macroenabled" in lowered or "vbaproject" in lowered or "macrosheet" in lowered:
                 raise XlsxRejected(MACROS, code="macros")
-        if (overrides.get("xl/workbook.xml") or defaults.get("xml", "")) not in WORKBOOK_TYPES:
-            raise XlsxRejected(ZIP_NOT_XLSX.format(missing="Excel 工作簿类型的 xl/workbook.xml"), code="not_xlsx")
+        # openpyxl opens the part of the first workbook content type, or xl/workbook.xml.
+        others = {part for part, t in overrides if t in WORKBOOK_TYPES and part.lower() != workbook.lower()}
+        if others:
+            self.refuse_package(f"[Content_Types].xml 登记的工作簿 {'、'.join(sorted(others))} 不是 _rels/.rels 指向的 {workbook}")
+        own = [t for part, t in overrides if part.lower() == workbook.lower()]
+        extension = posixpath.splitext(workbook)[1].lstrip(".").lower()
+        if (own[0] if own else defaults.get(extension, "")) not in WORKBOOK_TYPES:
+            raise XlsxRejected(ZIP_NOT_XLSX.format(missing=f"Excel 工作簿类型的 {workbook}"), code="not_xlsx")
+        if not own and workbook != "xl/workbook.xml":
+            self.refuse_package(f"[Content_Types].xml 中没有登记工作簿 {workbook}")
+        self.shared_strings_types = [
+            self.lower.get(part.lower(), part) for part, t in overrides if t == SHARED_STRINGS_TYPE
+        ]
 
-        targets = {}  # relationship id → part
-        if "xl/_rels/workbook.xml.rels" in by_name:
-            for element in self._index_xml("xl/_rels/workbook.xml.rels"):
-                if _local(element.tag) != "Relationship" or (element.get("TargetMode") or "").lower() == "external":
-                    continue
-                kind = (element.get("Type") or "").rsplit("/", 1)[-1].lower()
-                if kind in ("macrosheet", "vbaproject"):
-                    raise XlsxRejected(MACROS, code="macros")
-                target = element.get("Target") or ""
-                path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
-                name = self.lower.get(path.lower())
-                if name is None:
-                    continue
-                if _is_binary(name):
-                    raise XlsxRejected(XML_STRUCTURE.format(part=name, reason="工作簿引用的部件不是 XML"), code="damaged")
-                targets[element.get("Id")] = name
-                if kind in ("worksheet", "dialogsheet", "chartsheet"):
-                    self.sheets.add(name)
-                elif kind == "sharedstrings":
-                    self.shared_strings.add(name)
-        if by_name["xl/workbook.xml"].file_size <= MAX_INDEX_PART:
-            self.index_parts.add("xl/workbook.xml")
-            for element in self._index_xml("xl/workbook.xml", iterate=True):
-                if _local(element.tag) == "sheet":
-                    rid = next((v for k, v in element.attrib.items() if _local(k) == "id"), None)
-                    if rid in targets and element.get("name"):
-                        self.sheet_names[targets[rid]] = element.get("name")
+    def _relationships(self, source, rels_name):
+        """The relationships of ``source`` (a part, "" for the package) from ``rels_name``, resolved;
+        each part reached is noted as read as the relationship's kind."""
+        self.index_parts.add(rels_name)
+        folder = posixpath.dirname(source)
+        found = {}
+        for element in self._index_xml(rels_name, iterate=True):
+            if _local(element.tag) != "Relationship":
+                continue
+            self.relationship_count += 1
+            if self.relationship_count > MAX_RELATIONSHIPS:
+                self.refuse_package(f"关系超过 {MAX_RELATIONSHIPS} 个")
+            if any("}" in key for key in element.attrib):
+                self.refuse_package(f"{rels_name} 中的关系带有命名空间前缀的属性")
+            rid, target = element.get("Id"), element.get("Target")
+            if not rid or target is None:
+                self.refuse_package(f"{rels_name} 中有缺少 Id 或 Target 的关系")
+            if rid in found:
+                self.refuse_package(f"{rels_name} 中的关系 {rid} 重复")
+            kind = (element.get("Type") or "").rstrip("/").rsplit("/", 1)[-1].lower()
+            if kind in MACRO_KINDS:
+                raise XlsxRejected(MACROS, code="macros")
+            if kind in SHEET_KINDS:
+                kind = "sheet"
+            elif kind == "officedocument" and not source:
+                kind = "workbook"  # the package's own: the one the parsers open
+            if (element.get("TargetMode") or "").strip().lower() == "external":
+                inside = self._inside(folder, target)
+                if inside is not None:
+                    self.refuse_package(f"{rels_name} 中的外部关系 {rid} 指向压缩包内的 {inside}")
+                found[rid] = _Rel(rid, kind, target, None, True)
+                continue
+            part = self.lower.get(self._resolve(rels_name, folder, target).lower())
+            found[rid] = _Rel(rid, kind, target, part, False)
+            if part is not None:
+                self._read_as(part, kind)
+                self.references[part] = self.references.get(part, 0) + 1
+        return found
+
+    def _resolve(self, rels_name, folder, target):
+        """The part name a target means (openpyxl's get_dependents; python-calamine takes it
+        literally, which names no entry unless it is already normal: see _check_names)."""
+        path = target[1:] if target.startswith("/") else posixpath.join(folder, target)
+        normal = posixpath.normpath(path) if path else ""
+        if not target.strip() or normal in ("", ".", "..") or normal.startswith(("../", "/")):
+            self.refuse_package(f"{rels_name} 中的关系目标“{target}”无效")
+        return normal
+
+    def _inside(self, folder, target):
+        """The entry an external target would name if a parser took it as a part, or None."""
+        stripped = target.lstrip("/")
+        for candidate in (target, stripped, posixpath.join(folder, target), posixpath.join(folder, stripped)):
+            for name in (candidate, posixpath.normpath(candidate) if candidate else candidate):
+                if name and name.lower() in self.lower:
+                    return self.lower[name.lower()]
+        return None
+
+    def _read_workbook(self, entry):
+        """Scan and parse the workbook part: its ``<sheet>`` elements as (name, [relationship ids])."""
+        sheets = _SheetList()
+        scanner = _WorkbookScanner(entry.filename, sheets)
+        self.scanned.add(entry.filename)
+        for piece in self._unpack(entry):
+            scanner.feed(piece)
+        scanner.close()
+        return sheets.sheets
 
     def _index_xml(self, name, iterate=False):
         """A small index part, checked like any XML part, then parsed (no DTD allowed): its
@@ -333,6 +631,7 @@ class _Inspection:
         from defusedxml import DefusedXmlException
         from defusedxml.ElementTree import fromstring
 
+        self.index_parts.add(name)
         entry = self.by_name[name]
         if entry.file_size > MAX_INDEX_PART:
             raise XlsxRejected(XML_STRUCTURE.format(part=name, reason="过大"), code="damaged")
@@ -347,13 +646,15 @@ class _Inspection:
 
     # -- the parts
 
-    def _scan_entry(self, entry, keep=False):
-        """Unpack one entry in pieces through its scanner (once); with ``keep`` return the pieces."""
+    def _scanner(self, entry):
+        """The scanner of what the parsers read the entry as."""
         name = entry.filename
-        if name in self.scanned:
-            return []
-        self.scanned.add(name)
-        if name in self.sheets:
+        kinds = self.kinds.get(name)
+        if name in self.index_parts:
+            return _XmlScanner(name)
+        if kinds is None:
+            return _Scanner(name)  # read by no parser, and refused once its sizes are checked
+        if "sheet" in kinds:
             sheet = self.sheet_names.get(name)
             if entry.file_size > PRESCAN_SIZE:
                 # A quick pass over the rows alone first: a sheet of too many rows is refused in
@@ -361,13 +662,23 @@ class _Inspection:
                 prescan = _RowPrescan(name, sheet, self.max_rows, self.max_cells)
                 for piece in self._unpack(entry):
                     prescan.feed(piece)
-            scanner = _SheetScanner(name, sheet, self.max_rows, self.max_cells)
-        elif name in self.shared_strings:
-            scanner = _SharedStringsScanner(name, self.max_cells)
-        elif _is_binary(name):
-            scanner = _Scanner(name)  # sizes only
-        else:
-            scanner = _XmlScanner(name)
+            return _SheetScanner(name, sheet, self.max_rows, self.max_cells)
+        if "sharedstrings" in kinds:
+            return _SharedStringsScanner(name, self.max_cells)
+        limited = [kind for kind in kinds if kind in PART_LIMITS]
+        if limited:
+            return _PartScanner(name, limited[0])
+        if _is_binary(name):
+            return _Scanner(name)  # sizes only
+        return _XmlScanner(name)
+
+    def _scan_entry(self, entry, keep=False):
+        """Unpack one entry in pieces through its scanner (once); with ``keep`` return the pieces."""
+        name = entry.filename
+        if name in self.scanned:
+            return []
+        self.scanned.add(name)
+        scanner = self._scanner(entry)
         kept = []
         for piece in self._unpack(entry):
             scanner.feed(piece)
@@ -384,7 +695,13 @@ class _Inspection:
         if len(header) != 30 or header[:4] != b"PK\x03\x04":
             raise XlsxRejected(DAMAGED.format(reason=f"{entry.filename} 的文件头错误"), code="damaged")
         name_length, extra_length = struct.unpack("<HH", header[26:30])
-        f.seek(entry.header_offset + 30 + name_length + extra_length)
+        raw_name = f.read(name_length)
+        extra = f.read(extra_length)
+        encoding = "utf-8" if entry.flag_bits & 0x800 else "cp437"
+        local_name = raw_name.decode(encoding, errors="replace")
+        other = _unicode_path(extra)
+        if local_name != entry.orig_filename or (other is not None and other != entry.filename):
+            raise XlsxRejected(DAMAGED.format(reason=f"{entry.filename} 的文件头与 zip 目录不符"), code="damaged")
         remaining = entry.compress_size
         total, crc = 0, 0
         lying = BOMB.format(reason=f"{entry.filename} 实际解压后的大小超过了它声明的 {entry.file_size} 字节")
@@ -433,6 +750,24 @@ def _local(tag):
 
 def _is_binary(name):
     return posixpath.splitext(name)[1].lstrip(".").lower() in BINARY_EXTENSIONS
+
+
+def _rels_path(part):
+    """Where a part's relationships are: xl/_rels/workbook.xml.rels for xl/workbook.xml."""
+    folder, name = posixpath.split(part)
+    return posixpath.join(folder, "_rels", f"{name}.rels")
+
+
+def _unicode_path(extra: bytes):
+    """The name in an Info-ZIP Unicode Path field (0x7075) of a zip extra block, or None."""
+    at = 0
+    while at + 4 <= len(extra):
+        kind, size = struct.unpack_from("<HH", extra, at)
+        if kind == 0x7075:
+            data = extra[at + 4 : at + 4 + size]
+            return data[5:].decode("utf-8", errors="replace") if len(data) > 5 else ""
+        at += 4 + size
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,6 +875,15 @@ class _MarkupScanner(_XmlScanner):
     def segment(self, segment):
         raise NotImplementedError
 
+    def parse(self, step, *args):
+        """One step of an lxml parser fed the same pieces (well-formedness, or what a target keeps)."""
+        from lxml import etree
+
+        try:
+            step(*args)
+        except etree.XMLSyntaxError as exc:
+            self.refuse(f"XML 格式错误：{getattr(exc, 'msg', None) or exc}")
+
 
 class _SharedStringsScanner(_MarkupScanner):
     """Shared strings: at most one per cell (calamine and openpyxl load them all)."""
@@ -555,6 +899,68 @@ class _SharedStringsScanner(_MarkupScanner):
         self.count += len(self._SI.findall(segment))
         if self.count > self.max_cells:
             self.refuse(f"共享字符串超过 {self.max_cells} 个", code="cell_bomb")
+
+
+class _PartScanner(_MarkupScanner):
+    """A part openpyxl makes an object of per element (the styles, the workbook, comments…): at
+    most ``max_tags`` tags in all, and at most so many elements of each name in PART_LIMITS."""
+
+    _PREFIXED_TAG = re.compile(rb"<[^\s/<>:!?]+:")
+
+    def __init__(self, name, kind):
+        super().__init__(name)
+        self.max_tags, self.limits = PART_LIMITS[kind]
+        self.counts = dict.fromkeys(self.limits, 0)
+
+    def segment(self, segment):
+        # "<xf" also counts "<xfs…", "<font" "<fonts": a few too many, on the safe side. Counting
+        # bytes keeps a segment of 200,000 tags at no memory and a few milliseconds.
+        prefixed = self._PREFIXED_TAG.search(segment) is not None
+        for item, limit in self.limits.items():
+            needle = b"<" + item.encode()
+            count = segment.count(needle)
+            if prefixed:
+                count += sum(1 for _ in re.finditer(rb"<[^\s/<>:!?]+:" + needle[1:], segment))
+            self.counts[item] += count
+            if self.counts[item] > limit:
+                raise XlsxRejected(
+                    TOO_MANY_ITEMS.format(part=self.name, limit=limit, what=ITEM_LABELS.get(item, item)), code="part_size"
+                )
+
+
+class _SheetList:
+    """An lxml parser target that keeps the workbook's ``<sheet>`` elements and nothing else (no
+    tree): (name, [the value of every attribute called id, in any namespace]) — calamine takes
+    r:id and relationships:id by their prefix, openpyxl the id of the relationships namespace."""
+
+    def __init__(self):
+        self.sheets = []
+
+    def start(self, tag, attrib):
+        if _local(tag) == "sheet":
+            self.sheets.append((attrib.get("name", ""), [v for k, v in attrib.items() if _local(k) == "id"]))
+
+    def close(self):
+        return None
+
+
+class _WorkbookScanner(_PartScanner):
+    """The workbook part: bounded like any part openpyxl builds objects from, and parsed
+    (streaming, with lxml) for the sheets it lists."""
+
+    def __init__(self, name, target):
+        from lxml import etree
+
+        super().__init__(name, "workbook")
+        self.parser = etree.XMLParser(target=target, resolve_entities=False, no_network=True, load_dtd=False)
+
+    def feed(self, piece):
+        super().feed(piece)  # the DTD check comes first: lxml never sees a DOCTYPE
+        self.parse(self.parser.feed, piece)
+
+    def close(self):
+        super().close()
+        self.parse(self.parser.close)
 
 
 _CELL_REF = re.compile(rb"\s*([A-Za-z]{1,3})([0-9]{1,9})\s*\Z")
@@ -667,19 +1073,11 @@ class _SheetScanner(_MarkupScanner):
 
     def feed(self, piece):
         super().feed(piece)  # the DTD check comes first: lxml never sees a DOCTYPE
-        self._parse(self.parser.feed, piece)
+        self.parse(self.parser.feed, piece)
 
     def close(self):
         super().close()
-        self._parse(self.parser.close)
-
-    def _parse(self, step, *args):
-        from lxml import etree
-
-        try:
-            step(*args)
-        except etree.XMLSyntaxError as exc:
-            self.refuse(f"XML 格式错误：{getattr(exc, 'msg', None) or exc}")
+        self.parse(self.parser.close)
 
     def segment(self, segment):
         if not self.in_data:

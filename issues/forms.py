@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q
 
+from core.params import parse_int
 from households.models import Household
 from visitplan.models import Cadre, Department
 
@@ -116,9 +117,9 @@ def search_q(term):
     householders = Household.objects.filter(head_name__startswith=term).values("pk")
     # contains, not icontains: Chinese has no case, and UPPER() on every text doubles the cost of the scan.
     q = Q(text__contains=term) | Q(hotline_ticket=term) | Q(household_id__in=householders)
-    digits = term.lstrip("#＃")
-    if digits.isdigit() and len(digits) < 12:
-        q |= Q(pk=int(digits))
+    number = parse_int(term.lstrip("#＃"))
+    if number is not None:
+        q |= Q(pk=number)
     return q
 
 

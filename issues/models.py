@@ -10,13 +10,14 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.versioning import VersionedModel
 from households.models import Household, Node
 from visitplan.models import Cadre, Department
 from visits.domains import SERVICE_DOMAINS
 from visits.models import Visit
 
 
-class HolidayOverride(models.Model):
+class HolidayOverride(VersionedModel):
     """An office-entered day that wins over the chinesecalendar package (e.g. next year's schedule)."""
 
     date = models.DateField("日期", unique=True)
@@ -106,7 +107,7 @@ class IssueQuerySet(models.QuerySet):
         return self.filter(overdue_q(on))
 
 
-class Issue(models.Model):
+class Issue(VersionedModel):
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.PROTECT, related_name="issues")
     # Copied from the household when registered: scoping and ledger filters need no join.
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="+")
@@ -166,8 +167,8 @@ class Issue(models.Model):
         "self", verbose_name="合并到", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates"
     )
 
-    # Optimistic lock: every service call checks and bumps it, so two people cannot overwrite each other.
-    version = models.PositiveIntegerField("版本", default=1, editable=False)
+    # ``version`` (VersionedModel): every service call checks and bumps it (issues/services.py), and a
+    # full-row save() of an existing issue is refused when the row moved on since it was loaded.
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 

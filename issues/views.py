@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from core.params import choice_param, parse_int, parse_text, text_param
 from households.masking import can_view_full_pii
 from households.models import Household, Node, NodeKind
 from households.roles import user_roles
@@ -37,6 +38,7 @@ PAGE_SIZE = 20
 STALE_MESSAGE = "该诉求已被他人修改，请刷新后重试"
 GONE_MESSAGE = "该诉求已不在您的办理范围内（可能已退办或改派），请刷新后查看"
 MERGE_CANDIDATES = 30
+NEXT_MAX_LENGTH = 2000  # a back link with its query string
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -126,9 +128,10 @@ def _filtered_ledger(request, *, today):
 
 
 def _safe_next(request, default):
-    target = request.POST.get("next") or request.GET.get("next")
+    """The page to go back to: a path of this site (redirect() would take a bare word for a view name)."""
+    target = parse_text(request.POST.get("next") or request.GET.get("next"), max_length=NEXT_MAX_LENGTH)
     allowed = {request.get_host()}
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=request.is_secure()):
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=request.is_secure()):
         return target
     return default
 
@@ -210,7 +213,7 @@ def my_issues(request):
     if cadre is not None and cadre.department_id:
         mine |= Q(department_id=cadre.department_id)
     qs = Issue.objects.visible_to(user).filter(mine)
-    show = request.GET.get("show", "")
+    show = choice_param(request, "show", ("all",))
     if show != "all":
         qs = qs.filter(status__in=(*OPEN_STATUSES, Status.RESOLVED))
     qs = with_overdue_flag(qs, today=today).order_by(F("overdue_now").desc(), F("due_on").asc(nulls_last=True), "id")
@@ -320,7 +323,7 @@ def issue_act(request, pk, action):
     try:
         issue = _detail_issue(request, pk)  # 404 for outsiders, before anything else is read
     except Http404:
-        if IssueEvent.objects.filter(issue_id=pk, actor=request.user).exists():
+        if parse_int(pk) is not None and IssueEvent.objects.filter(issue_id=pk, actor=request.user).exists():
             # Someone who worked on the issue and lost sight of it (a double-submitted 退办, a reassignment):
             # a message rather than an error page. Tells them nothing they did not know.
             messages.error(request, GONE_MESSAGE)
@@ -413,8 +416,8 @@ def issue_new(request):
         raise PermissionDenied("您没有权限登记诉求")
     household_id = request.GET.get("household") or request.POST.get("household")
     if not household_id:
-        term = request.GET.get("q", "")
-        households = search_households(Household.objects.visible_to(request.user), term).select_related(
+        term = text_param(request, "q")
+        households = search_households(Household.objects.visible_to(request.user), term, request).select_related(
             "community", "grid", "building"
         )
         page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -424,7 +427,7 @@ def issue_new(request):
         return _render(
             request, "issues/pick_household.html", {"page": page, "q": term, "querystring": _querystring(request)}
         )
-    household = get_household_for_user(request.user, household_id)
+    household = get_household_for_user(request.user, parse_int(household_id))  # a junk id: 404, as a missing one
     household = Household.objects.select_related("community", "grid", "building").get(pk=household.pk)
     if request.method == "POST":
         form = IssueRegisterForm(request.POST)

@@ -1,5 +1,10 @@
 """一户一策: the plan form of one household in special hardship, its measures (an inline formset),
-and ``hardship_plan_save``, the one function that writes them."""
+and ``hardship_plan_save``, the one function that writes them.
+
+The plan and each measure carry the version the page was rendered with (``VersionedFormMixin``):
+of two people who opened the page at once, the second to save is refused and nothing of his is
+written. Every save of the page saves the plan, so its version is the page's: a page saved by
+someone else in the meantime is stale as a whole."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from django import forms
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.versioning import VersionedFormMixin
 from households.models import HardshipMeasure, HardshipPlan
 
 MAX_MEASURES = 30
@@ -20,7 +26,7 @@ def _date_input():
 DATE_ERROR = {"invalid": "请输入正确的日期，如 2026-12-31"}
 
 
-class HardshipPlanForm(forms.ModelForm):
+class HardshipPlanForm(VersionedFormMixin, forms.ModelForm):
     class Meta:
         model = HardshipPlan
         fields = ("situation", "goal", "responsible")
@@ -35,7 +41,7 @@ class HardshipPlanForm(forms.ModelForm):
         }
 
 
-class HardshipMeasureForm(forms.ModelForm):
+class HardshipMeasureForm(VersionedFormMixin, forms.ModelForm):
     class Meta:
         model = HardshipMeasure
         fields = ("content", "unit", "due_on", "done_on")
@@ -65,6 +71,7 @@ MeasureFormSet = forms.inlineformset_factory(
     can_delete=True,
     max_num=MAX_MEASURES,
     validate_max=True,
+    absolute_max=MAX_MEASURES,  # a forged TOTAL_FORMS builds no more rows than that (Django's default adds 1,000)
 )
 
 
@@ -74,7 +81,10 @@ class PlanTakenError(Exception):
 
 @transaction.atomic
 def hardship_plan_save(*, form: HardshipPlanForm, formset, by) -> HardshipPlan:
-    """Save a valid plan form and its valid measure formset; measures keep the order of the rows."""
+    """Save a valid plan form and its valid measure formset; measures keep the order of the rows.
+
+    Raises ``StaleEditError`` (and writes nothing) when the plan or a measure changed after the
+    forms' version check."""
     plan = form.save(commit=False)
     plan.updated_by = by
     try:

@@ -16,6 +16,8 @@ from django.db.models import Prefetch
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from core.params import MAX_DATE, MIN_DATE, date_in_range, int_param, month_param
+from core.versioning import StaleEditError, stale_message
 from households.masking import can_view_full_pii, mask_id_number, mask_phone
 from households.models import FocusGroup, HardshipPlan, Node, NodeKind
 from households.scoping import get_household_for_user
@@ -24,7 +26,7 @@ from visitplan.models import Campaign
 
 from . import ledgers
 from .forms_hardship import HardshipPlanForm, MeasureFormSet, PlanTakenError, hardship_plan_save
-from .monthly import month_label, month_start, parse_month, previous_month
+from .monthly import month_label, month_start, previous_month
 
 HARDSHIP_PAGE_SIZE = 30
 EDIT_PERMISSION = "households.change_household"
@@ -66,6 +68,9 @@ class LedgerFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name, label in (("date_from", "开始日期"), ("date_to", "结束日期")):
+            if data.get(name) and not date_in_range(data[name]):
+                self.add_error(name, f"{label}超出可选范围（{MIN_DATE.year}—{MAX_DATE.year}年）")
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             raise forms.ValidationError("开始日期不能晚于结束日期")
@@ -153,11 +158,9 @@ def hardship_ledger(request):
 def monthly_ledger(request):
     """月度大走访活动入户表 (?month=YYYY-MM, by default last month)."""
     today = timezone.localdate()
-    value = request.GET.get("month", "")
-    try:
-        month = parse_month(value) if value else previous_month(today)
-    except ValueError as exc:
-        return _back(request, str(exc))
+    month = month_param(request, "month") if request.GET.get("month") else previous_month(today)
+    if month is None:
+        return _back(request, "月份格式应为 YYYY-MM（如 2026-10）")
     if month > month_start(today):
         return _back(request, "所选月份还没有开始")
     return ledgers.monthly_report_response(request, month=month)
@@ -182,7 +185,8 @@ def hardship_list(request):
     """The special-hardship households the user may see, each with the state of its plan."""
     communities = list(_communities(request.user))
     households = ledgers.hardship_households(request.user)
-    community = next((c for c in communities if str(c.pk) == request.GET.get("community", "")), None)
+    wanted = int_param(request, "community")
+    community = next((c for c in communities if c.pk == wanted), None)
     if community is not None:
         households = households.filter(community=community)
     households = (
@@ -212,11 +216,12 @@ def hardship_list(request):
 @login_required
 def hardship_plan(request, pk):
     """The 一户一策 plan of one household: an editable form for users who may change households,
-    read-only for the others (leaders, department handlers)."""
+    read-only for the others (leaders, department handlers). A page opened before someone else saved
+    the plan is refused whole, with the message (reports/forms_hardship.py)."""
     household = get_household_for_user(request.user, pk)
     plan = HardshipPlan.objects.filter(household=household).select_related("updated_by__cadre").first()
     can_edit = request.user.has_perm(EDIT_PERMISSION)
-    form = formset = None
+    form = formset = stale = None
     if request.method == "POST":
         if not can_edit:
             raise PermissionDenied("您没有修改帮扶方案的权限")
@@ -227,9 +232,13 @@ def hardship_plan(request, pk):
                 hardship_plan_save(form=form, formset=formset, by=request.user)
             except PlanTakenError as exc:
                 messages.error(request, str(exc))
+            except StaleEditError as exc:  # lost the race after the version check: nothing was written
+                messages.error(request, exc.message)
             else:
                 messages.success(request, "帮扶方案已保存")
             return redirect("reports:hardship_plan", pk=household.pk)
+        # A stale page: one message on top, in place of "correct the errors below".
+        stale = stale_message(form) or next(filter(None, map(stale_message, formset.forms)), None)
     elif can_edit:
         form = HardshipPlanForm(instance=plan or HardshipPlan(household=household))
         formset = MeasureFormSet(instance=form.instance, prefix="measures")
@@ -253,5 +262,6 @@ def hardship_plan(request, pk):
             "can_edit": can_edit,
             "form": form,
             "formset": formset,
+            "stale": stale,
         },
     )

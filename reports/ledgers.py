@@ -28,7 +28,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from households.exporting import client_ip
+from core.http import client_ip
 from households.masking import can_view_full_pii, mask_id_number, mask_phone
 from households.models import ExportLog, HardshipMeasure, HardshipPlan, Household, Node, NodeKind
 from households.register import TAG_SEPARATOR, safe_cell

@@ -5,8 +5,6 @@ Views stay thin: the figures are ``reports.dashboard``'s, the score ``reports.sc
 findings and checks ``reports.supervision``'s. Every queryset starts from a ``visible_to``.
 """
 
-import datetime
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -15,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from core.params import choice_param, date_param, int_param
 from households.masking import can_view_full_pii, log_reveal, mask_phone
 from households.models import FocusGroup, Household, Node
 from households.scoping import is_node_wide
@@ -35,24 +34,16 @@ def _require_reader(user):
         raise PermissionDenied("统计看板供街道、社区领导和管理人员查看")
 
 
-def _date(value):
-    try:
-        return datetime.date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 def _selection(request):
     """(campaign, start, end, community id) from the query string, within the user's scope."""
     campaigns = Campaign.objects.visible_to(request.user)
-    wanted = request.GET.get("campaign", "")
-    campaign = campaigns.filter(pk=wanted).prefetch_related("stages").first() if wanted.isdigit() else None
+    wanted = int_param(request, "campaign")  # junk or another street's: the current campaign
+    campaign = campaigns.filter(pk=wanted).prefetch_related("stages").first() if wanted is not None else None
     campaign = campaign or campaigns.current(timezone.localdate())
     if campaign is None:
         raise Http404("还没有走访活动")
-    community = request.GET.get("community", "")
-    community_id = int(community) if community.isdigit() else None
-    return campaign, _date(request.GET.get("from")), _date(request.GET.get("to")), community_id
+    community_id = int_param(request, "community")
+    return campaign, date_param(request, "from"), date_param(request, "to"), community_id
 
 
 def _scope(request):
@@ -115,11 +106,11 @@ def unvisited(request):
     user = request.user
     campaign, period, community_id, ids = _scope(request)
     households = Household.objects.visible_to(user).filter(community_id__in=ids)
-    grid = request.GET.get("grid", "")
-    if grid.isdigit():
-        households = households.filter(grid_id=int(grid))
-    tag = request.GET.get("tag", "")
-    group = FocusGroup.objects.filter(pk=tag).first() if tag.isdigit() else None
+    grid = int_param(request, "grid")
+    if grid is not None:
+        households = households.filter(grid_id=grid)
+    tag = int_param(request, "tag")
+    group = FocusGroup.objects.filter(pk=tag).first() if tag is not None else None
     if group is not None:
         households = households.filter(tags=group)
     show_visited = request.GET.get("visited") == "1"
@@ -133,7 +124,7 @@ def unvisited(request):
         "reports/unvisited.html",
         {"page": page, "period": period, "campaign": campaign, "group": group, "show_visited": show_visited,
          "community": Node.objects.visible_to(user, ancestors=False).filter(pk=community_id).first() if community_id else None,
-         "grid": Node.objects.visible_to(user).filter(pk=grid).first() if grid.isdigit() else None,
+         "grid": Node.objects.visible_to(user).filter(pk=grid).first() if grid is not None else None,
          "querystring": _query(request)},  # fmt: skip
     )
 
@@ -153,7 +144,7 @@ def visit_rows(request):
     visits = Visit.objects.visible_to(request.user).filter(
         campaign=campaign, purpose="visit", visited_on__range=(period.first, period.last), household__community_id__in=ids
     )
-    method = request.GET.get("method", "")
+    method = choice_param(request, "method", VisitMethod.values)
     if method:
         visits = visits.filter(method=method)
     short = request.GET.get("short") == "1"
@@ -162,7 +153,7 @@ def visit_rows(request):
     visits = visits.select_related("household", "household__community", "household__grid", "household__building", "cadre")
     page = Paginator(visits.order_by("-visited_on", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "reports/visit_rows.html", {"page": page, "period": period, "campaign": campaign, "short": short,
-                  "method_label": VisitMethod(method).label if method in VisitMethod.values else "", "querystring": _query(request)})  # fmt: skip
+                  "method_label": VisitMethod(method).label if method else "", "querystring": _query(request)})  # fmt: skip
 
 
 @login_required
@@ -170,13 +161,13 @@ def followup_rows(request):
     """The follow-ups behind a figure: due, done, unsolved, by satisfaction."""
     campaign, _period, _community_id, ids = _scope(request)
     rows = FollowUp.objects.visible_to(request.user).filter(campaign=campaign, household__community_id__in=ids)
-    status = request.GET.get("status", "")
-    if status in FollowUpStatus.values:
+    status = choice_param(request, "status", FollowUpStatus.values)
+    if status:
         rows = rows.filter(status=status)
     if request.GET.get("solved") in ("0", "1"):
         rows = rows.filter(solved=request.GET["solved"] == "1")
-    satisfaction = request.GET.get("satisfaction", "")
-    if satisfaction in Satisfaction.values:
+    satisfaction = choice_param(request, "satisfaction", Satisfaction.values)
+    if satisfaction:
         rows = rows.filter(satisfaction=satisfaction)
     rows = rows.select_related("household", "household__community", "household__grid", "household__building", "issue", "cadre")
     page = Paginator(rows.order_by("status", "due_on", "id"), PAGE_SIZE).get_page(request.GET.get("page"))

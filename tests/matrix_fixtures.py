@@ -211,7 +211,8 @@ def mw(world):  # noqa: F811
         "reports.finding": findings,
         "reports.phonecheck": phone_checks,
         "reports.monthlyreport": one(w.monthly),
-        "auth.user": one(w.leader),
+        # Login accounts are scoped like their cadres (visitplan.admin.ScopedUserAdmin).
+        "auth.user": {"a": w.worker_a, "c": w.handler, "x": w.outsider},
         "auth.group": one(Group.objects.get(name=LEADER)),
         "django_celery_beat.periodictask": one(periodic),
         "django_celery_beat.intervalschedule": one(interval),

@@ -544,8 +544,14 @@ ADMIN_KINDS = {
     "import/": ("import", "import", "import", False),
     "import/confirm/": ("import_confirm", "import", "import", False),
     "import/template/": ("import_template", "import", None, False),
+    # The register import's jobs: ?job=<id> in the query (none: back to the import form), the
+    # user's own jobs only (tested in households/tests/test_import_large.py).
+    "import/job/": ("import_job", "import", None, False),
+    "import/errors/": ("import_errors", "import", None, False),
     "process_import/": ("process_import", "post_only", "import", False),
     "<int:pk>/allocation/": ("allocation", "view", "allocate", True),
+    # 显示完整信息 in the admin: POST only, by the roles with 查看完整信息 (households/admin_pii.py).
+    "<path:object_id>/reveal/": ("reveal", "post_only", "reveal", True),
     "bulk/": ("bulk", "add_change", "add_change", False),
     "coverage/": ("coverage", "view_only", None, False),
 }
@@ -599,6 +605,10 @@ def admin_may(model_admin, perm, user, obj=None) -> bool:
         if hasattr(ma, "has_import_permission"):
             return ma.has_import_permission(request)
         return ma.has_add_permission(request) and ma.has_change_permission(request)
+    if perm == "reveal":
+        from households.masking import can_view_full_pii
+
+        return ma.has_view_or_change_permission(request, obj) and can_view_full_pii(request.user)
     if perm == "allocate":
         return ma.has_change_permission(request, obj) and (obj is None or can_allocate(request.user, obj))
     raise AssertionError(perm)

@@ -73,11 +73,6 @@ ALLOWED = {
         "OverdueFilter.queryset and IssueAdmin.get_queryset: the overdue rule as a pk subquery intersected with "
         "the admin's visible_to queryset (filter(pk__in=…) / Exists(…pk=OuterRef)); never listed by itself",
     ),
-    ("households/admin.py", "Household.objects.filter"): (
-        1,
-        "HouseholdAdminForm.clean: reads the current version of the household being edited (self.instance, "
-        "which the admin loaded through its visible_to get_queryset); one integer, no rows shown",
-    ),
     ("issues/calendar_admin.py", "Issue.objects.open"): (
         1,
         "coverage_rows: per year, the number of open issues whose deadline is provisional (暂定), for the "

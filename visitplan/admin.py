@@ -11,7 +11,9 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError
-from django.db.models import Count
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -21,13 +23,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 
-from core.admin import SafeModelAdmin, SafeTabularInline
+from core.admin import SafeAdminMixin, SafeModelAdmin, SafeTabularInline
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
 from core.http import client_ip
 from households.models import ExportLog, Household, Node, NodeKind
+from households.masking import can_view_full_pii
 from households.paginator import EstimatedCountPaginator
+from households.search import identifier_terms
 from households.scoping import scope_paths
 
 from .allocation import allocate, coverage, reassign_cadre
@@ -58,15 +62,20 @@ def visible_campaigns(request):
     return Campaign.objects.visible_to(request.user)
 
 
-def can_allocate(user, campaign) -> bool:
-    """Only someone whose scope is the whole street (or a superuser) may allocate its campaign."""
-    if not user.has_perm("visitplan.change_campaign") or not user.has_perm("visitplan.add_assignment"):
-        return False
+def covers_street(user, campaign) -> bool:
+    """Whether the user's scope is the campaign's whole street (or the user is a superuser)."""
     paths = scope_paths(user)
     if paths is None:
         return True
     street_path = campaign.street.path
     return any(street_path == p or street_path.startswith(p + ".") for p in paths)
+
+
+def can_allocate(user, campaign) -> bool:
+    """Only someone whose scope is the whole street (or a superuser) may allocate its campaign."""
+    if not user.has_perm("visitplan.change_campaign") or not user.has_perm("visitplan.add_assignment"):
+        return False
+    return covers_street(user, campaign)
 
 
 def _lines_html(lines):
@@ -248,7 +257,8 @@ class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeMod
     resource_classes = [CadreResource]
     export_what = "干部名册"
     list_filter = ("tier", "active", "takes_households", "department")
-    search_fields = ("name", "phone")
+    search_fields = ("name",)
+    search_help_text = "输入姓名（或姓名的一部分）；有查看完整信息权限的，也可输入完整电话号码"
     raw_id_fields = ("user",)
     autocomplete_fields = ("scope",)
     list_select_related = ("scope", "department")
@@ -261,6 +271,14 @@ class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeMod
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
+
+    def get_search_results(self, request, queryset, search_term):
+        # A phone by its digits would be an oracle: only in full, and only for 查看完整信息.
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        _, phone = identifier_terms(search_term)
+        if phone and can_view_full_pii(request.user):
+            queryset |= self.get_queryset(request).filter(phone=phone)
+        return queryset, duplicates
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "scope":
@@ -417,7 +435,18 @@ class CampaignAdmin(SafeModelAdmin):
             self._report_message(request, report)
         elif request.GET.get("preview"):
             report = allocate(campaign, dry_run=True)
-        rows = list(coverage(campaign).values())
+        whole_street = covers_street(request.user, campaign)
+        rows = coverage(campaign)
+        uncovered = report.uncovered if report else []
+        if not whole_street:
+            # A community's secretary (or anyone with part of the street) sees her communities'
+            # figures and her households only; the street-wide summary is not hers to read.
+            mine = set(visible_nodes(request, NodeKind.COMMUNITY).values_list("pk", flat=True))
+            rows = {pk: row for pk, row in rows.items() if pk in mine}
+            if uncovered:
+                visible = set(Household.objects.visible_to(request.user).values_list("pk", flat=True))
+                uncovered = [u for u in uncovered if u[0] in visible]
+        rows = list(rows.values())
         totals = {
             key: sum(r[key] for r in rows) for key in ("total", "linked", "unlinked", "street_staff", "secretary")
         }
@@ -430,8 +459,10 @@ class CampaignAdmin(SafeModelAdmin):
             "coverage": rows,
             "totals": totals,
             "report": report,
-            "uncovered": report.uncovered[:UNCOVERED_ON_PAGE] if report else [],
-            "uncovered_more": max(0, len(report.uncovered) - UNCOVERED_ON_PAGE) if report else 0,
+            "whole_street": whole_street,
+            "uncovered_total": len(uncovered),
+            "uncovered": uncovered[:UNCOVERED_ON_PAGE],
+            "uncovered_more": max(0, len(uncovered) - UNCOVERED_ON_PAGE),
             "can_allocate": allowed,
         }
         return TemplateResponse(request, "admin/visitplan/campaign/allocation.html", context)
@@ -504,3 +535,25 @@ class AssignmentAdmin(LoggedExportMixin, ExportMixin, SafeModelAdmin):
         elif db_field.name == "household":
             kwargs["queryset"] = Household.objects.visible_to(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# --------------------------------------------------------------------------- login accounts
+
+
+User = get_user_model()
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ScopedUserAdmin(SafeAdminMixin, UserAdmin):
+    """Login accounts, scoped like the cadres they belong to: the accounts of the cadres the user
+    may see, and accounts that belong to no cadre yet (a new login, to be linked to a cadre).
+    Every form's user field (a cadre's 登录账号, a department's 负责人账号) offers only these."""
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(
+            Q(cadre__in=Cadre.objects.visible_to(request.user)) | Q(cadre__isnull=True, is_superuser=False)
+        )

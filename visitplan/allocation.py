@@ -81,7 +81,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from households.models import FocusGroup, Household, Node, NodeKind
@@ -864,8 +864,10 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
         for i in range(0, len(drop), 500):
             Assignment.objects.filter(pk__in=drop[i : i + 500]).delete()
         for i in range(0, len(move), 500):
+            # The version moves too: an assignment's edit form opened before the handover cannot save over it.
             Assignment.objects.filter(pk__in=move[i : i + 500]).update(
-                cadre=to, tier=to.tier, department_id=department_id, source=Assignment.Source.MANUAL
+                cadre=to, tier=to.tier, department_id=department_id, source=Assignment.Source.MANUAL,
+                version=F("version") + 1,
             )
         report.moved, report.dropped = len(move), len(drop)
         if skip:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core.versioning import VersionedModel
 from households.models import Household, Node
 from households.validators import validate_phone
 
@@ -22,7 +23,7 @@ class Tier(models.IntegerChoices):
     GRID_WORKER = 6, "网格员"
 
 
-class Department(models.Model):
+class Department(VersionedModel):
     name = models.CharField("名称", max_length=100, unique=True)
     level = models.CharField(
         "类别", max_length=16, choices=[("city", "市直"), ("district", "区直"), ("street", "街道科室")], default="district"
@@ -63,7 +64,7 @@ class CadreQuerySet(models.QuerySet):
         return self.filter(q)
 
 
-class Cadre(models.Model):
+class Cadre(VersionedModel):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, verbose_name="登录账号", null=True, blank=True, on_delete=models.SET_NULL, related_name="cadre"
     )
@@ -119,7 +120,7 @@ class CampaignQuerySet(models.QuerySet):
         return (running or campaigns or [None])[0]
 
 
-class Campaign(models.Model):
+class Campaign(VersionedModel):
     # Targets from the campaign documents; defaults are the numbers in DESIGN.md.
     year = models.PositiveSmallIntegerField("年度")
     name = models.CharField("活动名称", max_length=100)
@@ -169,7 +170,7 @@ class StageKind(models.TextChoices):
 STAGE_ORDER = [k for k, _ in StageKind.choices]
 
 
-class Stage(models.Model):
+class Stage(VersionedModel):
     campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="stages")
     kind = models.CharField("阶段", max_length=16, choices=StageKind.choices)
     starts_on = models.DateField("开始日期")
@@ -194,7 +195,7 @@ class Stage(models.Model):
             raise ValidationError(f"活动阶段须在活动年度（{year}年）之内")
 
 
-class DepartmentQuota(models.Model):
+class DepartmentQuota(VersionedModel):
     """安排表: how many households of a community a department must take in a campaign."""
 
     campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="quotas")
@@ -223,7 +224,7 @@ class AssignmentQuerySet(models.QuerySet):
         return self.filter(household__in=Household.objects.visible_to(user))
 
 
-class Assignment(models.Model):
+class Assignment(VersionedModel):
     """包户到人: one household linked to one cadre within a campaign."""
 
     class Source(models.TextChoices):
@@ -258,6 +259,28 @@ class Assignment(models.Model):
 
     def __str__(self):
         return f"{self.cadre.name} → {self.household}"
+
+    def clean(self):
+        # A form hands a blank 层级 over as "" (the column is not null): fill it as save() does before
+        # the constraints are checked, which would otherwise compare "" with a number and fail.
+        if self.tier in ("", None):
+            self.tier = self.cadre.tier if self.cadre_id else None
+        if self.tier == Tier.DEPARTMENT and not self.department_id and self.cadre_id:
+            self.department_id = self.cadre.department_id
+        errors = {}
+        if self.tier is None and not self.cadre_id:
+            errors["tier"] = "请选择包户干部（层级留空时取干部的层级）"
+        campaign, household = getattr(self, "campaign", None), getattr(self, "household", None)
+        if campaign is not None and household is not None and household.street_id != campaign.street_id:
+            errors["household"] = f"该户不属于该走访活动的街道（{campaign.street.name}）"
+        elif self.tier == Tier.DEPARTMENT and self.campaign_id and self.household_id:
+            # 安排表: no household is visited by two units (the constraint assignment_one_department_per_household).
+            taken = Assignment.objects.filter(campaign_id=self.campaign_id, household_id=self.household_id, tier=Tier.DEPARTMENT)
+            other = taken.exclude(pk=self.pk).select_related("cadre").first()
+            if other is not None:
+                errors["tier"] = f"该户在本次活动中已有部门挂包（{other.cadre.name}），同一户不由两个单位重复走访"
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         if self.cadre_id and not self.tier:

@@ -38,11 +38,13 @@ from import_export.fields import Field
 from import_export.formats import base_formats
 from import_export.results import RowResult
 
+from core.sandbox import SandboxFailed, run_limited
 from households.models import Node
 from households.register import csv_safe, safe_cell
 from households.roles import ALL_ROLES, CADRE, LEADER, SECRETARY, sync_role_groups
 from households.validators import normalize_phone, phone_error
 from households.xlsx_guard import XlsxRejected, inspect_xlsx
+from households.xlsx_read import openpyxl_first_sheet
 
 from .models import Assignment, Cadre, Department, Tier
 
@@ -125,44 +127,51 @@ def read_sheet(data: bytes) -> tablib.Dataset:
 
     The file goes through the upload guard first, whoever calls this (the admin's form has
     checked the upload already; this also covers the confirmation, which reads the stored copy).
+    openpyxl then reads it in a child process (core.sandbox) within IMPORT_PARSE_MEMORY_MB and
+    IMPORT_PARSE_CPU_SECONDS: a file the guard misses costs that child, never this process.
     """
-    import openpyxl
-
     try:
         check_upload(data)
     except XlsxRejected as exc:
         raise SheetFileError(exc.message) from None
     try:
-        workbook = openpyxl.load_workbook(BytesIO(data), read_only=True, data_only=True)
+        # The rows as far as the loop below reads them (the same blank-run and row limits).
+        rows = run_limited(
+            openpyxl_first_sheet,
+            bytes(data),
+            max_columns=MAX_COLUMNS,
+            max_rows=MAX_ROWS,
+            max_blank_run=MAX_BLANK_RUN,
+            memory_mb=settings.IMPORT_PARSE_MEMORY_MB,
+            cpu_seconds=settings.IMPORT_PARSE_CPU_SECONDS,
+        )
+    except SandboxFailed as exc:
+        raise SheetFileError(exc.message) from None
     except Exception:
         raise SheetFileError(
             "文件无法读取：请上传 .xlsx 格式的 Excel 工作簿（.xls、.csv 或设置了密码的文件请先在 Excel 中另存为“Excel 工作簿(*.xlsx)”）"
         ) from None
-    try:
-        sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
-        header = [_text(v) for v in next(rows, ())]
-        while header and not header[-1]:
-            header.pop()
-        if not header:
-            raise SheetFileError("第一个工作表的第 1 行没有表头")
-        width = len(header)
-        body, blanks = [], []
-        for values in rows:
-            # Blank cells as "" (not None): the admin's table of invalid rows shows the raw values.
-            values = ["" if v is None else v for v in values[:width]] + [""] * (width - len(values))
-            if _is_blank(values):
-                blanks.append(values)
-                if len(blanks) > MAX_BLANK_RUN:
-                    break
-                continue
-            body.extend(blanks)
-            blanks = []
-            body.append(values)
-            if len(body) > MAX_ROWS:
-                raise SheetFileError(f"数据超过 {MAX_ROWS} 行的上限，请分成几个文件导入")
-    finally:
-        workbook.close()
+    rows = iter(rows)
+    header = [_text(v) for v in next(rows, ())]
+    while header and not header[-1]:
+        header.pop()
+    if not header:
+        raise SheetFileError("第一个工作表的第 1 行没有表头")
+    width = len(header)
+    body, blanks = [], []
+    for values in rows:
+        # Blank cells as "" (not None): the admin's table of invalid rows shows the raw values.
+        values = ["" if v is None else v for v in values[:width]] + [""] * (width - len(values))
+        if _is_blank(values):
+            blanks.append(values)
+            if len(blanks) > MAX_BLANK_RUN:
+                break
+            continue
+        body.extend(blanks)
+        blanks = []
+        body.append(values)
+        if len(body) > MAX_ROWS:
+            raise SheetFileError(f"数据超过 {MAX_ROWS} 行的上限，请分成几个文件导入")
     return tablib.Dataset(*body, headers=header)
 
 

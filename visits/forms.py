@@ -120,7 +120,10 @@ class RaisedIssueForm(forms.Form):
         }
 
 
-RaisedIssueFormSet = forms.formset_factory(RaisedIssueForm, extra=0, max_num=10, validate_max=True, can_delete=True)
+MAX_RAISED_ISSUES = 10
+# absolute_max: a forged TOTAL_FORMS builds no more rows than that (Django's default adds 1,000 to max_num).
+RaisedIssueFormSet = forms.formset_factory(RaisedIssueForm, extra=0, max_num=MAX_RAISED_ISSUES, validate_max=True,
+                                           absolute_max=MAX_RAISED_ISSUES, can_delete=True)  # fmt: skip
 
 
 def raised_issues(formset):

@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from core.params import choice_param, int_param, text_param
 from households.masking import masked_family
 from households.models import FocusGroup, Household
 from households.roles import NODE_WIDE_ROLES, user_roles
@@ -85,9 +86,9 @@ def my_households(request):
     scope_all = request.GET.get("scope") == "all"
     base = visible if scope_all else assigned
     qs = targets.annotate_progress(base, cadre=cadre, campaign=campaign, today=today)
-    term = request.GET.get("q", "").strip()
-    qs = search_households(qs, term)
-    show = request.GET.get("show", "")
+    term = text_param(request, "q")
+    qs = search_households(qs, term, request)
+    show = choice_param(request, "show", FILTERS)
     if show == "unvisited":
         qs = qs.filter(visited_by_me=False)
     elif show == "behind":
@@ -96,9 +97,9 @@ def my_households(request):
         qs = qs.filter(followup_due=True)
     elif show == "focus":
         qs = qs.filter(tagged=True, visited_by_me=False)
-    tag = request.GET.get("tag", "")
-    if tag.isdigit():
-        qs = qs.filter(tags__id=int(tag))
+    tag = int_param(request, "tag")
+    if tag is not None:
+        qs = qs.filter(tags__id=tag)
     qs = (
         qs.annotate(open_issues=_open_issue_counts())
         .select_related("community", "grid", "building")
@@ -128,7 +129,7 @@ def my_households(request):
             "filters": FILTERS,
             "show": show,
             "q": term,
-            "tag": tag,
+            "tag": str(tag or ""),
             "tags": FocusGroup.objects.all(),
             "querystring": params.urlencode(),
             "today": today,
@@ -386,11 +387,11 @@ def contact_cards(request):
     today = timezone.localdate()
     campaign = _campaign(user, today)
     cadre = user_cadre(user)
-    wanted = request.GET.get("cadre", "")
-    if wanted:
-        if not (user.is_superuser or user_roles(user) & set(NODE_WIDE_ROLES)) and str(getattr(cadre, "pk", "")) != wanted:
+    if request.GET.get("cadre"):
+        wanted = int_param(request, "cadre")  # a junk id is a cadre that does not exist
+        if not (user.is_superuser or user_roles(user) & set(NODE_WIDE_ROLES)) and getattr(cadre, "pk", None) != wanted:
             raise Http404("没有找到该干部")
-        cadre = Cadre.objects.visible_to(user).filter(pk=wanted).first() if wanted.isdigit() else None
+        cadre = Cadre.objects.visible_to(user).filter(pk=wanted).first() if wanted is not None else None
         if cadre is None:
             raise Http404("没有找到该干部")
     if cadre is None or campaign is None:
@@ -403,9 +404,9 @@ def contact_cards(request):
     )
     households = list(households)
     grids = sorted({(h.grid_id, f"{h.community.name} {h.grid.name}") for h in households}, key=lambda g: g[1])
-    grid = request.GET.get("grid", "")
-    if grid.isdigit():
-        households = [h for h in households if h.grid_id == int(grid)]
+    grid = int_param(request, "grid")
+    if grid is not None:
+        households = [h for h in households if h.grid_id == grid]
     sheets = [households[i : i + CARDS_PER_SHEET] for i in range(0, len(households), CARDS_PER_SHEET)]
     return render(
         request,
@@ -416,7 +417,7 @@ def contact_cards(request):
             "sheets": sheets,
             "count": len(households),
             "grids": grids,
-            "grid": grid,
+            "grid": str(grid or ""),
             "supervision_phone": settings.SUPERVISION_PHONE,
         },
     )

@@ -111,18 +111,6 @@ def test_a_second_reveal_is_a_second_row(client, family):
     assert [(log.household, log.residents) for log in ExportLog.objects.order_by("pk")] == [(w.ha, 2), (w.hb, 1)]
 
 
-def test_the_admin_edit_page_of_a_role_with_full_access_is_logged(client, family):
-    w = family
-    client.force_login(w.admin)
-    page = client.get(reverse("admin:households_household_change", args=[w.ha.pk])).content.decode()
-    assert w.ha.id_number in page  # the edit form holds the values
-    log = ExportLog.objects.get()
-    assert (log.kind, log.household, log.residents) == (AccessKind.REVEAL, w.ha, 2)
-    assert "后台编辑页" in log.what
-    client.get(reverse("admin:households_member_change", args=[w.son.pk]))
-    assert ExportLog.objects.filter(kind=AccessKind.REVEAL, household=w.ha).count() == 2
-
-
 def test_the_admin_edit_page_of_a_masked_role_is_not_logged(client, family):
     w = family
     client.force_login(w.secretary)

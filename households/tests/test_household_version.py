@@ -8,15 +8,8 @@ from django.db.models.signals import pre_save
 from django.test import Client
 from django.urls import reverse
 
-from households.models import (
-    GONE_HOUSEHOLD_MESSAGE,
-    STALE_HOUSEHOLD_MESSAGE,
-    Household,
-    Member,
-    Node,
-    StaleHouseholdError,
-    Street,
-)
+from core.versioning import GONE_EDIT_MESSAGE, STALE_EDIT_MESSAGE, StaleEditError
+from households.models import Household, Member, Node, Street
 from households.register import import_register
 from issues.tests.test_concurrency import _race
 from tests.conftest import world  # noqa: F401  (the fixture)
@@ -82,9 +75,9 @@ def test_a_save_from_a_stale_instance_is_refused_and_writes_nothing(world):  # n
     first.save()
     second.head_name = "张甲二"
     second.phone = "13999999999"
-    with pytest.raises(StaleHouseholdError) as caught:
+    with pytest.raises(StaleEditError) as caught:
         second.save()
-    assert str(caught.value) == STALE_HOUSEHOLD_MESSAGE
+    assert str(caught.value) == STALE_EDIT_MESSAGE
     assert second.version == 1  # still what it loaded: a retry fails again until reloaded
     fresh = Household.objects.get(pk=world.ha.pk)
     assert (fresh.head_name, fresh.phone, fresh.version) == ("张甲一", world.ha.phone, 2)
@@ -94,7 +87,7 @@ def test_a_save_of_a_household_deleted_meanwhile_is_refused(world):  # noqa: F81
     h = Household.objects.get(pk=world.hb.pk)
     Household.objects.filter(pk=h.pk).delete()
     h.head_name = "复活"
-    with pytest.raises(StaleHouseholdError, match=GONE_HOUSEHOLD_MESSAGE):
+    with pytest.raises(StaleEditError, match=GONE_EDIT_MESSAGE):
         h.save()
     assert not Household.objects.filter(pk=h.pk).exists()
 
@@ -107,7 +100,7 @@ def test_moving_a_grid_bumps_the_version_of_its_households(world):  # noqa: F811
     grid.save()
     fresh = Household.objects.get(pk=w.hb.pk)
     assert fresh.community_id == w.c2.pk and fresh.version == 2
-    with pytest.raises(StaleHouseholdError):
+    with pytest.raises(StaleEditError):
         loaded.save()  # would have put it back under 湖田社区 with a grid that is no longer there
 
 
@@ -133,7 +126,7 @@ def test_the_second_of_two_editors_is_refused_with_a_clear_message(world):  # no
     b["notes"] = "老人独居，子女在外地"
     response = bob.post(change_url(w.ha), b)
     assert response.status_code == 200
-    assert STALE_HOUSEHOLD_MESSAGE in response.content.decode()
+    assert STALE_EDIT_MESSAGE in response.content.decode()
     fresh = Household.objects.get(pk=w.ha.pk)
     assert (fresh.head_name, fresh.notes, fresh.version) == ("张甲（改）", "", 2)
     assert (fresh.id_number, fresh.phone) == (w.ha.id_number, w.ha.phone)
@@ -151,7 +144,7 @@ def test_a_post_without_the_version_is_refused(client, world):  # noqa: F811
     del data["seen_version"]
     data["head_name"] = "无版本"
     response = client.post(change_url(world.ha), data)
-    assert response.status_code == 200 and STALE_HOUSEHOLD_MESSAGE in response.content.decode()
+    assert response.status_code == 200 and STALE_EDIT_MESSAGE in response.content.decode()
     assert Household.objects.get(pk=world.ha.pk).head_name == "张甲"
 
 
@@ -176,7 +169,7 @@ def test_a_save_that_loses_the_race_after_the_check_writes_nothing(client, world
 
     assert response.status_code == 302 and response["Location"] == change_url(w.ha)
     page = client.get(response["Location"]).content.decode()
-    assert STALE_HOUSEHOLD_MESSAGE in page
+    assert STALE_EDIT_MESSAGE in page
     # Nothing of the editor's is written (the "someone else" ran inside the same request here, so
     # his change went with the rollback too; the PostgreSQL race below has him commit on his own).
     fresh = Household.objects.get(pk=w.ha.pk)
@@ -194,7 +187,7 @@ def test_editing_only_a_member_bumps_the_version_too(world):  # noqa: F811
     assert alice.post(change_url(w.ha), a).status_code == 302
     b["members-0-health"] = "高血压"
     response = bob.post(change_url(w.ha), b)
-    assert response.status_code == 200 and STALE_HOUSEHOLD_MESSAGE in response.content.decode()
+    assert response.status_code == 200 and STALE_EDIT_MESSAGE in response.content.decode()
     member = Member.objects.get(household=w.ha)
     assert (member.work, member.health) == ("青岛港", "")
 
@@ -243,7 +236,7 @@ def test_the_register_import_bumps_the_version_of_the_households_it_changes(tmp_
     loaded = Household.objects.get()
     import_register(street=street, source=write_register_file(tmp_path / "b.xlsx", [register_row(1, head_name="改名")]))
     assert Household.objects.get().version == 2
-    with pytest.raises(StaleHouseholdError):
+    with pytest.raises(StaleEditError):
         loaded.save()
 
 
@@ -271,7 +264,7 @@ def test_of_two_simultaneous_saves_exactly_one_wins(world, on_postgres):  # noqa
         winners = [r for r, e in outcomes if e is None]
         losers = [e for r, e in outcomes if e is not None]
         assert len(winners) == 1, outcomes
-        assert len(losers) == 1 and isinstance(losers[0], StaleHouseholdError), outcomes
+        assert len(losers) == 1 and isinstance(losers[0], StaleEditError), outcomes
         fresh = Household.objects.get(pk=pk)
         assert fresh.version == seen + 1 and fresh.head_name == winners[0]
 
@@ -294,7 +287,7 @@ def test_of_two_simultaneous_admin_saves_exactly_one_is_kept(world, on_postgres)
     assert len(saved) == 1 and len(refused) == 1, [(r.status_code, r.get("Location")) for r in responses]
     loser = refused[0]
     if loser.status_code == 200:  # the form's check saw the winner's commit
-        assert STALE_HOUSEHOLD_MESSAGE in loser.content.decode()
+        assert STALE_EDIT_MESSAGE in loser.content.decode()
     else:  # the UPDATE … WHERE version waited for the winner's row lock, then found no row
         assert loser.status_code == 302 and loser["Location"] == change_url(w.ha)
     fresh = Household.objects.get(pk=w.ha.pk)

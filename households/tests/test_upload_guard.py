@@ -5,6 +5,12 @@ Each malicious file is built here (zipfile, by hand), then refused three ways: b
 register import in the admin as the street admin (nothing stored, no Household written, the
 parser never called), and through the cadre roster import (no Cadre written). The real template
 in shared/samples/ still passes.
+
+Further down: files that point a parser, through the package's relationships, content types or
+zip directory, at a part the guard would otherwise not measure as what the parser reads it as
+(PACKAGE_CASES, and a differential check against python-calamine); the collections openpyxl
+makes objects of; and files the guard is switched off for, which cost only the child process
+the parsers run in (core.sandbox), never the test process.
 """
 
 import io
@@ -372,7 +378,8 @@ def street_admin(client, world, settings, tmp_path, limits):  # noqa: F811
 
 
 class Untouchable:
-    """Stands in for the parsers: the guard refuses before any of them is called."""
+    """Stands in for the parsers (run_limited, which starts them): the guard refuses before any
+    of them is called."""
 
     def __init__(self, *args, **kwargs):
         raise AssertionError("a parser was called on a refused file")
@@ -388,7 +395,7 @@ def upload_register(client, street, content, name="register.xlsx"):
 
 @pytest.mark.parametrize("case", CASES)
 def test_the_register_import_refuses_it(case, files, street_admin, world, settings, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(register, "CalamineWorkbook", Untouchable)
+    monkeypatch.setattr(register, "run_limited", Untouchable)
     households = Household.objects.count()
     started = time.perf_counter()
     response = upload_register(street_admin, world.street, files[case])
@@ -404,7 +411,7 @@ def test_the_register_import_refuses_it(case, files, street_admin, world, settin
 def test_the_register_import_refuses_an_oversized_file_before_reading_it(street_admin, world, settings, monkeypatch):  # noqa: F811
     settings.IMPORT_MAX_UPLOAD_MB = 1
     monkeypatch.setattr("households.admin_import.inspect_xlsx", Untouchable)
-    monkeypatch.setattr(register, "CalamineWorkbook", Untouchable)
+    monkeypatch.setattr(register, "run_limited", Untouchable)
     response = upload_register(street_admin, world.street, SAMPLE.read_bytes() + b"\0" * (1 << 20))
     assert "超过了 1 MB 的上限" in response.context["form"].errors["file"][0]
     assert not (settings.MEDIA_ROOT / "imports").exists()
@@ -424,7 +431,7 @@ def test_the_register_import_still_takes_the_template(street_admin, world, setti
 
 def test_the_register_file_path_is_guarded_too(world, tmp_path, monkeypatch, limits):  # noqa: F811
     """import_register (the management command, the confirmation) runs the guard itself."""
-    monkeypatch.setattr(register, "CalamineWorkbook", Untouchable)
+    monkeypatch.setattr(register, "run_limited", Untouchable)
     path = tmp_path / "bomb.xlsx"
     path.write_bytes(sample_with(sheet=in_sheet(b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')))
     report = register.import_register(street=world.street, source=path)
@@ -434,9 +441,7 @@ def test_the_register_file_path_is_guarded_too(world, tmp_path, monkeypatch, lim
 
 @pytest.mark.parametrize("case", CASES)
 def test_the_cadre_roster_import_refuses_it(case, files, street_admin, world, monkeypatch):  # noqa: F811
-    import openpyxl
-
-    monkeypatch.setattr(openpyxl, "load_workbook", Untouchable)
+    monkeypatch.setattr("visitplan.resources.run_limited", Untouchable)
     cadres = Cadre.objects.count()
     started = time.perf_counter()
     response = street_admin.post(
@@ -512,3 +517,353 @@ def test_the_measured_rectangle_always_covers_calamines():
         scanner.close()
         if grid.end:
             assert scanner.rows >= grid.end[0] + 1 and scanner.columns >= grid.end[1] + 1, sheet_xml
+
+
+# --- the package, followed the way the parsers follow it ----------------------------------------
+#
+# python-calamine opens the workbook through _rels/.rels (officeDocument) and its sheets through
+# the workbook's relationships, wherever they point; openpyxl opens the workbook and the shared
+# strings by their content types and the styles by name. Each file below points a parser at a
+# part the old guard did not measure as what the parser reads it as.
+
+REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+FAR_SHEET = (
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>'
+)
+WORKBOOK_RELS = "xl/_rels/workbook.xml.rels"
+
+
+def relationship(rid, kind, target):
+    return f'<Relationship Id="{rid}" Type="{REL}/{kind}" Target="{target}"/>'.encode()
+
+
+def add_relationships(rels: bytes, *items: bytes) -> bytes:
+    return rels.replace(b"</Relationships>", b"".join(items) + b"</Relationships>")
+
+
+def retarget(parts, old: str, new: str, name=WORKBOOK_RELS):
+    assert f'Target="{old}"'.encode() in parts[name]
+    parts[name] = parts[name].replace(f'Target="{old}"'.encode(), f'Target="{new}"'.encode())
+
+
+def moved_workbook(folder="data", sheet1="/xl/worksheets/sheet1.xml", *, decoy=False, relationships=(), parts=None):
+    """The template with its workbook at ``folder``/workbook.xml (the officeDocument relationship,
+    the content types and the workbook's relationships go with it), the register sheet's target
+    ``sheet1``, and ``parts`` added. With ``decoy`` the content types and xl/workbook.xml stay where
+    they were, for a guard that looks there."""
+    p = sample_parts()
+    retarget(p, "xl/workbook.xml", f"{folder}/workbook.xml", name="_rels/.rels")
+    p[f"{folder}/workbook.xml"] = p["xl/workbook.xml"] if decoy else p.pop("xl/workbook.xml")
+    rels = p[WORKBOOK_RELS] if decoy else p.pop(WORKBOOK_RELS)
+    rels = rels.replace(b'Target="/xl/worksheets/sheet1.xml"', f'Target="{sheet1}"'.encode())
+    p[f"{folder}/_rels/workbook.xml.rels"] = add_relationships(rels, *relationships)
+    if not decoy:
+        p["[Content_Types].xml"] = p["[Content_Types].xml"].replace(b"/xl/workbook.xml", f"/{folder}/workbook.xml".encode())
+    if sheet1 != "/xl/worksheets/sheet1.xml":
+        del p[SHEET]
+    p.update(parts or {})
+    return pack(p)
+
+
+def template_with(change=None, parts=None) -> bytes:
+    p = sample_parts()
+    if change:
+        change(p)
+    p.update(parts or {})
+    return pack(p)
+
+
+def with_unicode_path(name: str, claimed: str, data: bytes) -> bytes:
+    """The template plus an entry called ``name`` whose Info-ZIP Unicode Path field (0x7075) says
+    ``claimed``: Python's zipfile ignores the field, the Rust zip crate under calamine uses it."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for part, content in sample_parts().items():
+            z.writestr(part, content)
+        entry = zipfile.ZipInfo(name)
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        path = claimed.encode()
+        entry.extra = struct.pack("<HHB", 0x7075, 5 + len(path), 1) + struct.pack("<L", zlib.crc32(name.encode())) + path
+        z.writestr(entry, data)
+    return out.getvalue()
+
+
+def xf_styles(count: int) -> bytes:
+    """The template's styles with ``count`` more cell formats."""
+    return sample_parts()["xl/styles.xml"].replace(b"</cellXfs>", b"<xf/>" * count + b"</cellXfs>")
+
+
+def stored(data: bytes) -> bytes:
+    """The same parts without compression: nothing for the compression-ratio check to see."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return pack({name: z.read(name) for name in z.namelist()}, zipfile.ZIP_STORED)
+
+
+def far_sheet(sheet):
+    return f"工作表“{sheet}”的单元格延伸到第 1048576 行"
+
+
+def two_office_documents(p):
+    p["_rels/.rels"] = add_relationships(p["_rels/.rels"], relationship("rId9", "officeDocument", "data/workbook.xml"))
+    p["data/workbook.xml"] = p["xl/workbook.xml"]
+    p["data/_rels/workbook.xml.rels"] = p[WORKBOOK_RELS].replace(b"/xl/worksheets/sheet1.xml", b"/data/sheet1.xml")
+    p["data/sheet1.xml"] = FAR_SHEET
+
+
+def second_workbook_type(p):
+    p["[Content_Types].xml"] = p["[Content_Types].xml"].replace(
+        b"</Types>", f'<Override PartName="/xl/book2.xml" ContentType="{XLSX_TYPE}"/></Types>'.encode()
+    )
+    p["xl/book2.xml"] = p["xl/workbook.xml"]
+
+
+def local_header_renamed(data: bytes, name: str, other: str) -> bytes:
+    """Rename entry ``name`` in its local header only (the zip directory keeps ``name``)."""
+    assert len(name) == len(other)
+    at = data.index(b"PK\x03\x04")
+    while data[at + 30 : at + 30 + len(name)] != name.encode():
+        at = data.index(b"PK\x03\x04", at + 4)
+    return data[: at + 30] + other.encode() + data[at + 30 + len(name) :]
+
+
+def case_twin_of_the_workbook_rels(p):
+    p["xl/_rels/Workbook.xml.rels"] = p[WORKBOOK_RELS].replace(b"/xl/worksheets/sheet1.xml", b"/data/s.xml")
+    p["data/s.xml"] = FAR_SHEET
+
+
+# id → (the file, what the message says)
+PACKAGE_CASES = {
+    "workbook moved, a decoy xl/workbook.xml left for the guard": (
+        lambda: moved_workbook(sheet1="s.xml", decoy=True, parts={"data/s.xml": FAR_SHEET}),
+        "不是 _rels/.rels 指向的 data/workbook.xml",
+    ),
+    "sheet behind a moved workbook, absolute target": (
+        lambda: moved_workbook(sheet1="/elsewhere/sheet.xml", parts={"elsewhere/sheet.xml": FAR_SHEET}),
+        far_sheet("居民底册"),
+    ),
+    "sheet behind a moved workbook, ../ target": (
+        lambda: moved_workbook(sheet1="../other/sheet.xml", parts={"other/sheet.xml": FAR_SHEET}),
+        far_sheet("居民底册"),
+    ),
+    "a second sheet in another folder, only in the relationships": (
+        lambda: moved_workbook(
+            relationships=[relationship("rId9", "worksheet", "/extra/sheet9.xml")], parts={"extra/sheet9.xml": FAR_SHEET}
+        ),
+        far_sheet("sheet9.xml"),
+    ),
+    "a target calamine takes literally (xl/./…)": (
+        lambda: template_with(
+            lambda p: retarget(p, "/xl/worksheets/sheet1.xml", "./worksheets/sheet1.xml"),
+            {"xl/./worksheets/sheet1.xml": FAR_SHEET},
+        ),
+        "文件名“xl/./worksheets/sheet1.xml”不规范",
+    ),
+    "a sheet relationship marked External (calamine reads it anyway)": (
+        lambda: template_with(
+            lambda p: retarget(p, "/xl/worksheets/sheet1.xml", '/data/s.xml" TargetMode="External'),
+            {"data/s.xml": FAR_SHEET},
+        ),
+        "外部关系 rId1 指向压缩包内的 data/s.xml",
+    ),
+    "a second workbook.xml.rels in other letter case (calamine takes the last)": (
+        lambda: template_with(case_twin_of_the_workbook_rels),
+        "只有大小写不同",
+    ),
+    "an entry with a second name in its Unicode Path field": (
+        lambda: with_unicode_path("xl/media/image1.bin", SHEET, FAR_SHEET),
+        "还记有另一个文件名“xl/worksheets/sheet1.xml”",
+    ),
+    "a part nothing refers to": (
+        lambda: template_with(parts={"xl/media/notes.xml": b"<notes/>"}),
+        "xl/media/notes.xml 不属于工作簿",
+    ),
+    "two officeDocument relationships": (lambda: template_with(two_office_documents), "有多个工作簿（officeDocument）关系"),
+    "a second workbook in the content types": (lambda: template_with(second_workbook_type), "登记的工作簿 xl/book2.xml"),
+    "a sheet naming a relationship that does not exist": (
+        lambda: sample_with(**{"xl/workbook.xml": lambda w: w.replace(b'r:id="rId2"', b'r:id="rId9"')}),
+        "工作表“填写说明”引用的关系 rId9 不存在",
+    ),
+    "the styles read as a sheet as well": (
+        lambda: stored(
+            template_with(
+                lambda p: retarget(p, "/xl/worksheets/sheet2.xml", "styles.xml"), {"xl/styles.xml": xf_styles(990_000)}
+            )
+        ),
+        "xl/styles.xml 同时被用作工作表、样式表",
+    ),
+    "bytes after the zip's end record": (lambda: sample_with() + b"\0" * 10, "zip 目录记录之后还有数据"),
+    "an entry whose own header gives another name": (
+        lambda: local_header_renamed(sample_with(), "xl/styles.xml", "xl/styles.xmm"),
+        "xl/styles.xml 的文件头与 zip 目录不符",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def package_files():
+    return {key: build() for key, (build, _message) in PACKAGE_CASES.items()}
+
+
+@pytest.mark.parametrize("case", PACKAGE_CASES)
+def test_a_part_reached_as_a_parser_reaches_it_is_measured(case, package_files):
+    message = refused(lambda: inspect_xlsx(io.BytesIO(package_files[case])))
+    assert PACKAGE_CASES[case][1] in message
+
+
+@pytest.mark.parametrize("case", PACKAGE_CASES)
+def test_the_cadre_roster_import_refuses_it_too(case, package_files, street_admin, monkeypatch):
+    monkeypatch.setattr("visitplan.resources.run_limited", Untouchable)
+    cadres = Cadre.objects.count()
+    response = street_admin.post(
+        reverse("admin:visitplan_cadre_import"),
+        {"resource": "0", "format": "0", "import_file": SimpleUploadedFile("干部名册.xlsx", package_files[case])},
+    )
+    assert response.status_code == 200
+    assert PACKAGE_CASES[case][1] in response.context["form"].errors["import_file"][0]
+    assert Cadre.objects.count() == cadres
+
+
+def test_a_workbook_in_another_folder_is_read_where_the_parsers_read_it(tmp_path):
+    """A sound package whose workbook and sheet live elsewhere passes, and the register reads it."""
+    path = tmp_path / "moved.xlsx"
+    path.write_bytes(moved_workbook("book", sheet1="/sheets/register.xml", parts={"sheets/register.xml": sample_parts()[SHEET]}))
+    inspect_xlsx(path)
+    rows = list(register.read_register(path))
+    assert len(rows) == 40
+    assert rows[0][1][:2] == ["湖田社区", "第3网格"]
+
+
+def test_990000_cell_formats_are_refused_at_once_in_little_memory():
+    """openpyxl makes an object of each <xf/> (990,000 took it 17 s and 1.6 GB); Excel itself keeps
+    at most 65,490. Stored without compression, nothing else about the 5 MB file is unusual."""
+    data = stored(sample_with(**{"xl/styles.xml": xf_styles(990_000)}))
+    assert len(data) < 5 * 1024 * 1024  # within the staff lists' upload limit
+    started = time.perf_counter()
+    with pytest.raises(XlsxRejected, match="含有超过 65490 个单元格格式"):
+        inspect_xlsx(data)
+    assert time.perf_counter() - started < 0.5
+    tracemalloc.start()
+    try:
+        with pytest.raises(XlsxRejected):
+            inspect_xlsx(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def _insert(before: bytes, tag: bytes, count: int):
+    return lambda part: part.replace(before, tag * count + before, 1)
+
+
+@pytest.mark.parametrize(
+    "part, change, message",
+    [
+        ("xl/styles.xml", _insert(b"</fonts>", b'<font><sz val="11"/></font>', 20_001), "20000 个字体"),
+        ("xl/styles.xml", _insert(b"</borders>", b"<border><left/></border>", 20_001), "20000 个边框样式"),
+        ("xl/styles.xml", _insert(b"</cellStyles>", b'<cellStyle name="s" xfId="0"/>', 65_491), "65490 个单元格样式"),
+        ("xl/styles.xml", _insert(b"</indexedColors>", b'<rgbColor rgb="00000000"/>', 500_001), "超过 500000 个 XML 标签"),
+        (
+            "xl/workbook.xml",
+            lambda w: w.replace(b"<definedNames />", b"<definedNames>" + b'<definedName name="n">A1</definedName>' * 20_001 + b"</definedNames>"),
+            "20000 个名称",
+        ),
+    ],
+)
+def test_what_openpyxl_builds_objects_of_is_bounded(part, change, message):
+    assert message in refused(lambda: inspect_xlsx(stored(sample_with(**{part: change}))))
+
+
+def test_every_part_calamine_reads_as_a_sheet_is_measured_as_one(tmp_path):
+    """Differential check: relationship targets in every form (relative, absolute, ../, ./, double
+    slashes, other letter case, xl/ prefixed, a fragment, percent-encoded) against a sheet placed
+    where a reader might look for it. Whenever python-calamine reads that sheet, the guard has
+    refused the file or measured that very part as a sheet."""
+    from python_calamine import CalamineWorkbook
+
+    targets = [
+        "worksheets/s.xml", "/xl/worksheets/s.xml", "xl/worksheets/s.xml", "../xl/worksheets/s.xml",
+        "./worksheets/s.xml", "worksheets//s.xml", "Worksheets/S.xml", "/XL/worksheets/s.xml", "../other/s.xml",
+        "/other/s.xml", "s.xml", "worksheets/s.xml#x", "worksheets/../worksheets/s.xml", "%77orksheets/s.xml",
+    ]  # fmt: skip
+    places = [
+        "xl/worksheets/s.xml", "xl/Worksheets/S.xml", "other/s.xml", "xl/s.xml", "xl/xl/worksheets/s.xml",
+        "xl/./worksheets/s.xml", "xl/../xl/worksheets/s.xml", "xl/worksheets//s.xml", "xl/worksheets/s.xml#x",
+    ]  # fmt: skip
+    marker = sample_parts()[SHEET].replace("<t>社区</t>".encode(), b"<t>marker</t>", 1)
+    path = tmp_path / "case.xlsx"
+    read_and_measured = 0
+    for target in targets:
+        for place in places:
+            parts = sample_parts()
+            del parts[SHEET]
+            retarget(parts, "/xl/worksheets/sheet1.xml", target)
+            parts[place] = marker
+            path.write_bytes(pack(parts))
+            try:
+                with CalamineWorkbook.from_path(str(path)) as workbook:
+                    read = workbook.get_sheet_by_name("居民底册").to_python()[0][0] == "marker"
+            except Exception:
+                read = False
+            checker = xlsx_guard._Inspection(io.BytesIO(path.read_bytes()), max_rows=10**6, max_cells=10**12, max_upload_mb=30)
+            try:
+                checker.run()
+            except XlsxRejected:
+                continue
+            if read:
+                assert "sheet" in checker.kinds.get(place, ()), (target, place)
+                read_and_measured += 1
+    assert read_and_measured >= 6  # the ordinary forms are accepted, not merely refused
+
+
+# --- what the guard misses costs a child process, never this one --------------------------------
+
+
+@pytest.fixture
+def parse_limits(settings):
+    settings.IMPORT_PARSE_MEMORY_MB = 512
+    settings.IMPORT_PARSE_CPU_SECONDS = 10
+    return settings
+
+
+def test_a_register_the_guard_missed_costs_only_the_child(tmp_path, parse_limits):
+    """python-calamine asks for 549 GB for a cell at XFD1048576 and aborts: a child process, here.
+    The reader reports the file as unreadable (inspected=True skips the guard, as if it had
+    missed the file) and this process reads on."""
+    path = tmp_path / "far.xlsx"
+    path.write_bytes(sample_with(sheet=in_sheet(b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')))
+    with pytest.raises(register.RegisterFileError, match="^文件无法读取：读取时所需内存超过了 512 MB 的上限"):
+        list(register.read_register(path, inspected=True))
+    assert len(list(register.read_register(SAMPLE))) == 40
+
+
+def test_a_staff_list_the_guard_missed_costs_only_the_child(parse_limits, monkeypatch):
+    """openpyxl spends 17 s and 1.6 GB on 990,000 cell formats; past the guard (switched off here)
+    the child hits a limit, and the reader reports the file as unreadable."""
+    from visitplan.resources import SheetFileError, read_sheet
+
+    parse_limits.IMPORT_PARSE_MEMORY_MB = 300
+    parse_limits.IMPORT_PARSE_CPU_SECONDS = 3
+    monkeypatch.setattr("visitplan.resources.check_upload", lambda data: None)
+    started = time.perf_counter()
+    with pytest.raises(SheetFileError, match="^文件无法读取：读取(时所需内存|用时)超过了"):
+        read_sheet(stored(sample_with(**{"xl/styles.xml": xf_styles(990_000)})))
+    assert time.perf_counter() - started < 15
+
+
+def test_the_cadre_roster_import_reports_a_parser_crash(street_admin, parse_limits, monkeypatch):
+    """Through the admin: a parser that dies is a message at the upload field, not a 500."""
+    from core.tests import sandbox_targets
+    from visitplan import resources
+
+    monkeypatch.setattr("visitplan.admin.check_upload", lambda upload: None)
+    monkeypatch.setattr(resources, "openpyxl_first_sheet", sandbox_targets.abort)
+    cadres = Cadre.objects.count()
+    response = street_admin.post(
+        reverse("admin:visitplan_cadre_import"),
+        {"resource": "0", "format": "0", "import_file": SimpleUploadedFile("干部名册.xlsx", SAMPLE.read_bytes())},
+    )
+    assert response.status_code == 200
+    assert "文件无法读取：读取程序异常退出（SIGABRT）" in response.context["form"].errors["import_file"][0]
+    assert Cadre.objects.count() == cadres

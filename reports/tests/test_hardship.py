@@ -185,10 +185,11 @@ def test_editing_a_plan_changes_deletes_and_adds_measures(client, hw):
     client.force_login(hw.worker_a)  # grid workers may change their households
     done, late = hw.plan_a.measures.all()
     initial = [
-        {"id": done.pk, "content": done.content, "unit": done.unit, "due_on": "2026-06-30", "done_on": "2026-06-20", "DELETE": "on"},
-        {"id": late.pk, "content": late.content, "unit": late.unit, "due_on": "2020-01-31", "done_on": "2026-11-30"},
+        {"id": done.pk, "seen_version": done.version, "content": done.content, "unit": done.unit, "due_on": "2026-06-30", "done_on": "2026-06-20", "DELETE": "on"},
+        {"id": late.pk, "seen_version": late.version, "content": late.content, "unit": late.unit, "due_on": "2020-01-31", "done_on": "2026-11-30"},
     ]
-    response = client.post(reverse("reports:hardship_plan", args=[hw.ha.pk]), plan_data([{"content": "送温暖慰问"}], initial))
+    data = plan_data([{"content": "送温暖慰问"}], initial, seen_version=hw.plan_a.version)  # the versions the page carried
+    response = client.post(reverse("reports:hardship_plan", args=[hw.ha.pk]), data)
     assert response.status_code == 302
     assert [(m.content, m.done_on) for m in hw.plan_a.measures.all()] == [("推荐公益性岗位", D(2026, 11, 30)), ("送温暖慰问", None)]
     assert HardshipPlan.objects.get(pk=hw.plan_a.pk).updated_by == hw.worker_a

@@ -1,0 +1,154 @@
+"""Background jobs (``core.models.BackgroundJob``): the only functions that change one.
+
+The life of a job:
+
+1. ``job_create`` — the view records what is to be done (``kind``, the user, the ids in
+   ``params``) and starts the task with the job's id (``task.delay_on_commit(job.pk)``), or runs
+   the work inline when it is small;
+2. ``job_claim`` — the task takes the job with a conditional UPDATE: of two workers handed the
+   same message (``acks_late`` redelivers a task whose worker died) exactly one gets it. A job
+   still "running" whose heartbeat stopped ``STALE_AFTER`` ago lost its worker and is taken over;
+3. ``job_progress`` (or a throttled ``ProgressReporter``) — done / total and a short message;
+4. ``job_finish`` with the result (JSON for the result page, optionally a file), or ``job_fail``
+   with a message for the user (Chinese: it is shown as it is).
+
+A job is seen by its user only: ``get_job_for_user`` answers 404 for anybody else's job, the
+same as for a missing one. ``job_status`` is what a status endpoint answers (polled by
+static/js/job-progress.js).
+
+Progress written inside a transaction is only seen by others once it commits (and is lost if it
+rolls back): report the last step before entering a long transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from django.http import Http404
+from django.utils import timezone
+
+from .models import FINISHED_STATUSES, BackgroundJob, JobStatus
+
+# A running job without a heartbeat for this long lost its worker: job_claim may take it over.
+# Far above the longest step that reports nothing (one import transaction: seconds).
+STALE_AFTER = timedelta(minutes=15)
+MESSAGE_MAX_LENGTH = BackgroundJob._meta.get_field("message").max_length
+
+
+def _short(message: str) -> str:
+    message = str(message or "")
+    if len(message) > MESSAGE_MAX_LENGTH:
+        message = message[: MESSAGE_MAX_LENGTH - 1] + "…"
+    return message
+
+
+def job_create(*, kind: str, user, params: dict | None = None, total: int | None = None, message: str = "") -> BackgroundJob:
+    """A new queued job of ``user``. ``params``: JSON the task needs (ids, never residents' data)."""
+    return BackgroundJob.objects.create(
+        kind=kind, user=user, params=params or {}, total=total, message=_short(message or "已排队，等待后台处理")
+    )
+
+
+def job_claim(job_id: int, *, now=None) -> BackgroundJob | None:
+    """Take the job to run it: the job, or None when it is not there to take (finished, running
+    elsewhere, deleted). A conditional UPDATE, so two workers never both get it."""
+    now = now or timezone.now()
+    fields = {"status": JobStatus.RUNNING, "started_at": now, "heartbeat_at": now}
+    claimed = BackgroundJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(**fields)
+    if not claimed:
+        # A worker killed mid-job leaves it "running"; its redelivered message takes it over.
+        claimed = BackgroundJob.objects.filter(
+            pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+        ).update(**fields)
+    if not claimed:
+        return None
+    return BackgroundJob.objects.select_related("user").get(pk=job_id)
+
+
+def job_progress(job: BackgroundJob, *, done: int, total: int | None = None, message: str | None = None) -> None:
+    """Record how far a running job is (``total`` and ``message`` only when given; ``total=0``:
+    the amount of work is not known, the page shows a bar without a value)."""
+    fields = {"done": max(0, done), "heartbeat_at": timezone.now()}
+    if total is not None:
+        fields["total"] = max(0, total)
+    if message is not None:
+        fields["message"] = _short(message)
+    BackgroundJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(**fields)
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def job_finish(job: BackgroundJob, *, result: dict | None = None, result_file: str = "", message: str = "") -> None:
+    """The job is done: its result (JSON), an optional file (relative to MEDIA_ROOT), a message."""
+    now = timezone.now()
+    fields = {
+        "status": JobStatus.DONE,
+        "result": result or {},
+        "result_file": result_file,
+        "message": _short(message or "已完成"),
+        "finished_at": now,
+        "heartbeat_at": now,
+    }
+    if job.total:
+        fields["done"] = job.total
+    BackgroundJob.objects.filter(pk=job.pk).exclude(status__in=FINISHED_STATUSES).update(**fields)
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def job_fail(job: BackgroundJob, *, message: str, result: dict | None = None) -> None:
+    """The job failed; ``message`` is shown to the user as it is (say what happened and what to do)."""
+    now = timezone.now()
+    fields = {"status": JobStatus.FAILED, "message": _short(message), "finished_at": now, "heartbeat_at": now}
+    if result is not None:
+        fields["result"] = result
+    BackgroundJob.objects.filter(pk=job.pk).exclude(status__in=FINISHED_STATUSES).update(**fields)
+    for name, value in fields.items():
+        setattr(job, name, value)
+
+
+def get_job_for_user(user, job_id, *, kinds=None) -> BackgroundJob:
+    """The user's own job (of one of ``kinds``); Http404 for a missing id and for anybody else's."""
+    jobs = BackgroundJob.objects.visible_to(user)
+    if kinds is not None:
+        jobs = jobs.filter(kind__in=kinds)
+    job = jobs.filter(pk=job_id).first() if job_id is not None else None
+    if job is None:
+        raise Http404("没有这个后台任务")
+    return job
+
+
+def job_status(job: BackgroundJob) -> dict:
+    """What a status endpoint answers: no result, no params — only how far the job is."""
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_display": job.get_status_display(),
+        "done": job.done,
+        "total": job.total,
+        "percent": job.percent,
+        "message": job.message,
+        "finished": job.finished,
+    }
+
+
+class ProgressReporter:
+    """``job_progress`` at most once per ``interval`` seconds (a 200,000-row job reports often).
+
+    Call it as ``reporter(done, total=None, message=None)``; ``force=True`` writes at once (a new
+    step, a new message).
+    """
+
+    def __init__(self, job: BackgroundJob, *, interval: float = 1.0, clock=time.monotonic):
+        self.job = job
+        self.interval = interval
+        self.clock = clock
+        self.last = None
+
+    def __call__(self, done: int, total: int | None = None, message: str | None = None, *, force: bool = False):
+        now = self.clock()
+        if not force and self.last is not None and now - self.last < self.interval:
+            return
+        self.last = now
+        job_progress(self.job, done=done, total=total, message=message)
