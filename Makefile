@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test install worker clean-db security
+.PHONY: run test install worker clean-db security lint
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,13 +32,21 @@ run: install
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The linters CI runs before the tests: ruff (lint and format), the import layers
+# (.importlinter), and no model change without its migration.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) manage.py makemigrations --check --dry-run
+
 # Deployment checks (CI runs them before the tests): Django's --deploy checks with production
 # settings (DEBUG off, a random 50+ character key), then bandit, failing on high-severity findings.
 security: install
 	DEBUG=false ALLOWED_HOSTS=visit.example.gov.cn \
 	SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	$(PY) manage.py check --deploy --fail-level WARNING
-	$(VENV)/bin/bandit -q -r households issues reports visits visitplan -x '*/tests/*,*/migrations/*' -lll
+	$(VENV)/bin/bandit -q -r core households issues reports visits visitplan -x '*/tests/*,*/migrations/*' -lll
 
 # Celery worker with beat, on the embedded filesystem broker unless CELERY_BROKER_URL is set.
 worker: install

@@ -1,18 +1,21 @@
-"""Project-wide test set-up: fast hashing, local mail, and services that CI must really have."""
+"""Project-wide test set-up: fast hashing, local mail, and services that CI must really have.
 
-import os
+The fixtures every app's tests share are pytest plugins (tests/fixtures/), declared here: pytest
+reads ``pytest_plugins`` only in the root conftest. A test names a fixture as a parameter and
+imports only plain helpers, from tests/support/.
+"""
 
 import pytest
-from django.conf import settings
 
+from tests.support.skipping import require_or_skip
 
-def require_or_skip(available: bool, what: str):
-    """Skip when a service is missing locally; CI (REQUIRE_SERVICES=1) fails instead."""
-    if available:
-        return
-    if settings.REQUIRE_SERVICES or os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{what} is required in CI (REQUIRE_SERVICES=1) but is not available")
-    pytest.skip(f"{what} not available")
+pytest_plugins = (
+    "tests.fixtures.world",
+    "tests.fixtures.visits",
+    "tests.fixtures.supervision",
+    "tests.fixtures.matrix",
+    "tests.fixtures.browser",
+)
 
 
 @pytest.fixture(autouse=True)

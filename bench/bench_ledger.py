@@ -39,8 +39,8 @@ from bench_register import (  # noqa: E402
     database_settings,
     finish,
     fmt_mb,
-    print_tail,
     prepare_database,
+    print_tail,
     run_child,
     short_sql,
     step,
@@ -59,7 +59,15 @@ TARGETS = {
 }
 
 # How a ledger of a year looks: most old issues closed, the recent ones spread over the workflow.
-STATUS_WEIGHTS_OLD = {"closed": 70, "resolved": 6, "in_progress": 8, "planned": 4, "routed": 3, "returned": 5, "merged": 4}
+STATUS_WEIGHTS_OLD = {
+    "closed": 70,
+    "resolved": 6,
+    "in_progress": 8,
+    "planned": 4,
+    "routed": 3,
+    "returned": 5,
+    "merged": 4,
+}
 STATUS_WEIGHTS_RECENT = {
     "registered": 15, "accepted": 10, "routed": 20, "planned": 15, "in_progress": 20, "resolved": 8, "closed": 10,
     "returned": 1, "merged": 1,
@@ -154,13 +162,13 @@ def build_world(issue_count, seed):
     from django.db import transaction
     from django.utils import timezone
 
-    from reports.management.commands.seed_demo import COMMUNITIES, DEPARTMENTS, GIVEN_NAMES, SURNAMES
     from households.models import Household, Node, NodeKind
     from households.register import address_key
     from households.roles import DEPARTMENT_HANDLER, STREET_ADMIN, sync_role_groups
     from households.validators import id_check_char
     from issues import deadlines, workdays
-    from issues.models import Category, Closure, EventKind, Issue, IssueEvent, Severity, Status
+    from issues.models import Category, Closure, EventKind, Issue, IssueEvent, Severity
+    from reports.management.commands.seed_demo import COMMUNITIES, DEPARTMENTS, GIVEN_NAMES, SURNAMES
     from visitplan.models import Cadre, Department, Tier
 
     rng = random.Random(seed)

@@ -91,8 +91,14 @@ MINE, FORM, SUBMIT, RETRY, HOUSEHOLD, LEDGER, DASHBOARD = (
 KINDS = (MINE, FORM, SUBMIT, RETRY, HOUSEHOLD, LEDGER, DASHBOARD)
 
 # What the readers open: the ledger with its everyday filters (a community only for street-wide readers).
-LEDGER_PATHS = ["/issues/", "/issues/?status=open", "/issues/?due=overdue", "/issues/?due=week", "/issues/?page=2",
-                "/issues/?q=%E7%94%B5%E6%A2%AF"]  # fmt: skip  (电梯)
+LEDGER_PATHS = [
+    "/issues/",
+    "/issues/?status=open",
+    "/issues/?due=overdue",
+    "/issues/?due=week",
+    "/issues/?page=2",
+    "/issues/?q=%E7%94%B5%E6%A2%AF",
+]  # fmt: skip  (电梯)
 READER_ROLES = ["secretary", "leader", "secretary", "leader", "secretary", "admin"]  # cycled over the readers
 
 
@@ -101,21 +107,41 @@ def main():
     parser.add_argument("--users", type=int, default=50, help="users at once (default 50)")
     parser.add_argument("--minutes", type=float, default=5, help="how long they work (default 5)")
     parser.add_argument("--quick", action="store_true", help="an iteration: --users 10 --minutes 1")
-    parser.add_argument("--readers", type=float, default=0.2,
-                        help="share of the users reading the dashboard and the ledger (default 0.2; the rest are grid workers)")
+    parser.add_argument(
+        "--readers",
+        type=float,
+        default=0.2,
+        help="share of the users reading the dashboard and the ledger (default 0.2; the rest are grid workers)",
+    )
     parser.add_argument("--think-min", type=float, default=3, help="shortest pause after a page, seconds (default 3)")
     parser.add_argument("--think-max", type=float, default=8, help="longest pause after a page, seconds (default 8)")
-    parser.add_argument("--retry-every", type=int, default=10, help="every N-th visit (of all users) is sent twice (default 10; 0: never)")
+    parser.add_argument(
+        "--retry-every",
+        type=int,
+        default=10,
+        help="every N-th visit (of all users) is sent twice (default 10; 0: never)",
+    )
     parser.add_argument("--households", type=int, default=20_000, help="households, over 100 grids (default 20000)")
     parser.add_argument("--visits", type=int, default=50_000, help="visits seeded (default 50000)")
     parser.add_argument("--issues", type=int, default=5_000, help="issues seeded (default 5000)")
     parser.add_argument("--followups", type=int, default=1_500, help="follow-ups seeded (default 1500)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4, as bench_visits)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (default 2, as bench_visits)")
-    parser.add_argument("--broker", default=BROKER, help=f"Celery broker of the server (default {BROKER}; memory:// for none)")
-    parser.add_argument("--wait-load", type=float, default=0, metavar="L",
-                        help="before the users start, wait until the machine's 1-min load average is below L (default 0: don't)")
-    parser.add_argument("--wait-max", type=float, default=900, metavar="S", help="wait at most S seconds for that (default 900)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads per gunicorn worker (default 2, as bench_visits)"
+    )
+    parser.add_argument(
+        "--broker", default=BROKER, help=f"Celery broker of the server (default {BROKER}; memory:// for none)"
+    )
+    parser.add_argument(
+        "--wait-load",
+        type=float,
+        default=0,
+        metavar="L",
+        help="before the users start, wait until the machine's 1-min load average is below L (default 0: don't)",
+    )
+    parser.add_argument(
+        "--wait-max", type=float, default=900, metavar="S", help="wait at most S seconds for that (default 900)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     if args.quick:
@@ -148,8 +174,10 @@ def main():
     print(f"   seeded in {seed_seconds:.1f} s; {seeded['text']}")
     users = pick_users(world, args)
     grid_users = [u for u in users if u["role"] == "grid"]
-    print(f"   users: {len(grid_users)} grid workers on {len(grid_users)} grids, "
-          + ", ".join(f"{sum(u['role'] == r for u in users)} {r}" for r in ("secretary", "leader", "admin")))
+    print(
+        f"   users: {len(grid_users)} grid workers on {len(grid_users)} grids, "
+        + ", ".join(f"{sum(u['role'] == r for u in users)} {r}" for r in ("secretary", "leader", "admin"))
+    )
 
     from django.db import connections
 
@@ -165,7 +193,10 @@ def main():
         except RuntimeError as exc:
             print(f"!! {exc}")
             return 1
-        step("d", f"{len(users)} users for {args.minutes:g} min, {args.think_min:g}–{args.think_max:g} s after every page")
+        step(
+            "d",
+            f"{len(users)} users for {args.minutes:g} min, {args.think_min:g}–{args.think_max:g} s after every page",
+        )
         loads["load_start"] = os.getloadavg()
         print(f"   {bench_reports.load()}")
         load = run_load(server, users, args, db)
@@ -209,7 +240,9 @@ def broker_status(url, before=None):
         print(f"   broker {url}: answers; {status['keys']} keys, {status['llen']} messages in the 'celery' queue")
     else:
         added = status["llen"] - before["llen"]
-        print(f"   broker {url}: {added} messages queued by the run ('celery' queue {status['llen']}; {status['keys']} keys)")
+        print(
+            f"   broker {url}: {added} messages queued by the run ('celery' queue {status['llen']}; {status['keys']} keys)"
+        )
         status["added"] = added
     return status
 
@@ -266,7 +299,9 @@ def pick_users(world, args):
         if role == "secretary":
             community = communities[(n // 2) % len(communities)]
             c = people["secretary"][community.pk]
-            users.append({"role": role, "username": c["user__username"], "user_id": c["user_id"], "community": community.pk})
+            users.append(
+                {"role": role, "username": c["user__username"], "user_id": c["user_id"], "community": community.pk}
+            )
         elif role == "leader":
             c = leaders[(n // 2) % len(leaders)]
             users.append({"role": role, "username": c["user__username"], "user_id": c["user_id"], "community": None})
@@ -292,7 +327,9 @@ class LoadServer(Server):
     def __init__(self, workers, threads, broker):
         super().__init__(workers, threads)
         self.log_path = OUT / "gunicorn-load.log"
-        self.extra_env = {} if broker.startswith("memory") else {"CELERY_BROKER_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false"}
+        self.extra_env = (
+            {} if broker.startswith("memory") else {"CELERY_BROKER_URL": broker, "CELERY_TASK_ALWAYS_EAGER": "false"}
+        )
 
     def start(self):
         popen = subprocess.Popen
@@ -521,7 +558,9 @@ class User:
                 ok2, detail2 = _submit_ok(status2, h2, data2, household)
             except Exception as exc:  # noqa: BLE001
                 status2, ms2, ok2, detail2 = "exception", 0, False, repr(exc)
-            self.stats.answer(RETRY, self.who, f"{url} ({retry})", status2, ms2, ok2, "" if ok2 else f"{marker} {detail2}")
+            self.stats.answer(
+                RETRY, self.who, f"{url} ({retry})", status2, ms2, ok2, "" if ok2 else f"{marker} {detail2}"
+            )
             if ok2:
                 record["retry_redirect"] = detail2
         if not ok:
@@ -582,7 +621,7 @@ class Watcher(threading.Thread):
             return
         print(f"   statements seen running longer than {SLOW_SQL_MS} ms (sampled every second; lock waits seen: "
               f"{self.lock_waits}):")  # fmt: skip
-        for shape, e in sorted(self.slow.items(), key=lambda kv: -kv[1]["max_ms"])[:8]:
+        for _shape, e in sorted(self.slow.items(), key=lambda kv: -kv[1]["max_ms"])[:8]:
             waits = f"; waits {', '.join(sorted(e['waits']))}" if e["waits"] else ""
             print(f"     {len(e['seen']):3}× up to {e['max_ms']:5.0f} ms{waits}: {short_sql(e['query'], 200)}")
 
@@ -620,7 +659,9 @@ def run_load(server, users, args, db):
     watcher.join(5)
     alive = sum(t.is_alive() for t in threads)
     if alive:
-        stats.answer("login", "-", "(still running)", "timeout", 0, False, f"{alive} users still working 90 s after the end")
+        stats.answer(
+            "login", "-", "(still running)", "timeout", 0, False, f"{alive} users still working 90 s after the end"
+        )
     print(f"   done in {wall:.1f} s: {len(stats.samples):,} requests, {len(stats.submits)} visits submitted, "
           f"{len(stats.errors)} errors")  # fmt: skip
     for what, status, detail in stats.errors[:10]:
@@ -638,7 +679,7 @@ def run_load(server, users, args, db):
 def print_timeline(stats, watcher):
     """Per minute: requests, their p95, the slowest type's p95, the load average: outside work shows here."""
     by_minute = {}
-    for t, kind, ms, status, *_ in stats.samples:
+    for t, kind, ms, _status, *_ in stats.samples:
         by_minute.setdefault(int(t // 60), []).append((kind, ms))
     print("   minute  requests  req/s  p95 all  slowest type p95           load (1-min avg, sampled)")
     for m in sorted(by_minute):
@@ -655,7 +696,7 @@ def print_timeline(stats, watcher):
 
 def print_slowest(stats, n=10):
     print(f"   the {n} slowest requests:")
-    for t, kind, ms, status, who, path in sorted(stats.samples, key=lambda s: -s[2])[:n]:
+    for t, _kind, ms, status, who, path in sorted(stats.samples, key=lambda s: -s[2])[:n]:
         print(f"     {ms:6.0f} ms at {t:5.1f} s  HTTP {status}  {who:<14} {path}")
 
 
@@ -688,11 +729,11 @@ def check_database(stats, seeded):
     found = {}
     new_issues = Issue.objects.filter(pk__gt=seeded["issue_max"])
     for key, status, closure, events in (
-        new_issues.filter(visit__isnull=False).annotate(n_events=Count("events"))
-        .values_list("visit__key", "status", "closure", "n_events")
+        new_issues.filter(raised_on__isnull=False).annotate(n_events=Count("events"))
+        .values_list("raised_on__visit__key", "status", "closure", "n_events")
     ):  # fmt: skip
         found.setdefault(str(key), []).append((status, closure, events))
-    issue_errors = new_issues.filter(visit__isnull=True).count()
+    issue_errors = new_issues.filter(raised_on__isnull=True).count()
     for key, issue in expected.items():
         got = found.get(key, [])
         if issue is None:
@@ -764,7 +805,9 @@ def _profile_pages(users, CaptureQueriesContext, connection, Client, User):
         sql_ms = sum(float(q["time"]) for q in queries) * 1000
         median = statistics.median(times)
         slowest = sorted(queries, key=lambda q: -float(q["time"]))[:3]
-        print(f"   {kind:<28} as {spec['username']:<12} {median:5.0f} ms, {len(queries):2} queries ({sql_ms:.0f} ms in SQL)")
+        print(
+            f"   {kind:<28} as {spec['username']:<12} {median:5.0f} ms, {len(queries):2} queries ({sql_ms:.0f} ms in SQL)"
+        )
         for q in slowest:
             print(f"       {float(q['time']) * 1000:5.1f} ms  {short_sql(q['sql'], 150)}")
         profile.setdefault(kind, []).append((spec["role"], median, len(queries), sql_ms))

@@ -68,7 +68,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="households in the generated file (default 100000)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--reuse-file", action="store_true", help="keep an existing generated file of the same size and seed")
+    parser.add_argument(
+        "--reuse-file", action="store_true", help="keep an existing generated file of the same size and seed"
+    )
     args = parser.parse_args()
 
     db = database_settings()
@@ -84,7 +86,9 @@ def main():
     else:
         started = time.perf_counter()
         write_register_file(path, args.rows, args.seed)
-        print(f"   {path.relative_to(REPO)}: {path.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.1f} s")
+        print(
+            f"   {path.relative_to(REPO)}: {path.stat().st_size / 2**20:.1f} MiB in {time.perf_counter() - started:.1f} s"
+        )
 
     results = []  # (measure, figure text, target text, ok or None)
 
@@ -216,6 +220,7 @@ def write_register_file(path, rows, seed):
     """A register in the template layout: 10 communities × 10 grids, buildings, units and rooms."""
     import xlsxwriter
 
+    from households.register import HEADERS, INSTRUCTIONS, INSTRUCTIONS_SHEET_NAME, SHEET_NAME
     from reports.management.commands.seed_demo import (
         BUNGALOW_COMMUNITIES,
         COMMUNITIES,
@@ -225,7 +230,6 @@ def write_register_file(path, rows, seed):
         household_profile,
         split_evenly,
     )
-    from households.register import HEADERS, INSTRUCTIONS, INSTRUCTIONS_SHEET_NAME, SHEET_NAME
 
     rng = random.Random(seed)
     people = People(rng)
@@ -244,7 +248,9 @@ def write_register_file(path, rows, seed):
         next_building = 1
         per_grid = split_evenly(count, [rng.uniform(0.7, 1.3) for _ in range(GRIDS_PER_COMMUNITY)])
         for number, grid_count in enumerate(per_grid, start=1):
-            lanes = [LANES[(number - 1) % len(LANES)] + ("" if number <= len(LANES) else f"{number}")] if bungalow else ()
+            lanes = (
+                [LANES[(number - 1) % len(LANES)] + ("" if number <= len(LANES) else f"{number}")] if bungalow else ()
+            )
             flats, next_building = grid_addresses(rng, grid_count, next_building, bungalow, lanes)
             for building_no, _floors, unit, room in flats:
                 profile = household_profile(people, people.pick_tags())
@@ -322,8 +328,8 @@ def fmt_mb(value):
 
 def create_cadres_and_campaign(seed):
     """The seeder's cadres (every tier, with logins) and campaign, on the imported tree."""
-    from reports.management.commands.seed_demo import COMMUNITIES, Command, People
     from households.models import Community, Grid, Street
+    from reports.management.commands.seed_demo import COMMUNITIES, Command, People
 
     seeder = Command()
     seeder.rng = random.Random(seed)

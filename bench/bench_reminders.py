@@ -150,9 +150,17 @@ def seed(n_issues, rng):
             first17 = f"370302{1940 + i % 60}0101{i % 1000:03d}"
             households.append(
                 Household(
-                    street=street, community=community, grid=grid, unit=unit, room=room,
-                    address_key=address_key(community.name, grid.name, "", unit, room), path=grid.path,
-                    head_name=f"住户{i}", id_number=first17 + id_check_char(first17), phone=f"139{i:08d}", size=3,
+                    street=street,
+                    community=community,
+                    grid=grid,
+                    unit=unit,
+                    room=room,
+                    address_key=address_key(community.name, grid.name, "", unit, room),
+                    path=grid.path,
+                    head_name=f"住户{i}",
+                    id_number=first17 + id_check_char(first17),
+                    phone=f"139{i:08d}",
+                    size=3,
                 )  # fmt: skip
             )
         Household.objects.bulk_create(households, batch_size=5000)
@@ -164,7 +172,9 @@ def seed(n_issues, rng):
         for a in range(2):
             user = User.objects.create(username=f"admin{a}", email=f"admin{a}@example.cn", password=password)
             user.groups.add(admins_group)
-            Cadre.objects.create(user=user, name=f"管理员{a}", tier=Tier.STREET_STAFF, scope=street, takes_households=False)
+            Cadre.objects.create(
+                user=user, name=f"管理员{a}", tier=Tier.STREET_STAFF, scope=street, takes_households=False
+            )
             admins.append(user)
         departments, handlers = [], {}
         for d in range(DEPARTMENTS):
@@ -190,9 +200,13 @@ def seed(n_issues, rng):
             if calendar.is_workday(cursor):
                 days.append(cursor)
         deadline_cache = {}
-        statuses = [Status.REGISTERED] * 5 + [Status.ACCEPTED] * 5 + [Status.ROUTED] * 30 + [Status.PLANNED] * 20 + [
-            Status.IN_PROGRESS
-        ] * 40
+        statuses = (
+            [Status.REGISTERED] * 5
+            + [Status.ACCEPTED] * 5
+            + [Status.ROUTED] * 30
+            + [Status.PLANNED] * 20
+            + [Status.IN_PROGRESS] * 40
+        )
         severities = [Severity.GENERAL] * 8 + [Severity.MAJOR] * 2
         categories = list(Category.values)
         issues = []
@@ -273,7 +287,9 @@ def measure_delivery_and_page():
         return results + [("notifications page", f"HTTP {warm.status_code}", "200", False)]
     queries = []
     # Counted with a wrapper: the request_started signal empties connection.queries mid-capture.
-    with connection.execute_wrapper(lambda execute, sql, params, many, ctx: queries.append(sql) or execute(sql, params, many, ctx)):
+    with connection.execute_wrapper(
+        lambda execute, sql, params, many, ctx: queries.append(sql) or execute(sql, params, many, ctx)
+    ):
         client.get(url)
     times = []
     for _ in range(5):

@@ -52,8 +52,8 @@ from bench_register import (  # noqa: E402
     database_settings,
     finish,
     fmt_mb,
-    print_tail,
     prepare_database,
+    print_tail,
     run_child,
     short_sql,
     step,
@@ -118,11 +118,19 @@ def main():
     parser.add_argument("--visits", type=int, default=300_000, help="visits (default 300000)")
     parser.add_argument("--issues", type=int, default=40_000, help="issues (default 40000)")
     parser.add_argument("--followups", type=int, default=10_000, help="follow-ups, one per issue (default 10000)")
-    parser.add_argument("--statement-timeout", type=float, default=20, metavar="S",
-                        help="cancel any SQL statement of the measurements after S seconds (default 20; 0: never)")
+    parser.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=20,
+        metavar="S",
+        help="cancel any SQL statement of the measurements after S seconds (default 20; 0: never)",
+    )
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--reuse-db", action="store_true",
-                        help="measure the database a previous run seeded (migrated, tallies rebuilt) instead of seeding anew")
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="measure the database a previous run seeded (migrated, tallies rebuilt) instead of seeding anew",
+    )
     parser.add_argument("--skip-exports", action="store_true", help="leave out the Excel ledgers (step e)")
     args = parser.parse_args()
 
@@ -133,8 +141,14 @@ def main():
     start_load = os.getloadavg()[0]
     world, results = reuse_database() if args.reuse_db else seed_database(db, args)
     results += measure(world, args)
-    results.append(("machine load (1-min average) at the start / the end", f"{start_load:.1f} / {os.getloadavg()[0]:.1f}",
-                    f"{os.cpu_count()} CPUs", None))
+    results.append(
+        (
+            "machine load (1-min average) at the start / the end",
+            f"{start_load:.1f} / {os.getloadavg()[0]:.1f}",
+            f"{os.cpu_count()} CPUs",
+            None,
+        )
+    )
     return finish(results)
 
 
@@ -313,7 +327,9 @@ def seed(args, rng):
     with transaction.atomic():
         tree = timed("tree", build_tree)
         register = timed("households", seed_households, tree, args.households, rng)
-    campaign = timed("cadres, campaign", create_cadres_and_campaign, args.seed)  # the seeder's code, its own transaction
+    campaign = timed(
+        "cadres, campaign", create_cadres_and_campaign, args.seed
+    )  # the seeder's code, its own transaction
     with transaction.atomic():
         people = timed("people", load_people, campaign)
         assigned = timed("assignments", seed_assignments, campaign, tree, register, people, rng)
@@ -323,8 +339,10 @@ def seed(args, rng):
         plans = timed("一户一策", seed_hardship_plans, register, rng)
         findings = timed("findings", seed_findings, campaign, tree, people, args.households, rng)
     tallies = timed("tallies", tally_rebuild, campaign)  # COPY bypasses visit_record, which keeps them
-    print(f"   {len(tree['communities'])} communities, {len(tree['grids'])} grids, {tree['buildings']:,} buildings, "
-          f"{register['count']:,} households ({register['tags']:,} focus-group tags)")
+    print(
+        f"   {len(tree['communities'])} communities, {len(tree['grids'])} grids, {tree['buildings']:,} buildings, "
+        f"{register['count']:,} households ({register['tags']:,} focus-group tags)"
+    )
     print(f"   cadres: {people['summary']}; assignments: {assigned['summary']}")
     print(f"   visits: {visits['summary']}")
     print(f"   issues: {issues['summary']}")
@@ -343,8 +361,8 @@ def tally_rebuild(campaign):
 
 def build_tree():
     """湖田街道, its communities and grids (saved one by one, for their paths)."""
-    from reports.management.commands.seed_demo import COMMUNITIES
     from households.models import Node, NodeKind
+    from reports.management.commands.seed_demo import COMMUNITIES
 
     street = Node.objects.create(kind=NodeKind.STREET, name=STREET, code="370303001")
     communities, grids = [], []
@@ -361,6 +379,8 @@ def build_tree():
 def seed_households(tree, total, rng):
     """The register: the seeder's addresses (numbered buildings, one community of 平房 along lanes) and
     households (names, ID numbers, phones, focus groups); COPY with address_key and path set here."""
+    from households.models import FocusGroup, Household, Node, NodeKind, path_segment
+    from households.register import address_key
     from reports.management.commands.seed_demo import (
         BUNGALOW_COMMUNITIES,
         LANES,
@@ -370,8 +390,6 @@ def seed_households(tree, total, rng):
         living_conditions,
         split_evenly,
     )
-    from households.models import FocusGroup, Household, Node, NodeKind, path_segment
-    from households.register import address_key
 
     people = People(rng)
     tag_ids = dict(FocusGroup.objects.values_list("name", "id"))
@@ -383,8 +401,14 @@ def seed_households(tree, total, rng):
     for grid, count in zip(grids, per_grid):
         community = grid.community
         bungalow = community.name in BUNGALOW_COMMUNITIES
-        lanes = [LANES[(grid.number - 1) % len(LANES)] + ("" if grid.number <= len(LANES) else f"{grid.number}")] if bungalow else ()
-        flats, next_building[community.pk] = grid_addresses(rng, count, next_building.get(community.pk, 1), bungalow, lanes)
+        lanes = (
+            [LANES[(grid.number - 1) % len(LANES)] + ("" if grid.number <= len(LANES) else f"{grid.number}")]
+            if bungalow
+            else ()
+        )
+        flats, next_building[community.pk] = grid_addresses(
+            rng, count, next_building.get(community.pk, 1), bungalow, lanes
+        )
         flats_by_grid[grid.pk] = flats
     buildings = [
         Node(kind=NodeKind.BUILDING, name=f"{no}号楼", parent=grid, order=no)
@@ -441,7 +465,9 @@ def load_people(campaign):
 
     from visitplan.models import Cadre, Tier
 
-    cadres = list(Cadre.objects.values("pk", "tier", "scope_id", "department_id", "user_id", "takes_households", "user__username"))
+    cadres = list(
+        Cadre.objects.values("pk", "tier", "scope_id", "department_id", "user_id", "takes_households", "user__username")
+    )
     by_tier = {}
     for c in cadres:
         by_tier.setdefault(c["tier"], []).append(c)
@@ -515,10 +541,11 @@ def seed_assignments(campaign, tree, register, people, rng):
 def seed_visits(campaign, tree, register, people, assigned, total, rng):
     """``total`` visits over the 集中走访 stage: grid workers, secretaries, street staff and departments on their
     households, 两委 in their grid, leaders anywhere; mostly 入户 (20–70 minutes), some 电话 and 未遇. COPY."""
-    from visits.demo import ANSWERS, NOTES, SHORT_REASONS
-    from visits.domains import CHECKLIST_CODES
-    from visits.models import Purpose, Satisfaction, Visit, VisitMethod
     from django.utils import timezone
+
+    from visits.demo import ANSWERS, NOTES, SHORT_REASONS
+    from visits.models import Purpose, Satisfaction, Visit, VisitMethod
+    from visits.questionnaire import CHECKLIST_CODES
 
     ids, grid_index, ranges, grids = register["ids"], register["grid_index"], register["grid_ranges"], tree["grids"]
     grid_pos = {g.pk: n for n, g in enumerate(grids)}
@@ -538,7 +565,9 @@ def seed_visits(campaign, tree, register, people, assigned, total, rng):
     days = [VISITS_FROM + datetime.timedelta(days=n) for n in range((VISITS_TO - VISITS_FROM).days + 1)]
     tz = timezone.get_current_timezone()
     stamp = {d: datetime.datetime.combine(d, datetime.time(21, 0), tzinfo=tz) for d in days}
-    satisfactions = [Satisfaction.SATISFIED.value] * 80 + [Satisfaction.BASIC.value] * 17 + [Satisfaction.UNSATISFIED.value] * 3
+    satisfactions = (
+        [Satisfaction.SATISFIED.value] * 80 + [Satisfaction.BASIC.value] * 17 + [Satisfaction.UNSATISFIED.value] * 3
+    )
     empty_json = json.dumps({})
     empty_list = json.dumps([])
     kinds = list(VISIT_SHARES) + ["grid"]
@@ -596,21 +625,26 @@ def seed_visits(campaign, tree, register, people, assigned, total, rng):
     made = copy_rows(Visit, fields, rows())
     reset_sequence(Visit)
     by_kind = {k: picks.count(k) for k in kinds}
-    summary = f"{made:,} (" + ", ".join(f"{k} {v:,}" for k, v in by_kind.items()) + "; " + ", ".join(
-        f"{k} {v:,}" for k, v in sorted(counts.items())
-    ) + ")"
+    summary = (
+        f"{made:,} ("
+        + ", ".join(f"{k} {v:,}" for k, v in by_kind.items())
+        + "; "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()))
+        + ")"
+    )
     return {"kept": kept, "summary": summary}
 
 
 def seed_issues(tree, register, people, visits, total, rng):
     """Issues, three in five raised in a visit (that day, by its cadre), the others registered over the last
     400 days; statuses spread as in bench_ledger (old ones mostly closed), deadlines from
-    issues.deadlines.compute_deadlines. COPY with explicit ids."""
+    issues.deadlines.compute_deadlines. COPY with explicit ids; the links to their visits (visits.RaisedIssue) after."""
     from bench_ledger import STATUS_WEIGHTS_OLD, STATUS_WEIGHTS_RECENT, TEXTS
     from django.utils import timezone
 
     from issues import deadlines, workdays
     from issues.models import Category, Closure, Issue, Severity
+    from visits.models import RaisedIssue
 
     today = timezone.localdate()
     calendar = workdays.current_calendar()
@@ -620,7 +654,7 @@ def seed_issues(tree, register, people, visits, total, rng):
     categories = list(Category.values)
     severities = [Severity.GENERAL.value] * 8 + [Severity.MAJOR.value] * 2 + [Severity.GRAVE.value]
     from_visits = rng.sample(visits["kept"], min(len(visits["kept"]), total * 3 // 5))
-    cache, counts, closed = {}, {}, []
+    cache, counts, closed, raised = {}, {}, [], []
     first_id = next_id(Issue)
 
     def rows():
@@ -656,28 +690,36 @@ def seed_issues(tree, register, people, visits, total, rng):
                 closure = Closure.SOLVED.value
                 if status == "closed" and visit_id and rng.random() < 0.15:  # answered at the door (现场答复)
                     department = assignee = plan_posted_on = None
-                    plan_text, answer, closure, answered_on = "", "已当场讲解政策，居民表示满意", Closure.ON_THE_SPOT.value, registered_on
+                    plan_text, answer, closure, answered_on = (
+                        "",
+                        "已当场讲解政策，居民表示满意",
+                        Closure.ON_THE_SPOT.value,
+                        registered_on,
+                    )
             if status == "closed":
                 closed_on = answered_on
             if status == "merged" and n:
                 merged_into = first_id + rng.randrange(n)
             if answered_on:
                 closed.append((pk, i, answered_on))
+            if visit_id:
+                raised.append((pk, visit_id))
             counts[status] = counts.get(status, 0) + 1
             yield (
-                pk, ids[i], grid.community.pk, paths[i], visit_id, raised_by, raised_by_cadre,
+                pk, ids[i], grid.community.pk, paths[i], raised_by, raised_by_cadre,
                 rng.choice(TEXTS) + f"（{n}）", rng.choice(categories), severity, status, closure, department, assignee,
                 registered_on, d["plan_due_on"], d["plan_due_provisional"], d["due_on"], d["due_provisional"], plan_text,
                 plan_posted_on, answer, answered_on, closed_on, f"2026{n:09d}" if n % 7 == 0 else "", n % 23 == 0,
                 merged_into,
             )  # fmt: skip
 
-    fields = ("id", "household_id", "community_id", "path", "visit_id", "raised_by_id", "raised_by_cadre_id", "text",
+    fields = ("id", "household_id", "community_id", "path", "raised_by_id", "raised_by_cadre_id", "text",
               "category", "severity", "status", "closure", "department_id", "assignee_id", "registered_on", "plan_due_on",
               "plan_due_provisional", "due_on", "due_provisional", "plan_text", "plan_posted_on", "answer", "answered_on",
               "closed_on", "hotline_ticket", "special_hardship", "merged_into_id")  # fmt: skip
     made = copy_rows(Issue, fields, rows())
     reset_sequence(Issue)
+    copy_rows(RaisedIssue, ("issue_id", "visit_id"), raised)
     overdue = Issue.objects.overdue(on=today).count()
     summary = (f"{made:,} ({len(from_visits):,} from visits; {overdue:,} overdue today); "
                + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))  # fmt: skip
@@ -694,7 +736,9 @@ def seed_followups(campaign, tree, register, people, issues, total, rng):
     today = timezone.localdate()
     ids, grid_index, grids = register["ids"], register["grid_index"], tree["grids"]
     picked = rng.sample(issues["closed"], min(total, len(issues["closed"])))
-    satisfactions = [Satisfaction.SATISFIED.value] * 75 + [Satisfaction.BASIC.value] * 18 + [Satisfaction.UNSATISFIED.value] * 7
+    satisfactions = (
+        [Satisfaction.SATISFIED.value] * 75 + [Satisfaction.BASIC.value] * 18 + [Satisfaction.UNSATISFIED.value] * 7
+    )
     rows, done = [], 0
     for n, (issue_id, i, answered_on) in enumerate(picked):
         worker = people["grid_worker"][grids[grid_index[i]].pk]
@@ -861,7 +905,13 @@ def measure_dashboard(world):
     community = world["tree"]["communities"][3]
     checked, clean = dashboard_users(world)
     runs = [(label, user, f"/reports/?campaign={campaign.pk}") for label, user in checked]
-    runs.append((f"street admin, {community.name} selected", checked[0][1], f"/reports/?campaign={campaign.pk}&community={community.pk}"))
+    runs.append(
+        (
+            f"street admin, {community.name} selected",
+            checked[0][1],
+            f"/reports/?campaign={campaign.pk}&community={community.pk}",
+        )
+    )
     runs.append((clean[0], clean[1], f"/reports/?campaign={campaign.pk}"))
     results, counts, captured = [], {}, {}
     for n, (label, user, url) in enumerate(runs):
@@ -870,7 +920,14 @@ def measure_dashboard(world):
         figures = page_figures(client, url)
         if figures["status"] != 200:
             reason = report_failure(label, url, figures)
-            results.append((f"dashboard /reports/: {label}", reason, f"< {TARGETS['dashboard_ms']} ms", False if n < len(checked) else None))
+            results.append(
+                (
+                    f"dashboard /reports/: {label}",
+                    reason,
+                    f"< {TARGETS['dashboard_ms']} ms",
+                    False if n < len(checked) else None,
+                )
+            )
             continue
         median, queries, times = figures["median"], figures["queries"], figures["times"]
         counts[label], captured[label] = len(queries), queries
@@ -882,12 +939,16 @@ def measure_dashboard(world):
             results.append((f"dashboard /reports/: {label}", f"{median:.0f} ms, {len(queries)} queries",
                             f"< {TARGETS['dashboard_ms']} ms, < {TARGETS['dashboard_queries']} queries", ok))  # fmt: skip
         else:
-            results.append((f"dashboard /reports/: {label}", f"{median:.0f} ms, {len(queries)} queries", "(information)", None))
+            results.append(
+                (f"dashboard /reports/: {label}", f"{median:.0f} ms, {len(queries)} queries", "(information)", None)
+            )
     note = ""
     if any(label not in counts for label, _user, _url in runs):
         # The page did not answer: count its queries (and time one request) where the server has the memory
         # to hash the big IN subqueries — information only, the targets stay on the figures above.
-        print(f"\n   again with work_mem = {WHAT_IF_WORK_MEM} for this session (information: a warm-up and one request each)")
+        print(
+            f"\n   again with work_mem = {WHAT_IF_WORK_MEM} for this session (information: a warm-up and one request each)"
+        )
         note = f" (at work_mem {WHAT_IF_WORK_MEM})"
         counts, captured = {}, {}
         with session_setting("work_mem", WHAT_IF_WORK_MEM):
@@ -1027,7 +1088,11 @@ def measure_panels(world):
                 print(f"      {float(q['time']) * 1000:6.0f} ms  {short_sql(q['sql'], 150)}")
         seen = {}
         for q in queries:  # the same statement twice (its GROUP BY / ORDER BY apart): a queryset evaluated twice
-            key = q["sql"].rsplit(" GROUP BY ", 1)[0] if " GROUP BY " in q["sql"] else re.sub(r" ORDER BY [^)]*$", "", q["sql"])
+            key = (
+                q["sql"].rsplit(" GROUP BY ", 1)[0]
+                if " GROUP BY " in q["sql"]
+                else re.sub(r" ORDER BY [^)]*$", "", q["sql"])
+            )
             seen[key] = seen.get(key, 0) + 1
         for sql, times_run in seen.items():
             if times_run > 1:
@@ -1080,7 +1145,9 @@ def measure_other_pages(world):
             name = f"/reports/{page}: {label}"
             if figures["status"] != 200:
                 reason = report_failure(f"{page} as {label}", url, figures)
-                results.append((name, reason, f"< {TARGETS['dashboard_ms']} ms" if target else "answers (HTTP 200)", False))
+                results.append(
+                    (name, reason, f"< {TARGETS['dashboard_ms']} ms" if target else "answers (HTTP 200)", False)
+                )
                 continue
             median, queries = figures["median"], figures["queries"]
             slowest = max(queries, key=lambda q: float(q["time"]))
@@ -1149,12 +1216,18 @@ def measure_exports(world):
     visits = Visit.objects.filter(campaign=campaign)
     total_visits = visits.count()
     # The date range holding ~100,000 visits (the size the target is given for).
-    days = list(visits.order_by("visited_on").values_list("visited_on", flat=True)[min(LEDGER_ROWS, total_visits) - 1 : min(LEDGER_ROWS, total_visits)])
+    days = list(
+        visits.order_by("visited_on").values_list("visited_on", flat=True)[
+            min(LEDGER_ROWS, total_visits) - 1 : min(LEDGER_ROWS, total_visits)
+        ]
+    )
     until = days[0] if days else VISITS_TO
     in_range = visits.filter(visited_on__gte=VISITS_FROM, visited_on__lte=until).count()
     communities = Node.objects.filter(kind=NodeKind.COMMUNITY, parent=world["tree"]["street"])
     supervision_rows = (
-        communities.count() + len(scoring.interview_list(campaign, communities)) + Finding.objects.filter(campaign=campaign).count()
+        communities.count()
+        + len(scoring.interview_list(campaign, communities))
+        + Finding.objects.filter(campaign=campaign).count()
     )
     exports = [
         ("入户走访台账, whole campaign", f"/reports/ledgers/visits/?campaign={campaign.pk}", total_visits, False),

@@ -100,11 +100,17 @@ def main():
     parser.add_argument("--households", type=int, default=HOUSEHOLDS_PER_GRID, help="households per grid (default 50)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (default 2)")
-    parser.add_argument("--think-ms", type=float, default=THINK_MS,
-                        help="how long a cadre takes to fill in the form, and again to walk to the next door, ±50%% "
-                             f"(default {THINK_MS:.0f}; 0: as fast as the server answers, the saturation test); "
-                             "the clients then start spread over one pause")
-    parser.add_argument("--time-limit", type=float, default=600, help="stop the load after this many seconds (default 600)")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=THINK_MS,
+        help="how long a cadre takes to fill in the form, and again to walk to the next door, ±50%% "
+        f"(default {THINK_MS:.0f}; 0: as fast as the server answers, the saturation test); "
+        "the clients then start spread over one pause",
+    )
+    parser.add_argument(
+        "--time-limit", type=float, default=600, help="stop the load after this many seconds (default 600)"
+    )
     parser.add_argument("--show-queries", action="store_true", help="print every SQL query of the in-process submit")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
@@ -161,10 +167,11 @@ def build_world(clients, per_grid, seed):
     from django.db import transaction
     from django.utils import timezone
 
-    from reports.management.commands.seed_demo import COMMUNITIES as NAMES, People, grid_addresses, household_profile
     from households.models import Building, Community, FocusGroup, Grid, Household, Member, Street
     from households.register import address_key
     from households.roles import CADRE, sync_role_groups
+    from reports.management.commands.seed_demo import COMMUNITIES as NAMES
+    from reports.management.commands.seed_demo import People, grid_addresses, household_profile
     from visitplan.models import Assignment, Cadre, Campaign, Stage, StageKind, Tier
 
     rng = random.Random(seed)
@@ -223,10 +230,15 @@ def build_world(clients, per_grid, seed):
         Household.objects.bulk_create(households, batch_size=1000)
         Through = Household.tags.through
         Member.objects.bulk_create(
-            [Member(household_id=h.pk, **m) for h, p in zip(households, profiles) for m in p["members"]], batch_size=2000
+            [Member(household_id=h.pk, **m) for h, p in zip(households, profiles) for m in p["members"]],
+            batch_size=2000,
         )
         Through.objects.bulk_create(
-            [Through(household_id=h.pk, focusgroup_id=tag_ids[t]) for h, p in zip(households, profiles) for t in p["tags"]]
+            [
+                Through(household_id=h.pk, focusgroup_id=tag_ids[t])
+                for h, p in zip(households, profiles)
+                for t in p["tags"]
+            ]
         )
 
         # One grid worker per grid (干部/网格员), with a login: the clients.
@@ -252,7 +264,9 @@ def build_world(clients, per_grid, seed):
             StageKind.FOLLOW_UP: (d(year, 12, 1), d(year, 12, 20)),
             StageKind.EVALUATE: (d(year, 12, 21), d(year, 12, 31)),
         }
-        Stage.objects.bulk_create(Stage(campaign=campaign, kind=k, starts_on=s, ends_on=e) for k, (s, e) in stages.items())
+        Stage.objects.bulk_create(
+            Stage(campaign=campaign, kind=k, starts_on=s, ends_on=e) for k, (s, e) in stages.items()
+        )
         by_grid = {}
         for h in households:
             by_grid.setdefault(h.grid_id, []).append(h.pk)
@@ -470,7 +484,9 @@ def multipart(fields):
     boundary = "----benchFormBoundary" + uuid.uuid4().hex[:16]
     parts = []
     for name, value in fields:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
+        )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -518,7 +534,15 @@ class Stats:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.lat = {"first": [], "retry_after": [], "retry_race": [], "mine": [], "form": [], "household": [], "login": []}
+        self.lat = {
+            "first": [],
+            "retry_after": [],
+            "retry_race": [],
+            "mine": [],
+            "form": [],
+            "household": [],
+            "login": [],
+        }
         self.errors = []  # (what, status, detail)
         self.submits = []  # {"key", "marker", "issue", "redirect", "retry", "retry_redirect"}
         self.requests = 0
@@ -537,7 +561,11 @@ class Stats:
 def _error_text(data):
     text = data.decode(errors="replace")
     found = re.findall(r'class="error[^"]*"[^>]*>(.*?)</', text, flags=re.DOTALL)
-    found += re.findall(r"<p>([^<]{3,200})</p>", text.split('class="error-box"', 1)[1]) if 'class="error-box"' in text else []
+    found += (
+        re.findall(r"<p>([^<]{3,200})</p>", text.split('class="error-box"', 1)[1])
+        if 'class="error-box"' in text
+        else []
+    )
     return "; ".join(dict.fromkeys(re.sub(r"\s+", " ", f).strip() for f in found if f.strip()))[:300] or text[:200]
 
 
@@ -665,7 +693,9 @@ def client_run(number, spec, port, args, stats, deadline, start_gate):
             elif retry == "after":
                 status2, h2, data2, ms2 = browser.request("POST", url, body=body, headers=headers)
             if retry:
-                ok2, detail2 = _submit_ok(status2, h2, data2, household) if status2 != "exception" else (False, data2.decode())
+                ok2, detail2 = (
+                    _submit_ok(status2, h2, data2, household) if status2 != "exception" else (False, data2.decode())
+                )
                 if ok2:
                     stats.add(f"retry_{retry}", ms2)
                     record["retry_redirect"] = detail2
@@ -715,7 +745,9 @@ def run_load(port, world, args, server_pid):
     alive = sum(t.is_alive() for t in threads)
     if alive:
         stats.error("clients still running after the time limit", "timeout", f"{alive} threads")
-    print(f"   done in {wall:.1f} s: {len(stats.submits)} submits, {stats.requests} requests, {len(stats.errors)} errors")
+    print(
+        f"   done in {wall:.1f} s: {len(stats.submits)} submits, {stats.requests} requests, {len(stats.errors)} errors"
+    )
     for what, status, detail in stats.errors[:10]:
         print(f"!! {what}: {status} {detail}")
     if len(stats.errors) > 10:
@@ -733,8 +765,14 @@ def cpu_snapshot(server_pid):
         with open("/proc/stat") as f:
             fields = [int(x) for x in f.readline().split()[1:]]
         idle, steal = fields[3] + fields[4], fields[7]  # idle + iowait; steal: taken by the hypervisor for others
-        snap = {"all": sum(fields[:8]) / tick, "busy": (sum(fields[:8]) - idle - steal) / tick, "steal": steal / tick,
-                "gunicorn": 0.0, "postgres": 0.0, "procs": {}}
+        snap = {
+            "all": sum(fields[:8]) / tick,
+            "busy": (sum(fields[:8]) - idle - steal) / tick,
+            "steal": steal / tick,
+            "gunicorn": 0.0,
+            "postgres": 0.0,
+            "procs": {},
+        }
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -805,12 +843,12 @@ def check_database(load):
     expected = {s["key"]: s["issue"] for s in submits}
     found = {}
     for key, status, closure, events in (
-        Issue.objects.filter(visit__isnull=False)
+        Issue.objects.filter(raised_on__isnull=False)
         .annotate(n_events=Count("events"))
-        .values_list("visit__key", "status", "closure", "n_events")
+        .values_list("raised_on__visit__key", "status", "closure", "n_events")
     ):
         found.setdefault(str(key), []).append((status, closure, events))
-    orphans = Issue.objects.filter(visit__isnull=True).count()
+    orphans = Issue.objects.filter(raised_on__isnull=True).count()
     issue_errors = orphans
     for key, issue in expected.items():
         got = found.get(key, [])

@@ -101,7 +101,6 @@ class StrictLookupsMixin:
                 return True
         return False
 
-
     def _simple_filter_offers(self, parameter, value, request):
         for item in self.get_list_filter(request):
             if isinstance(item, type) and issubclass(item, SimpleListFilter) and item.parameter_name == parameter:
@@ -153,7 +152,11 @@ class ScopedRelationsMixin:
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if field is not None and type(field.widget) is widgets.ForeignKeyRawIdWidget:
             field.widget = ScopedRawIdWidget(
-                db_field.remote_field, self.admin_site, field.queryset, attrs=field.widget.attrs, using=kwargs.get("using")
+                db_field.remote_field,
+                self.admin_site,
+                field.queryset,
+                attrs=field.widget.attrs,
+                using=kwargs.get("using"),
             )
         return field
 
@@ -178,6 +181,18 @@ class SafeStackedInline(SafeInlineMixin, admin.StackedInline):
     pass
 
 
+class ReadOnlyAdmin(SafeModelAdmin):
+    """Lists only: the rows are written by the app's services and jobs, never typed into the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 def harden_admin_site(site):
     """Put the rails under every ModelAdmin registered on ``site``, third-party ones (django-axes,
@@ -188,7 +203,8 @@ def harden_admin_site(site):
         if isinstance(model_admin, SafeAdminMixin) and all(issubclass(i, SafeInlineMixin) for i in cls.inlines):
             continue
         inlines = [
-            inline if issubclass(inline, SafeInlineMixin)
+            inline
+            if issubclass(inline, SafeInlineMixin)
             else type(inline.__name__, (SafeInlineMixin, inline), {"__module__": inline.__module__})
             for inline in cls.inlines
         ]

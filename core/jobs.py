@@ -43,7 +43,9 @@ def _short(message: str) -> str:
     return message
 
 
-def job_create(*, kind: str, user, params: dict | None = None, total: int | None = None, message: str = "") -> BackgroundJob:
+def job_create(
+    *, kind: str, user, params: dict | None = None, total: int | None = None, message: str = ""
+) -> BackgroundJob:
     """A new queued job of ``user``. ``params``: JSON the task needs (ids, never residents' data)."""
     return BackgroundJob.objects.create(
         kind=kind, user=user, params=params or {}, total=total, message=_short(message or "已排队，等待后台处理")

@@ -1,6 +1,6 @@
 """Run a function in a child process with limits: ``run_limited(func, *args, memory_mb=…, cpu_seconds=…)``.
 
-The parsers of uploaded files run there (households/register.py, visitplan/resources.py): a file
+The parsers of uploaded files run there (households.register, visitplan.sheets): a file
 that makes a parser allocate hundreds of GB, spin, or crash ends the child, never the web server
 or the Celery worker that asked. Returns what ``func`` returned; re-raises what it raised; raises
 SandboxFailed when the child hit a limit, ran out of time or died.

@@ -8,7 +8,7 @@ corrected rows import again once the 错误原因 column is deleted.
 
 Written by xlsxwriter in constant-memory mode, row by row while the import checks the file (the
 rows are never held in memory), every text through the export rule against formula injection
-(households.register.safe_cell): a resident's text starting with "=" stays text.
+(core.spreadsheets.safe_cell): a resident's text starting with "=" stays text.
 """
 
 import datetime
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import xlsxwriter
 
-from .register import _COLUMN_WIDTHS, HEADERS, SHEET_NAME, RowError, safe_cell
+from core.spreadsheets import safe_cell
+
+from .register import COLUMN_WIDTHS, HEADERS, SHEET_NAME, RowError
 
 REASON_HEADER = "错误原因"
 REASON_WIDTH = 60
@@ -82,7 +84,7 @@ class ErrorFileWriter:
         reason = workbook.add_format({"font_color": "#C00000", "text_wrap": True, "valign": "top"})
         self.text_column = [h in TEXT_COLUMNS for h in HEADERS]
         # Column formats first: constant-memory mode writes each row once, in order.
-        for index, width in enumerate(_COLUMN_WIDTHS):
+        for index, width in enumerate(COLUMN_WIDTHS):
             sheet.set_column(index, index, width, self.formats[(True, False)] if self.text_column[index] else None)
         sheet.set_column(len(HEADERS), len(HEADERS), REASON_WIDTH, reason)
         sheet.write_row(0, 0, (*HEADERS, REASON_HEADER), header)
@@ -101,7 +103,7 @@ class ErrorFileWriter:
         self.sheet.write_string(row, len(HEADERS), self._text(reason_text(number, errors))[0], self.reason_format)
 
     def _text(self, value: str):
-        """(text, quote prefix) by the export rule: see households.register.safe_cell."""
+        """(text, quote prefix) by the export rule: see core.spreadsheets.safe_cell."""
         cell = safe_cell(None, value)
         if isinstance(cell, str):
             return cell, False

@@ -86,12 +86,14 @@ def count_sheet_rows(path, *, stop_after: int | None = None) -> int:
 
     For deciding inline or background and for sizing the progress bar only (blank rows count,
     the reader skips them). Streams the sheet's XML: no parser, memory flat. Only for a file
-    that households.xlsx_guard has passed.
+    that core.xlsx_guard has passed.
     """
     count, tail = 0, b""
     try:
         with zipfile.ZipFile(path) as archive:
-            sheets = [e for e in archive.infolist() if re.fullmatch(r"xl/worksheets/[^/]+\.xml", e.filename, re.IGNORECASE)]
+            sheets = [
+                e for e in archive.infolist() if re.fullmatch(r"xl/worksheets/[^/]+\.xml", e.filename, re.IGNORECASE)
+            ]
             if not sheets:
                 return 0
             with archive.open(max(sheets, key=lambda e: e.file_size)) as part:

@@ -77,9 +77,13 @@ def revealed_residents(household, members) -> int:
 def log_reveal(request, household, *, residents, what=None):
     """One access-log row (查看完整信息) for ``household``, by the request's user, from its IP."""
     from core.http import client_ip
+
     from .models import AccessKind, ExportLog
 
-    text = what or f"查看完整信息：{household.community.name} {household.grid.name} {household.address} {household.head_name}户"
+    text = (
+        what
+        or f"查看完整信息：{household.community.name} {household.grid.name} {household.address} {household.head_name}户"
+    )
     return ExportLog.objects.create(
         user=request.user,
         kind=AccessKind.REVEAL,

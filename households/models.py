@@ -98,7 +98,9 @@ class Node(VersionedModel):
             return  # the kind's own field error says so
         elif not self.parent_id or CHILD_KIND.get(self.parent.kind) != self.kind:
             expected = {v: k for k, v in CHILD_KIND.items()}.get(self.kind)
-            raise ValidationError({"parent": f"{self.get_kind_display()}的上级必须是{expected.label}" if expected else "上级节点不正确"})
+            raise ValidationError(
+                {"parent": f"{self.get_kind_display()}的上级必须是{expected.label}" if expected else "上级节点不正确"}
+            )
 
     @transaction.atomic
     def save(self, *args, **kwargs):
@@ -402,12 +404,19 @@ class ExportLog(models.Model):
 class HardshipPlan(VersionedModel):
     """一户一策: the plan of measures for one household in special hardship (特殊困难群体台账)."""
 
-    household = models.OneToOneField(Household, verbose_name="户", on_delete=models.CASCADE, related_name="hardship_plan")
+    household = models.OneToOneField(
+        Household, verbose_name="户", on_delete=models.CASCADE, related_name="hardship_plan"
+    )
     situation = models.TextField("困难情况")
     goal = models.CharField("帮扶目标", max_length=200, blank=True)
     responsible = models.CharField("帮扶责任人", max_length=100, help_text="姓名、单位")
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="更新人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="更新人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 

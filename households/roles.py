@@ -13,7 +13,13 @@ NODE_WIDE_ROLES = (STREET_ADMIN, LEADER, SECRETARY)
 
 # Model permissions per role, as "app_label.codename". Leaders only read.
 _REGISTER_MODELS = ("households.household", "households.member")
-_TREE_MODELS = ("households.node", "households.street", "households.community", "households.grid", "households.building")
+_TREE_MODELS = (
+    "households.node",
+    "households.street",
+    "households.community",
+    "households.grid",
+    "households.building",
+)
 _PLAN_MODELS = (
     "visitplan.department",
     "visitplan.cadre",

@@ -90,7 +90,9 @@ def household_reveal(request, pk):
                 "household": household.pk,
                 "id_number": household.id_number,
                 "phone": household.phone,
-                "members": [{"name": m.name, "relation": m.relation, "id_number": m.id_number} for m in family["members"]],
+                "members": [
+                    {"name": m.name, "relation": m.relation, "id_number": m.id_number} for m in family["members"]
+                ],
             }
         )
     return _detail(request, household, family)

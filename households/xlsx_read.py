@@ -1,9 +1,9 @@
 """Reading an uploaded workbook, inside core.sandbox's child process: no Django here.
 
 These functions run with memory and CPU limits (core.sandbox.run_limited), after
-households.xlsx_guard has passed the file, and return plain Python data, pickled back to the
-caller: households/register.py reads the register with python-calamine, visitplan/resources.py
-the staff lists with openpyxl. The child does not set Django up, so this module imports no model.
+core.xlsx_guard has passed the file, and return plain Python data, pickled back to the
+caller: households.register reads the register with python-calamine, visitplan.sheets the staff
+lists with openpyxl. The child does not set Django up, so this module imports no model.
 """
 
 import io

@@ -244,7 +244,9 @@ def _attempt(delivery, channels, final_attempt, result):
                       delivery.pk, delivery.channel, delivery.address, delivery.attempts, error)  # fmt: skip
         else:
             result.retry.append(delivery.pk)
-            log.warning("delivery %s (%s) failed, attempt %s: %s", delivery.pk, delivery.channel, delivery.attempts, error)
+            log.warning(
+                "delivery %s (%s) failed, attempt %s: %s", delivery.pk, delivery.channel, delivery.attempts, error
+            )
         Delivery.objects.filter(pk=delivery.pk).update(**update)
     else:
         Delivery.objects.filter(pk=delivery.pk).update(state=Delivery.State.SENT, sent_at=timezone.now(), error="")

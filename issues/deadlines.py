@@ -19,10 +19,10 @@ from django.utils import timezone
 from . import workdays
 from .models import OPEN_STATUSES, EventKind, Issue, IssueEvent, Severity
 
-# DESIGN.md, "An issue (诉求) in the ledger": "a plan (解决方案) is due within 5 working days".
+# The campaign plan (湖田街道 2022), the ledger: "a plan (解决方案) is due within 5 working days".
 PLAN_WORKING_DAYS = 5
 
-# DESIGN.md, same rule: "closed with an answer to the resident within 15 working days (一般),
+# The same plan, same rule: "closed with an answer to the resident within 15 working days (一般),
 # 30 (较大) or 60 (特别重大 / 涉及面大)". Approved extensions (extension_days) add to these.
 CLOSE_WORKING_DAYS = {
     Severity.GENERAL: 15,
@@ -30,7 +30,7 @@ CLOSE_WORKING_DAYS = {
     Severity.GRAVE: 60,
 }
 
-# Issue #3, send_reminders: "due in ≤2 working days → reminder to the responsible person".
+# The reminder rule (send_reminders): "due in ≤2 working days → reminder to the responsible person".
 DUE_SOON_WORKING_DAYS = 2
 
 PROVISIONAL_LABEL = "暂定"
@@ -102,10 +102,7 @@ def _affected(years):
     """Open issues whose deadlines may have moved: provisional (or missing) ones, and those whose
     window from registration to the later deadline touches one of ``years``."""
     condition = (
-        Q(plan_due_provisional=True)
-        | Q(due_provisional=True)
-        | Q(due_on__isnull=True)
-        | Q(plan_due_on__isnull=True)
+        Q(plan_due_provisional=True) | Q(due_provisional=True) | Q(due_on__isnull=True) | Q(plan_due_on__isnull=True)
     )
     for year in sorted(set(years or ())):
         first, last = datetime.date(year, 1, 1), datetime.date(year, 12, 31)
@@ -190,7 +187,9 @@ def _moves(rows, calendar) -> list[tuple[int, int, dict, dict]]:
         current = dict(zip(_READ, row))
         if current["status"] not in OPEN_STATUSES:
             continue
-        new = compute_deadlines(current["registered_on"], current["severity"], current["extension_days"], calendar=calendar)
+        new = compute_deadlines(
+            current["registered_on"], current["severity"], current["extension_days"], calendar=calendar
+        )
         old = {f: current[f] for f in _FIELDS}
         if old != new:
             moves.append((current["id"], current["version"], old, new))

@@ -150,7 +150,9 @@ def _walk(state, *, household, raiser, admin, department, handlers, text, catego
     if state == "registered":
         return issue
     if state == "returned":
-        return services.issue_return(issue=issue, by=admin, version=issue.version, reason="诉求内容不清楚，请补充具体位置")
+        return services.issue_return(
+            issue=issue, by=admin, version=issue.version, reason="诉求内容不清楚，请补充具体位置"
+        )
     if state == "merged":
         if into is None:
             return issue
@@ -158,12 +160,17 @@ def _walk(state, *, household, raiser, admin, department, handlers, text, catego
     issue = services.issue_accept(issue=issue, by=admin, version=issue.version)
     if state == "explained":
         return services.issue_explain(
-            issue=issue, by=admin, version=issue.version, explanation="该事项不属于政策支持范围，已向居民解释清楚相关规定"
+            issue=issue,
+            by=admin,
+            version=issue.version,
+            explanation="该事项不属于政策支持范围，已向居民解释清楚相关规定",
         )
     handler = handlers[department.pk]
     for step in ORDER[ORDER.index("accepted") + 1 : ORDER.index(state) + 1]:
         if step == "routed":
-            issue = services.issue_route(issue=issue, by=admin, version=issue.version, department=department, assignee=handler)
+            issue = services.issue_route(
+                issue=issue, by=admin, version=issue.version, department=department, assignee=handler
+            )
         elif step == "planned":
             issue = services.issue_post_plan(issue=issue, by=handler, version=issue.version,
                                              plan="已现场勘查，列入本月维修计划，由物业配合实施")  # fmt: skip

@@ -3,11 +3,13 @@
 openpyxl's write-only mode streams rows to a temporary file, and the rows come from the database
 in chunks (``iterator(chunk_size=2000)``) with every related row joined in the same query, so
 memory stays flat whatever the size of the ledger. Texts that a spreadsheet would run as a
-formula are written as text (households.register's ``safe_cell``).
+formula are written as text (``core.spreadsheets.safe_cell``).
 """
 
 import datetime
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db.models import BooleanField, ExpressionWrapper
 from django.http import FileResponse
@@ -18,15 +20,16 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from core.http import client_ip
+from core.spreadsheets import safe_cell
 from households.masking import can_view_full_pii, mask_room
 from households.models import ExportLog
-from households.register import safe_cell
 
 from .forms import display_name
 from .models import Category, Closure, Issue, Severity, Status, overdue_q
 
 SHEET_NAME = "问题整改台账"
-# The columns of the 问题整改台账, in order. 回访结果 is the issue's 回头看 (visits.FollowUp), once made.
+# The ledger's own columns of the 问题整改台账, in order; the apps above it add theirs after these
+# (``add_ledger_column``: visits adds 回访结果, the issue's 回头看).
 HEADERS = (
     "序号",
     "社区",
@@ -43,9 +46,8 @@ HEADERS = (
     "办理情况",
     "状态",
     "是否逾期",
-    "回访结果",
 )
-WIDTHS = (6, 12, 10, 22, 48, 10, 8, 12, 18, 18, 16, 10, 48, 10, 9, 12)
+WIDTHS = (6, 12, 10, 22, 48, 10, 8, 12, 18, 18, 16, 10, 48, 10, 9)
 CHUNK_SIZE = 2000
 PROVISIONAL = "（暂定）"
 DATE_FORMAT = "yyyy-mm-dd"
@@ -102,6 +104,40 @@ def _date(sheet, day):
     return cell
 
 
+@dataclass(frozen=True)
+class LedgerColumn:
+    """A column an app above the ledger adds to the export, after the ledger's own."""
+
+    header: str
+    width: int
+    # Lookups from Issue, read in the same query as the row: each must give one value per issue
+    # (a to-many lookup would repeat the issue's row).
+    fields: tuple[str, ...]
+    # The cell, from those fields' values in that order.
+    value: Callable[..., object]
+
+
+# By header, in the order added (apps add theirs in their AppConfig.ready()).
+_EXTRA_COLUMNS: dict[str, LedgerColumn] = {}
+
+
+def add_ledger_column(column: LedgerColumn) -> None:
+    _EXTRA_COLUMNS[column.header] = column
+
+
+def columns() -> list[tuple[str, int]]:
+    """(header, width) of every column of the export, in order."""
+    return [*zip(HEADERS, WIDTHS, strict=True), *((c.header, c.width) for c in _EXTRA_COLUMNS.values())]
+
+
+def row_fields() -> list[str]:
+    """What ``values()`` reads per issue: ``ROW_FIELDS``, then the added columns' lookups."""
+    fields = list(ROW_FIELDS)
+    for column in _EXTRA_COLUMNS.values():
+        fields += [name for name in column.fields if name not in fields]
+    return fields
+
+
 # The export reads plain values, not model instances: at 50,000 rows building the objects (and
 # their related objects) costs more than the query.
 ROW_FIELDS = (
@@ -130,11 +166,6 @@ ROW_FIELDS = (
     "merged_into_id",
     "status",
     "overdue_now",
-    # One follow-up per issue at most (unique), so this LEFT JOIN never repeats a row.
-    "followups__status",
-    "followups__solved",
-    "followups__satisfaction",
-    "followups__reopened",
 )
 CATEGORY_LABELS = dict(Category.choices)
 SEVERITY_LABELS = dict(Severity.choices)
@@ -143,13 +174,16 @@ CLOSURE_LABELS = dict(Closure.choices)
 
 
 def ledger_row(sheet, number, r, *, full_address):
-    """One sheet row from one ``values(*ROW_FIELDS)`` dict."""
+    """One sheet row from one ``values(*row_fields())`` dict."""
     values = (
         number,
         r["community__name"],
         r["household__head_name"],
         format_address(
-            r["household__grid__name"], r["household__building__name"], r["household__unit"], r["household__room"],
+            r["household__grid__name"],
+            r["household__building__name"],
+            r["household__unit"],
+            r["household__room"],
             full=full_address,
         ),
         r["text"],
@@ -167,40 +201,29 @@ def ledger_row(sheet, number, r, *, full_address):
         ),
         STATUS_LABELS.get(r["status"], r["status"]),
         "是" if r["overdue_now"] else "否",
-        followup_summary(r["followups__status"], r["followups__solved"], r["followups__satisfaction"], r["followups__reopened"]),
+        *(column.value(*(r[name] for name in column.fields)) for column in _EXTRA_COLUMNS.values()),
     )
     return [safe_cell(sheet, v) for v in values]
-
-
-def followup_summary(status, solved, satisfaction, reopened) -> str:
-    """回访结果: '已解决·满意', '未解决·不满意（已重新办理）', '待回访', or '' when not on a list."""
-    from visits.models import FollowUpStatus, Satisfaction
-
-    if not status:
-        return ""
-    if status == FollowUpStatus.DUE:
-        return "待回访"
-    text = ("已解决" if solved else "未解决") + (f"·{Satisfaction(satisfaction).label}" if satisfaction else "")
-    return text + ("（已重新办理）" if reopened else "")
 
 
 def write_ledger(queryset, fileobj, *, today: datetime.date, full_address: bool) -> int:
     """Write the rows of ``queryset`` (already scoped and filtered) to ``fileobj``; returns the row count."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(SHEET_NAME)
-    for index, width in enumerate(WIDTHS, start=1):
+    layout = columns()
+    for index, (_title, width) in enumerate(layout, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "A2"
     bold = Font(bold=True)
     header = []
-    for title in HEADERS:
+    for title, _width in layout:
         cell = WriteOnlyCell(sheet, title)
         cell.font = bold
         cell.alignment = Alignment(horizontal="center")
         header.append(cell)
     sheet.append(header)
     count = 0
-    rows = with_overdue_flag(queryset, today=today).values(*ROW_FIELDS)
+    rows = with_overdue_flag(queryset, today=today).values(*row_fields())
     for row in rows.iterator(chunk_size=CHUNK_SIZE):
         count += 1
         sheet.append(ledger_row(sheet, count, row, full_address=full_address))

@@ -208,7 +208,9 @@ class ReturnForm(ActionForm):
 
 class RouteForm(ActionForm):
     action, title, submit = "route", "交办责任单位", "交办"
-    department = forms.ModelChoiceField(label="责任单位", queryset=Department.objects.none(), empty_label="请选择责任单位")
+    department = forms.ModelChoiceField(
+        label="责任单位", queryset=Department.objects.none(), empty_label="请选择责任单位"
+    )
     assignee = forms.TypedChoiceField(label="责任人", required=False, coerce=int, empty_value=None)
     note = _text_field("交办意见", "办理要求、联系人等", required=False, rows=2)
 
@@ -330,7 +332,8 @@ class EscalateForm(ActionForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         cadres = (
-            Cadre.objects.visible_to(self.user).active()
+            Cadre.objects.visible_to(self.user)
+            .active()
             .filter(user__isnull=False, user__is_active=True)
             .select_related("department")
             .order_by("tier", "name")

@@ -13,8 +13,8 @@ from django.db.models import Q
 from core.versioning import VersionedModel
 from households.models import Household, Node
 from visitplan.models import Cadre, Department
-from visits.domains import SERVICE_DOMAINS
-from visits.models import Visit
+
+from .domains import SERVICE_DOMAINS
 
 
 class HolidayOverride(VersionedModel):
@@ -112,9 +112,6 @@ class Issue(VersionedModel):
     # Copied from the household when registered: scoping and ledger filters need no join.
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="+")
     path = models.CharField("路径", max_length=64, editable=False, db_index=True)
-    visit = models.ForeignKey(
-        Visit, verbose_name="来源走访", null=True, blank=True, on_delete=models.SET_NULL, related_name="issues"
-    )
     raised_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="登记人", null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -223,7 +220,12 @@ class IssueEvent(models.Model):
     issue = models.ForeignKey(Issue, verbose_name="诉求", on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField("时间", auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="操作人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="操作人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     kind = models.CharField("事项", max_length=24, choices=EventKind.choices)
     text = models.TextField("内容", blank=True)
@@ -253,7 +255,12 @@ class ExtensionRequest(models.Model):
     reason = models.TextField("理由")
     decision = models.CharField("审批", max_length=16, choices=Decision.choices, default=Decision.PENDING)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="审批人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="审批人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     decided_at = models.DateTimeField("审批时间", null=True, blank=True)
     created_at = models.DateTimeField("申请时间", auto_now_add=True)
@@ -296,11 +303,15 @@ class Reminder(models.Model):
 class Notification(models.Model):
     """An in-app message to one user (the bell in the page header)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="接收人", on_delete=models.CASCADE, related_name="notifications")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="接收人", on_delete=models.CASCADE, related_name="notifications"
+    )
     reminder = models.ForeignKey(
         Reminder, verbose_name="提醒", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
-    issue = models.ForeignKey(Issue, verbose_name="诉求", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    issue = models.ForeignKey(
+        Issue, verbose_name="诉求", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     title = models.CharField("标题", max_length=200)
     body = models.TextField("内容", blank=True)
     created_at = models.DateTimeField("时间", auto_now_add=True)
@@ -323,7 +334,9 @@ class Delivery(models.Model):
         SENT = "sent", "已发送"
         FAILED = "failed", "发送失败"
 
-    notification = models.ForeignKey(Notification, verbose_name="通知", on_delete=models.CASCADE, related_name="deliveries")
+    notification = models.ForeignKey(
+        Notification, verbose_name="通知", on_delete=models.CASCADE, related_name="deliveries"
+    )
     channel = models.CharField("渠道", max_length=16)
     address = models.CharField("地址", max_length=200)
     state = models.CharField("状态", max_length=16, choices=State.choices, default=State.PENDING)

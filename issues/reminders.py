@@ -58,7 +58,7 @@
    message that waited in the broker overnight reminds about the day it is handled on.
 
 Resolved issues (已办结) are not reminded: the answer has been given to the resident, which is what
-the close deadline asks (DESIGN.md: "closed with an answer to the resident within 15 working
+the close deadline asks (the campaign plan: "closed with an answer to the resident within 15 working
 days"); the 销号 that follows is the street office's audit of the ledger, not a deadline of the
 department. Merged, returned and closed issues are not open either.
 
@@ -71,9 +71,9 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import partial
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router, transaction
@@ -363,8 +363,12 @@ def _process_batch(issue_ids, context, report):
             for channel in context.channels:
                 address = context.address(channel, user)
                 if address:
-                    deliveries.append((notification_id, channel.name, address[:200], Delivery.State.PENDING.value, 0, ""))
-        delivery_ids = _insert(Delivery, ["notification_id", "channel", "address", "state", "attempts", "error"], deliveries)
+                    deliveries.append(
+                        (notification_id, channel.name, address[:200], Delivery.State.PENDING.value, 0, "")
+                    )
+        delivery_ids = _insert(
+            Delivery, ["notification_id", "channel", "address", "state", "attempts", "error"], deliveries
+        )
         report.deliveries += len(delivery_ids)
         _enqueue(delivery_ids, now=context.deliver_now)
 
@@ -424,7 +428,9 @@ def _claim(keys, context) -> dict[tuple[int, str], int]:
     cols = [qn(meta.get_field(name).column) for name in ("issue", "kind", "day", "created_at")]
     day = connection.ops.adapt_datefield_value(context.day)
     now = connection.ops.adapt_datetimefield_value(context.now)
-    conflict = f"ON CONFLICT ({cols[0]}, {cols[1]}, {cols[2]}) DO NOTHING RETURNING {qn(meta.pk.column)}, {cols[0]}, {cols[1]}"
+    conflict = (
+        f"ON CONFLICT ({cols[0]}, {cols[1]}, {cols[2]}) DO NOTHING RETURNING {qn(meta.pk.column)}, {cols[0]}, {cols[1]}"
+    )
     keys = sorted(set(keys))  # the same order in every run: racing inserts cannot deadlock
     claimed = {}
     with connection.cursor() as cursor:
@@ -462,9 +468,10 @@ def _expire_stale_deliveries(day, report):
     or overdue), and an issue resolved since needs no reminder. Marking them failed keeps the
     admin's delivery list truthful.
     """
-    report.expired = Delivery.objects.filter(
-        state=Delivery.State.PENDING, notification__reminder__day__lt=day
-    ).update(state=Delivery.State.FAILED, error=f"未在提醒当天发出（消息丢失或发送任务未运行），已由 {day.isoformat()} 的提醒取代")
+    report.expired = Delivery.objects.filter(state=Delivery.State.PENDING, notification__reminder__day__lt=day).update(
+        state=Delivery.State.FAILED,
+        error=f"未在提醒当天发出（消息丢失或发送任务未运行），已由 {day.isoformat()} 的提醒取代",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- messages

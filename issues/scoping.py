@@ -28,7 +28,9 @@ def issues_visible_to(qs, user):
         q |= Q(raised_by=user)
         cadre = user_cadre(user)
         if cadre is not None:
-            assignment_model = qs.model._meta.get_field("household").related_model._meta.get_field("assignments").related_model
+            assignment_model = (
+                qs.model._meta.get_field("household").related_model._meta.get_field("assignments").related_model
+            )
             q |= Q(household__in=assignment_model.objects.filter(cadre=cadre).values("household_id"))
     if DEPARTMENT_HANDLER in roles:
         cadre = user_cadre(user)

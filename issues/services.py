@@ -34,7 +34,8 @@ request_extension  部门经办人 of the issue's department (申请延期)
 decide_extension   街道管理员 (批准/驳回延期)
 escalate           街道管理员 (to any higher level); 社区书记 only community → street
 reopen             街道管理员, 社区书记; and the cadre who has the issue on his 回头看 list
-                   (visits.FollowUp) — a follow-up that finds it unsolved reopens it
+                   — a follow-up that finds it unsolved reopens it (that check is the visits
+                   app's, registered with ``grant_reopen``: the ledger knows no follow-ups)
 =================  ==========================================================================
 
 Besides the steps, ``issue_record_followup`` writes a 回头看 result on the timeline (no field changes).
@@ -140,6 +141,18 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 
 DEPARTMENT_ACTIONS = frozenset({"misroute", "post_plan", "add_progress", "resolve", "request_extension"})
 
+# How a cadre may come to reopen an issue: checks ``check(user, issue) -> bool`` registered by the
+# apps above the ledger (visits: the issue is on his 回头看 list). None registered: he may not.
+_REOPEN_GRANTS: list = []
+
+
+def grant_reopen(check):
+    """Register ``check(user, issue) -> bool``: a cadre for whom it holds may reopen the issue."""
+    if check not in _REOPEN_GRANTS:
+        _REOPEN_GRANTS.append(check)
+    return check
+
+
 # Order of allowed_actions() (and of the buttons built from it).
 ACTIONS = tuple(TRANSITIONS)
 
@@ -197,10 +210,8 @@ def _role_allows(user, action, issue, *, level=None) -> bool:
         cadre = user_cadre(user)
         return bool(cadre and cadre.department_id and cadre.department_id == issue.department_id)
     if action == "reopen" and not roles & {STREET_ADMIN, SECRETARY}:
-        # A cadre reopens only what his own 回头看 found unsolved.
-        from visits.models import FollowUp
-
-        return FollowUp.objects.filter(issue_id=issue.pk, cadre__user=user).exists()
+        # A cadre reopens only what his own 回头看 found unsolved (see grant_reopen).
+        return any(check(user, issue) for check in _REOPEN_GRANTS)
     if action == "escalate" and STREET_ADMIN not in roles:
         # A secretary hands an issue up to the street; the joint meeting is the street's call.
         target = level if level is not None else Level.STREET
@@ -245,9 +256,7 @@ def _require(action, by, issue, version, **role_kwargs):
     if version is not None and issue.version != version:
         raise StaleIssueError()
     if not _status_allows(action, issue):
-        raise IssueActionError(
-            f"诉求当前状态为“{issue.get_status_display()}”，不能执行“{ACTION_LABELS[action]}”"
-        )
+        raise IssueActionError(f"诉求当前状态为“{issue.get_status_display()}”，不能执行“{ACTION_LABELS[action]}”")
 
 
 def _text(value, message):
@@ -333,7 +342,6 @@ def issue_register(
     text: str,
     category: str,
     severity: str = Severity.GENERAL,
-    visit=None,
     hotline_ticket: str = "",
     special_hardship: bool = False,
     registered_on: date | None = None,
@@ -349,8 +357,6 @@ def issue_register(
         raise IssueActionError("请选择正确的诉求类别")
     if severity not in Severity.values:
         raise IssueActionError("请选择正确的诉求等级")
-    if visit is not None and visit.household_id != household.pk:
-        raise IssueActionError("来源走访不是该户的走访记录")
     hotline_ticket = (hotline_ticket or "").strip()
     if len(hotline_ticket) > Issue._meta.get_field("hotline_ticket").max_length:
         raise IssueActionError("12345工单号过长")
@@ -361,7 +367,6 @@ def issue_register(
         household=household,
         community_id=household.community_id,
         path=household.path,
-        visit=visit,
         raised_by=raised_by,
         raised_by_cadre=user_cadre(raised_by),
         text=text,
@@ -509,7 +514,10 @@ def issue_post_plan(*, issue: Issue, by, version: int, plan: str) -> Issue:
     def change(current):
         current.plan_text = plan
         current.plan_posted_on = today
-        return {"plan_due_on": _iso(current.plan_due_on), "late": bool(current.plan_due_on and today > current.plan_due_on)}
+        return {
+            "plan_due_on": _iso(current.plan_due_on),
+            "late": bool(current.plan_due_on and today > current.plan_due_on),
+        }
 
     return _step("post_plan", issue=issue, by=by, version=version, kind=EventKind.PLAN_POSTED, text=plan, change=change)
 
@@ -566,7 +574,9 @@ def issue_explain(*, issue: Issue, by, version: int, explanation: str) -> Issue:
     )
 
 
-def issue_request_extension(*, issue: Issue, by, days: int, reason: str, version: int | None = None) -> ExtensionRequest:
+def issue_request_extension(
+    *, issue: Issue, by, days: int, reason: str, version: int | None = None
+) -> ExtensionRequest:
     """申请延期 by the department; one pending request per issue at a time."""
     reason = _text(reason, "请填写延期理由")
     try:
@@ -660,9 +670,7 @@ def issue_escalate(*, issue: Issue, by, version: int, level: str, person, note: 
 
     def change(current):
         if _LEVEL_ORDER.index(level) <= _LEVEL_ORDER.index(current.level):
-            raise IssueActionError(
-                f"只能向上提级（社区 → 街道 → 联席会议），当前已是“{current.get_level_display()}”"
-            )
+            raise IssueActionError(f"只能向上提级（社区 → 街道 → 联席会议），当前已是“{current.get_level_display()}”")
         old = {"old_level": current.level, "old_person": current.level_person_id}
         current.level = level
         current.level_person_id = person.pk
@@ -707,7 +715,9 @@ def issue_record_followup(*, issue: Issue, by, text: str, solved: bool, satisfac
     """回头看 result on the timeline. No field of the issue changes, so the version stays (as for
     ``issue_request_extension``); reopening, when needed, is ``issue_reopen``."""
     current = _visible(by, issue.pk)
-    return _event(current, by=by, kind=EventKind.FOLLOWED_UP, text=text, data={"solved": solved, "satisfaction": satisfaction})
+    return _event(
+        current, by=by, kind=EventKind.FOLLOWED_UP, text=text, data={"solved": solved, "satisfaction": satisfaction}
+    )
 
 
 # ---------------------------------------------------------------------------------------------

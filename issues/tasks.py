@@ -24,7 +24,8 @@ from __future__ import annotations
 from datetime import date
 
 from celery import shared_task
-from django.utils import timezone
+
+from core import clock
 
 # Retries of a delivery: exponential backoff from 1 minute, capped at 30 minutes (below Redis'
 # default visibility timeout of 1 hour, past which a waiting ETA task would be delivered twice),
@@ -36,11 +37,6 @@ DELIVERY_BACKOFF_MAX_SECONDS = 30 * 60
 
 class DeliveryFailed(Exception):
     """Some deliveries of the batch failed this time; they stay pending and the task retries."""
-
-
-def today_in_shanghai() -> date:
-    # settings.TIME_ZONE is Asia/Shanghai: "today" is the office's day, not the server's UTC day.
-    return timezone.localdate()
 
 
 @shared_task(
@@ -59,7 +55,7 @@ def send_reminders_task(day_iso: str | None = None) -> dict:
     """
     from .reminders import send_reminders
 
-    day = date.fromisoformat(day_iso) if day_iso else today_in_shanghai()
+    day = date.fromisoformat(day_iso) if day_iso else clock.today()
     return send_reminders(day=day).as_dict()
 
 

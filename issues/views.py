@@ -131,7 +131,9 @@ def _safe_next(request, default):
     """The page to go back to: a path of this site (redirect() would take a bare word for a view name)."""
     target = parse_text(request.POST.get("next") or request.GET.get("next"), max_length=NEXT_MAX_LENGTH)
     allowed = {request.get_host()}
-    if target.startswith("/") and url_has_allowed_host_and_scheme(target, allowed_hosts=allowed, require_https=request.is_secure()):
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts=allowed, require_https=request.is_secure()
+    ):
         return target
     return default
 
@@ -386,7 +388,9 @@ def issue_merge(request, pk):
             try:
                 target = get_issue_for_user(request.user, form.cleaned_data["into"])
                 version = form.cleaned_data["version"]
-                services.issue_merge(issue=issue, into=target, by=request.user, version=version, **form.service_kwargs())
+                services.issue_merge(
+                    issue=issue, into=target, by=request.user, version=version, **form.service_kwargs()
+                )
             except IssueActionError as exc:
                 messages.error(request, str(exc) or STALE_MESSAGE)
                 return redirect("issues:merge", issue.pk)

@@ -1,6 +1,6 @@
 """China's working days: the one place that knows whether a day is worked.
 
-Sources, first match wins (DESIGN.md, "An issue (诉求) in the ledger"):
+Sources, first match wins (the campaign plan's working days: weekends and statutory holidays off, 调休 days on):
 
 1. ``HolidayOverride`` rows, entered by the street office in the admin (节假日调整). They win over
    everything, so the office can enter next year's schedule the day the State Council publishes it,
@@ -273,6 +273,7 @@ def working_days_between(start, end, *, calendar: WorkCalendar | None = None) ->
 
 
 # ---------------------------------------------------------------------- invalidation
+
 
 def _overrides_changed(sender, **kwargs):
     # Drop the snapshot now (this transaction already sees the change) and again after commit, in

@@ -3,8 +3,8 @@ the supervision pages, through reports.supervision, so the score and its evidenc
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from households.admin import CommunityFilter
-from issues.admin import ReadOnlyAdmin
 from visitplan.admin import CampaignFilter
 
 from .models import Finding, MonthlyReport, PhoneCheck
@@ -24,7 +24,16 @@ class FindingAdmin(ReadOnlyAdmin):
 
 @admin.register(PhoneCheck)
 class PhoneCheckAdmin(ReadOnlyAdmin):
-    list_display = ("drawn_on", "community", "household", "called_on", "reached", "was_visited", "satisfaction", "finding")
+    list_display = (
+        "drawn_on",
+        "community",
+        "household",
+        "called_on",
+        "reached",
+        "was_visited",
+        "satisfaction",
+        "finding",
+    )
     list_filter = ("reached", "was_visited", CampaignFilter, CommunityFilter)
     list_select_related = ("community", "household", "finding")
 

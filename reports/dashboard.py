@@ -1,4 +1,4 @@
-"""The leaders' dashboard: every figure, computed by the database (DESIGN.md, "Who uses it": the
+"""The leaders' dashboard: every figure, computed by the database (for the leaders: the
 leader reads coverage, on-time closure, overdue list, satisfaction, score per community, who is
 behind). Views and the summary page call ``build``; each panel is a fixed number of queries,
 whatever the number of communities, grids or cadres — aggregates with GROUP BY, never a query
@@ -20,11 +20,9 @@ from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Su
 from households.models import FocusGroup, Household, Node, NodeKind
 from issues import workdays
 from issues.models import OPEN_STATUSES, Category, Closure, Issue, Status, overdue_q
-from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Cadre, Tier
-from visits import tally
-from visits.models import CadreSpan, DayTotal, FollowUp, FollowUpStatus, HouseholdDays, Satisfaction, Visit, VisitMethod
-from visits.targets import half_years
+from visits import tally, targets
+from visits.models import DayTotal, FollowUp, FollowUpStatus, HouseholdDays, Satisfaction, VisitMethod
 
 from . import scoring
 
@@ -103,7 +101,9 @@ def coverage(user, period, communities):
     )
     counts = {
         r["focusgroup_id"]: r
-        for r in tagged.values("focusgroup_id").annotate(total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True)))
+        for r in tagged.values("focusgroup_id").annotate(
+            total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True))
+        )
     }
     groups = [
         {"id": g["id"], "name": g["name"], "key_five": g["key_five"], "total": counts[g["id"]]["total"],
@@ -127,7 +127,9 @@ def visit_activity(user, period, communities):
     communities are the user's (``scope_communities``)."""
     minimum = period.campaign.min_visit_minutes
     rows = list(
-        DayTotal.objects.filter(campaign=period.campaign, community_id__in=communities, day__range=(period.first, period.last))
+        DayTotal.objects.filter(
+            campaign=period.campaign, community_id__in=communities, day__range=(period.first, period.last)
+        )
         .values("day", "method")
         .annotate(n=Sum("visits"), timed=Sum("timed"), minutes=Sum("minutes"), short=Sum("short"), cards=Sum("cards"))
         .order_by("day", "method")
@@ -159,117 +161,88 @@ def visit_activity(user, period, communities):
 
 
 def cadre_targets(user, period, communities, *, today, covered=None):
-    """Who is behind, by name: street staff' 30% per community, secretaries' 户户到, leaders'
-    month, and the linked cadres' half-year visit. A fixed number of queries. ``covered`` is the
-    coverage panel when the caller has it (its rows count the street staff' households too)."""
+    """Who is behind, by name: street staff' 30% per community, and every cadre against the targets
+    of his tier — the linked cadres' half-year visit, secretaries' 户户到, community cadres' weekly
+    focus visits, leaders' month. The rules and the counting are ``visits.targets``' (the cadre's
+    own page asks the same): here they are only laid out. A fixed number of queries. ``covered`` is
+    the coverage panel when the caller has it (its rows count the street staff' households too)."""
     campaign = period.campaign
-    community_ids = communities
+    day = targets.campaign_day(campaign, today)
     cadres = Cadre.objects.visible_to(user).filter(active=True)
-    year_first, year_last = datetime.date(campaign.year, 1, 1), datetime.date(campaign.year, 12, 31)
-    day = min(max(today, year_first), year_last)
 
     # 街道干部 ≥ 30% of each community: households visited by tier-3 cadres this campaign (the
     # coverage query counts them).
-    share = campaign.street_staff_share
     staff_rows = (covered or coverage(user, period, communities))["communities"]
     staff_names = {}
     for c in cadres.filter(tier=Tier.STREET_STAFF, takes_households=True).values("name", "scope__path"):
         staff_names.setdefault(".".join(c["scope__path"].split(".")[:2]), []).append(c["name"])
     street_staff = []
     for r in staff_rows:
-        p = pct(r["by_staff"], r["total"])
-        street_staff.append({"community": r["name"], "community_id": r["id"], "pct": p, "visited": r["by_staff"],
-                             "total": r["total"], "behind": p < share, "names": staff_names.get(r["path"], [])})  # fmt: skip
+        street_staff.append({"community": r["name"], "community_id": r["id"], "pct": pct(r["by_staff"], r["total"]),
+                             "visited": r["by_staff"], "total": r["total"],
+                             "behind": targets.staff_share_short(campaign, r["by_staff"], r["total"]),
+                             "names": staff_names.get(r["path"], [])})  # fmt: skip
 
-    # 社区书记 户户到: per secretary, the households of his community he visited (his cadre spans).
-    secretaries = []
-    sweep = cadres.filter(tier=Tier.SECRETARY, scope__kind=NodeKind.COMMUNITY, scope_id__in=community_ids).values(
-        "pk", "name", "scope_id", "scope__name"
+    # Every cadre: his households' figures from the tallies (two queries), the leaders' month from
+    # their visits (one), the names (one). The households are those of ``communities``.
+    assignments = Assignment.objects.filter(
+        campaign=campaign, cadre__in=cadres, household__community_id__in=communities
     )
-    totals = {r["id"]: r["total"] for r in staff_rows}
-    done = dict(
-        CadreSpan.objects.filter(campaign=campaign, cadre__in=cadres.filter(tier=Tier.SECRETARY),
-                                 household__community_id__in=community_ids, household__community_id=F("cadre__scope_id"))
-        .values("cadre_id").annotate(n=Count("pk")).order_by().values_list("cadre_id", "n")
-    )  # fmt: skip
-    for s in sweep:
-        total = totals.get(s["scope_id"], 0)
-        secretaries.append({"name": s["name"], "community": s["scope__name"], "visited": done.get(s["pk"], 0), "total": total,
-                            "pct": pct(done.get(s["pk"], 0), total), "behind": done.get(s["pk"], 0) < total})  # fmt: skip
-
-    # 班子成员 10 days / 50 households this month (one query).
-    month_first = day.replace(day=1)
-    leader_rows = (
-        Visit.objects.counted()
-        .filter(cadre__in=cadres.filter(tier=Tier.LEADER), visited_on__range=(month_first, day))
-        .values("cadre_id")
-        .annotate(days=Count("visited_on", distinct=True), households=Count("household_id", distinct=True))
+    counts = targets.tallied_figures(assignments, campaign=campaign, today=today)
+    leaders = cadres.filter(tier__in=targets.LEADER_TIERS)
+    months = targets.leader_months(leaders, day)
+    secretaries = cadres.filter(tier__in=targets.TARGET_TIERS[targets.SWEEP], scope_id__in=communities)
+    named = cadres.filter(Q(pk__in=list(counts)) | Q(pk__in=leaders) | Q(pk__in=secretaries)).values(
+        "pk", "name", "tier", "unit", "position", "department__name", "scope_id", "scope__name"
     )
-    month = {r["cadre_id"]: r for r in leader_rows}
-    leaders = []
-    for c in cadres.filter(tier=Tier.LEADER).values("pk", "name", "position"):
-        m = month.get(c["pk"], {"days": 0, "households": 0})
-        leaders.append({"name": c["name"], "position": c["position"], "days": m["days"], "households": m["households"],
-                        "behind": m["days"] < campaign.leader_days_per_month or m["households"] < campaign.leader_households_per_month})  # fmt: skip
-
-    # 包户干部: each household 2 a year, one per half-year (the same query over the assignments).
-    h1, h2 = half_years(campaign.year)
-    current = h1 if day <= h1[1] else h2
-    tally_rows = {}
-    for r in _assignment_visits(campaign, cadres, community_ids):
-        if r["tier"] in LINK_TIERS:  # a cadre linked in two tiers: his households of both
-            t = tally_rows.setdefault(r["cadre_id"], {"cadre_id": r["cadre_id"], "assigned": 0, "now": 0, "both": 0})
-            t["assigned"] += r["assigned"]
-            t["now"] += r["h1"] if current == h1 else r["h2"]
-            t["both"] += r["both"]
-    named = cadres.filter(pk__in=tally_rows).values("pk", "name", "tier", "unit", "department__name")
-    rows = []
-    for c in named:
-        r = tally_rows[c["pk"]]
-        r.update({"cadre__name": c["name"], "cadre__tier": c["tier"], "cadre__unit": c["unit"],
-                  "cadre__department__name": c["department__name"], "pct": pct(r["now"], r["assigned"]),
-                  "tier_label": Tier(c["tier"]).label})  # fmt: skip
-        rows.append(r)
-    rows.sort(key=lambda r: (r["pct"], -r["assigned"], r["cadre__name"]))
-    behind = [r for r in rows if r["now"] < r["assigned"]]
+    rows = [_cadre_row(c, campaign, counts.get(c["pk"], {}), months.get(c["pk"], {})) for c in named]  # by tier, scope
+    linked = [r for r in rows if targets.HALF_YEAR in r["targets"]]
+    behind = sorted(
+        (r for r in rows if r["reasons"]), key=lambda r: (r["pct"], -r["assigned"], r["cadre__name"], r["cadre_id"])
+    )
     return {
-        "share": share,
+        "share": campaign.street_staff_share,
         "street_staff": street_staff,
-        "secretaries": secretaries,
-        "leaders": leaders,
+        "secretaries": [r for r in rows if targets.SWEEP in r["targets"]],
+        "leaders": [r for r in rows if targets.is_leader(r["cadre__tier"])],
         "leader_days": campaign.leader_days_per_month,
         "leader_households": campaign.leader_households_per_month,
-        "half_label": "上半年" if current == h1 else "下半年",
-        "linked_total": sum(r["assigned"] for r in rows),
-        "linked_now": sum(r["now"] for r in rows),
-        "linked_both": sum(r["both"] for r in rows),
+        "half_label": targets.half_label(day),
+        "linked_total": sum(r["assigned"] for r in linked),
+        "linked_now": sum(r["now"] for r in linked),
+        "linked_both": sum(r["both"] for r in linked),
+        "weekly_cadres": sum(1 for r in rows if targets.WEEKLY in r["reasons"]),
         "behind": behind,
         "behind_count": len(behind),
+        "week_days": targets.WEEKLY_DAYS,
     }
 
 
-def _assignment_visits(campaign, cadres, communities):
-    """Rows per cadre and linked assignment tier, over the households assigned to him in the
-    communities: how many, how many he visited, in the first half-year (first visit
-    by 30 June), in the second (last visit from 1 July), in both. One query: the assignments
-    joined to the cadre spans of visits/tally.py on (household, cadre). The households are those
-    of ``communities`` (``scope_communities``: every household in them is the reader's)."""
-    h1, h2 = half_years(campaign.year)
-    span = FilteredRelation(
-        "household__cadre_spans",
-        condition=Q(household__cadre_spans__campaign=campaign, household__cadre_spans__cadre=F("cadre_id")),
-    )
-    in_h1, in_h2 = Q(span__first_on__lte=h1[1]), Q(span__last_on__gte=h2[0])
-    rows = (
-        Assignment.objects.filter(campaign=campaign, tier__in=LINK_TIERS, cadre__in=cadres,
-                                  household__community_id__in=communities)
-        .alias(span=span)
-        .values("cadre_id", "tier")
-        .annotate(assigned=Count("pk"), visited=Count("span__pk"), h1=Count("pk", filter=in_h1), h2=Count("pk", filter=in_h2),
-                  both=Count("pk", filter=in_h1 & in_h2))
-        .order_by()
-    )  # fmt: skip
-    return list(rows)
+def _cadre_row(cadre, campaign, counts, month):
+    """One cadre's line: his counts, the targets he falls short of (``visits.targets.behind_on``),
+    and ``pct``, how far along his main target is (the behind list puts the lowest first)."""
+    tier = cadre["tier"]
+    mine = targets.targets_of(tier)
+    f = {"assigned": 0, "half_done": 0, "year_done": 0, "sweep_done": 0, "weekly_total": 0, "weekly_behind": 0,
+         "month_days": 0, "month_households": 0, **counts, **month}  # fmt: skip
+    reasons = targets.behind_on(tier, campaign=campaign, assigned=f["assigned"], half_done=f["half_done"],
+                                sweep_done=f["sweep_done"], weekly_behind=f["weekly_behind"], month_days=f["month_days"],
+                                month_households=f["month_households"])  # fmt: skip
+    if targets.HALF_YEAR in mine:
+        done = pct(f["half_done"], f["assigned"])
+    elif targets.SWEEP in mine:
+        done = pct(f["sweep_done"], f["assigned"])
+    elif targets.MONTH in mine:
+        done = min(pct(f["month_days"], campaign.leader_days_per_month),
+                   pct(f["month_households"], campaign.leader_households_per_month), 100.0)  # fmt: skip
+    else:
+        done = 100.0
+    return {"cadre_id": cadre["pk"], "cadre__name": cadre["name"], "name": cadre["name"], "cadre__tier": tier,
+            "tier_label": Tier(tier).label, "cadre__unit": cadre["unit"], "cadre__department__name": cadre["department__name"],
+            "position": cadre["position"], "community": cadre["scope__name"], "targets": mine,
+            "assigned": f["assigned"], "now": f["half_done"], "both": f["year_done"], "visited": f["sweep_done"],
+            "weekly_total": f["weekly_total"], "weekly_behind": f["weekly_behind"], "days": f["month_days"],
+            "households": f["month_households"], "pct": done, "reasons": reasons, "behind": bool(reasons)}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------- issues
@@ -288,7 +261,11 @@ def issue_figures(user, period, communities, *, today):
         merged=Count("pk", filter=Q(status=Status.MERGED)),
         on_the_spot=Count("pk", filter=Q(closure=Closure.ON_THE_SPOT)),
         # 方案 due: those that needed a plan (routed to a department) and whose plan is posted or late.
-        plan_due=Count("pk", filter=Q(plan_posted_on__isnull=False) | Q(plan_due_on__lt=today, status__in=OPEN_STATUSES, department__isnull=False)),
+        plan_due=Count(
+            "pk",
+            filter=Q(plan_posted_on__isnull=False)
+            | Q(plan_due_on__lt=today, status__in=OPEN_STATUSES, department__isnull=False),
+        ),
         plan_on_time=Count("pk", filter=Q(plan_posted_on__isnull=False, plan_posted_on__lte=F("plan_due_on"))),
         close_due=Count("pk", filter=answered_q | Q(due_on__lt=today, status__in=OPEN_STATUSES)),
         close_on_time=Count("pk", filter=answered_q & Q(answered_on__lte=F("due_on"))),
@@ -315,7 +292,9 @@ def issue_figures(user, period, communities, *, today):
         "plan_pct": pct(f["plan_on_time"], f["plan_due"]),
         "close_pct": pct(f["close_on_time"], f["close_due"]),
         "avg_days": round(spent / weight, 1) if weight else 0,
-        "by_status": [{"key": k, "label": Status(k).label, "n": by_status[k]} for k, _ in Status.choices if by_status.get(k)],
+        "by_status": [
+            {"key": k, "label": Status(k).label, "n": by_status[k]} for k, _ in Status.choices if by_status.get(k)
+        ],
         "by_category": sorted(
             ({"key": k, "label": Category(k).label, "n": n} for k, n in by_category.items()), key=lambda c: -c["n"]
         ),
@@ -328,7 +307,9 @@ def issue_figures(user, period, communities, *, today):
 
 def followup_figures(user, period, communities):
     """回头看: done / due, solved %, satisfaction (one query)."""
-    followups = FollowUp.objects.visible_to(user).filter(campaign=period.campaign, household__community_id__in=communities)
+    followups = FollowUp.objects.visible_to(user).filter(
+        campaign=period.campaign, household__community_id__in=communities
+    )
     done = Q(status=FollowUpStatus.DONE)
     f = followups.aggregate(
         total=Count("pk"), done=Count("pk", filter=done), solved=Count("pk", filter=done & Q(solved=True)),
@@ -341,7 +322,10 @@ def followup_figures(user, period, communities):
         "unsolved": f["done"] - f["solved"],
         "done_pct": pct(f["done"], f["total"]),
         "solved_pct": pct(f["solved"], f["done"]),
-        "satisfaction": [{"key": s, "label": Satisfaction(s).label, "n": f[s], "pct": pct(f[s], f["done"])} for s in Satisfaction.values],
+        "satisfaction": [
+            {"key": s, "label": Satisfaction(s).label, "n": f[s], "pct": pct(f[s], f["done"])}
+            for s in Satisfaction.values
+        ],
     }
 
 

@@ -15,10 +15,18 @@ YES_NO = [("yes", "是"), ("no", "否")]
 class FindingForm(forms.Form):
     kind = forms.ChoiceField(label="问题类型", choices=FindingKind.choices, widget=forms.RadioSelect)
     method = forms.ChoiceField(label="检查方式", choices=CheckMethod.choices, widget=forms.RadioSelect)
-    visit = forms.IntegerField(label="走访记录编号", required=False, min_value=1, help_text="针对某次走访（不入户、虚假入户）")
-    issue = forms.IntegerField(label="诉求编号", required=False, min_value=1, help_text="针对某条诉求（不整改、虚假整改、整改不彻底）")
-    cadre = forms.ModelChoiceField(label="责任干部", required=False, queryset=Cadre.objects.none(), help_text="不针对具体记录时选择干部")
-    evidence = forms.CharField(label="情况说明", widget=forms.Textarea(attrs={"rows": 3, "placeholder": "核查经过、居民原话、证据"}))
+    visit = forms.IntegerField(
+        label="走访记录编号", required=False, min_value=1, help_text="针对某次走访（不入户、虚假入户）"
+    )
+    issue = forms.IntegerField(
+        label="诉求编号", required=False, min_value=1, help_text="针对某条诉求（不整改、虚假整改、整改不彻底）"
+    )
+    cadre = forms.ModelChoiceField(
+        label="责任干部", required=False, queryset=Cadre.objects.none(), help_text="不针对具体记录时选择干部"
+    )
+    evidence = forms.CharField(
+        label="情况说明", widget=forms.Textarea(attrs={"rows": 3, "placeholder": "核查经过、居民原话、证据"})
+    )
     found_on = forms.DateField(label="发现日期", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
 
     def __init__(self, *args, user, campaign, **kwargs):
@@ -32,7 +40,12 @@ class FindingForm(forms.Form):
         pk = self.cleaned_data.get("visit")
         if pk is None:
             return None
-        visit = Visit.objects.visible_to(self.user).filter(pk=pk, campaign=self.campaign).select_related("household__community", "cadre").first()
+        visit = (
+            Visit.objects.visible_to(self.user)
+            .filter(pk=pk, campaign=self.campaign)
+            .select_related("household__community", "cadre")
+            .first()
+        )
         if visit is None:
             raise forms.ValidationError(f"本次活动中没有编号为 {pk} 的走访记录")
         return visit
@@ -73,7 +86,9 @@ class PhoneCheckDrawForm(forms.Form):
 
 class PhoneCheckForm(forms.Form):
     reached = forms.ChoiceField(label="是否接通", choices=YES_NO, widget=forms.RadioSelect)
-    was_visited = forms.ChoiceField(label="居民是否确认被走访", choices=YES_NO, required=False, widget=forms.RadioSelect)
+    was_visited = forms.ChoiceField(
+        label="居民是否确认被走访", choices=YES_NO, required=False, widget=forms.RadioSelect
+    )
     reported_minutes = forms.IntegerField(label="居民所说走访时长（分钟）", required=False, min_value=0, max_value=600)
     satisfaction = forms.ChoiceField(label="满意度", required=False, choices=[("", "未评价")] + list(Satisfaction.choices),
                                      widget=forms.RadioSelect)  # fmt: skip
@@ -91,5 +106,3 @@ class PhoneCheckForm(forms.Form):
         return {"reached": reached, "was_visited": {"yes": True, "no": False}.get(d.get("was_visited")),
                 "reported_minutes": d.get("reported_minutes"), "satisfaction": d.get("satisfaction", ""), "note": d.get("note", ""),
                 "called_on": timezone.localdate()}  # fmt: skip
-
-

@@ -2,7 +2,7 @@
 checks (电话调查) that find them, and the monthly 大走访活动入户表 per cadre.
 
 The scoring rules are in ``reports/scoring.py``; the dashboard's figures in ``reports/dashboard.py``;
-the Excel ledgers in ``reports/ledgers.py``.
+the Excel ledgers in ``reports/ledgers/``.
 """
 
 from django.conf import settings
@@ -52,10 +52,14 @@ class Finding(models.Model):
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="findings")
     method = models.CharField("检查方式", max_length=16, choices=CheckMethod.choices)
     kind = models.CharField("问题类型", max_length=24, choices=FindingKind.choices)
-    visit = models.ForeignKey(Visit, verbose_name="走访记录", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    visit = models.ForeignKey(
+        Visit, verbose_name="走访记录", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+    )
     issue = models.ForeignKey("issues.Issue", verbose_name="诉求", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="findings")  # fmt: skip
-    cadre = models.ForeignKey(Cadre, verbose_name="责任干部", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings")
+    cadre = models.ForeignKey(
+        Cadre, verbose_name="责任干部", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+    )
     evidence = models.TextField("情况说明")
     found_on = models.DateField("发现日期")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="记录人", null=True, on_delete=models.SET_NULL,
@@ -81,7 +85,9 @@ class PhoneCheckQuerySet(models.QuerySet):
 class PhoneCheck(models.Model):
     """电话调查: one visited household drawn at random for a call, and what the resident said."""
 
-    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="phone_checks")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="phone_checks"
+    )
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="phone_checks")
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="phone_checks")
     visit = models.ForeignKey(Visit, verbose_name="被核查的走访", on_delete=models.CASCADE, related_name="phone_checks")
@@ -124,7 +130,9 @@ class MonthlyReport(models.Model):
 class MonthlyCadreRow(models.Model):
     report = models.ForeignKey(MonthlyReport, verbose_name="月报", on_delete=models.CASCADE, related_name="rows")
     cadre = models.ForeignKey(Cadre, verbose_name="干部", on_delete=models.CASCADE, related_name="+")
-    community = models.ForeignKey(Node, verbose_name="社区", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    community = models.ForeignKey(
+        Node, verbose_name="社区", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     days_visited = models.PositiveSmallIntegerField("走访天数")
     households_visited = models.PositiveIntegerField("走访户数")
     visits = models.PositiveIntegerField("走访次数")

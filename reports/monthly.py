@@ -114,7 +114,9 @@ def cadre_rows(street, first) -> list[dict]:
         answered_on__isnull=True, closed_on__gte=first, closed_on__lt=end
     )
     solved = dict(
-        mine.filter(solved_in_month, closure__in=SOLVED_CLOSURES).values_list("raised_by_cadre_id").annotate(n=Count("pk"))
+        mine.filter(solved_in_month, closure__in=SOLVED_CLOSURES)
+        .values_list("raised_by_cadre_id")
+        .annotate(n=Count("pk"))
     )
     scopes = dict(Cadre.objects.filter(pk__in=counted.values("cadre_id")).values_list("pk", "scope__path"))
     # The street is the root of the tree, so a community's path is the first two segments.
@@ -149,7 +151,9 @@ def summary_line(report) -> str:
     rows = getattr(report, "cadre_rows", None)
     if rows is None:
         rows = list(report.rows.all())
-    visits, raised, solved = (sum(getattr(r, name) for r in rows) for name in ("visits", "issues_raised", "issues_solved"))
+    visits, raised, solved = (
+        sum(getattr(r, name) for r in rows) for name in ("visits", "issues_raised", "issues_solved")
+    )
     return (
         f"{report.street.name} {month_label(report.month)}：干部 {len(rows)} 人，走访 {visits} 次，"
         f"收集诉求 {raised} 件，解决诉求 {solved} 件"

@@ -1,4 +1,4 @@
-"""千分制: the score per community and the interview list (约谈名单), in one place (DESIGN.md,
+"""千分制: the score per community and the interview list (约谈名单), in one place (the campaign plan,
 "Supervision (督导检查)"). The dashboard, the 督查扣分表 and the tests all read these functions.
 
 - every community starts a campaign with ``FULL_SCORE`` (1000) points;
@@ -42,8 +42,14 @@ def community_scores(campaign, communities) -> list[CommunityScore]:
     rows = (
         communities.filter(kind=NodeKind.COMMUNITY)
         .annotate(n=Count("findings", filter=Q(findings__campaign=campaign)))
-        .annotate(points=Greatest(Value(FULL_SCORE) - Value(POINTS_PER_FINDING) * Count("findings", filter=Q(findings__campaign=campaign)),
-                                  Value(0), output_field=IntegerField()))  # fmt: skip
+        .annotate(
+            points=Greatest(
+                Value(FULL_SCORE)
+                - Value(POINTS_PER_FINDING) * Count("findings", filter=Q(findings__campaign=campaign)),
+                Value(0),
+                output_field=IntegerField(),
+            )
+        )  # fmt: skip
         .order_by("-points", "path")
         .values_list("pk", "name", "n", "points")
     )
@@ -70,8 +76,14 @@ def interview_list(campaign, communities):
     q = Q()
     for path, _name in flagged:
         q |= Q(scope__path=path) | Q(scope__path__startswith=path + ".")
-    cadres = list(Cadre.objects.filter(q, active=True, tier__in=INTERVIEW_TIERS).select_related("scope").order_by("scope__path", "tier", "name"))
+    cadres = list(
+        Cadre.objects.filter(q, active=True, tier__in=INTERVIEW_TIERS)
+        .select_related("scope")
+        .order_by("scope__path", "tier", "name")
+    )
     names = dict(flagged)
     for cadre in cadres:
-        cadre.community_name = next((n for p, n in names.items() if cadre.scope.path == p or cadre.scope.path.startswith(p + ".")), "")
+        cadre.community_name = next(
+            (n for p, n in names.items() if cadre.scope.path == p or cadre.scope.path.startswith(p + ".")), ""
+        )
     return cadres

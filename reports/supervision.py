@@ -48,7 +48,9 @@ def _community_of(*, visit=None, issue=None, cadre=None):
     raise SupervisionError("督查发现须关联一条走访记录、一条诉求或一名社区层级的干部")
 
 
-def finding_record(*, by, campaign, kind, method, evidence, found_on=None, visit=None, issue=None, cadre=None) -> Finding:
+def finding_record(
+    *, by, campaign, kind, method, evidence, found_on=None, visit=None, issue=None, cadre=None
+) -> Finding:
     """Record one finding; it costs its community a point (reports/scoring.py)."""
     _require(by)
     if kind not in FindingKind.values:

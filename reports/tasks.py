@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from core import clock
+
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=120, retry_backoff_max=1800, max_retries=3)
 def build_monthly_report_task(month_iso: str | None = None) -> dict:
     """Build the reports of ``month_iso`` (YYYY-MM), by default the month before today in Asia/Shanghai."""
-    from issues.tasks import today_in_shanghai
-
     from .monthly import build_monthly_report, parse_month, previous_month
 
-    month = parse_month(month_iso) if month_iso else previous_month(today_in_shanghai())
+    month = parse_month(month_iso) if month_iso else previous_month(clock.today())
     reports = build_monthly_report(month=month)
     return {"month": f"{month:%Y-%m}", "streets": len(reports), "rows": sum(len(r.cadre_rows) for r in reports)}

@@ -13,6 +13,6 @@ urlpatterns = [
     path("phone-checks/", views.phone_checks, name="phone_checks"),
     path("phone-checks/<int:pk>/", views.phone_check, name="phone_check"),
     path("summary/", views.summary, name="summary"),
-    # The official Excel ledgers and the 一户一策 pages (reports/ledger_views.py).
-    path("", include("reports.ledger_urls")),
+    path("ledgers/", include("reports.ledgers.urls")),
+    path("hardship/", include("reports.hardship.urls")),
 ]

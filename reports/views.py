@@ -72,8 +72,10 @@ def dashboard(request):
     campaign, start, end, community_id = _selection(request)
     board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
     charts = {
-        "coverage": [{"id": c["id"], "name": c["name"], "visited": c["visited"], "unvisited": c["unvisited"], "pct": c["pct"]}
-                     for c in board.coverage["communities"]],
+        "coverage": [
+            {"id": c["id"], "name": c["name"], "visited": c["visited"], "unvisited": c["unvisited"], "pct": c["pct"]}
+            for c in board.coverage["communities"]
+        ],
         "days": board.visits["days"],
         "methods": board.visits["series"],
         "status": board.issues["by_status"],
@@ -122,10 +124,18 @@ def unvisited(request):
     return render(
         request,
         "reports/unvisited.html",
-        {"page": page, "period": period, "campaign": campaign, "group": group, "show_visited": show_visited,
-         "community": Node.objects.visible_to(user, ancestors=False).filter(pk=community_id).first() if community_id else None,
-         "grid": Node.objects.visible_to(user).filter(pk=grid).first() if grid is not None else None,
-         "querystring": _query(request)},  # fmt: skip
+        {
+            "page": page,
+            "period": period,
+            "campaign": campaign,
+            "group": group,
+            "show_visited": show_visited,
+            "community": Node.objects.visible_to(user, ancestors=False).filter(pk=community_id).first()
+            if community_id
+            else None,
+            "grid": Node.objects.visible_to(user).filter(pk=grid).first() if grid is not None else None,
+            "querystring": _query(request),
+        },  # fmt: skip
     )
 
 
@@ -142,7 +152,10 @@ def visit_rows(request):
     """The visits behind a figure: by method, short ones, a day, a community."""
     campaign, period, _community_id, ids = _scope(request)
     visits = Visit.objects.visible_to(request.user).filter(
-        campaign=campaign, purpose="visit", visited_on__range=(period.first, period.last), household__community_id__in=ids
+        campaign=campaign,
+        purpose="visit",
+        visited_on__range=(period.first, period.last),
+        household__community_id__in=ids,
     )
     method = choice_param(request, "method", VisitMethod.values)
     if method:
@@ -150,7 +163,9 @@ def visit_rows(request):
     short = request.GET.get("short") == "1"
     if short:
         visits = visits.filter(method__in=TIMED_METHODS, duration_minutes__lt=campaign.min_visit_minutes)
-    visits = visits.select_related("household", "household__community", "household__grid", "household__building", "cadre")
+    visits = visits.select_related(
+        "household", "household__community", "household__grid", "household__building", "cadre"
+    )
     page = Paginator(visits.order_by("-visited_on", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "reports/visit_rows.html", {"page": page, "period": period, "campaign": campaign, "short": short,
                   "method_label": VisitMethod(method).label if method else "", "querystring": _query(request)})  # fmt: skip
@@ -169,7 +184,9 @@ def followup_rows(request):
     satisfaction = choice_param(request, "satisfaction", Satisfaction.values)
     if satisfaction:
         rows = rows.filter(satisfaction=satisfaction)
-    rows = rows.select_related("household", "household__community", "household__grid", "household__building", "issue", "cadre")
+    rows = rows.select_related(
+        "household", "household__community", "household__grid", "household__building", "issue", "cadre"
+    )
     page = Paginator(rows.order_by("status", "due_on", "id"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "reports/followup_rows.html", {"page": page, "campaign": campaign, "querystring": _query(request),
                                                           "today": timezone.localdate()})  # fmt: skip
@@ -197,15 +214,23 @@ def findings(request):
                 return redirect(f"{request.path}?campaign={campaign.pk}")
     elif request.method == "POST":
         raise PermissionDenied("只有街道管理员可以记录督查结果")
-    rows = Finding.objects.visible_to(user).filter(campaign=campaign).select_related("community", "cadre", "recorded_by")
+    rows = (
+        Finding.objects.visible_to(user).filter(campaign=campaign).select_related("community", "cadre", "recorded_by")
+    )
     if community_id:
         rows = rows.filter(community_id=community_id)
     communities = figures.scope_communities(user, community_id)
     return render(
         request,
         "reports/findings.html",
-        {"form": form, "rows": rows[:200], "campaign": campaign, "scores": scoring.community_scores(campaign, communities),
-         "interviews": scoring.interview_list(campaign, communities), "interview_at": scoring.INTERVIEW_AT},  # fmt: skip
+        {
+            "form": form,
+            "rows": rows[:200],
+            "campaign": campaign,
+            "scores": scoring.community_scores(campaign, communities),
+            "interviews": scoring.interview_list(campaign, communities),
+            "interview_at": scoring.INTERVIEW_AT,
+        },  # fmt: skip
     )
 
 
@@ -288,5 +313,3 @@ def summary(request):
     board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
     return render(request, "reports/summary.html",
                   {"board": board, "campaign": campaign, "today": today, "full_score": scoring.FULL_SCORE})  # fmt: skip
-
-

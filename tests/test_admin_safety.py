@@ -3,7 +3,7 @@ lookups or the search, nothing shown in full without a logged reveal, no relatio
 or accepts (or names) another node's object, no custom view wider than the user's scope.
 
 Roles: the street admin, the leader, the community secretary (the staff roles) and a superuser,
-in the matrix world (tests/matrix_fixtures.py: places a, b, c of the street, x another street).
+in the matrix world (``mw``, tests/fixtures/matrix.py: places a, b, c of the street, x another street).
 """
 
 import pytest
@@ -17,8 +17,7 @@ from core.admin import SafeAdminMixin, SafeInlineMixin, ScopedRawIdWidget, scope
 from households.masking import mask_id_number, mask_phone
 from households.models import AccessKind, ExportLog, Household, Member
 from households.roles import LEADER, SECRETARY, STREET_ADMIN
-from tests.conftest import valid_id
-from tests.matrix_fixtures import mw  # noqa: F401  (the fixture)
+from tests.support.world import valid_id
 
 LOOKUPS = ("exact", "startswith", "contains", "regex", "iregex", "in", "gt")
 STAFF_ROLES = (STREET_ADMIN, LEADER, SECRETARY)
@@ -173,7 +172,7 @@ def test_a_filter_value_outside_the_offered_choices_is_refused(client, mw):
 def test_changelist_junk_in_paging_sorting_and_search_is_never_a_500(client, mw, superuser):
     client.force_login(superuser)
     junk = ["99999999999999999999", "-1", "abc", "(", "x" * 3000, "2026-13-45"]
-    for model, model_admin in admin.site._registry.items():
+    for model, _model_admin in admin.site._registry.items():
         url = _changelist(model)
         if url is None:
             continue
@@ -331,7 +330,12 @@ def test_full_id_search_of_a_role_with_full_access_is_logged(client, mw):
     log = ExportLog.objects.get(kind=AccessKind.SEARCH)
     assert log.user == mw.admin and log.rows == 1 and mw.ha.id_number not in log.what
     # A partial number matches nobody, whoever asks.
-    assert "张甲" not in client.get(reverse("admin:households_household_changelist"), {"q": mw.ha.id_number[:14]}).content.decode()
+    assert (
+        "张甲"
+        not in client.get(
+            reverse("admin:households_household_changelist"), {"q": mw.ha.id_number[:14]}
+        ).content.decode()
+    )
 
 
 def test_the_pages_search_follows_the_same_rule(client, mw):
@@ -414,7 +418,13 @@ def test_a_member_cannot_be_moved_into_another_community(client, mw, son):
 def test_an_assignment_cannot_name_another_streets_household_or_cadre(client, mw):
     client.force_login(mw.admin)
     url = reverse("admin:visitplan_assignment_add")
-    data = {"campaign": mw.campaign.pk, "household": mw.hx.pk, "cadre": mw.outsider.cadre.pk, "tier": 3, "source": "manual"}
+    data = {
+        "campaign": mw.campaign.pk,
+        "household": mw.hx.pk,
+        "cadre": mw.outsider.cadre.pk,
+        "tier": 3,
+        "source": "manual",
+    }
     response = client.post(url, data)
     body = response.content.decode()
     assert response.status_code == 200 and "外街" not in body

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .browser import browser_page, screenshot  # noqa: F401  (fixture)
+from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -6,7 +6,7 @@ workbook is opened with openpyxl (not read-only): no cell is a formula, each suc
 exactly, as a text cell with Excel's quote prefix; ID numbers and phones are text (18 characters,
 never a number in scientific notation). In CSV such a text starts with an apostrophe.
 
-The one rule is households.register.safe_cell / csv_safe (FORMULA_TRIGGERS).
+The one rule is core.spreadsheets.safe_cell / csv_safe (FORMULA_TRIGGERS).
 """
 
 import csv
@@ -17,11 +17,10 @@ import pytest
 from django.urls import reverse
 from openpyxl import load_workbook
 
+from core.spreadsheets import FORMULA_TRIGGERS
 from households.models import HardshipMeasure, HardshipPlan, Household, Member, Node
-from households.register import FORMULA_TRIGGERS
 from issues.tests.factories import make_issue
 from reports.models import Finding
-from reports.tests.supervision_world import rw, vw, world  # noqa: F401  (fixtures)
 from visitplan.models import Cadre, Department
 from visits.models import Purpose, Visit
 
@@ -45,7 +44,7 @@ def test_the_rule_has_all_six_triggers():
 
 
 @pytest.fixture
-def evil(rw):  # noqa: F811
+def evil(rw):
     w = rw
     Node.objects.filter(pk=w.grid_a.pk).update(name=GRID)
     Household.objects.filter(pk=w.ha.pk).update(head_name=HYPERLINK, unit=MINUS, notes=TAB)
@@ -59,10 +58,11 @@ def evil(rw):  # noqa: F811
         visited_on=D(2026, 10, 12), started_at=datetime.time(9, 0), ended_at=datetime.time(9, 40),
         duration_minutes=40, created_by=w.worker_a, notes=TAB, short_reason=CR,
     )  # fmt: skip
-    make_issue(
-        w.ha, text=CMD, raised_by=w.worker_a, visit=visit, registered_on=D(2026, 10, 12),
+    issue = make_issue(
+        w.ha, text=CMD, raised_by=w.worker_a, registered_on=D(2026, 10, 12),
         department=w.dept, assignee=w.worker_a, plan_text="=1+1",
     )  # fmt: skip
+    visit.issues.add(issue)
     plan = HardshipPlan.objects.create(household=w.ha, situation="=1+1", goal="+1", responsible=SUM)
     HardshipMeasure.objects.create(plan=plan, content="@x", unit="-y", due_on=D(2026, 12, 31), order=0)
     Finding.objects.create(
@@ -98,7 +98,10 @@ def campaign(w):
 
 # name → (how to get it, the texts it must carry back exactly)
 XLSX_EXPORTS = {
-    "居民底册（页面）": (lambda c, w: page_export(c, "households:export"), [HYPERLINK, PLUS_NAME, MINUS, TAB, CR, GRID]),
+    "居民底册（页面）": (
+        lambda c, w: page_export(c, "households:export"),
+        [HYPERLINK, PLUS_NAME, MINUS, TAB, CR, GRID],
+    ),
     "居民底册（后台）": (
         lambda c, w: page_export(c, "admin:households_household_export"),
         [HYPERLINK, PLUS_NAME, MINUS, TAB, CR, GRID],

@@ -5,7 +5,7 @@
 - Two simultaneous edits of one issue: the second is refused with a clear Chinese message.
 - Celery: every task acknowledges late and is put back when its worker is lost (and is
   idempotent, see TASKS); Redis' visibility timeout is above every task and retry countdown;
-  only one beat runs (``visitplan/beat_lock.py``); a real worker on Redis killed mid-task — the
+  only one beat runs (``core/beat_lock.py``); a real worker on Redis killed mid-task — the
   whole worker, or only its pool process — has the task delivered again and completed once.
 
 The subprocess tests use real processes and real databases: an SQLite file migrated once per
@@ -34,8 +34,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import require_or_skip
 from issues.channels import Channel
+from tests.support.skipping import require_or_skip
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -147,7 +147,9 @@ def run_import(env, *, kill: Kill | None, written, log_path, timeout=90.0) -> Ou
     """manage.py import_households in a child; SIGKILL at ``kill`` (time or bytes written)."""
     command = [PYTHON, "manage.py", "import_households", str(env.pop("_FILE")), "--street", STREET]
     with open(log_path, "w+", encoding="utf-8") as log:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         started = time.monotonic()
         killed, size = False, 0
         try:
@@ -240,8 +242,11 @@ def test_an_import_killed_at_any_moment_leaves_all_or_nothing_on_sqlite(register
         reset=reset,
         written=written,
         counts=counts,
-        write_kills=[Kill("256 KB written", written=256 * 1024), Kill("2 MB written", written=2 << 20),
-                     Kill("5 MB written", written=5 << 20)],  # fmt: skip
+        write_kills=[
+            Kill("256 KB written", written=256 * 1024),
+            Kill("2 MB written", written=2 << 20),
+            Kill("5 MB written", written=5 << 20),
+        ],  # fmt: skip
     )
 
 
@@ -327,7 +332,10 @@ def test_two_simultaneous_edits_of_one_issue_keep_one_and_refuse_the_other_in_ch
         def edit(index, text):
             try:
                 barrier.wait(timeout=10)
-                outcomes[index] = (services.issue_add_progress(issue=issue, by=world.handler, version=seen, text=text), None)
+                outcomes[index] = (
+                    services.issue_add_progress(issue=issue, by=world.handler, version=seen, text=text),
+                    None,
+                )
             except Exception as exc:  # noqa: BLE001 - inspected below
                 outcomes[index] = (None, exc)
             finally:
@@ -471,7 +479,7 @@ def beat_redis(settings):
 
 
 def test_a_second_beat_cannot_start_while_one_holds_the_redis_lock(beat_redis, caplog):
-    from visitplan.beat_lock import on_beat_init
+    from core.beat_lock import on_beat_init
 
     r = beat_redis
     first, second = FakeBeat(r.url), FakeBeat(r.url)
@@ -497,7 +505,7 @@ def test_a_second_beat_cannot_start_while_one_holds_the_redis_lock(beat_redis, c
 
 
 def test_a_dead_beats_lock_expires_and_a_beat_that_lost_its_lock_stops(beat_redis):
-    from visitplan.beat_lock import on_beat_init
+    from core.beat_lock import on_beat_init
 
     r = beat_redis
     dead = FakeBeat(r.url)
@@ -516,7 +524,7 @@ def test_a_dead_beats_lock_expires_and_a_beat_that_lost_its_lock_stops(beat_redi
 
 
 def test_a_second_beat_cannot_start_while_one_holds_the_file_lock(settings, tmp_path):
-    from visitplan.beat_lock import on_beat_init
+    from core.beat_lock import on_beat_init
 
     settings.CELERY_BEAT_LOCK_URL = ""
     settings.CELERY_BEAT_LOCK_FILE = str(tmp_path / "celerybeat.lock")
@@ -688,10 +696,9 @@ def test_a_task_whose_worker_is_killed_mid_task_runs_again_and_completes_once(on
     2. Only the pool process of a prefork worker is killed mid-task: the worker puts the message
        back at once (reject_on_worker_lost) and a new pool process sends it — once.
     """
+    from celery import Celery
     from django.contrib.auth.models import User
     from django.db import connection
-
-    from celery import Celery
 
     from issues.models import Delivery, Notification
 
@@ -746,7 +753,9 @@ def test_a_task_whose_worker_is_killed_mid_task_runs_again_and_completes_once(on
         assert child and child != b.proc.pid, b.output()
         os.kill(child, signal.SIGKILL)
         (folder / f"hold-{second.pk}").unlink()
-        assert wait_for(lambda: any(s[0] == "sent" and s[1] == second.pk for s in sends(folder)), timeout=30), b.output()
+        assert wait_for(lambda: any(s[0] == "sent" and s[1] == second.pk for s in sends(folder)), timeout=30), (
+            b.output()
+        )
         second.refresh_from_db()
         assert second.state == Delivery.State.SENT
         runs = [(what, pid) for what, pk, pid in sends(folder) if pk == second.pk]

@@ -26,10 +26,10 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from core.access import ANONYMOUS
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
-from tests.matrix_fixtures import MISSING_ID, ROLES, SHORT, mw, world  # noqa: F401  (mw, world: fixtures)
-from tests.test_permission_matrix import APP_PATTERNS, POST_BODY, app_objects, app_url
-from visitplan.access import ANONYMOUS
+from tests.support.matrix import MISSING_ID, POST_BODY, ROLES, SHORT, app_objects, app_url
+from tests.support.urlconf import APP_PATTERNS
 
 HUGE = "99999999999999999999"
 LONG = "x" * 5000
@@ -345,7 +345,7 @@ def test_junk_in_the_forms_is_never_a_500(mw):
 def test_a_forged_form_count_builds_no_more_rows_than_the_form_takes(mw, form):
     """TOTAL_FORMS=99999999999999999999 made Django build (and render) max_num + 1,000 rows, seconds
     of work per request; now the rows stop at the form's maximum and the page says so."""
-    from reports.forms_hardship import MAX_MEASURES
+    from reports.hardship.forms import MAX_MEASURES
     from visits.forms import MAX_RAISED_ISSUES
 
     _what, role, url, body, _extra = next(f for f in _page_forms(mw) if f[0] == form)

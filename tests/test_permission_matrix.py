@@ -3,7 +3,7 @@
 Every URL pattern of ``visitplan.urls`` (walked recursively, the admin site's included) is checked
 for every role — street admin, leader, community secretary, grid worker, department handler,
 anonymous — against its declaration in ``visitplan.access`` (the one place that says who may GET,
-who may POST and what object a URL id names), with ``AccessMiddleware`` enabled:
+who may POST and what object a URL id names), with ``core.access.AccessMiddleware`` enabled:
 
 - anonymous users are sent to the login page (the admin's to the admin login);
 - another node's object answers 404, exactly as a missing id (the admin: exactly as its answer
@@ -18,14 +18,14 @@ role is what the ModelAdmin's ``has_*_permission`` say; on top of that, leaders 
 write nothing anywhere, and users without is_staff never get in.
 
 Each check runs inside a savepoint that is rolled back, so a write allowed in one check does not
-change the next. ``test_matrix_size`` prints how many (role × view × scope) checks there are.
+change the next. ``test_matrix_size`` works out every check from the URL conf (without sending the
+requests), asserts that each (role × view) pair is covered, and prints how many checks there are.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import uuid
 import zipfile
 from dataclasses import dataclass, field
 
@@ -37,75 +37,29 @@ from django.contrib.messages import constants as message_levels
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
-from django.urls import URLResolver, get_resolver, include, path, reverse
-from django.utils import timezone
+from django.urls import include, path, reverse
 
+from core.access import ANONYMOUS
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
-from tests.matrix_fixtures import (  # noqa: F401  (mw, world: fixtures)
+from tests.support.matrix import (
     HOME,
     MISSING_ID,
     OUT,
+    POST_BODY,
     ROLES,
     SHORT,
-    VISIT_DAY,
+    app_objects,
+    app_url,
     forbidden_markers,
-    mw,
+    home_and_out,
     objects_in_and_out,
-    world,
+    visit_form,
 )
+from tests.support.urlconf import ADMIN_PATTERNS, APP_PATTERNS, PATTERNS, Pattern, undeclared, url_patterns
 from visitplan import access
-from visitplan.access import ANONYMOUS, HOUSEHOLD, ISSUE, NOTIFICATION, PHONE_CHECK, VISIT
 
-MIDDLEWARE = "visitplan.access.AccessMiddleware"
+MIDDLEWARE = "core.access.AccessMiddleware"
 LOGIN_PREFIXES = ("/login/", "/admin/login/")
-
-
-# ================================================================================================ the URL conf
-
-
-@dataclass(frozen=True)
-class Pattern:
-    name: str | None  # "namespace:name"
-    route: str  # the whole route, e.g. "admin/households/household/<path:object_id>/change/"
-    namespaces: tuple
-
-    @property
-    def key(self) -> str:
-        return self.name or f"<unnamed> {self.route}"
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.namespaces
-
-    @property
-    def rule(self):
-        return access.declared_rule(self.name, self.namespaces)
-
-
-def url_patterns(urlconf=None) -> list[Pattern]:
-    """Every URL pattern of ``urlconf`` (default: ROOT_URLCONF), includes walked recursively."""
-    found = []
-
-    def walk(resolver, prefix, namespaces):
-        for p in resolver.url_patterns:
-            route = prefix + str(p.pattern)
-            if isinstance(p, URLResolver):
-                walk(p, route, namespaces + ((p.namespace,) if p.namespace else ()))
-            else:
-                name = ":".join(namespaces + (p.name,)) if p.name else None
-                found.append(Pattern(name, route, namespaces))
-
-    walk(get_resolver(urlconf), "", ())
-    return found
-
-
-def undeclared(patterns) -> list[str]:
-    return [p.key for p in patterns if p.rule is None]
-
-
-PATTERNS = url_patterns()
-APP_PATTERNS = [p for p in PATTERNS if not p.is_admin]
-ADMIN_PATTERNS = [p for p in PATTERNS if p.is_admin]
 
 
 # ================================================================================================ checks
@@ -234,10 +188,14 @@ class Matrix:
         error = ""
         if response.status_code >= 500 and getattr(response, "exc_info", None):
             error = repr(response.exc_info[1])
-        return Result(response.status_code, response.get("Location", ""), queued, changed_tables(before, after), text, error)
+        return Result(
+            response.status_code, response.get("Location", ""), queued, changed_tables(before, after), text, error
+        )
 
     def fail(self, what, role, scope, method, url, expected, result: Result):
-        self.failures.append(f"{what} [{SHORT[role]}, {scope}] {method} {url}: expected {expected}, got {result.show()}")
+        self.failures.append(
+            f"{what} [{SHORT[role]}, {scope}] {method} {url}: expected {expected}, got {result.show()}"
+        )
 
     def check(self, what, role, scope, method, url, expected, result: Result, *, ok: bool):
         self.checks += 1
@@ -258,6 +216,21 @@ class Matrix:
         assert not self.failures, f"{len(self.failures)} of {self.checks} checks failed:\n" + "\n".join(self.failures)
 
 
+class Plan(Matrix):
+    """The checks of the matrix without their requests: what test_permission_matrix covers,
+    worked out from the URL conf and the matrix world whatever ``-k`` selects."""
+
+    def send(self, role, method, url, data=None) -> Result:
+        return Result(200, "", [], [], "", "")
+
+    def fail(self, what, role, scope, method, url, expected, result: Result):
+        pass
+
+    def check(self, what, role, scope, method, url, expected, result: Result, *, ok: bool):
+        self.checks += 1
+        self.triples.add((what, role, scope))
+
+
 def allowed_ok(r: Result) -> bool:
     """What a permitted request looks like: the page, or a redirect that is not to the login page."""
     return r.status == 200 or (r.status in (301, 302, 303) and not r.to_login)
@@ -275,7 +248,9 @@ def refused(r: Result) -> bool:
     if r.status in (403, 404, 405):
         return True
     if r.status == 200:  # the page again, saying why
-        return any(mark in r.text for mark in REFUSAL_MARKS) or any(level >= message_levels.WARNING for level, _ in r.messages)
+        return any(mark in r.text for mark in REFUSAL_MARKS) or any(
+            level >= message_levels.WARNING for level, _ in r.messages
+        )
     return r.status in (302, 303) and not r.to_login
 
 
@@ -291,91 +266,6 @@ def same_answer(r: Result, missing: Result, pk=None) -> bool:
 
 # ================================================================================================ app pages
 
-
-def _home_and_out(objects: dict, role):
-    home = objects.get(HOME[role])
-    return home, {k: objects[k] for k in OUT[role] if k in objects and objects[k] != home}
-
-
-def app_objects(w, rule, role):
-    """(in-scope object, {out place: object}) of the kind the URL's id names."""
-    if rule.scope == HOUSEHOLD:
-        return _home_and_out(w.households, role)
-    if rule.scope == VISIT:
-        return _home_and_out(w.visits, role)
-    if rule.scope == ISSUE:
-        return _home_and_out(w.issues, role)
-    if rule.scope == PHONE_CHECK:
-        return _home_and_out(w.phone_checks, role)
-    if rule.scope == NOTIFICATION:
-        own = w.notes.get(role, w.notes[CADRE])
-        other_role = LEADER if role != LEADER else CADRE
-        return own, {"x": w.note_x, "other_user": w.notes[other_role]}
-    raise AssertionError(f"no object builder for scope {rule.scope!r}")
-
-
-def _issue_action(issue):
-    return "accept" if issue.status == "registered" else "post_plan"
-
-
-def app_url(p: Pattern, obj=None, pk=None) -> str:
-    kwargs = {}
-    if "<int:pk>" in p.route:
-        kwargs["pk"] = pk if pk is not None else obj.pk
-    if "<slug:action>" in p.route:
-        kwargs["action"] = _issue_action(obj) if obj is not None else "accept"
-    return reverse(p.name, kwargs=kwargs)
-
-
-def _visit_form(**overrides):
-    data = {
-        "key": str(uuid.uuid4()), "method": "in_person", "visited_on": VISIT_DAY.isoformat(), "started_at": "09:00",
-        "ended_at": "09:40", "q_living": "楼道灯坏了", "h_living": "on", "checklist": ["know_family", "done_care"],
-        "card_given": "on", "satisfaction": "satisfied", "notes": "矩阵测试",
-        "issues-TOTAL_FORMS": "0", "issues-INITIAL_FORMS": "0", "issues-MIN_NUM_FORMS": "0", "issues-MAX_NUM_FORMS": "10",
-    }  # fmt: skip
-    data.update(overrides)
-    return data
-
-
-def _followup_form(w, household):
-    key = next(k for k, h in w.households.items() if h.pk == household.pk)
-    fu = w.followups[key]
-    return {"key": str(uuid.uuid4()), "method": "phone", "visited_on": timezone.localdate().isoformat(),
-            f"solved_{fu.pk}": "yes", f"sat_{fu.pk}": "satisfied", f"note_{fu.pk}": "已解决",
-            "issues-TOTAL_FORMS": "0", "issues-INITIAL_FORMS": "0"}  # fmt: skip
-
-
-def _issue_step(issue):
-    issue.refresh_from_db()
-    if _issue_action(issue) == "accept":
-        return {"version": issue.version, "note": "同意"}
-    return {"version": issue.version, "plan": "三日内处理"}
-
-
-def _merge_into(w, issue):
-    siblings = {w.issue_reg.pk: w.issue_reg2, w.issues["x"].pk: w.issue_x2}
-    into = siblings.get(issue.pk, w.issue_reg2)
-    issue.refresh_from_db()
-    return {"into": into.pk, "version": issue.version, "note": "重复"}
-
-
-# What a POST sends, by URL name: f(w, obj) -> data (obj: the URL's object, or None).
-POST_BODY = {
-    "login": lambda w, obj: {"username": "nobody", "password": "wrong-password"},
-    "visits:visit": lambda w, obj: _visit_form(),
-    "visits:followup": lambda w, obj: _followup_form(w, obj),
-    "reports:findings": lambda w, obj: {"kind": "not_visited", "method": "online", "visit": w.visits["a"].pk,
-                                         "evidence": "矩阵抽查", "found_on": timezone.localdate().isoformat()},
-    "reports:phone_checks": lambda w, obj: {"community": w.c1.pk, "size": 1},
-    "reports:phone_check": lambda w, obj: {"reached": "yes", "was_visited": "yes", "satisfaction": "satisfied", "note": "核实"},
-    "reports:hardship_plan": lambda w, obj: {"situation": "因病致贫", "goal": "落实低保", "responsible": "张三 社区",
-                                              "measures-TOTAL_FORMS": "0", "measures-INITIAL_FORMS": "0",
-                                              "measures-MIN_NUM_FORMS": "0", "measures-MAX_NUM_FORMS": "30"},
-    "issues:new": lambda w, obj: {"text": "路灯坏了", "category": "living", "severity": "general"},
-    "issues:act": lambda w, obj: _issue_step(obj),
-    "issues:merge": lambda w, obj: _merge_into(w, obj),
-}  # fmt: skip
 
 # The roles whose in-scope POST must really write (proves the bodies above are complete, so that
 # "nothing changed" for the others means refused, not malformed).
@@ -421,22 +311,53 @@ def check_app_pattern(m: Matrix, p: Pattern):
                 data = POST_BODY[p.name](w, obj) if method == "POST" and p.name in POST_BODY else None
                 r = m.send(role, method, url, data)
                 if method not in methods:
-                    m.check(p.key, role, scope, method, url, "405 (method not declared), nothing changed", r,
-                            ok=r.status == 405 and unchanged(r))
+                    m.check(
+                        p.key,
+                        role,
+                        scope,
+                        method,
+                        url,
+                        "405 (method not declared), nothing changed",
+                        r,
+                        ok=r.status == 405 and unchanged(r),
+                    )
                 elif role == ANONYMOUS and rule.public:
                     m.check(p.key, role, scope, method, url, "the public page", r, ok=r.status in (200, 302))
                 elif role == ANONYMOUS:
-                    m.check(p.key, role, scope, method, url, "302 to /login/?next=…, nothing changed", r,
-                            ok=r.status == 302 and r.location.startswith("/login/?next=") and unchanged(r))
+                    m.check(
+                        p.key,
+                        role,
+                        scope,
+                        method,
+                        url,
+                        "302 to /login/?next=…, nothing changed",
+                        r,
+                        ok=r.status == 302 and r.location.startswith("/login/?next=") and unchanged(r),
+                    )
                 elif scope.startswith("out"):
-                    expected = "404 like a missing id, nothing changed" if may else f"the missing id's answer ({missing.show()})"
+                    expected = (
+                        "404 like a missing id, nothing changed"
+                        if may
+                        else f"the missing id's answer ({missing.show()})"
+                    )
                     ok = same_answer(r, missing) and (r.status == 404 if may else r.status in (403, 404))
                     m.check(p.key, role, scope, method, url, expected, r, ok=ok)
                 elif method == "GET":
                     if may:
-                        m.check(p.key, role, scope, method, url, "200 (or a redirect, not to login)", r, ok=allowed_ok(r))
+                        m.check(
+                            p.key, role, scope, method, url, "200 (or a redirect, not to login)", r, ok=allowed_ok(r)
+                        )
                     else:
-                        m.check(p.key, role, scope, method, url, "403, nothing changed", r, ok=r.status == 403 and unchanged(r))
+                        m.check(
+                            p.key,
+                            role,
+                            scope,
+                            method,
+                            url,
+                            "403, nothing changed",
+                            r,
+                            ok=r.status == 403 and unchanged(r),
+                        )
                 elif may:
                     writes = role in WRITES.get(p.name, ())
                     ok = r.status not in (403, 404, 405) and not r.to_login and (bool(r.changed) or not writes)
@@ -462,16 +383,29 @@ def check_param_scopes(m: Matrix, name: str):
     if name == "issues:new":
         rule = access.REGISTRY[name]
         for role in ROLES[:-1]:
-            home, outs = _home_and_out(w.households, role)
+            home, outs = home_and_out(w.households, role)
             for scope, h in [("param-in", home)] + [(f"param-out:{k}", o) for k, o in outs.items()]:
                 url = reverse(name) + f"?household={h.pk}"
                 r = m.send(role, "POST", url, {**POST_BODY[name](w, None), "household": h.pk})
                 if not rule.may_post(role):
-                    m.check(name, role, scope, "POST", url, "403, nothing changed", r, ok=r.status == 403 and unchanged(r))
+                    m.check(
+                        name, role, scope, "POST", url, "403, nothing changed", r, ok=r.status == 403 and unchanged(r)
+                    )
                 elif scope == "param-in":
-                    m.check(name, role, scope, "POST", url, "the issue registered", r, ok=r.status == 302 and bool(r.changed))
+                    m.check(
+                        name,
+                        role,
+                        scope,
+                        "POST",
+                        url,
+                        "the issue registered",
+                        r,
+                        ok=r.status == 302 and bool(r.changed),
+                    )
                 else:
-                    m.check(name, role, scope, "POST", url, "404, nothing changed", r, ok=r.status == 404 and unchanged(r))
+                    m.check(
+                        name, role, scope, "POST", url, "404, nothing changed", r, ok=r.status == 404 and unchanged(r)
+                    )
                 g = m.send(role, "GET", url)
                 expected_get = 200 if rule.may_get(role) and scope == "param-in" else 404 if rule.may_get(role) else 403
                 m.check(name, role, scope, "GET", url, str(expected_get), g, ok=g.status == expected_get)
@@ -491,25 +425,60 @@ def check_param_scopes(m: Matrix, name: str):
                 data = {**POST_BODY[name](w, None), "visit": visit.pk}
                 r = m.send(role, "POST", url, data)
                 if role != STREET_ADMIN:
-                    m.check(name, role, scope, "POST", url, "403, nothing changed", r, ok=r.status == 403 and unchanged(r))
+                    m.check(
+                        name, role, scope, "POST", url, "403, nothing changed", r, ok=r.status == 403 and unchanged(r)
+                    )
                 elif scope == "param-in":
-                    m.check(name, role, scope, "POST", url, "the finding recorded", r, ok=r.status == 302 and bool(r.changed))
+                    m.check(
+                        name,
+                        role,
+                        scope,
+                        "POST",
+                        url,
+                        "the finding recorded",
+                        r,
+                        ok=r.status == 302 and bool(r.changed),
+                    )
                 else:
-                    m.check(name, role, scope, "POST", url, "a form error, nothing changed", r,
-                            ok=r.status in (200, 404) and unchanged(r) and not r.succeeded)
+                    m.check(
+                        name,
+                        role,
+                        scope,
+                        "POST",
+                        url,
+                        "a form error, nothing changed",
+                        r,
+                        ok=r.status in (200, 404) and unchanged(r) and not r.succeeded,
+                    )
     elif name == "reports:phone_checks":
         for role in ROLES[:-1]:
             for scope, community in [(f"param-out:{k}", w.communities[k]) for k in OUT[role] if k in ("c", "x")]:
                 url = reverse(name)
                 r = m.send(role, "POST", url, {"community": community.pk, "size": 1})
-                m.check(name, role, scope, "POST", url, "refused or a form error, nothing changed", r,
-                        ok=r.status in (200, 403, 404) and unchanged(r) and not r.succeeded)
+                m.check(
+                    name,
+                    role,
+                    scope,
+                    "POST",
+                    url,
+                    "refused or a form error, nothing changed",
+                    r,
+                    ok=r.status in (200, 403, 404) and unchanged(r) and not r.succeeded,
+                )
     elif name == "issues:merge":
         for role in ROLES[:-1]:
             url = reverse(name, args=[w.issue_reg.pk])
             r = m.send(role, "POST", url, {"into": w.issues["x"].pk, "version": w.issue_reg.version, "note": ""})
-            m.check(name, role, "param-out:x", "POST", url, "refused, nothing changed", r,
-                    ok=r.status in (200, 302, 403, 404) and unchanged(r) and not r.succeeded)
+            m.check(
+                name,
+                role,
+                "param-out:x",
+                "POST",
+                url,
+                "refused, nothing changed",
+                r,
+                ok=r.status in (200, 302, 403, 404) and unchanged(r) and not r.succeeded,
+            )
     elif name in ("reports:dashboard", "reports:unvisited", "reports:visits", "reports:followups", "reports:behind"):
         for role in ROLES[:-1]:
             for scope, query in (("param-out:x", {"campaign": w.campaign_x.pk, "community": w.cx.pk}),
@@ -518,8 +487,16 @@ def check_param_scopes(m: Matrix, name: str):
                     continue
                 r = m.send(role, "GET", reverse(name), query)
                 may = access.REGISTRY[name].may_get(role)
-                m.check(name, role, scope, "GET", reverse(name), "200 without another node's data" if may else "403", r,
-                        ok=(r.status in (200, 404)) if may else r.status == 403)
+                m.check(
+                    name,
+                    role,
+                    scope,
+                    "GET",
+                    reverse(name),
+                    "200 without another node's data" if may else "403",
+                    r,
+                    ok=(r.status in (200, 404)) if may else r.status == 403,
+                )
 
 
 PARAM_SCOPED = {"issues:new", "visits:cards", "reports:findings", "reports:phone_checks", "issues:merge",
@@ -550,7 +527,7 @@ ADMIN_KINDS = {
     "import/errors/": ("import_errors", "import", None, False),
     "process_import/": ("process_import", "post_only", "import", False),
     "<int:pk>/allocation/": ("allocation", "view", "allocate", True),
-    # 显示完整信息 in the admin: POST only, by the roles with 查看完整信息 (households/admin_pii.py).
+    # 显示完整信息 in the admin: POST only, by the roles with 查看完整信息 (households/admin/pii.py).
     "<path:object_id>/reveal/": ("reveal", "post_only", "reveal", True),
     "bulk/": ("bulk", "add_change", "add_change", False),
     "coverage/": ("coverage", "view_only", None, False),
@@ -633,7 +610,7 @@ def check_admin_model_pattern(m: Matrix, p: Pattern):
     assert rest in ADMIN_KINDS, f"{p.key}: a new kind of admin view ({rest!r}); declare what it needs in ADMIN_KINDS"
     kind, get_perm, post_perm, takes_id = admin_kind(ma, rest)
     label = model._meta.label_lower
-    assert label in w.objects, f"{p.key}: no object of {label} in the matrix world (tests/matrix_fixtures.py)"
+    assert label in w.objects, f"{p.key}: no object of {label} in the matrix world (tests/fixtures/matrix.py)"
     for role in ROLES:
         user = w.users.get(role)
         staff = user is not None and user.is_staff
@@ -653,32 +630,74 @@ def check_admin_model_pattern(m: Matrix, p: Pattern):
                 url = admin_obj_url(p, pk) if takes_id else admin_obj_url(p, 0)
                 r = m.send(role, method, url, _admin_body(kind, pk) if method == "POST" else None)
                 if not staff:
-                    m.check(p.key, role, scope, method, url, "302 to the admin login, nothing changed", r,
-                            ok=r.to_login and unchanged(r))
+                    m.check(
+                        p.key,
+                        role,
+                        scope,
+                        method,
+                        url,
+                        "302 to the admin login, nothing changed",
+                        r,
+                        ok=r.to_login and unchanged(r),
+                    )
                     continue
                 may = admin_may(ma, perm, user, obj if takes_id else None)
                 if scope == "missing" and body_ids:
                     m.check(p.key, role, scope, method, url, "nothing changed", r, ok=unchanged(r) and not r.succeeded)
                 elif scope == "missing":
                     missing = r
-                    m.check(p.key, role, scope, method, url, "not found (or 403 without the permission)", r,
-                            ok=r.status in (302, 403, 404) and not r.to_login and unchanged(r) and not r.succeeded)
+                    m.check(
+                        p.key,
+                        role,
+                        scope,
+                        method,
+                        url,
+                        "not found (or 403 without the permission)",
+                        r,
+                        ok=r.status in (302, 403, 404) and not r.to_login and unchanged(r) and not r.succeeded,
+                    )
                 elif scope.startswith("out") and takes_id:
-                    m.check(p.key, role, scope, method, url, f"the missing id's answer ({missing.show()})", r,
-                            ok=same_answer(r, missing, pk))
+                    m.check(
+                        p.key,
+                        role,
+                        scope,
+                        method,
+                        url,
+                        f"the missing id's answer ({missing.show()})",
+                        r,
+                        ok=same_answer(r, missing, pk),
+                    )
                 elif scope.startswith("out"):  # ids in the form: the list's queryset is scoped
                     m.check(p.key, role, scope, method, url, "nothing changed", r, ok=unchanged(r) and not r.succeeded)
                 elif get_perm == "post_only" and method == "GET":
                     m.check(p.key, role, scope, method, url, "405 (POST only)", r, ok=r.status == 405)
                 elif kind == "changelist" and method == "POST" and not may:
                     # Without the delete permission the action is not offered: the list again, or a warning.
-                    m.check(p.key, role, scope, method, url, "the action refused, nothing changed", r,
-                            ok=r.status in (200, 302, 403) and not r.to_login and unchanged(r) and not r.succeeded)
+                    m.check(
+                        p.key,
+                        role,
+                        scope,
+                        method,
+                        url,
+                        "the action refused, nothing changed",
+                        r,
+                        ok=r.status in (200, 302, 403) and not r.to_login and unchanged(r) and not r.succeeded,
+                    )
                 elif method == "GET":
-                    m.check(p.key, role, scope, method, url, "200 (or a redirect)" if may else "403", r,
-                            ok=allowed_ok(r) if may else r.status == 403)
+                    m.check(
+                        p.key,
+                        role,
+                        scope,
+                        method,
+                        url,
+                        "200 (or a redirect)" if may else "403",
+                        r,
+                        ok=allowed_ok(r) if may else r.status == 403,
+                    )
                 elif may:
-                    m.check(p.key, role, scope, method, url, "accepted", r, ok=r.status not in (403, 404) and not r.to_login)
+                    m.check(
+                        p.key, role, scope, method, url, "accepted", r, ok=r.status not in (403, 404) and not r.to_login
+                    )
                 else:
                     m.check(p.key, role, scope, method, url, "refused (403 or a redirect with a warning), nothing changed", r,
                             ok=refused(r))  # fmt: skip
@@ -744,8 +763,16 @@ def check_admin_site_pattern(m: Matrix, p: Pattern):
                     ok = r.status in (200, 302)
                 m.check(p.key, role, "none", method, url, "logout: POST only", r, ok=ok)
             elif not staff:
-                m.check(p.key, role, "none", method, url, "302 to the admin login, nothing changed", r,
-                        ok=r.to_login and unchanged(r))
+                m.check(
+                    p.key,
+                    role,
+                    "none",
+                    method,
+                    url,
+                    "302 to the admin login, nothing changed",
+                    r,
+                    ok=r.to_login and unchanged(r),
+                )
             elif p.name is None:
                 m.check(p.key, role, "none", method, url, "404", r, ok=r.status == 404)
             elif p.name == "admin:autocomplete":
@@ -754,11 +781,27 @@ def check_admin_site_pattern(m: Matrix, p: Pattern):
                 request = RequestFactory().get("/admin/")
                 request.user = fresh(user)
                 may = admin.site._registry[Node].has_view_permission(request)
-                m.check(p.key, role, "none", method, url, "200 JSON" if may else "403", r,
-                        ok=r.status == (200 if may else 403))
+                m.check(
+                    p.key,
+                    role,
+                    "none",
+                    method,
+                    url,
+                    "200 JSON" if may else "403",
+                    r,
+                    ok=r.status == (200 if may else 403),
+                )
             elif method == "POST":
-                m.check(p.key, role, "none", method, url, "a form error, nothing changed", r,
-                        ok=r.status == 200 and unchanged(r))
+                m.check(
+                    p.key,
+                    role,
+                    "none",
+                    method,
+                    url,
+                    "a form error, nothing changed",
+                    r,
+                    ok=r.status == 200 and unchanged(r),
+                )
             else:
                 m.check(p.key, role, "none", method, url, "200", r, ok=r.status == 200)
 
@@ -857,9 +900,7 @@ def test_the_middleware_refuses_methods_a_page_does_not_declare(world, client, a
     assert client.post(reverse("notifications:read_all")).status_code == 302
 
 
-@pytest.mark.parametrize("group", list(GROUPS), ids=list(GROUPS))
-def test_permission_matrix(group, mw, access_middleware):
-    m = Matrix(mw)
+def check_group(m: Matrix, group):
     for p in GROUPS[group]:
         if not p.is_admin:
             check_app_pattern(m, p)
@@ -869,7 +910,12 @@ def test_permission_matrix(group, mw, access_middleware):
             check_admin_site_pattern(m, p)
         else:
             check_admin_model_pattern(m, p)
-    EXECUTED[group] = (m.checks, len(m.triples), len({(v, r) for v, r, _s in m.triples}))
+
+
+@pytest.mark.parametrize("group", list(GROUPS), ids=list(GROUPS))
+def test_permission_matrix(group, mw, access_middleware):
+    m = Matrix(mw)
+    check_group(m, group)
     m.report()
 
 
@@ -880,8 +926,11 @@ def test_leaders_may_write_nothing_in_the_admin(mw):
     writes = [
         f"{model._meta.label_lower}.{what}"
         for model, ma in admin.site._registry.items()
-        for what, may in (("add", ma.has_add_permission(request)), ("change", ma.has_change_permission(request)),
-                          ("delete", ma.has_delete_permission(request)))  # fmt: skip
+        for what, may in (
+            ("add", ma.has_add_permission(request)),
+            ("change", ma.has_change_permission(request)),
+            ("delete", ma.has_delete_permission(request)),
+        )  # fmt: skip
         if may
     ]
     assert not writes
@@ -930,7 +979,7 @@ def test_revoking_a_role_takes_effect_on_the_next_request(mw, access_middleware,
     assert client.get(issue).status_code == 404
     assert client.get(visit).status_code in (403, 404)
     assert "张甲" not in client.get(reverse("households:list")).content.decode()
-    data = _visit_form()
+    data = visit_form()
     before = w.ha.visits.count()
     assert client.post(visit, data).status_code in (403, 404)
     assert w.ha.visits.count() == before
@@ -971,26 +1020,36 @@ def test_revoking_a_staff_role_closes_the_admin_on_the_next_request(mw, access_m
 
 # ================================================================================================ the count
 
-EXECUTED: dict[str, int] = {}  # group -> checks run (filled by test_permission_matrix)
 
-
-def test_matrix_size(capsys):
-    """The size of the matrix: (role × view) pairs from the URL conf; the (role × view × scope)
-    triples and the requests behind them as run by test_permission_matrix (when the whole file ran)."""
+def test_matrix_size(mw, capsys):
+    """The size and coverage of the matrix, planned from the URL conf for every group (without the
+    requests, so ``-k`` changes nothing here): every URL pattern is in exactly one test, every
+    (role × view) pair is checked, and every view that takes an object id is tried by every role
+    with an object of the second street and a missing id."""
     roles = len(ROLES)
-    pairs = len(PATTERNS) * roles
     assert len(APP_PATTERNS) >= 40 and len(ADMIN_PATTERNS) >= 200
-    checks = sum(c for c, _t, _p in EXECUTED.values())
-    triples = sum(t for _c, t, _p in EXECUTED.values())
-    covered = sum(p for _c, _t, p in EXECUTED.values())
-    complete = set(EXECUTED) == set(GROUPS)
-    if complete:
-        assert triples > pairs and checks >= triples
+    grouped = [p for patterns in GROUPS.values() for p in patterns]
+    assert sorted(grouped, key=repr) == sorted(PATTERNS, key=repr), "GROUPS must hold every URL pattern once"
+
+    plan = Plan(mw)
+    for group in GROUPS:
+        check_group(plan, group)
+    pairs = {(p.key, role) for p in PATTERNS for role in ROLES}
+    covered = {(view, role) for view, role, _scope in plan.triples}
+    assert not pairs - covered, f"(view, role) pairs the matrix does not check: {sorted(pairs - covered)}"
+    unscoped = [
+        (p.key, role, scope)
+        for p in APP_PATTERNS
+        if p.rule.scope is not None
+        for role in ROLES
+        for scope in ("out:x",) + (("missing",) if role != ANONYMOUS else ())
+        if (p.key, role, scope) not in plan.triples
+    ]
+    assert not unscoped, f"views with an object id not tried with another node's or a missing id: {unscoped}"
+    assert len(plan.triples) > len(pairs) and plan.checks >= len(plan.triples)
     with capsys.disabled():
         print(
             f"\npermission matrix: {len(PATTERNS)} URL patterns ({len(APP_PATTERNS)} pages, {len(ADMIN_PATTERNS)} admin) "
-            f"in {len(GROUPS)} tests, {roles} roles: {pairs} (role × view) pairs; "
-            + (f"{covered} (role × view) pairs checked, {triples} (role × view × scope) triples, "
-               f"{checks} checks (× method and id)" if complete
-               else f"{checks} checks in {len(EXECUTED)} of {len(GROUPS)} groups (run the whole file for the totals)")
+            f"in {len(GROUPS)} tests, {roles} roles: {len(pairs)} (role × view) pairs, all checked; "
+            f"{len(plan.triples)} (role × view × scope) triples, {plan.checks} checks (× method and id)"
         )

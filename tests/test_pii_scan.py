@@ -29,7 +29,8 @@ from households.validators import id_check_char
 from issues.models import ExtensionRequest, Notification, Severity, Status
 from issues.tests.factories import make_issue
 from reports.models import Finding, PhoneCheck
-from tests.conftest import make_household, make_user, world  # noqa: F401  (the fixture)
+from tests.support.visits import NOW, STAGES, VISIT_DAY
+from tests.support.world import make_household, make_user
 from visitplan.models import Assignment, Stage, Tier
 from visits.models import FollowUp
 from visits.services import visit_record
@@ -38,7 +39,6 @@ ID_RE = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9Xx])")
 MOBILE_RE = re.compile(r"(?<![0-9])1[3-9][0-9]{9}(?![0-9])")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-from visits.tests.conftest import NOW, STAGES, VISIT_DAY  # the visits world's stages
 
 D = datetime.date
 
@@ -60,7 +60,7 @@ def _real_id(region: str, born: str, serial: int) -> str:
 
 
 @pytest.fixture
-def scan(world):  # noqa: F811
+def scan(world):
     """The small street with realistic residents and something on every page."""
     w = world
     heads = {
@@ -123,7 +123,12 @@ def scan(world):  # noqa: F811
         drawn_on=D(2026, 10, 8), called_on=D(2026, 10, 9), reached=True, was_visited=False, finding=finding,
     )  # fmt: skip
     PhoneCheck.objects.create(
-        campaign=w.campaign, community=w.c1, household=w.hb, visit=w.visits[2], drawn_by=w.admin, drawn_on=D(2026, 10, 8)
+        campaign=w.campaign,
+        community=w.c1,
+        household=w.hb,
+        visit=w.visits[2],
+        drawn_by=w.admin,
+        drawn_on=D(2026, 10, 8),
     )
     plan = HardshipPlan.objects.create(household=w.ha, situation="独居老人，行动不便", responsible="张三（社区）")
     HardshipMeasure.objects.create(plan=plan, content="每周上门一次", unit="湖田社区")
@@ -379,7 +384,9 @@ def test_no_page_or_export_shows_a_full_id_number_or_phone_to_a_masked_role(clie
     print(f"\n[{role}] {len(scanner.statuses)} answers; skipped routes:")
     for route, reason in skipped.items():
         print(f"  {route} — {reason}")
-    assert not scanner.leaks, "\n".join(f"{url} [{kind}]: {value} ({whose})" for url, kind, value, whose in scanner.leaks)
+    assert not scanner.leaks, "\n".join(
+        f"{url} [{kind}]: {value} ({whose})" for url, kind, value, whose in scanner.leaks
+    )
     unknown = [r for r, reason in skipped.items() if reason == "unknown URL arguments"]
     assert not unknown, f"teach _values_for these routes' arguments: {unknown}"
 

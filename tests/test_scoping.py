@@ -62,7 +62,11 @@ def test_it_answers_404_for_another_grids_household(client, world):
 
 
 def test_it_sends_anonymous_users_to_login(client, world):
-    for url in (reverse("households:list"), reverse("households:detail", args=[world.ha.pk]), reverse("households:export")):
+    for url in (
+        reverse("households:list"),
+        reverse("households:detail", args=[world.ha.pk]),
+        reverse("households:export"),
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 

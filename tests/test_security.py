@@ -1,7 +1,7 @@
 """Logins and deployment hardening: django-axes lockouts per (username, address), the same answer
 for an unknown account and a wrong password, idle and absolute session timeouts
-(visitplan/sessions.py), the password rules, the production security headers and
-Content-Security-Policy (visitplan/security.py), and `check --deploy` with production values."""
+(core/sessions.py), the password rules, the production security headers and
+Content-Security-Policy (core/security.py), and `check --deploy` with production values."""
 
 import datetime
 import json
@@ -21,9 +21,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from tests.browser import browser_page  # noqa: F401  (fixture)
+from core import security, sessions
 from core.http import client_ip
-from visitplan import security, sessions
 
 BASE_DIR = Path(settings.BASE_DIR)
 GOOD_PASSWORD = "Hutian-zoufang-2026"
@@ -327,7 +326,9 @@ def test_production_settings_send_the_security_headers():
 
 def test_behind_a_tls_proxy_the_forwarded_scheme_counts():
     env = production_env(SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https")
-    probe = PROBE.replace('secure = c.get("/login/", secure=True)', 'secure = c.get("/login/", HTTP_X_FORWARDED_PROTO="https")')
+    probe = PROBE.replace(
+        'secure = c.get("/login/", secure=True)', 'secure = c.get("/login/", HTTP_X_FORWARDED_PROTO="https")'
+    )
     done = run([sys.executable, "-c", probe], env)
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
@@ -396,7 +397,9 @@ def test_login_and_lockout_pages_carry_the_policy(client, people):
 
 def template_files():
     """Every template of the project (project folder and the apps), by template name."""
-    roots = [BASE_DIR / "templates"] + [BASE_DIR / app / "templates" for app in ("households", "issues", "reports", "visits", "visitplan")]
+    roots = [BASE_DIR / "templates"] + [
+        BASE_DIR / app / "templates" for app in ("households", "issues", "reports", "visits", "visitplan")
+    ]
     for root in roots:
         for path in sorted(root.rglob("*.html")):
             yield str(path.relative_to(root)), path.read_text(encoding="utf-8")
@@ -433,7 +436,9 @@ def test_the_inline_script_hashes_follow_the_templates(settings, tmp_path):
     settings.CSP_INLINE_SCRIPT_TEMPLATES = []
     assert security.sha256_source(bodies[0]) not in security.build_policy()
     # Data blocks and external scripts are not inline scripts.
-    assert security.inline_scripts('<script id="d" type="application/json">{}</script><script src="/x.js"></script>') == []
+    assert (
+        security.inline_scripts('<script id="d" type="application/json">{}</script><script src="/x.js"></script>') == []
+    )
 
 
 def test_report_only_mode(settings, client, db):
@@ -466,7 +471,7 @@ def demo_street(transactional_db):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_pages_run_under_the_policy_in_chromium(live_server, demo_street, browser_page):  # noqa: F811
+def test_pages_run_under_the_policy_in_chromium(live_server, demo_street, browser_page):
     from django.db import connection
 
     from issues.models import Issue, Status
@@ -474,7 +479,9 @@ def test_pages_run_under_the_policy_in_chromium(live_server, demo_street, browse
 
     try:
         household = (
-            Assignment.objects.filter(cadre__user__username="grid_hutian_1").values_list("household_id", flat=True).first()
+            Assignment.objects.filter(cadre__user__username="grid_hutian_1")
+            .values_list("household_id", flat=True)
+            .first()
         )
         campaign = Campaign.objects.order_by("pk").values_list("pk", flat=True).first()
         routable = Issue.objects.filter(status=Status.ACCEPTED).order_by("pk").values_list("pk", flat=True).first()

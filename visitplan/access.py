@@ -1,4 +1,4 @@
-"""Who may reach which URL: the one declaration, and the middleware that denies what is not declared.
+"""Who may reach which URL: the project's one declaration (``settings.ACCESS_RULES`` names this module).
 
 Every URL pattern of the project (``visitplan/urls.py`` and what it includes) has an entry in
 ``REGISTRY`` under its full name (``namespace:name``), saying which roles may open it (GET), which
@@ -11,9 +11,10 @@ permission system decides (``households.roles.ROLE_PERMISSIONS`` per role, each 
 The views enforce these rules themselves (``login_required``, ``PermissionDenied``, the
 ``visible_to`` entry points); ``tests/test_permission_matrix.py`` walks the URL conf and checks every
 view against its entry, for every role, with objects inside and outside the user's node.
-``AccessMiddleware`` adds deny by default: a resolved view that is not declared here answers 404,
-and a method the entry does not allow answers 405 — a new URL is unreachable until someone has
-written down who may use it.
+``core.access.AccessMiddleware`` adds deny by default: a resolved view that is not declared here
+answers 404, and a method the entry does not allow answers 405 — a new URL is unreachable until
+someone has written down who may use it. ``Rule`` and the lookup are that generic machinery
+(core/access.py); this module only declares.
 
 Conventions (what the views do today, and what the matrix asserts):
 
@@ -27,19 +28,11 @@ Conventions (what the views do today, and what the matrix asserts):
   the index with "不存在"; 404 in the custom views), exactly as a missing id.
 """
 
-from dataclasses import dataclass
-
-from django.http import Http404, HttpResponseNotAllowed
-
+from core.access import ANONYMOUS, Rule
 from households.roles import ALL_ROLES, CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
-
-ANONYMOUS = "匿名用户"
 
 EVERYONE = frozenset(ALL_ROLES)  # every logged-in role
 NODE_WIDE = frozenset({STREET_ADMIN, LEADER, SECRETARY})  # households.roles.NODE_WIDE_ROLES
-NOBODY = frozenset()
-
-SAFE_METHODS = ("GET", "HEAD")
 
 # Kinds of object a URL id can name (the matrix test builds one inside and one outside each
 # role's node for each kind).
@@ -48,40 +41,6 @@ VISIT = "visit"  # visits.Visit.objects.visible_to
 ISSUE = "issue"  # issues.scoping.get_issue_for_user
 PHONE_CHECK = "phone_check"  # reports.PhoneCheck.objects.visible_to
 NOTIFICATION = "notification"  # issues.notifications: the user's own only
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Who may use one URL.
-
-    ``get``: the roles that may open it; ``post``: the roles that may write through it (an empty
-    set: a page that only reads, POST is refused). ``scope``: the kind of object its ``pk``
-    names, or None. ``public``: reachable without logging in (``ANONYMOUS`` in ``get`` / ``post``).
-    ``admin``: the admin site, where the admin's own permissions decide.
-    """
-
-    get: frozenset = NOBODY
-    post: frozenset = NOBODY
-    scope: str | None = None
-    public: bool = False
-    admin: bool = False
-    note: str = ""
-
-    @property
-    def methods(self) -> tuple[str, ...] | None:
-        """The HTTP methods the URL answers (None: any, the admin decides)."""
-        if self.admin:
-            return None
-        methods = SAFE_METHODS if self.get else ()
-        if self.post:
-            methods += ("POST",)
-        return methods
-
-    def may_get(self, role) -> bool:
-        return role in self.get
-
-    def may_post(self, role) -> bool:
-        return role in self.post
 
 
 ADMIN = Rule(
@@ -168,46 +127,3 @@ REGISTRY: dict[str, Rule] = {
 
 # Whole namespaces whose own permission system decides.
 NAMESPACES: dict[str, Rule] = {"admin": ADMIN}
-
-
-def declared_rule(name: str | None, namespaces=()) -> Rule | None:
-    """The rule of a URL pattern: its namespace's (``NAMESPACES``), else its full name's
-    (``namespace:name`` in ``REGISTRY``); None when it is not declared (unnamed patterns outside a
-    declared namespace never are)."""
-    for namespace in namespaces:
-        if namespace in NAMESPACES:
-            return NAMESPACES[namespace]
-    if not name:
-        return None
-    return REGISTRY.get(name)
-
-
-def rule_for(match) -> Rule | None:
-    """The declared rule of a resolved URL (``request.resolver_match``), or None."""
-    if match is None:
-        return None
-    return declared_rule(match.view_name if match.url_name else None, match.namespaces)
-
-
-class AccessMiddleware:
-    """Deny by default: 404 for a resolved view without a declaration in ``REGISTRY`` /
-    ``NAMESPACES``; 405 for a method its rule does not allow (a page that only reads takes no POST).
-
-    Put it after AuthenticationMiddleware. It decides nothing about roles: the views do (and
-    tests/test_permission_matrix.py checks them against the same declarations).
-    """
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        return self.get_response(request)
-
-    def process_view(self, request, view_func, view_args, view_kwargs):
-        rule = rule_for(getattr(request, "resolver_match", None))
-        if rule is None:
-            raise Http404("页面不存在")
-        methods = rule.methods
-        if methods is not None and request.method not in methods:
-            return HttpResponseNotAllowed(methods)
-        return None

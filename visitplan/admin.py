@@ -3,16 +3,16 @@
 Every list goes through the scoping entry points (``visible_to``); the rules of 包户到人 live
 in ``visitplan/allocation.py`` and are only called from here. 责任单位 and 干部名册 are imported and
 exported as Excel sheets, 包户名单 exported, with django-import-export (rules in
-``visitplan/resources.py``); exports are the list's own scoped queryset and are logged (ExportLog).
+``visitplan/sheets/``); exports are the list's own scoped queryset and are logged (ExportLog).
 """
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect
@@ -22,26 +22,25 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
-
-from core.admin import SafeAdminMixin, SafeModelAdmin, SafeTabularInline
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
+from core.admin import SafeAdminMixin, SafeModelAdmin, SafeTabularInline
 from core.http import client_ip
-from households.models import ExportLog, Household, Node, NodeKind
+from core.spreadsheets import SafeCSV
 from households.masking import can_view_full_pii
+from households.models import ExportLog, Household, Node, NodeKind
 from households.paginator import EstimatedCountPaginator
-from households.search import identifier_terms
 from households.scoping import scope_paths
+from households.search import identifier_terms
 
 from .allocation import allocate, coverage, reassign_cadre
 from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
-from .resources import (
+from .sheets import (
     MAX_UPLOAD_MB,
     AssignmentResource,
     CadreResource,
     DepartmentResource,
-    SafeCSV,
     SheetFileError,
     SheetXLSX,
     check_upload,
@@ -100,7 +99,7 @@ class CampaignFilter(admin.SimpleListFilter):
 # --------------------------------------------------------------------------- import / export of the staff lists
 #
 # django-import-export on the small lists (责任单位, 干部名册, 包户名单); the rules of each sheet
-# live in visitplan/resources.py. The resource gets the request user (its scope); exports start
+# live in visitplan/sheets/. The resource gets the request user (its scope); exports start
 # from the change list's queryset, i.e. this admin's get_queryset (visible_to) with the list's
 # filters, and every export writes an ExportLog row.
 
@@ -407,7 +406,9 @@ class CampaignAdmin(SafeModelAdmin):
     def allocate_action(self, request, queryset):
         for campaign in queryset.select_related("street"):
             if not can_allocate(request.user, campaign):
-                self.message_user(request, f"{campaign}：您的工作范围不是整个街道，不能为该活动自动分配", messages.ERROR)
+                self.message_user(
+                    request, f"{campaign}：您的工作范围不是整个街道，不能为该活动自动分配", messages.ERROR
+                )
                 continue
             try:
                 report = allocate(campaign)

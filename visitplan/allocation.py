@@ -1,4 +1,4 @@
-"""包户到人: the one module holding the allocation rules (DESIGN.md, "Who visits whom").
+"""包户到人: the one module holding the allocation rules (the campaign plan, "who visits whom").
 
 Called by the Campaign admin action, by ``manage.py allocate --campaign ID`` and by the
 demo seeder. Nothing else decides who visits whom.
@@ -78,7 +78,7 @@ import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
@@ -178,7 +178,7 @@ class ReassignReport:
 _DIGITS = re.compile(r"(\d+)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _natural(text: str) -> tuple:
     """Sort key comparing numbers by value: 2号楼 < 10号楼, 101 < 1001."""
     key = []
@@ -455,7 +455,9 @@ class _Allocator:
             if not todo:
                 continue
             if not by_comm.get(cid):
-                self.problems.append(f"{self._name(cid)}有 {_n(len(todo))} 户重点户，但没有覆盖该社区的在岗街道班子成员")
+                self.problems.append(
+                    f"{self._name(cid)}有 {_n(len(todo))} 户重点户，但没有覆盖该社区的在岗街道班子成员"
+                )
                 continue
             queues.append((cid, todo))
 
@@ -819,7 +821,10 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
     if from_cadre.pk == to_cadre.pk:
         raise ValueError("不能把包户转给干部本人，请选择另一名干部")
     with transaction.atomic():
-        locked = {c.pk: c for c in Cadre.objects.select_for_update().filter(pk__in=[from_cadre.pk, to_cadre.pk]).order_by("pk")}
+        locked = {
+            c.pk: c
+            for c in Cadre.objects.select_for_update().filter(pk__in=[from_cadre.pk, to_cadre.pk]).order_by("pk")
+        }
         to = locked.get(to_cadre.pk)
         source = locked.get(from_cadre.pk)
         if to is None or source is None:
@@ -837,8 +842,9 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
         if not rows:
             return report
         theirs = set(
-            Assignment.objects.filter(cadre=to, campaign_id__in=mine.values("campaign_id"))
-            .values_list("campaign_id", "household_id")
+            Assignment.objects.filter(cadre=to, campaign_id__in=mine.values("campaign_id")).values_list(
+                "campaign_id", "household_id"
+            )
         )
         other_department = {}
         if to.tier == Tier.DEPARTMENT:
@@ -866,7 +872,10 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
         for i in range(0, len(move), 500):
             # The version moves too: an assignment's edit form opened before the handover cannot save over it.
             Assignment.objects.filter(pk__in=move[i : i + 500]).update(
-                cadre=to, tier=to.tier, department_id=department_id, source=Assignment.Source.MANUAL,
+                cadre=to,
+                tier=to.tier,
+                department_id=department_id,
+                source=Assignment.Source.MANUAL,
                 version=F("version") + 1,
             )
         report.moved, report.dropped = len(move), len(drop)

@@ -12,7 +12,7 @@ app.autodiscover_tasks()
 
 @beat_init.connect(weak=False)
 def _one_beat_only(sender=None, **kwargs):
-    """Only one beat may run: take the beat lock or end this beat (visitplan/beat_lock.py)."""
-    from .beat_lock import on_beat_init
+    """Only one beat may run: take the beat lock or end this beat (core/beat_lock.py)."""
+    from core.beat_lock import on_beat_init
 
     on_beat_init(sender=sender, **kwargs)

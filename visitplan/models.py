@@ -13,7 +13,7 @@ from households.validators import validate_phone
 
 
 class Tier(models.IntegerChoices):
-    """Who visits whom, highest first (DESIGN.md, 'Who visits whom')."""
+    """Who visits whom, highest first (the campaign plan, 'who visits whom')."""
 
     LEADER = 1, "街道班子成员"
     DEPARTMENT = 2, "市/区直部门挂包单位"
@@ -26,7 +26,10 @@ class Tier(models.IntegerChoices):
 class Department(VersionedModel):
     name = models.CharField("名称", max_length=100, unique=True)
     level = models.CharField(
-        "类别", max_length=16, choices=[("city", "市直"), ("district", "区直"), ("street", "街道科室")], default="district"
+        "类别",
+        max_length=16,
+        choices=[("city", "市直"), ("district", "区直"), ("street", "街道科室")],
+        default="district",
     )
     head_name = models.CharField("负责人", max_length=50, blank=True)
     head_user = models.ForeignKey(
@@ -66,7 +69,12 @@ class CadreQuerySet(models.QuerySet):
 
 class Cadre(VersionedModel):
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, verbose_name="登录账号", null=True, blank=True, on_delete=models.SET_NULL, related_name="cadre"
+        settings.AUTH_USER_MODEL,
+        verbose_name="登录账号",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cadre",
     )
     name = models.CharField("姓名", max_length=50)
     unit = models.CharField("工作单位", max_length=100, blank=True)
@@ -121,7 +129,7 @@ class CampaignQuerySet(models.QuerySet):
 
 
 class Campaign(VersionedModel):
-    # Targets from the campaign documents; defaults are the numbers in DESIGN.md.
+    # Targets from the campaign documents; defaults are the numbers of the 湖田街道 2022 plan.
     year = models.PositiveSmallIntegerField("年度")
     name = models.CharField("活动名称", max_length=100)
     street = models.ForeignKey(Node, verbose_name="街道", on_delete=models.PROTECT, related_name="campaigns")
@@ -201,7 +209,11 @@ class DepartmentQuota(VersionedModel):
     campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="quotas")
     department = models.ForeignKey(Department, verbose_name="责任单位", on_delete=models.CASCADE, related_name="quotas")
     community = models.ForeignKey(
-        Node, verbose_name="社区", on_delete=models.CASCADE, related_name="quotas", limit_choices_to={"kind": "community"}
+        Node,
+        verbose_name="社区",
+        on_delete=models.CASCADE,
+        related_name="quotas",
+        limit_choices_to={"kind": "community"},
     )
     households = models.PositiveIntegerField("包户数")
 
@@ -231,7 +243,9 @@ class Assignment(VersionedModel):
         AUTO = "auto", "自动分配"
         MANUAL = "manual", "手工指定"
 
-    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="assignments")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="assignments"
+    )
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="assignments")
     cadre = models.ForeignKey(Cadre, verbose_name="包户干部", on_delete=models.PROTECT, related_name="assignments")
     tier = models.PositiveSmallIntegerField("层级", choices=Tier.choices, blank=True, help_text="留空则取干部的层级")
@@ -275,7 +289,9 @@ class Assignment(VersionedModel):
             errors["household"] = f"该户不属于该走访活动的街道（{campaign.street.name}）"
         elif self.tier == Tier.DEPARTMENT and self.campaign_id and self.household_id:
             # 安排表: no household is visited by two units (the constraint assignment_one_department_per_household).
-            taken = Assignment.objects.filter(campaign_id=self.campaign_id, household_id=self.household_id, tier=Tier.DEPARTMENT)
+            taken = Assignment.objects.filter(
+                campaign_id=self.campaign_id, household_id=self.household_id, tier=Tier.DEPARTMENT
+            )
             other = taken.exclude(pk=self.pk).select_related("cadre").first()
             if other is not None:
                 errors["tier"] = f"该户在本次活动中已有部门挂包（{other.cadre.name}），同一户不由两个单位重复走访"

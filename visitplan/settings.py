@@ -38,22 +38,24 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Early, so that every response gets the header, redirects and the lockout page included.
-    "visitplan.security.ContentSecurityPolicyMiddleware",
+    "core.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts: needs the user and the messages.
-    "visitplan.sessions.SessionTimeoutMiddleware",
-    # Deny by default: a view whose URL is not declared in visitplan/access.py answers 404.
-    "visitplan.access.AccessMiddleware",
+    "core.sessions.SessionTimeoutMiddleware",
+    # Deny by default: a view whose URL is not declared in ACCESS_RULES answers 404.
+    "core.access.AccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # django-axes turns a lockout into the lockout page; its documentation asks for it last.
     "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "visitplan.urls"
+# Who may use each URL (REGISTRY, NAMESPACES), read by core.access.AccessMiddleware.
+ACCESS_RULES = "visitplan.access"
 
 TEMPLATES = [
     {
@@ -117,7 +119,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "visitplan.security.lockout_response"  # templates/registration/lockout.html
+AXES_LOCKOUT_CALLABLE = "core.security.lockout_response"  # templates/registration/lockout.html
 AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 # Behind a reverse proxy: the META name of the client-address header the proxy writes, e.g.
 # HTTP_X_REAL_IP (core/http.py client_ip: the access log and django-axes alike). Empty: REMOTE_ADDR. Never set it without a proxy
@@ -125,7 +127,7 @@ AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER", default="")
 
 # --- Sessions -----------------------------------------------------------------------------------
-# visitplan/sessions.py logs out after SESSION_IDLE_MINUTES without a request and
+# core/sessions.py logs out after SESSION_IDLE_MINUTES without a request and
 # SESSION_ABSOLUTE_HOURS after the login; the cookie does not outlive the absolute timeout.
 # Idle: two hours — a cadre keeps the visit form open through a visit of 30-75 minutes (and the
 # form keeps a local draft should the session still end).
@@ -158,7 +160,7 @@ if not DEBUG:
         # under it) and has no effect when sent from a host like visit.example.gov.cn.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
-# Content-Security-Policy (visitplan/security.py). style-src allows inline styles: several app
+# Content-Security-Policy (core/security.py). style-src allows inline styles: several app
 # and admin templates use style attributes and <style> blocks.
 CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
 CSP_DIRECTIVES = {
@@ -224,7 +226,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# One beat only, enforced: a beat takes a lock when it starts (visitplan/beat_lock.py; a Redis key
+# One beat only, enforced: a beat takes a lock when it starts (core/beat_lock.py; a Redis key
 # with NX and an expiry on Redis, an flock on the file broker) and a second one exits.
 CELERY_BEAT_LOCK = env.bool("CELERY_BEAT_LOCK", default=True)
 CELERY_BEAT_LOCK_URL = env("CELERY_BEAT_LOCK_URL", default="")  # empty: the broker if it is Redis
@@ -238,7 +240,10 @@ CELERY_BEAT_SCHEDULE = {
     "build-followups-daily": {"task": "visits.tasks.build_followups_task", "schedule": crontab(hour=7, minute=30)},
     "send-reminders-daily": {"task": "issues.tasks.send_reminders_task", "schedule": crontab(hour=8, minute=0)},
     # The month before's 月度大走访活动入户表 (reports/monthly.py), on the 1st at 06:00.
-    "build-monthly-report": {"task": "reports.tasks.build_monthly_report_task", "schedule": crontab(day_of_month=1, hour=6, minute=0)},
+    "build-monthly-report": {
+        "task": "reports.tasks.build_monthly_report_task",
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
+    },
     # The dashboard's tallies recomputed from the visits (visits/tally.py), a safety net at 02:30.
     "rebuild-tallies-nightly": {"task": "visits.tasks.rebuild_tallies_task", "schedule": crontab(hour=2, minute=30)},
 }
@@ -253,7 +258,7 @@ IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
 # ones within the request. 2,000 rows take about 0.2 s to check and 0.3 s to import on SQLite
 # (holding its write lock about 0.1 s); 20,000 already take 2 s and more.
 IMPORT_BACKGROUND_ROWS = env.int("IMPORT_BACKGROUND_ROWS", default=2000)
-# The xlsx guard (households/xlsx_guard.py), before any parser reads an upload: zip and cell bombs.
+# The xlsx guard (core/xlsx_guard.py), before any parser reads an upload: zip and cell bombs.
 IMPORT_MAX_UNPACKED_MB = env.int("IMPORT_MAX_UNPACKED_MB", default=200)
 IMPORT_MAX_ZIP_ENTRIES = env.int("IMPORT_MAX_ZIP_ENTRIES", default=500)
 IMPORT_MAX_COMPRESSION_RATIO = env.int("IMPORT_MAX_COMPRESSION_RATIO", default=100)

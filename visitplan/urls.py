@@ -16,6 +16,6 @@ urlpatterns = [
     path("visits/", include("visits.urls")),
     path("reports/", include("reports.urls")),
     path("issues/", include("issues.urls")),
-    path("notifications/", include("issues.notification_urls")),
+    path("notifications/", include("issues.notifications.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -9,7 +9,6 @@ from households.scoping import user_cadre
 
 from .models import Assignment, Campaign
 
-
 # Roles whose landing page is this overview, even when they have households of their own.
 OVERVIEW_ROLES = frozenset({STREET_ADMIN, LEADER})
 

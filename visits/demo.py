@@ -17,8 +17,8 @@ from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Cadre, StageKind, Tier
 
 from . import tally
-from .domains import CHECKLIST_CODES
 from .models import Satisfaction, Visit, VisitMethod
+from .questionnaire import CHECKLIST_CODES
 
 ANSWERS = {
     "elderly": ["老人身体尚可，想了解助餐点", "希望有人定期上门量血压", "无"],
@@ -29,7 +29,13 @@ ANSWERS = {
     "safety": ["楼下有电动车飞线充电", "无"],
 }
 SHORT_REASONS = ["居民有事外出，约定改日详谈", "老人需休息，简要了解情况", "居民上班途中，电话补充了解"]
-NOTES = ["家中整洁，老人精神状态好", "子女在外地工作，平时电话联系", "对社区工作比较满意", "反映的问题已记录，回社区后跟进", ""]
+NOTES = [
+    "家中整洁，老人精神状态好",
+    "子女在外地工作，平时电话联系",
+    "对社区工作比较满意",
+    "反映的问题已记录，回社区后跟进",
+    "",
+]
 
 
 def _day_between(rng, first, last):
@@ -73,12 +79,21 @@ def seed_visits(*, campaign, rng, today) -> dict:
             answers[code] = {"answer": text, "needs_help": text != "无" and rng.random() < 0.3}
         visits.append(
             Visit(
-                campaign=campaign, household_id=household_id, cadre_id=cadre_id, visited_on=day, method=method,
-                started_at=start, ended_at=end, duration_minutes=minutes,
+                campaign=campaign,
+                household_id=household_id,
+                cadre_id=cadre_id,
+                visited_on=day,
+                method=method,
+                started_at=start,
+                ended_at=end,
+                duration_minutes=minutes,
                 short_reason=rng.choice(SHORT_REASONS) if short else "",
-                answers=answers, checklist=[c for c in CHECKLIST_CODES if rng.random() < 0.85],
+                answers=answers,
+                checklist=[c for c in CHECKLIST_CODES if rng.random() < 0.85],
                 card_given=rng.random() < 0.85,
-                satisfaction=rng.choices([Satisfaction.SATISFIED, Satisfaction.BASIC, Satisfaction.UNSATISFIED], [80, 17, 3])[0],
+                satisfaction=rng.choices(
+                    [Satisfaction.SATISFIED, Satisfaction.BASIC, Satisfaction.UNSATISFIED], [80, 17, 3]
+                )[0],
                 notes=rng.choice(NOTES),
             )  # fmt: skip
         )

@@ -1,7 +1,10 @@
-"""回头看: the daily job that builds each cadre's follow-up list (DESIGN.md, "Follow-up").
+"""回头看: the daily job that builds each cadre's follow-up list (the campaign plan, "follow-up").
 
 Run by Celery beat every morning (``visits.tasks.build_followups_task``) and by
 ``python manage.py build_followups --date YYYY-MM-DD``; both call ``build_followups``.
+
+And what the ledger asks of the 回头看 without knowing it (``connect_ledger``, called once from
+``VisitsConfig.ready()``): may a cadre reopen an issue, and the export's 回访结果 column.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from issues import workdays
+from issues.exporting import LedgerColumn, add_ledger_column
 from issues.models import OPEN_STATUSES, Issue, Status
+from issues.services import grant_reopen
 from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Campaign, StageKind, Tier
 
-from .models import FollowUp
+from .models import FollowUp, FollowUpStatus, Satisfaction
 
 # A follow-up listed late in the stage (or after it) still gets this many working days to be made.
 FOLLOW_UP_WORKING_DAYS = 5
@@ -46,7 +51,9 @@ class BuildReport:
         if self.without_cadre:
             ids = "、".join(f"#{pk}" for pk in self.without_cadre[:20])
             more = "等" if len(self.without_cadre) > 20 else ""
-            out.append(f"  {len(self.without_cadre)} 条诉求找不到回访干部（登记干部已离岗且该户无包户干部）：{ids}{more}")
+            out.append(
+                f"  {len(self.without_cadre)} 条诉求找不到回访干部（登记干部已离岗且该户无包户干部）：{ids}{more}"
+            )
         return out
 
 
@@ -117,6 +124,42 @@ def _pick_cadres(campaign, rows) -> dict[int, int]:
         links = Assignment.objects.filter(
             campaign=campaign, household_id__in=orphans, cadre__active=True, tier__in=FALLBACK_TIERS
         ).values_list("household_id", "cadre_id", "tier")
-        for household_id, cadre_id, tier in sorted(links, key=lambda t: (t[0], rank[t[2]], t[1])):
+        for household_id, cadre_id, _tier in sorted(links, key=lambda t: (t[0], rank[t[2]], t[1])):
             fallback.setdefault(household_id, cadre_id)
-    return {issue_id: (raiser if raiser in active else fallback.get(household_id)) for issue_id, household_id, raiser in rows}
+    return {
+        issue_id: (raiser if raiser in active else fallback.get(household_id))
+        for issue_id, household_id, raiser in rows
+    }
+
+
+# ---------------------------------------------------------------------------------------------- the ledger
+
+
+def on_cadres_list(user, issue) -> bool:
+    """The reopen rule for a cadre (issues.services.grant_reopen): the issue is on his 回头看 list."""
+    return FollowUp.objects.filter(issue_id=issue.pk, cadre__user=user).exists()
+
+
+def followup_summary(status, solved, satisfaction, reopened) -> str:
+    """回访结果: '已解决·满意', '未解决·不满意（已重新办理）', '待回访', or '' when not on a list."""
+    if not status:
+        return ""
+    if status == FollowUpStatus.DUE:
+        return "待回访"
+    text = ("已解决" if solved else "未解决") + (f"·{Satisfaction(satisfaction).label}" if satisfaction else "")
+    return text + ("（已重新办理）" if reopened else "")
+
+
+# The 问题整改台账's last column. One follow-up per issue at most (unique), so its LEFT JOIN never
+# repeats a row.
+RESULT_COLUMN = LedgerColumn(
+    header="回访结果",
+    width=12,
+    fields=("followups__status", "followups__solved", "followups__satisfaction", "followups__reopened"),
+    value=followup_summary,
+)
+
+
+def connect_ledger():
+    grant_reopen(on_cadres_list)
+    add_ledger_column(RESULT_COLUMN)

@@ -7,10 +7,11 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
+from issues.domains import SERVICE_DOMAINS
 from issues.models import Category, Severity
 
-from .domains import CHECKLIST, QUESTIONS, SERVICE_DOMAINS
 from .models import FOLLOW_UP_METHODS, Satisfaction, VisitMethod
+from .questionnaire import CHECKLIST, QUESTIONS
 
 
 def _area(rows=2, placeholder=""):
@@ -38,8 +39,12 @@ class VisitForm(KeyedForm):
     method = forms.ChoiceField(label="走访方式", choices=VisitMethod.choices, initial=VisitMethod.IN_PERSON,
                                widget=forms.RadioSelect)  # fmt: skip
     visited_on = forms.DateField(label="走访日期", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    started_at = forms.TimeField(label="开始时间", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
-    ended_at = forms.TimeField(label="结束时间", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"))
+    started_at = forms.TimeField(
+        label="开始时间", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    ended_at = forms.TimeField(
+        label="结束时间", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
     short_reason = forms.CharField(label="时长不足30分钟的原因", required=False, max_length=200,
                                    widget=forms.TextInput(attrs={"placeholder": "如：居民有事外出，另约时间"}))  # fmt: skip
     companions = forms.CharField(label="同行人员", required=False, max_length=200,
@@ -98,11 +103,15 @@ class VisitForm(KeyedForm):
 class RaisedIssueForm(forms.Form):
     """One request raised during a visit or a follow-up; it goes into the ledger as it is."""
 
-    text = forms.CharField(label="诉求内容", max_length=2000, widget=_area(2, "居民反映的问题或需求，尽量写清地点、人、事"))
+    text = forms.CharField(
+        label="诉求内容", max_length=2000, widget=_area(2, "居民反映的问题或需求，尽量写清地点、人、事")
+    )
     category = forms.ChoiceField(label="类别", choices=[("", "请选择")] + list(Category.choices))
     severity = forms.ChoiceField(label="等级", choices=Severity.choices, initial=Severity.GENERAL)
     on_the_spot = forms.BooleanField(label="现场答复 / 即知即办（直接销号）", required=False)
-    answer = forms.CharField(label="答复内容", required=False, max_length=2000, widget=_area(2, "当场如何答复、办理了什么"))
+    answer = forms.CharField(
+        label="答复内容", required=False, max_length=2000, widget=_area(2, "当场如何答复、办理了什么")
+    )
 
     def clean(self):
         data = super().clean()
@@ -134,7 +143,9 @@ def raised_issues(formset):
 class FollowUpForm(KeyedForm):
     """回头看: how the resident was reached, then per due issue: solved or not, satisfaction, a note."""
 
-    method = forms.ChoiceField(label="回访方式", choices=FOLLOW_UP_METHODS, initial=VisitMethod.PHONE, widget=forms.RadioSelect)
+    method = forms.ChoiceField(
+        label="回访方式", choices=FOLLOW_UP_METHODS, initial=VisitMethod.PHONE, widget=forms.RadioSelect
+    )
     visited_on = forms.DateField(label="回访日期", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     notes = forms.CharField(label="回访情况记录", required=False, widget=_area(2))
 

@@ -6,8 +6,9 @@ contact that settles it is a Visit of purpose 回头看.
 
 The rules live beside the models: what a valid visit is in ``visits/rules.py``, the targets
 (2 a year, weekly focus visits, leaders' month) in ``visits/targets.py``, writing in
-``visits/services.py``, the 回头看 list in ``visits/followups.py``. This module does not import
-the ledger (``issues`` imports it); it names ``issues.Issue`` by string.
+``visits/services.py``, the 回头看 list in ``visits/followups.py``. The ledger knows nothing of
+visits (it also takes issues from the 12345 hotline): which visit an issue was raised on is kept
+here (``RaisedIssue``).
 """
 
 import uuid
@@ -17,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 
 from households.models import Household
+from issues.models import Issue
 from visitplan.models import Cadre, Campaign
 
 
@@ -29,7 +31,7 @@ class VisitMethod(models.TextChoices):
     NOT_HOME = "not_home", "未遇"
 
 
-# How a follow-up is made (issue #4: second visit / phone / WeChat / SMS).
+# How a follow-up is made (second visit / phone / WeChat / SMS).
 FOLLOW_UP_METHODS = [
     (VisitMethod.IN_PERSON.value, "再次入户"),
     (VisitMethod.PHONE.value, "电话回访"),
@@ -81,11 +83,11 @@ class Visit(models.Model):
     duration_minutes = models.PositiveSmallIntegerField("时长（分钟）", null=True, blank=True, editable=False)
     short_reason = models.CharField("时长不足的原因", max_length=200, blank=True)
     companions = models.CharField("同行人员", max_length=200, blank=True)
-    # 入户必问: {domain code: {"answer": text, "needs_help": bool}} for the domains answered (visits/domains.py).
+    # 入户必问: {domain code: {"answer": text, "needs_help": bool}} for the domains answered (issues/domains.py).
     answers = models.JSONField("入户必问", default=dict, blank=True)
     other_difficulties = models.TextField("其他困难", blank=True)
     suggestions = models.TextField("意见建议", blank=True)
-    # 三了解 / 四掌握 / 五到位: the codes ticked (visits/domains.CHECKLIST).
+    # 三了解 / 四掌握 / 五到位: the codes ticked (visits/questionnaire.CHECKLIST).
     checklist = models.JSONField("三了解四掌握五到位", default=list, blank=True)
     card_given = models.BooleanField("发放亲情卡", default=False)
     satisfaction = models.CharField("群众满意度", max_length=16, choices=Satisfaction.choices, blank=True)
@@ -93,9 +95,16 @@ class Visit(models.Model):
     # Generated when the form opens: a double tap, a retry after a timeout or the back button saves once.
     key = models.UUIDField("提交标识", default=uuid.uuid4, unique=True, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="录入人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="录入人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     created_at = models.DateTimeField("录入时间", auto_now_add=True)
+    # The issues the resident raised in this contact (one row of RaisedIssue each).
+    issues = models.ManyToManyField(Issue, through="RaisedIssue", related_name="+", verbose_name="诉求")
 
     objects = VisitQuerySet.as_manager()
 
@@ -111,7 +120,9 @@ class Visit(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(started_at__isnull=True) | Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                condition=Q(started_at__isnull=True)
+                | Q(ended_at__isnull=True)
+                | Q(ended_at__gte=models.F("started_at")),
                 name="visit_ends_after_start",
             ),
         ]
@@ -122,6 +133,23 @@ class Visit(models.Model):
     @property
     def needs_help_domains(self):
         return [code for code, a in (self.answers or {}).items() if isinstance(a, dict) and a.get("needs_help")]
+
+
+class RaisedIssue(models.Model):
+    """An issue raised in a visit (its 来源走访): at most one visit per issue, none for an issue from
+    the 12345 hotline. Written with the issue, in the same transaction (visits/services.py).
+    ``issue.raised_on.visit`` from the issue, ``visit.issues`` from the visit."""
+
+    issue = models.OneToOneField(
+        Issue, verbose_name="诉求", primary_key=True, on_delete=models.CASCADE, related_name="raised_on"
+    )
+    visit = models.ForeignKey(Visit, verbose_name="来源走访", on_delete=models.CASCADE, related_name="raised")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "诉求来源走访"
+
+    def __str__(self):
+        return f"#{self.issue_id} ← 走访#{self.visit_id}"
 
 
 class FollowUpStatus(models.TextChoices):
@@ -147,7 +175,7 @@ class FollowUp(models.Model):
 
     campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="followups")
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="followups")
-    issue = models.ForeignKey("issues.Issue", verbose_name="诉求", on_delete=models.CASCADE, related_name="followups")
+    issue = models.ForeignKey(Issue, verbose_name="诉求", on_delete=models.CASCADE, related_name="followups")
     cadre = models.ForeignKey(Cadre, verbose_name="回访干部", on_delete=models.PROTECT, related_name="followups")
     listed_on = models.DateField("列入日期")
     due_on = models.DateField("回访时限")
@@ -161,7 +189,12 @@ class FollowUp(models.Model):
     reopened = models.BooleanField("已重新办理", default=False)
     done_on = models.DateField("回访日期", null=True, blank=True)
     done_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="回访人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="回访人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     objects = FollowUpQuerySet.as_manager()

@@ -1,4 +1,4 @@
-"""What makes a visit record valid, and who may record one (DESIGN.md, "A visit"; issue #4).
+"""What makes a visit record valid, and who may record one (the campaign plan, "a visit").
 
 The one place for these rules: the visit form, the follow-up form, the admin and the benchmark all
 go through ``visits.services``, which calls these functions.

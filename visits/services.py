@@ -2,7 +2,8 @@
 
 Views, the admin and the benchmark call ``visit_record`` and ``followup_record``; the rules they
 check are in ``visits/rules.py``; issues raised on the way go into the ledger through
-``issues.services.issue_register`` (deadlines computed there), linked to the visit.
+``issues.services.issue_register`` (deadlines computed there), linked to the visit here
+(``RaisedIssue``: the ledger does not know visits).
 
 Both services are idempotent on the ``key`` the form was opened with: a second submit with the same
 key — a double tap, a retry after a timeout, the back button — returns the visit the first one
@@ -23,10 +24,11 @@ from django.utils import timezone
 
 from households.models import Household
 from households.scoping import user_cadre
+from issues.domains import DOMAIN_LABELS
 
 from . import rules, tally
-from .domains import CHECKLIST_CODES, DOMAIN_LABELS
-from .models import FOLLOW_UP_METHODS, FollowUp, FollowUpStatus, Purpose, Satisfaction, Visit, VisitMethod
+from .models import FOLLOW_UP_METHODS, FollowUp, FollowUpStatus, Purpose, RaisedIssue, Satisfaction, Visit, VisitMethod
+from .questionnaire import CHECKLIST_CODES
 
 
 class VisitNotAllowed(Exception):
@@ -79,7 +81,9 @@ def _replay(key, *, by, household):
     return Recorded(visit=existing, created=False, issues=list(existing.issues.all()))
 
 
-def visit_errors(*, campaign, method, visited_on, started_at=None, ended_at=None, short_reason="", now=None, **_ignored):
+def visit_errors(
+    *, campaign, method, visited_on, started_at=None, ended_at=None, short_reason="", now=None, **_ignored
+):
     """The rule errors of a visit form, without saving: the form shows them together with its own
     field errors (a refused issue row must not hide that the visit was too short)."""
     errors, _minutes = rules.check_visit(
@@ -120,7 +124,6 @@ def _register_issues(items, *, household, by, visit, registered_on):
                 issue_register(
                     household=household,
                     raised_by=by,
-                    visit=visit,
                     registered_on=registered_on,
                     text=item.get("text", ""),
                     category=item.get("category", ""),
@@ -131,6 +134,7 @@ def _register_issues(items, *, household, by, visit, registered_on):
             )
         except IssueActionError as exc:
             raise ValidationError({"issues": f"第{number}条诉求：{exc}"}) from None
+    RaisedIssue.objects.bulk_create(RaisedIssue(issue=issue, visit=visit) for issue in raised)
     return raised
 
 
@@ -326,8 +330,15 @@ def followup_record(
             issue = followup.issue
             issue.refresh_from_db()  # the version and status as they are now, not as listed
             satisfaction = Satisfaction(item["satisfaction"]).label
-            text = f"回头看（{method_label}）：{'问题已解决' if solved else '居民反映问题未解决'}，{satisfaction}。{note}".rstrip("。") + "。"
-            ledger.issue_record_followup(issue=issue, by=by, text=text, solved=solved, satisfaction=item["satisfaction"])
+            text = (
+                f"回头看（{method_label}）：{'问题已解决' if solved else '居民反映问题未解决'}，{satisfaction}。{note}".rstrip(
+                    "。"
+                )
+                + "。"
+            )
+            ledger.issue_record_followup(
+                issue=issue, by=by, text=text, solved=solved, satisfaction=item["satisfaction"]
+            )
             if not solved and issue.status in (Status.RESOLVED, Status.CLOSED):
                 try:
                     ledger.issue_reopen(issue=issue, by=by, reason=text)

@@ -84,7 +84,12 @@ def record(visit: Visit, *, household=None, cadre=None, campaign=None) -> None:
     campaign = campaign or visit.campaign
     household = household or visit.household
     timed = visit.method in TIMED_METHODS and visit.duration_minutes is not None
-    key = {"campaign_id": campaign.pk, "community_id": household.community_id, "day": visit.visited_on, "method": visit.method}
+    key = {
+        "campaign_id": campaign.pk,
+        "community_id": household.community_id,
+        "day": visit.visited_on,
+        "method": visit.method,
+    }
     DayTotal.objects.bulk_create([DayTotal(**key)], ignore_conflicts=True)
     DayTotal.objects.filter(**key).update(
         visits=F("visits") + 1,
@@ -136,7 +141,11 @@ def rebuild(campaign) -> dict:
         ]  # fmt: skip
         DayTotal.objects.bulk_create(days, batch_size=BATCH)
         counted = visits.counted()
-        spans = counted.values("household_id", "cadre_id").annotate(first=Min("visited_on"), last=Max("visited_on")).order_by()
+        spans = (
+            counted.values("household_id", "cadre_id")
+            .annotate(first=Min("visited_on"), last=Max("visited_on"))
+            .order_by()
+        )
         span_count = _insert(
             CadreSpan,
             (CadreSpan(campaign=campaign, household_id=r["household_id"], cadre_id=r["cadre_id"], first_on=r["first"],

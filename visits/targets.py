@@ -1,7 +1,7 @@
-"""The visit targets, counted: the one module that says who is behind (DESIGN.md, "A visit" and
-"Who visits whom"). The cadre's page shows these; the leaders' dashboard reads the same functions.
+"""The visit targets, counted: the one module that says who is behind (the campaign plan, "a visit" and
+"Who visits whom"). The cadre's page (我的包户) and the leaders' dashboard both ask it.
 
-Targets by tier (the campaign documents):
+Targets by tier (the campaign documents; ``TARGET_TIERS`` says which tier has which):
 
 - **包户干部** (tiers 2, 3, 5, 6 — ``visitplan.allocation.LINK_TIERS``): each linked household at
   least ``VISITS_PER_YEAR`` (2) visits a year from its cadre, at least one in each half-year
@@ -14,37 +14,88 @@ Targets by tier (the campaign documents):
 - **Leaders** (tier 1): ``campaign.leader_days_per_month`` (10) days with visits and
   ``campaign.leader_households_per_month`` (50) households visited in the calendar month.
 
-What counts is ``Visit.objects.counted()``: a visit that reached the household (not 未遇, not a
-回头看 contact). Everything is computed by the database: annotations with EXISTS subqueries and one
-aggregate, never a query per household.
+The household targets are counted over the households assigned to the cadre in the campaign
+(包户到人: the allocation gives the secretary every household of his community). What counts is
+``Visit.objects.counted()`` of the campaign: a visit that reached the household (not 未遇, not a
+回头看 contact). Each rule is here once, in two forms that give the same figures:
+
+- per cadre, over the visits (``annotate_progress`` / ``cadre_targets``: the cadre's own page, which
+  also marks each household);
+- for every cadre at once, over the tallies of ``visits/tally.py`` (``tallied_figures``: the
+  leaders' dashboard, at district size) — a cadre's first and last visit of a household answer
+  "visited in this half-year / this week" because visits are never dated in the future
+  (``visits/rules.py``).
+
+Both end in ``behind_on``, which turns a cadre's counts into the targets he falls short of.
+Everything is computed by the database: annotations and GROUP BY aggregates, never a query per
+household or per cadre.
 """
 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, FilteredRelation, OuterRef, Q, Subquery
 
 from households.models import FocusGroup, Household
 from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Tier
 
-from .models import FollowUp, FollowUpStatus, Visit
+from .models import CadreSpan, FollowUp, FollowUpStatus, Visit
 
-# DESIGN.md: "each linked household gets at least 2 visits a year from its cadre, at least one in each half-year".
+# The campaign plan: "each linked household gets at least 2 visits a year from its cadre, at least one in each half-year".
 VISITS_PER_YEAR = 2
-# DESIGN.md: "focus households (高龄, 孤寡, 卧床, 单亲儿童) are visited weekly by community cadres".
+# The campaign plan: "focus households (高龄, 孤寡, 卧床, 单亲儿童) are visited weekly by community cadres".
 WEEKLY_DAYS = 7
 COMMUNITY_TIERS = frozenset({Tier.SECRETARY, Tier.COMMITTEE, Tier.GRID_WORKER})
+# Who visits whom, tier 1: "街道班子成员 … each leader at least 10 days and 50 households a month".
+LEADER_TIERS = frozenset({Tier.LEADER})
+
+# The targets (see the module docstring) and the tiers held to each.
+HALF_YEAR, SWEEP, WEEKLY, MONTH = "half_year", "sweep", "weekly", "month"
+TARGET_TIERS = {
+    HALF_YEAR: LINK_TIERS,
+    SWEEP: frozenset({Tier.SECRETARY}),
+    WEEKLY: COMMUNITY_TIERS,
+    MONTH: LEADER_TIERS,
+}
+# The targets counted over the cadre's assigned households (the leaders' month counts his visits).
+HOUSEHOLD_TARGETS = (HALF_YEAR, SWEEP, WEEKLY)
+HALF_LABELS = ("上半年", "下半年")
 
 # How the page colours "last visited" (days since): the forgotten ones stand out.
 AGE_BANDS = [(30, "fresh", "近30天"), (90, "aging", "30–90天"), (None, "stale", "超过90天")]
 
 
+def targets_of(tier) -> frozenset[str]:
+    """The targets a cadre of ``tier`` is held to."""
+    return frozenset(target for target, tiers in TARGET_TIERS.items() if tier in tiers)
+
+
+def tiers_with(*targets) -> frozenset[int]:
+    """The tiers held to any of ``targets`` (for ``cadre__tier__in`` filters)."""
+    return frozenset().union(*(TARGET_TIERS[t] for t in targets))
+
+
+def is_leader(tier) -> bool:
+    return tier in LEADER_TIERS
+
+
 def half_years(year: int):
     """(1–6月, 7–12月) of ``year`` as (first, last) date pairs."""
-    return (datetime.date(year, 1, 1), datetime.date(year, 6, 30)), (datetime.date(year, 7, 1), datetime.date(year, 12, 31))
+    first = (datetime.date(year, 1, 1), datetime.date(year, 6, 30))
+    second = (datetime.date(year, 7, 1), datetime.date(year, 12, 31))
+    return first, second
+
+
+def current_half(day: datetime.date) -> int:
+    """0 for 1–6月, 1 for 7–12月 (the index into ``half_years`` and ``HALF_LABELS``)."""
+    return 0 if day.month <= 6 else 1
+
+
+def half_label(day: datetime.date) -> str:
+    return HALF_LABELS[current_half(day)]
 
 
 def campaign_day(campaign, today: datetime.date) -> datetime.date:
@@ -54,6 +105,40 @@ def campaign_day(campaign, today: datetime.date) -> datetime.date:
     if today.year < campaign.year:
         return datetime.date(campaign.year, 1, 1)
     return today
+
+
+def week_of(day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The last ``WEEKLY_DAYS`` days up to ``day``, both ends included."""
+    return day - datetime.timedelta(days=WEEKLY_DAYS - 1), day
+
+
+def month_short(campaign, days: int, households: int) -> bool:
+    """A leader's month below the campaign's days or households."""
+    return days < campaign.leader_days_per_month or households < campaign.leader_households_per_month
+
+
+def staff_share_short(campaign, visited: int, total: int) -> bool:
+    """A community whose households visited by 街道干部 (包村居组) are under the campaign's share
+    (tier 3: "at least 30% of the community's households"): a target of the community's street
+    staff together, so the dashboard shows it per community."""
+    return visited * 100 < campaign.street_staff_share * total
+
+
+def behind_on(tier, *, campaign, assigned=0, half_done=0, sweep_done=0, weekly_behind=0, month_days=0,
+              month_households=0) -> list[str]:  # fmt: skip
+    """The targets of ``tier`` that a cadre's counts fall short of, in ``TARGET_TIERS`` order: the
+    one test of "behind", for the cadre's page and the leaders' dashboard alike. The counts are
+    over his assigned households (``half_done``: visited by him in the current half-year,
+    ``sweep_done``: this year, ``weekly_behind``: weekly focus households without a community
+    cadre's visit this week) and his visits this month."""
+    short = {
+        HALF_YEAR: half_done < assigned,
+        SWEEP: sweep_done < assigned,
+        WEEKLY: weekly_behind > 0,
+        MONTH: month_short(campaign, month_days, month_households),
+    }
+    mine = targets_of(tier)
+    return [target for target in TARGET_TIERS if target in mine and short[target]]
 
 
 def age_band(last_visit_on, today):
@@ -67,45 +152,49 @@ def age_band(last_visit_on, today):
     return AGE_BANDS[-1][1:]  # pragma: no cover - the last band has no limit
 
 
+# ------------------------------------------------------------------------------ one cadre, over visits
+
+
 def _counted(**filters):
     return Visit.objects.counted().filter(household=OuterRef("pk"), **filters)
 
 
 def annotate_progress(households, *, cadre, campaign, today):
     """Each household with: ``last_visit_on`` (anyone's), ``my_last_visit_on``, ``visited_by_me``
-    (this campaign), ``my_first_half`` / ``my_second_half`` (this year), ``tagged`` (any focus
-    group), ``weekly_focus``,
-    ``weekly_ok``, ``followup_due`` (on my list) and ``behind`` (see the module docstring)."""
+    (this campaign), ``my_first_half`` / ``my_second_half`` / ``visited_by_me_this_year`` (this
+    campaign, in its year), ``tagged`` (any focus group), ``weekly_focus``, ``weekly_ok`` (a
+    community cadre's visit this week), ``followup_due`` (on my list) and ``behind`` (see the
+    module docstring)."""
     day = campaign_day(campaign, today)
     year = campaign.year
     h1, h2 = half_years(year)
-    week_start = day - datetime.timedelta(days=WEEKLY_DAYS - 1)
     weekly_groups = FocusGroup.objects.filter(weekly_visit=True, households=OuterRef("pk"))
     qs = households.annotate(
         last_visit_on=Subquery(_counted().order_by("-visited_on").values("visited_on")[:1]),
         my_last_visit_on=Subquery(_counted(cadre=cadre).order_by("-visited_on").values("visited_on")[:1]),
         visited_by_me=Exists(_counted(cadre=cadre, campaign=campaign)),
-        my_first_half=Exists(_counted(cadre=cadre, visited_on__range=h1)),
-        my_second_half=Exists(_counted(cadre=cadre, visited_on__range=h2)),
-        visited_by_me_this_year=Exists(_counted(cadre=cadre, visited_on__year=year)),
+        my_first_half=Exists(_counted(cadre=cadre, campaign=campaign, visited_on__range=h1)),
+        my_second_half=Exists(_counted(cadre=cadre, campaign=campaign, visited_on__range=h2)),
+        visited_by_me_this_year=Exists(_counted(cadre=cadre, campaign=campaign, visited_on__year=year)),
         tagged=Exists(FocusGroup.objects.filter(households=OuterRef("pk"))),
         weekly_focus=Exists(weekly_groups),
-        weekly_ok=Exists(_counted(cadre__tier__in=COMMUNITY_TIERS, visited_on__range=(week_start, day))),
+        weekly_ok=Exists(_counted(campaign=campaign, cadre__tier__in=COMMUNITY_TIERS, visited_on__range=week_of(day))),
         followup_due=Exists(FollowUp.objects.filter(household=OuterRef("pk"), cadre=cadre, status=FollowUpStatus.DUE)),
     )
     return qs.annotate(behind=ExpressionWrapper(behind_q(cadre, day), output_field=BooleanField()))
 
 
 def behind_q(cadre, day):
-    """Behind on a target of the cadre's tier (see the module docstring), over the annotations of
+    """A household behind on a household target of the cadre's tier, over the annotations of
     ``annotate_progress``; aggregates filter on this Q itself rather than on the ``behind``
     annotation. A tier without household targets (leaders) is never behind per household."""
+    mine = targets_of(cadre.tier)
     parts = []
-    if cadre.tier in LINK_TIERS:
-        parts.append(Q(my_first_half=False) if day.month <= 6 else Q(my_second_half=False))
-    if cadre.tier == Tier.SECRETARY:
+    if HALF_YEAR in mine:
+        parts.append(Q(my_first_half=False) if current_half(day) == 0 else Q(my_second_half=False))
+    if SWEEP in mine:
         parts.append(Q(visited_by_me_this_year=False))
-    if cadre.tier in COMMUNITY_TIERS:
+    if WEEKLY in mine:
         parts.append(Q(weekly_focus=True, weekly_ok=False))
     if not parts:
         return Q(pk__isnull=True)  # never true: a household always has a pk
@@ -131,6 +220,8 @@ class CadreTargets:
     behind: int
     tier: int
     half_label: str
+    # the targets he falls short of (``behind_on``)
+    reasons: list = field(default_factory=list)
     # 2 a year, one per half-year (linked tiers)
     half_done: int | None = None
     year_done: int | None = None
@@ -151,9 +242,7 @@ class CadreTargets:
 
     @property
     def leader_behind(self):
-        if self.month_days is None:
-            return False
-        return self.month_days < self.month_days_target or self.month_households < self.month_households_target
+        return MONTH in self.reasons
 
 
 def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
@@ -163,14 +252,14 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
     households = assigned_households(cadre, campaign) if households is None else households
     day = campaign_day(campaign, today)
     qs = annotate_progress(households, cadre=cadre, campaign=campaign, today=today)
-    current_half = "my_first_half" if day.month <= 6 else "my_second_half"
+    current = ("my_first_half", "my_second_half")[current_half(day)]
     figures = qs.aggregate(
         assigned=Count("pk"),
         visited=Count("pk", filter=Q(visited_by_me=True)),
         focus_total=Count("pk", filter=Q(tagged=True)),
         focus_unvisited=Count("pk", filter=Q(tagged=True, visited_by_me=False)),
         behind=Count("pk", filter=behind_q(cadre, day)),
-        half_done=Count("pk", filter=Q(**{current_half: True})),
+        half_done=Count("pk", filter=Q(**{current: True})),
         year_done=Count("pk", filter=Q(my_first_half=True, my_second_half=True)),
         sweep_done=Count("pk", filter=Q(visited_by_me_this_year=True)),
         weekly_total=Count("pk", filter=Q(weekly_focus=True)),
@@ -183,25 +272,85 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
         focus_unvisited=figures["focus_unvisited"],
         behind=figures["behind"],
         tier=cadre.tier,
-        half_label="上半年" if day.month <= 6 else "下半年",
+        half_label=half_label(day),
     )
-    if cadre.tier in LINK_TIERS:
+    mine = targets_of(cadre.tier)
+    if HALF_YEAR in mine:
         targets.half_done, targets.year_done = figures["half_done"], figures["year_done"]
-    if cadre.tier == Tier.SECRETARY:
+    if SWEEP in mine:
         targets.sweep_done = figures["sweep_done"]
-    if cadre.tier in COMMUNITY_TIERS:
+    if WEEKLY in mine:
         targets.weekly_total, targets.weekly_behind = figures["weekly_total"], figures["weekly_behind"]
-    if cadre.tier == Tier.LEADER:
-        month = leader_month(cadre, day)
-        targets.month_days, targets.month_households = month["days"], month["households"]
+    month = {}
+    if MONTH in mine:
+        month = leader_months([cadre.pk], day).get(cadre.pk, {"month_days": 0, "month_households": 0})
+        targets.month_days, targets.month_households = month["month_days"], month["month_households"]
         targets.month_days_target = campaign.leader_days_per_month
         targets.month_households_target = campaign.leader_households_per_month
+    targets.reasons = behind_on(cadre.tier, campaign=campaign, assigned=figures["assigned"], half_done=figures["half_done"],
+                                sweep_done=figures["sweep_done"], weekly_behind=figures["weekly_behind"], **month)  # fmt: skip
     return targets
 
 
-def leader_month(cadre, day):
-    """Days with visits and households visited by the cadre in ``day``'s calendar month."""
-    first = day.replace(day=1)
-    return Visit.objects.counted().filter(cadre=cadre, visited_on__range=(first, day)).aggregate(
-        days=Count("visited_on", distinct=True), households=Count("household", distinct=True)
+# ------------------------------------------------------------------------------ every cadre at once
+
+
+def leader_months(cadres, day) -> dict:
+    """{cadre id: {"month_days", "month_households"}}: days with visits and households visited by
+    each of ``cadres`` (ids or a Cadre queryset) in ``day``'s calendar month, up to ``day``. One
+    query over the visits (the leaders are few, and their visits too); a cadre without visits has
+    no entry."""
+    rows = (
+        Visit.objects.counted()
+        .filter(cadre__in=cadres, visited_on__range=(day.replace(day=1), day))
+        .values("cadre_id")
+        .annotate(month_days=Count("visited_on", distinct=True), month_households=Count("household_id", distinct=True))
+        .order_by()
+    )
+    return {r.pop("cadre_id"): r for r in rows}
+
+
+def tallied_figures(assignments, *, campaign, today) -> dict:
+    """{cadre id: counts} for the cadres of ``assignments`` (the campaign's, scoped by the caller)
+    held to a household target: ``assigned``, ``half_done`` (visited by him in the current
+    half-year), ``year_done`` (in both), ``sweep_done`` (at all: the campaign lies in its year),
+    and for community cadres ``weekly_total`` / ``weekly_behind`` — the figures ``cadre_targets``
+    counts over the visits, here from the tallies of visits/tally.py in two GROUP BY queries. The
+    counts named like ``behind_on``'s arguments are ready for it."""
+    day = campaign_day(campaign, today)
+    h1, h2 = half_years(campaign.year)
+    span = FilteredRelation(
+        "household__cadre_spans",
+        condition=Q(household__cadre_spans__campaign=campaign, household__cadre_spans__cadre=F("cadre_id")),
+    )
+    # His first visit is in 1–6月 iff it is on or before 30 June; his last in 7–12月 iff on or after 1 July.
+    in_half = (Q(span__first_on__lte=h1[1]), Q(span__last_on__gte=h2[0]))
+    rows = (
+        assignments.filter(cadre__tier__in=tiers_with(*HOUSEHOLD_TARGETS))
+        .alias(span=span)
+        .values("cadre_id")
+        .annotate(assigned=Count("pk"), sweep_done=Count("span__pk"), half_done=Count("pk", filter=in_half[current_half(day)]),
+                  year_done=Count("pk", filter=in_half[0] & in_half[1]))
+        .order_by()
+    )  # fmt: skip
+    figures = {r.pop("cadre_id"): {**r, "weekly_total": 0, "weekly_behind": 0} for r in rows}
+    for r in _tallied_weekly(assignments, campaign=campaign, day=day):
+        figures[r["cadre_id"]].update(weekly_total=r["weekly_total"], weekly_behind=r["weekly_behind"])
+    return figures
+
+
+def _tallied_weekly(assignments, *, campaign, day):
+    """Per community cadre: his weekly focus households, and those without a community cadre's
+    visit this week. A cadre span (first, last) holds a visit in the week when it starts by ``day``
+    and ends in the week: no visit is dated after today, and ``day`` is today or the end of the
+    campaign's year. Only the weekly focus households' assignments are read (a few percent)."""
+    week_first, _ = week_of(day)
+    weekly = Household.tags.through.objects.filter(household_id=OuterRef("household_id"), focusgroup__weekly_visit=True)
+    this_week = CadreSpan.objects.filter(campaign=campaign, household_id=OuterRef("household_id"),
+                                         cadre__tier__in=COMMUNITY_TIERS, first_on__lte=day, last_on__gte=week_first)  # fmt: skip
+    return (
+        assignments.filter(Exists(weekly), cadre__tier__in=TARGET_TIERS[WEEKLY])
+        .values("cadre_id")
+        .annotate(weekly_total=Count("pk"), weekly_behind=Count("pk", filter=~Exists(this_week)))
+        .order_by()
     )

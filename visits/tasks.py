@@ -13,15 +13,15 @@ from datetime import date
 
 from celery import shared_task
 
+from core import clock
+
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=120, retry_backoff_max=1800, max_retries=3)
 def build_followups_task(day_iso: str | None = None) -> dict:
     """Build the follow-up lists for ``day_iso`` (YYYY-MM-DD), by default today in Asia/Shanghai."""
-    from issues.tasks import today_in_shanghai
-
     from .followups import build_followups
 
-    day = date.fromisoformat(day_iso) if day_iso else today_in_shanghai()
+    day = date.fromisoformat(day_iso) if day_iso else clock.today()
     report = build_followups(day=day)
     return {"day": day.isoformat(), "created": report.created, "already_listed": report.already_listed,
             "without_cadre": len(report.without_cadre)}  # fmt: skip
@@ -30,9 +30,7 @@ def build_followups_task(day_iso: str | None = None) -> dict:
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=300, max_retries=3)
 def rebuild_tallies_task(day_iso: str | None = None) -> dict:
     """Recompute the tallies of this year's and last year's campaigns from their visits."""
-    from issues.tasks import today_in_shanghai
-
     from .tally import rebuild_current
 
-    day = date.fromisoformat(day_iso) if day_iso else today_in_shanghai()
+    day = date.fromisoformat(day_iso) if day_iso else clock.today()
     return {str(pk): figures for pk, figures in rebuild_current(day).items()}

@@ -142,7 +142,9 @@ def my_households(request):
 
 def _household(user, pk):
     household = get_household_for_user(user, pk)
-    return Household.objects.select_related("community", "grid", "building").prefetch_related("tags").get(pk=household.pk)
+    return (
+        Household.objects.select_related("community", "grid", "building").prefetch_related("tags").get(pk=household.pk)
+    )
 
 
 def _household_issues(user, household, today):
@@ -174,7 +176,9 @@ def household_page(request, pk):
     assignments = []
     if campaign is not None:
         assignments = list(
-            Assignment.objects.filter(campaign=campaign, household=household).select_related("cadre", "cadre__department")
+            Assignment.objects.filter(campaign=campaign, household=household).select_related(
+                "cadre", "cadre__department"
+            )
         )
     followups = list(services.due_followups(cadre, household)) if cadre else []
     return render(
@@ -262,11 +266,17 @@ def visit_new(request, pk):
         form = VisitForm(request.POST)
         formset = RaisedIssueFormSet(request.POST, prefix="issues")
         if form.is_valid() and not formset.is_valid():
-            form.add_service_errors(ValidationError(services.visit_errors(campaign=campaign, **form.service_kwargs()) or {}))
+            form.add_service_errors(
+                ValidationError(services.visit_errors(campaign=campaign, **form.service_kwargs()) or {})
+            )
         elif form.is_valid():
             try:
                 recorded = services.visit_record(
-                    household=household, by=user, campaign=campaign, issues=raised_issues(formset), **form.service_kwargs()
+                    household=household,
+                    by=user,
+                    campaign=campaign,
+                    issues=raised_issues(formset),
+                    **form.service_kwargs(),
                 )
             except ValidationError as exc:
                 form.add_service_errors(exc)
@@ -285,22 +295,38 @@ def visit_new(request, pk):
 @login_required
 def visit_detail(request, pk):
     """One visit record as the ledger row shows it."""
-    visit = Visit.objects.visible_to(request.user).select_related(
-        "household", "household__community", "household__grid", "household__building", "cadre", "campaign"
-    ).filter(pk=pk).first()
+    visit = (
+        Visit.objects.visible_to(request.user)
+        .select_related(
+            "household", "household__community", "household__grid", "household__building", "cadre", "campaign"
+        )
+        .filter(pk=pk)
+        .first()
+    )
     if visit is None:
         raise Http404("没有找到该走访记录")
-    from .domains import CHECKLIST, QUESTIONS, SERVICE_DOMAINS
+    from issues.domains import SERVICE_DOMAINS
 
-    answers = [(label, QUESTIONS[code], visit.answers.get(code)) for code, label in SERVICE_DOMAINS if visit.answers.get(code)]
+    from .questionnaire import CHECKLIST, QUESTIONS
+
+    answers = [
+        (label, QUESTIONS[code], visit.answers.get(code)) for code, label in SERVICE_DOMAINS if visit.answers.get(code)
+    ]
     ticked = set(visit.checklist)
     checklist = [(group, [(label, code in ticked) for code, label in items]) for group, items in CHECKLIST]
-    issues = with_overdue_flag(Issue.objects.visible_to(request.user).filter(visit=visit), today=timezone.localdate())
+    issues = with_overdue_flag(
+        Issue.objects.visible_to(request.user).filter(raised_on__visit=visit), today=timezone.localdate()
+    )
     return render(
         request,
         "visits/visit_detail.html",
-        {"visit": visit, "answers": answers, "checklist": checklist, "issues": list(issues),
-         "followups": list(visit.followups.select_related("issue"))},  # fmt: skip
+        {
+            "visit": visit,
+            "answers": answers,
+            "checklist": checklist,
+            "issues": list(issues),
+            "followups": list(visit.followups.select_related("issue")),
+        },  # fmt: skip
     )
 
 
@@ -340,8 +366,15 @@ def followup_new(request, pk):
     return render(
         request,
         "visits/followup_form.html",
-        {"h": household, "form": form, "formset": formset, "due": due, "today": today,
-         "plan_days": deadlines.PLAN_WORKING_DAYS, "close_days": deadlines.CLOSE_WORKING_DAYS},  # fmt: skip
+        {
+            "h": household,
+            "form": form,
+            "formset": formset,
+            "due": due,
+            "today": today,
+            "plan_days": deadlines.PLAN_WORKING_DAYS,
+            "close_days": deadlines.CLOSE_WORKING_DAYS,
+        },  # fmt: skip
     )
 
 

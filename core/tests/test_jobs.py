@@ -72,7 +72,13 @@ def test_progress_then_finish(job, settings, tmp_path):
     (tmp_path / "out.xlsx").write_bytes(b"x")
     job_finish(running, result={"rows": 200}, result_file="out.xlsx", message="完成 " + "很长" * 300)
     job.refresh_from_db()
-    assert (job.status, job.get_status_display(), job.done, job.percent, job.result) == (JobStatus.DONE, "已完成", 200, 100, {"rows": 200})
+    assert (job.status, job.get_status_display(), job.done, job.percent, job.result) == (
+        JobStatus.DONE,
+        "已完成",
+        200,
+        100,
+        {"rows": 200},
+    )
     assert job.finished and job.finished_at is not None
     assert len(job.message) == 500 and job.message.endswith("…")  # a short message, cut
     assert job.result_path == tmp_path / "out.xlsx"
@@ -96,7 +102,12 @@ def test_a_job_is_seen_by_its_user_only(job, owner):
     other = User.objects.create_superuser("boss", password="x")
     assert get_job_for_user(owner, job.pk) == job
     assert get_job_for_user(owner, job.pk, kinds=("test.export",)) == job
-    for user, pk, kinds in ((other, job.pk, None), (owner, job.pk, ("other.kind",)), (owner, job.pk + 1, None), (owner, None, None)):
+    for user, pk, kinds in (
+        (other, job.pk, None),
+        (owner, job.pk, ("other.kind",)),
+        (owner, job.pk + 1, None),
+        (owner, None, None),
+    ):
         with pytest.raises(Http404):
             get_job_for_user(user, pk, kinds=kinds)
     assert list(BackgroundJob.objects.visible_to(other)) == []

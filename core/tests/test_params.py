@@ -81,12 +81,16 @@ def test_the_date_range_leaves_room_for_date_arithmetic():
     assert MIN_DATE - datetime.timedelta(days=3 * 366) >= D.min
 
 
-@pytest.mark.parametrize("text, expected", [("2026-10", D(2026, 10, 1)), ("1900-01", D(1900, 1, 1)), ("2999-01", D(2999, 1, 1))])
+@pytest.mark.parametrize(
+    "text, expected", [("2026-10", D(2026, 10, 1)), ("1900-01", D(1900, 1, 1)), ("2999-01", D(2999, 1, 1))]
+)
 def test_month_param_reads_a_month(text, expected):
     assert month_param(_request(f"month={text}"), "month") == expected
 
 
-@pytest.mark.parametrize("text", ["", "2026-13", "2026-00", "0000-01", "0001-01", "9999-12", "10/2026", "2026-1", "2026-10-01"])
+@pytest.mark.parametrize(
+    "text", ["", "2026-13", "2026-00", "0000-01", "0001-01", "9999-12", "10/2026", "2026-1", "2026-10-01"]
+)
 def test_month_param_ignores_what_is_no_month(text):
     assert month_param(RequestFactory().get("/", {"month": text}), "month") is None
 

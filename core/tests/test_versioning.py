@@ -22,8 +22,7 @@ from households.models import FocusGroup, HardshipMeasure, HardshipPlan, Househo
 from issues import services
 from issues.models import HolidayOverride, Issue, Status
 from issues.tests.factories import make_issue
-from issues.tests.test_concurrency import _race
-from tests.conftest import world  # noqa: F401  (the fixture)
+from tests.support.threads import race
 from visitplan.allocation import reassign_cadre
 from visitplan.models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage, StageKind, Tier
 
@@ -157,9 +156,13 @@ def _make(name, w):
     if name == "campaign":
         return w.campaign, "name"
     if name == "stage":
-        return Stage.objects.create(campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31)), "kind"
+        return Stage.objects.create(
+            campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31)
+        ), "kind"
     if name == "departmentquota":
-        return DepartmentQuota.objects.create(campaign=w.campaign, department=w.dept, community=w.c1, households=5), "households"
+        return DepartmentQuota.objects.create(
+            campaign=w.campaign, department=w.dept, community=w.c1, households=5
+        ), "households"
     if name == "assignment":
         return Assignment.objects.get(household=w.hc), "source"
     if name == "issue":
@@ -184,7 +187,7 @@ MODELS = [
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_of_two_instances_loaded_at_the_same_version_only_the_first_save_is_kept(world, name):  # noqa: F811
+def test_of_two_instances_loaded_at_the_same_version_only_the_first_save_is_kept(world, name):
     obj, field = _make(name, world)
     model = type(obj)
     first, second = model.objects.get(pk=obj.pk), model.objects.get(pk=obj.pk)
@@ -203,7 +206,7 @@ def test_of_two_instances_loaded_at_the_same_version_only_the_first_save_is_kept
 
 
 @pytest.mark.parametrize("name", ["member", "cadre", "hardshipmeasure"])
-def test_a_save_of_a_record_deleted_meanwhile_is_refused_and_not_re_inserted(world, name):  # noqa: F811
+def test_a_save_of_a_record_deleted_meanwhile_is_refused_and_not_re_inserted(world, name):
     obj, field = _make(name, world)
     model = type(obj)
     loaded = model.objects.get(pk=obj.pk)
@@ -217,7 +220,7 @@ def test_a_save_of_a_record_deleted_meanwhile_is_refused_and_not_re_inserted(wor
     assert not model.objects.filter(pk=obj.pk).exists()
 
 
-def test_update_fields_saves_bump_and_check_the_version_too(world):  # noqa: F811
+def test_update_fields_saves_bump_and_check_the_version_too(world):
     cadre = Cadre.objects.get(pk=world.worker_a.cadre.pk)
     stale = Cadre.objects.get(pk=cadre.pk)
     cadre.phone = "13900001111"
@@ -229,7 +232,7 @@ def test_update_fields_saves_bump_and_check_the_version_too(world):  # noqa: F81
     assert Cadre.objects.get(pk=cadre.pk).position == ""
 
 
-def test_a_refused_save_leaves_the_callers_transaction_usable(world):  # noqa: F811
+def test_a_refused_save_leaves_the_callers_transaction_usable(world):
     stale = Department.objects.get(pk=world.dept.pk)
     Department.objects.filter(pk=world.dept.pk).update(phone="13800000000", version=F("version") + 1)
     with transaction.atomic():
@@ -241,7 +244,7 @@ def test_a_refused_save_leaves_the_callers_transaction_usable(world):  # noqa: F
     assert Department.objects.get(pk=world.dept.pk).head_name == ""
 
 
-def test_rows_inserted_without_the_column_start_at_version_1(world):  # noqa: F811
+def test_rows_inserted_without_the_column_start_at_version_1(world):
     """Raw INSERTs (allocation's COPY, executemany) may leave ``version`` out: it has a database default."""
     table = connection.ops.quote_name(FocusGroup._meta.db_table)
     with connection.cursor() as cursor:
@@ -250,7 +253,7 @@ def test_rows_inserted_without_the_column_start_at_version_1(world):  # noqa: F8
     assert FocusGroup.objects.get(name="原始插入").version == 1
 
 
-def test_a_full_row_save_of_an_issue_cannot_undo_a_workflow_step(world):  # noqa: F811
+def test_a_full_row_save_of_an_issue_cannot_undo_a_workflow_step(world):
     """The services UPDATE … WHERE version and bump it; a full-row save of a copy loaded before
     must not put the old status back."""
     issue = make_issue(world.ha)
@@ -269,7 +272,7 @@ def test_a_full_row_save_of_an_issue_cannot_undo_a_workflow_step(world):  # noqa
     services.issue_route(issue=fresh, by=world.admin, version=3, department=world.dept)
 
 
-def test_handing_a_cadres_households_over_bumps_the_moved_assignments(world):  # noqa: F811
+def test_handing_a_cadres_households_over_bumps_the_moved_assignments(world):
     w = world
     loaded = Assignment.objects.get(household=w.hc)
     successor = Cadre.objects.create(name="新干部", tier=Tier.DEPARTMENT, scope=w.street, department=w.dept)
@@ -291,12 +294,19 @@ def _admin_case(name, w):
     if name == "household":
         return w.ha, None, {"head_name": "张甲（改）"}, {"notes": "老人独居"}
     if name == "member":
-        return Member.objects.create(household=w.ha, name="张小明", relation="子"), None, {"work": "青岛港"}, {"health": "高血压"}
+        return (
+            Member.objects.create(household=w.ha, name="张小明", relation="子"),
+            None,
+            {"work": "青岛港"},
+            {"health": "高血压"},
+        )
     if name == "node":
         return w.grid_b, None, {"name": "第2网格（改）"}, {"code": "G02"}
     if name in ("street", "community", "grid", "building"):
         proxy = apps.get_model("households", name)
-        node = {"street": w.street, "community": w.c2, "grid": w.grid_c, "building": Node.objects.get(name="1号楼")}[name]
+        node = {"street": w.street, "community": w.c2, "grid": w.grid_c, "building": Node.objects.get(name="1号楼")}[
+            name
+        ]
         return node, proxy, {"name": node.name + "（改）"}, {"code": "X9"}
     if name == "focusgroup":
         return FocusGroup.objects.get(name="老党员"), None, {"aliases": "党员老同志"}, {"order": "9"}
@@ -307,7 +317,9 @@ def _admin_case(name, w):
     if name == "campaign":
         return w.campaign, None, {"name": "春季大走访"}, {"min_visit_minutes": "40"}
     if name == "stage":
-        stage = Stage.objects.create(campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31))
+        stage = Stage.objects.create(
+            campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31)
+        )
         return stage, None, {"ends_on": "2026-04-30"}, {"starts_on": "2026-03-05"}
     if name == "departmentquota":
         quota = DepartmentQuota.objects.create(campaign=w.campaign, department=w.dept, community=w.c1, households=5)
@@ -327,7 +339,7 @@ ADMIN_MODELS = [
 
 
 @pytest.mark.parametrize("name", ADMIN_MODELS)
-def test_the_second_of_two_admin_editors_is_refused_and_nothing_of_his_is_written(world, name):  # noqa: F811
+def test_the_second_of_two_admin_editors_is_refused_and_nothing_of_his_is_written(world, name):
     w = world
     obj, model, mine, theirs = _admin_case(name, w)
     url = change_url(obj, model)
@@ -356,7 +368,7 @@ def test_the_second_of_two_admin_editors_is_refused_and_nothing_of_his_is_writte
     assert {f: form_value(fresh, f) for f in theirs} == theirs and fresh.version == obj.version + 2
 
 
-def test_a_change_form_posted_without_the_version_is_refused(world):  # noqa: F811
+def test_a_change_form_posted_without_the_version_is_refused(world):
     client = Client()
     url = change_url(world.dept)
     data = open_change_form(client, world.admin, url)
@@ -365,7 +377,7 @@ def test_a_change_form_posted_without_the_version_is_refused(world):  # noqa: F8
     assert Department.objects.get(pk=world.dept.pk).head_name == ""
 
 
-def test_a_form_that_changes_nothing_is_not_refused(world):  # noqa: F811
+def test_a_form_that_changes_nothing_is_not_refused(world):
     """Only the version moved (a no-op save by someone else): nothing of the editor's would be lost."""
     client = Client()
     url = change_url(world.campaign)
@@ -374,7 +386,7 @@ def test_a_form_that_changes_nothing_is_not_refused(world):  # noqa: F811
     assert client.post(url, data).status_code == 302
 
 
-def test_a_read_only_change_page_has_no_version_field(world):  # noqa: F811
+def test_a_read_only_change_page_has_no_version_field(world):
     client = Client()
     client.force_login(world.leader)  # leaders only read
     for url in (change_url(world.campaign), change_url(world.dept), change_url(world.grid_b)):
@@ -382,7 +394,7 @@ def test_a_read_only_change_page_has_no_version_field(world):  # noqa: F811
         assert page.status_code == 200 and "seen_version" not in page.content.decode(), url
 
 
-def test_adding_a_record_in_the_admin_starts_at_version_1(world):  # noqa: F811
+def test_adding_a_record_in_the_admin_starts_at_version_1(world):
     client = Client()
     client.force_login(world.admin)
     response = client.post(reverse("admin:visitplan_department_add"), {"name": "区人社局", "level": "district"})
@@ -390,11 +402,13 @@ def test_adding_a_record_in_the_admin_starts_at_version_1(world):  # noqa: F811
     assert Department.objects.get(name="区人社局").version == 1
 
 
-def test_a_save_that_loses_the_race_after_the_check_writes_nothing(world):  # noqa: F811
+def test_a_save_that_loses_the_race_after_the_check_writes_nothing(world):
     """Someone saves between the form's check and the UPDATE: the whole changeform (inlines too)
     rolls back and the editor is sent back to the page with the message."""
     w = world
-    stage = Stage.objects.create(campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31))
+    stage = Stage.objects.create(
+        campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31)
+    )
     client = Client()
     url = change_url(w.campaign)
     data = open_change_form(client, w.admin, url)
@@ -421,12 +435,14 @@ def test_a_save_that_loses_the_race_after_the_check_writes_nothing(world):  # no
 
 
 def _campaign_with_rows(w):
-    stage = Stage.objects.create(campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31))
+    stage = Stage.objects.create(
+        campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31)
+    )
     quota = DepartmentQuota.objects.create(campaign=w.campaign, department=w.dept, community=w.c1, households=5)
     return stage, quota
 
 
-def test_every_inline_row_carries_its_version(world):  # noqa: F811
+def test_every_inline_row_carries_its_version(world):
     _campaign_with_rows(world)
     client = Client()
     client.force_login(world.admin)
@@ -435,7 +451,7 @@ def test_every_inline_row_carries_its_version(world):  # noqa: F811
     assert 'name="quotas-0-seen_version" value="1"' in page
 
 
-def test_two_editors_of_one_inline_row_the_second_is_refused(world):  # noqa: F811
+def test_two_editors_of_one_inline_row_the_second_is_refused(world):
     w = world
     stage, quota = _campaign_with_rows(w)
     url = change_url(w.campaign)
@@ -450,7 +466,7 @@ def test_two_editors_of_one_inline_row_the_second_is_refused(world):  # noqa: F8
     assert DepartmentQuota.objects.get(pk=quota.pk).households == 8
 
 
-def test_an_inline_row_changed_on_its_own_page_meanwhile_is_refused(world):  # noqa: F811
+def test_an_inline_row_changed_on_its_own_page_meanwhile_is_refused(world):
     """The stage was edited on the stage admin (the campaign's version did not move): the campaign
     form that still shows the old stage must not write it back."""
     w = world
@@ -466,7 +482,7 @@ def test_an_inline_row_changed_on_its_own_page_meanwhile_is_refused(world):  # n
     assert (fresh.kind, fresh.ends_on, fresh.version) == (StageKind.VISIT, D(2026, 4, 30), 2)
 
 
-def test_an_inline_row_deleted_meanwhile_is_refused_with_its_own_message(world):  # noqa: F811
+def test_an_inline_row_deleted_meanwhile_is_refused_with_its_own_message(world):
     w = world
     _stage, quota = _campaign_with_rows(w)
     url = change_url(w.campaign)
@@ -490,7 +506,7 @@ def _changelist_data(page):
     return data
 
 
-def test_list_editable_rows_carry_their_version_and_the_second_editor_is_refused(world):  # noqa: F811
+def test_list_editable_rows_carry_their_version_and_the_second_editor_is_refused(world):
     url = reverse("admin:households_focusgroup_changelist")
     alice, bob = Client(), Client()
     alice.force_login(world.admin)
@@ -517,7 +533,7 @@ def test_list_editable_rows_carry_their_version_and_the_second_editor_is_refused
 
 
 @pytest.fixture
-def plan(world):  # noqa: F811
+def plan(world):
     plan = HardshipPlan.objects.create(household=world.ha, situation="户主患慢性病，无固定收入", goal="落实低保",
                                        responsible="张书记（湖田社区）")  # fmt: skip
     HardshipMeasure.objects.create(plan=plan, content="协助申请医疗救助", unit="区医保局", order=0)
@@ -545,14 +561,14 @@ def _measures(plan):
     return [(m.content, m.unit) for m in HardshipMeasure.objects.filter(plan=plan).order_by("order", "pk")]
 
 
-def test_the_plan_page_carries_the_version_of_the_plan_and_of_each_measure(world, plan):  # noqa: F811
+def test_the_plan_page_carries_the_version_of_the_plan_and_of_each_measure(world, plan):
     page, _data = open_plan_page(Client(), world.admin, world.ha)
     html = page.content.decode()
     assert 'name="seen_version" value="1"' in html
     assert 'name="measures-0-seen_version" value="1"' in html and 'name="measures-1-seen_version" value="1"' in html
 
 
-def test_plan_fields_and_a_measure_edited_at_once_the_second_save_is_refused(world, plan):  # noqa: F811
+def test_plan_fields_and_a_measure_edited_at_once_the_second_save_is_refused(world, plan):
     w = world
     alice, bob = Client(), Client()
     _, a = open_plan_page(alice, w.admin, w.ha)
@@ -572,7 +588,7 @@ def test_plan_fields_and_a_measure_edited_at_once_the_second_save_is_refused(wor
     assert _measures(plan) == [("协助申请医疗救助", "区医保局"), ("推荐公益性岗位", "区人社局")]
 
 
-def test_a_measure_and_the_plan_fields_edited_at_once_the_second_save_is_refused(world, plan):  # noqa: F811
+def test_a_measure_and_the_plan_fields_edited_at_once_the_second_save_is_refused(world, plan):
     w = world
     alice, bob = Client(), Client()
     _, a = open_plan_page(alice, w.admin, w.ha)
@@ -597,7 +613,7 @@ def test_a_measure_and_the_plan_fields_edited_at_once_the_second_save_is_refused
     assert _measures(plan)[1] == ("推荐公益性岗位", "区就业服务中心")
 
 
-def test_a_measure_deleted_meanwhile_is_not_brought_back(world, plan):  # noqa: F811
+def test_a_measure_deleted_meanwhile_is_not_brought_back(world, plan):
     w = world
     alice, bob = Client(), Client()
     _, a = open_plan_page(alice, w.admin, w.ha)
@@ -610,7 +626,7 @@ def test_a_measure_deleted_meanwhile_is_not_brought_back(world, plan):  # noqa: 
     assert _measures(plan) == [("协助申请医疗救助", "区医保局")]
 
 
-def test_a_plan_created_by_someone_else_meanwhile_is_not_overwritten(world):  # noqa: F811
+def test_a_plan_created_by_someone_else_meanwhile_is_not_overwritten(world):
     w = world
     alice, bob = Client(), Client()
     _, a = open_plan_page(alice, w.admin, w.hb)
@@ -624,7 +640,7 @@ def test_a_plan_created_by_someone_else_meanwhile_is_not_overwritten(world):  # 
     assert (plan.situation, plan.responsible, plan.version) == ("老人瘫痪在床", "李委员", 1)
 
 
-def test_a_plan_save_that_loses_the_race_after_the_check_writes_nothing(world, plan):  # noqa: F811
+def test_a_plan_save_that_loses_the_race_after_the_check_writes_nothing(world, plan):
     w = world
     client = Client()
     _, data = open_plan_page(client, w.admin, w.ha)
@@ -650,7 +666,7 @@ def test_a_plan_save_that_loses_the_race_after_the_check_writes_nothing(world, p
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_of_two_simultaneous_cadre_saves_exactly_one_wins(world, on_postgres):  # noqa: F811
+def test_of_two_simultaneous_cadre_saves_exactly_one_wins(world, on_postgres):
     pk = world.worker_a.cadre.pk
     for round_ in range(5):  # a few rounds, so the two threads really overlap at least sometimes
         seen = Cadre.objects.get(pk=pk).version
@@ -665,7 +681,7 @@ def test_of_two_simultaneous_cadre_saves_exactly_one_wins(world, on_postgres):  
 
             return call
 
-        outcomes = _race(edit(f"甲{round_}"), edit(f"乙{round_}"))
+        outcomes = race(edit(f"甲{round_}"), edit(f"乙{round_}"))
         winners = [r for r, e in outcomes if e is None]
         losers = [e for r, e in outcomes if e is not None]
         assert len(winners) == 1, outcomes
@@ -676,7 +692,7 @@ def test_of_two_simultaneous_cadre_saves_exactly_one_wins(world, on_postgres):  
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_of_two_simultaneous_plan_page_saves_exactly_one_is_kept(world, plan, on_postgres):  # noqa: F811
+def test_of_two_simultaneous_plan_page_saves_exactly_one_is_kept(world, plan, on_postgres):
     w = world
     alice, bob = Client(), Client()
     _, a = open_plan_page(alice, w.admin, w.ha)
@@ -684,7 +700,7 @@ def test_of_two_simultaneous_plan_page_saves_exactly_one_is_kept(world, plan, on
     a["goal"], a["measures-0-unit"] = "爱丽丝的目标", "爱丽丝的单位"
     b["goal"], b["measures-0-unit"] = "鲍勃的目标", "鲍勃的单位"
 
-    outcomes = _race(lambda: alice.post(plan_url(w.ha), a), lambda: bob.post(plan_url(w.ha), b))
+    outcomes = race(lambda: alice.post(plan_url(w.ha), a), lambda: bob.post(plan_url(w.ha), b))
 
     assert all(e is None for _, e in outcomes), outcomes
     responses = [r for r, _ in outcomes]

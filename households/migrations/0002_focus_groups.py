@@ -1,4 +1,4 @@
-"""The focus-group vocabulary of DESIGN.md (重点人群); editable in the admin afterwards."""
+"""The focus-group vocabulary of the campaign plans (重点人群); editable in the admin afterwards."""
 
 from django.db import migrations
 

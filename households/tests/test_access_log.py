@@ -13,11 +13,10 @@ from django.utils import timezone
 
 from households.masking import mask_id_number, mask_phone
 from households.models import AccessKind, ExportLog, Household, Member
-from tests.conftest import world  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
-def family(world):  # noqa: F811
+def family(world):
     w = world
     w.son = Member.objects.create(household=w.ha, name="张小明", relation="子", id_number="370303198206114163")
     w.baby = Member.objects.create(household=w.ha, name="张小小", relation="孙女")  # no ID number yet
@@ -48,7 +47,13 @@ def test_a_role_with_full_access_sees_masked_values_until_it_reveals_them(client
     assert "已记入访问日志" in page
     assert "no-store" in response["Cache-Control"]
     log = ExportLog.objects.get()
-    assert (log.user, log.username, log.kind, log.household, log.ip) == (w.admin, "admin", AccessKind.REVEAL, w.ha, "127.0.0.1")
+    assert (log.user, log.username, log.kind, log.household, log.ip) == (
+        w.admin,
+        "admin",
+        AccessKind.REVEAL,
+        w.ha,
+        "127.0.0.1",
+    )
     assert (log.rows, log.residents) == (1, 2)  # the head and the son; the baby has no ID number to show
     assert "张甲" in log.what and log.get_kind_display() == "查看完整信息"
 
@@ -145,7 +150,9 @@ EXPORTS = {
     "reports:ledger_visits": lambda c, w: c.get(reverse("reports:ledger_visits"), {"campaign": w.campaign.pk}),
     "reports:ledger_hardship": lambda c, w: c.get(reverse("reports:ledger_hardship")),
     "reports:ledger_monthly": lambda c, w: c.get(reverse("reports:ledger_monthly")),
-    "reports:ledger_supervision": lambda c, w: c.get(reverse("reports:ledger_supervision"), {"campaign": w.campaign.pk}),
+    "reports:ledger_supervision": lambda c, w: c.get(
+        reverse("reports:ledger_supervision"), {"campaign": w.campaign.pk}
+    ),
     "admin cadre export xlsx": lambda c, w: _import_export(c, "cadre", 0),
     "admin cadre export csv": lambda c, w: _import_export(c, "cadre", 1),
     "admin department export xlsx": lambda c, w: _import_export(c, "department", 0),
@@ -222,7 +229,9 @@ def test_the_admin_shows_the_log_read_only_even_to_a_superuser(client, logged, w
     client.post(change, {"what": "改过", "rows": 0})
     assert client.get(reverse("admin:households_exportlog_add")).status_code == 403
     assert client.get(reverse("admin:households_exportlog_delete", args=[w.log.pk])).status_code == 403
-    assert client.post(reverse("admin:households_exportlog_delete", args=[w.log.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        client.post(reverse("admin:households_exportlog_delete", args=[w.log.pk]), {"post": "yes"}).status_code == 403
+    )
     client.post(changelist, {"action": "delete_selected", "_selected_action": [w.log.pk], "post": "yes"})
     log = ExportLog.objects.get()
     assert (log.pk, log.what, log.rows) == (w.log.pk, "居民底册（页面导出）", 3)

@@ -1,7 +1,6 @@
 """Two people editing one household: the second save is refused (Household.version, an optimistic
 lock: UPDATE … WHERE version = the version the editor loaded, bumping it)."""
 
-
 import pytest
 from django.db.models import F
 from django.db.models.signals import pre_save
@@ -11,8 +10,7 @@ from django.urls import reverse
 from core.versioning import GONE_EDIT_MESSAGE, STALE_EDIT_MESSAGE, StaleEditError
 from households.models import Household, Member, Node, Street
 from households.register import import_register
-from issues.tests.test_concurrency import _race
-from tests.conftest import world  # noqa: F401  (the fixture)
+from tests.support.threads import race
 
 from .xlsx import register_row, write_register_file
 
@@ -58,7 +56,7 @@ def open_form(client, user, household):
 # ------------------------------------------------------------------------------------------------ the model
 
 
-def test_a_new_household_is_version_1_and_each_save_bumps_it(world):  # noqa: F811
+def test_a_new_household_is_version_1_and_each_save_bumps_it(world):
     h = world.ha
     assert h.version == 1
     h.notes = "独居"
@@ -68,7 +66,7 @@ def test_a_new_household_is_version_1_and_each_save_bumps_it(world):  # noqa: F8
     assert Household.objects.get(pk=h.pk).version == 3
 
 
-def test_a_save_from_a_stale_instance_is_refused_and_writes_nothing(world):  # noqa: F811
+def test_a_save_from_a_stale_instance_is_refused_and_writes_nothing(world):
     first = Household.objects.get(pk=world.ha.pk)
     second = Household.objects.get(pk=world.ha.pk)
     first.head_name = "张甲一"
@@ -83,7 +81,7 @@ def test_a_save_from_a_stale_instance_is_refused_and_writes_nothing(world):  # n
     assert (fresh.head_name, fresh.phone, fresh.version) == ("张甲一", world.ha.phone, 2)
 
 
-def test_a_save_of_a_household_deleted_meanwhile_is_refused(world):  # noqa: F811
+def test_a_save_of_a_household_deleted_meanwhile_is_refused(world):
     h = Household.objects.get(pk=world.hb.pk)
     Household.objects.filter(pk=h.pk).delete()
     h.head_name = "复活"
@@ -92,7 +90,7 @@ def test_a_save_of_a_household_deleted_meanwhile_is_refused(world):  # noqa: F81
     assert not Household.objects.filter(pk=h.pk).exists()
 
 
-def test_moving_a_grid_bumps_the_version_of_its_households(world):  # noqa: F811
+def test_moving_a_grid_bumps_the_version_of_its_households(world):
     w = world
     loaded = Household.objects.get(pk=w.hb.pk)
     grid = Node.objects.get(pk=w.grid_b.pk)
@@ -107,13 +105,13 @@ def test_moving_a_grid_bumps_the_version_of_its_households(world):  # noqa: F811
 # ------------------------------------------------------------------------------------------------ the admin form
 
 
-def test_the_change_form_carries_the_version_hidden(client, world):  # noqa: F811
+def test_the_change_form_carries_the_version_hidden(client, world):
     client.force_login(world.admin)
     page = client.get(change_url(world.ha)).content.decode()
     assert 'type="hidden" name="seen_version" value="1"' in page
 
 
-def test_the_second_of_two_editors_is_refused_with_a_clear_message(world):  # noqa: F811
+def test_the_second_of_two_editors_is_refused_with_a_clear_message(world):
     w = world
     alice, bob = Client(), Client()
     a = open_form(alice, w.admin, w.ha)
@@ -139,7 +137,7 @@ def test_the_second_of_two_editors_is_refused_with_a_clear_message(world):  # no
     assert (fresh.head_name, fresh.notes, fresh.version) == ("张甲（改）", "老人独居，子女在外地", 3)
 
 
-def test_a_post_without_the_version_is_refused(client, world):  # noqa: F811
+def test_a_post_without_the_version_is_refused(client, world):
     data = open_form(client, world.admin, world.ha)
     del data["seen_version"]
     data["head_name"] = "无版本"
@@ -148,7 +146,7 @@ def test_a_post_without_the_version_is_refused(client, world):  # noqa: F811
     assert Household.objects.get(pk=world.ha.pk).head_name == "张甲"
 
 
-def test_a_save_that_loses_the_race_after_the_check_writes_nothing(client, world):  # noqa: F811
+def test_a_save_that_loses_the_race_after_the_check_writes_nothing(client, world):
     """Someone saves between the form's check and the write: the UPDATE … WHERE version finds no
     row, the whole admin save (members too) rolls back and the editor is sent back with the message."""
     w = world
@@ -177,7 +175,7 @@ def test_a_save_that_loses_the_race_after_the_check_writes_nothing(client, world
     assert Member.objects.get(pk=son.pk).work == ""
 
 
-def test_editing_only_a_member_bumps_the_version_too(world):  # noqa: F811
+def test_editing_only_a_member_bumps_the_version_too(world):
     w = world
     Member.objects.create(household=w.ha, name="张小明", relation="子")
     alice, bob = Client(), Client()
@@ -192,14 +190,14 @@ def test_editing_only_a_member_bumps_the_version_too(world):  # noqa: F811
     assert (member.work, member.health) == ("青岛港", "")
 
 
-def test_the_read_only_page_of_a_leader_has_no_version_field(client, world):  # noqa: F811
+def test_the_read_only_page_of_a_leader_has_no_version_field(client, world):
     client.force_login(world.leader)
     page = client.get(change_url(world.ha))
     assert page.status_code == 200
     assert "seen_version" not in page.content.decode()
 
 
-def test_adding_a_household_in_the_admin_starts_at_version_1(client, world):  # noqa: F811
+def test_adding_a_household_in_the_admin_starts_at_version_1(client, world):
     w = world
     client.force_login(w.admin)
     response = client.post(
@@ -245,7 +243,7 @@ def test_the_register_import_bumps_the_version_of_the_households_it_changes(tmp_
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_of_two_simultaneous_saves_exactly_one_wins(world, on_postgres):  # noqa: F811
+def test_of_two_simultaneous_saves_exactly_one_wins(world, on_postgres):
     pk = world.ha.pk
     for round_ in range(5):  # a few rounds, so the two threads really overlap at least sometimes
         seen = Household.objects.get(pk=pk).version
@@ -260,7 +258,7 @@ def test_of_two_simultaneous_saves_exactly_one_wins(world, on_postgres):  # noqa
 
             return call
 
-        outcomes = _race(edit(f"甲{round_}"), edit(f"乙{round_}"))
+        outcomes = race(edit(f"甲{round_}"), edit(f"乙{round_}"))
         winners = [r for r, e in outcomes if e is None]
         losers = [e for r, e in outcomes if e is not None]
         assert len(winners) == 1, outcomes
@@ -271,14 +269,14 @@ def test_of_two_simultaneous_saves_exactly_one_wins(world, on_postgres):  # noqa
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_of_two_simultaneous_admin_saves_exactly_one_is_kept(world, on_postgres):  # noqa: F811
+def test_of_two_simultaneous_admin_saves_exactly_one_is_kept(world, on_postgres):
     w = world
     alice, bob = Client(), Client()
     a = open_form(alice, w.admin, w.ha)
     b = open_form(bob, w.admin, w.ha)
     a["head_name"], b["head_name"] = "爱丽丝改的", "鲍勃改的"
 
-    outcomes = _race(lambda: alice.post(change_url(w.ha), a), lambda: bob.post(change_url(w.ha), b))
+    outcomes = race(lambda: alice.post(change_url(w.ha), a), lambda: bob.post(change_url(w.ha), b))
 
     assert all(e is None for _, e in outcomes), outcomes
     responses = [r for r, _ in outcomes]

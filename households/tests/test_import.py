@@ -56,7 +56,13 @@ def test_it_imports_the_sample_file(street):
     assert Household.objects.filter(street=street).count() == 40
 
     h = Household.objects.select_related("community", "grid", "building").get(id_number="110105195910010132")
-    assert (h.community.name, h.grid.name, h.building.name, h.unit, h.room) == ("湖田社区", "第3网格", "18号楼", "2单元", "1204")
+    assert (h.community.name, h.grid.name, h.building.name, h.unit, h.room) == (
+        "湖田社区",
+        "第3网格",
+        "18号楼",
+        "2单元",
+        "1204",
+    )
     assert (h.head_name, h.phone, h.size, h.notes) == ("唐建华", "14579190748", 4, "")
     assert tag_names(h) == {"单亲儿童", "困难群众"}
     assert Household.tags.through.objects.count() == 27  # every focus group named in the sample
@@ -138,7 +144,9 @@ def test_a_file_with_bad_rows_imports_nothing_and_lists_every_bad_row(street, tm
         RowError(3, "身份证号", "身份证号校验码错误"),
         RowError(4, "户主姓名", "户主姓名不能为空"),
         RowError(4, "家庭人口", "家庭人口应为正整数，现为“两”"),
-        RowError(5, "身份证号", "身份证号被 Excel 存成了数字，末几位已丢失；请把该列设置为“文本”格式后重新填写身份证号"),
+        RowError(
+            5, "身份证号", "身份证号被 Excel 存成了数字，末几位已丢失；请把该列设置为“文本”格式后重新填写身份证号"
+        ),
         RowError(
             7,
             "重点人群",
@@ -168,13 +176,13 @@ def test_a_duplicate_row_still_reports_its_own_errors(street, tmp_path):
 
 
 def test_a_database_failure_midway_leaves_nothing_behind(street, monkeypatch):
-    from households import register
+    from households.register import importing
 
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
 
     # Fails after the nodes and the households of the first batch are written.
-    monkeypatch.setattr(register._HouseholdWriter, "replace_tags", fail)
+    monkeypatch.setattr(importing._HouseholdWriter, "replace_tags", fail)
     with pytest.raises(RuntimeError):
         import_register(street=street, source=SAMPLE)
     assert list(Node.objects.all()) == [street]
@@ -208,7 +216,11 @@ def test_it_refuses_a_sheet_with_another_name(street, tmp_path):
 
 @pytest.mark.parametrize(
     "name, content",
-    [("register.xlsx", "社区,网格\n湖田社区,第1网格\n".encode()), ("register.xls", b"\xd0\xcf\x11\xe0" + b"\0" * 100), ("register.csv", b"a,b")],
+    [
+        ("register.xlsx", "社区,网格\n湖田社区,第1网格\n".encode()),
+        ("register.xls", b"\xd0\xcf\x11\xe0" + b"\0" * 100),
+        ("register.csv", b"a,b"),
+    ],
 )
 def test_it_refuses_a_file_that_is_not_xlsx(street, tmp_path, name, content):
     path = tmp_path / name
@@ -267,10 +279,17 @@ def test_a_landline_typed_as_a_number_lost_its_zero_and_the_reason_says_so(stree
 
 
 def test_text_is_trimmed_and_ids_and_phones_normalized(street, tmp_path):
-    row = register_row(1, community=" 湖田社区 ", head_name="\u3000张三 ", id_number="35082119950215965x", phone="+86 138 0000 0000")
+    row = register_row(
+        1, community=" 湖田社区 ", head_name="\u3000张三 ", id_number="35082119950215965x", phone="+86 138 0000 0000"
+    )
     import_register(street=street, source=write_register_file(tmp_path / "t.xlsx", [row]))
     h = Household.objects.select_related("community").get()
-    assert (h.community.name, h.head_name, h.id_number, h.phone) == ("湖田社区", "张三", "35082119950215965X", "13800000000")
+    assert (h.community.name, h.head_name, h.id_number, h.phone) == (
+        "湖田社区",
+        "张三",
+        "35082119950215965X",
+        "13800000000",
+    )
 
 
 def test_focus_groups_accept_aliases_and_commas(street, tmp_path):
@@ -497,13 +516,15 @@ def test_admin_import_flow_previews_then_imports(admin_client_media, street, set
 
 
 def test_admin_import_shows_every_bad_row_and_offers_no_confirmation(admin_client_media, street, tmp_path):
-    path = write_register_file(tmp_path / "bad.xlsx", [register_row(1), register_row(2, id_number="1"), register_row(3, phone="2")])
+    path = write_register_file(
+        tmp_path / "bad.xlsx", [register_row(1), register_row(2, id_number="1"), register_row(3, phone="2")]
+    )
     preview = upload(admin_client_media, street, content=path.read_bytes())
     html = preview.content.decode()
     assert preview.status_code == 200
     assert "确认导入" not in html
     assert "有 2 行有误，未导入任何数据" in html
-    assert "<th scope=\"col\">行号</th>" in html
+    assert '<th scope="col">行号</th>' in html
     assert "身份证号应为18位，实际为1位" in html and "联系电话应为11位手机号" in html
     assert "households_register_import" not in admin_client_media.session
     assert Household.objects.count() == 0
@@ -512,7 +533,9 @@ def test_admin_import_shows_every_bad_row_and_offers_no_confirmation(admin_clien
 def test_admin_import_cancel_discards_the_upload(admin_client_media, street, settings):
     upload(admin_client_media, street)
     token = admin_client_media.session["households_register_import"]["token"]
-    response = admin_client_media.post(reverse("admin:households_household_import_confirm"), {"token": token, "cancel": "取消"})
+    response = admin_client_media.post(
+        reverse("admin:households_household_import_confirm"), {"token": token, "cancel": "取消"}
+    )
     assert response.status_code == 302
     assert not list((settings.MEDIA_ROOT / "imports").glob("*.xlsx"))
     assert Household.objects.count() == 0
@@ -544,7 +567,7 @@ def test_admin_import_needs_the_add_permission(client, street):
 def test_admin_offers_only_streets_wholly_in_the_users_scope(street, client, settings, tmp_path):
     from django.contrib.auth.models import Group, Permission
 
-    from households.admin_import import importable_streets
+    from households.import_jobs import importable_streets
     from households.roles import STREET_ADMIN
     from visitplan.models import Cadre, Tier
 

@@ -14,12 +14,13 @@ from django.urls import reverse
 from openpyxl import Workbook, load_workbook
 
 from core.models import BackgroundJob, JobStatus
+from core.spreadsheets import safe_cell
 from households.import_errors import REASON_HEADER
 from households.import_jobs import CHECK, ERRORS_SHOWN, IMPORT, count_sheet_rows
 from households.models import ExportLog, Household, Node
-from households.register import HEADERS, SHEET_NAME, safe_cell
+from households.register import HEADERS, SHEET_NAME
 from households.roles import STREET_ADMIN
-from tests.conftest import make_user, world  # noqa: F401  (the fixture)
+from tests.support.world import make_user
 from visitplan.models import Tier
 
 from .xlsx import SAMPLE, register_row, valid_id_number
@@ -33,7 +34,7 @@ EVIL = '=HYPERLINK("http://e.example","点我")'  # within 户主姓名's 32 cha
 
 
 @pytest.fixture
-def w(world, settings, tmp_path):  # noqa: F811
+def w(world, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     world.admin2 = make_user("admin2", STREET_ADMIN, scope=world.street, tier=Tier.STREET_STAFF, staff=True)
     return world
@@ -63,7 +64,14 @@ def bad_rows_file(path, bad=3000, good_every=30):
     rows, n = [], 0
     for i in range(1, bad + 1):
         n += 1
-        rows.append(new_row(n, id_number="123", phone="1" if i % 10 == 0 else f"138{n:08d}", head_name=EVIL if i == 5 else f"住户{n}"))
+        rows.append(
+            new_row(
+                n,
+                id_number="123",
+                phone="1" if i % 10 == 0 else f"138{n:08d}",
+                head_name=EVIL if i == 5 else f"住户{n}",
+            )
+        )
         if i % good_every == 0:
             n += 1
             rows.append(new_row(n))
@@ -133,7 +141,9 @@ def test_the_preview_of_many_bad_rows_lists_the_first_200_with_the_totals_and_th
     assert log.what == "居民底册导入错误文件：register.xlsx" and log.ip == "127.0.0.1"
 
 
-def test_another_user_gets_404_for_the_job_its_status_and_its_error_file(w, client, tmp_path, django_capture_on_commit_callbacks):
+def test_another_user_gets_404_for_the_job_its_status_and_its_error_file(
+    w, client, tmp_path, django_capture_on_commit_callbacks
+):
     path, _rows = bad_rows_file(tmp_path / "bad.xlsx", bad=5)
     client.force_login(w.admin)
     upload(client, w.street, path)  # 10 rows: inline
@@ -229,8 +239,8 @@ def test_a_large_valid_file_is_checked_and_imported_by_jobs_with_a_progress_page
     result = client.get(response.url)
     html = result.content.decode()
     assert result.status_code == 200 and "导入完成" in html
-    assert "<tr><th scope=\"row\">新增户</th><td>300 户</td></tr>" in html
-    assert "<tr><th scope=\"row\">新建社区</th><td>1 个</td></tr>" in html
+    assert '<tr><th scope="row">新增户</th><td>300 户</td></tr>' in html
+    assert '<tr><th scope="row">新建社区</th><td>1 个</td></tr>' in html
     job.refresh_from_db()
     assert job.message == "已导入：共 300 行，新增 300 户，更新 0 户，未变 0 户"
     assert Household.objects.filter(community__name="新建社区").count() == 300
@@ -241,12 +251,15 @@ def test_a_large_valid_file_is_checked_and_imported_by_jobs_with_a_progress_page
     assert "最近的导入" in listing and f"?job={job.pk}" in listing
 
 
-def test_a_job_reports_its_progress_step_by_step(w, client, tmp_path, settings, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_job_reports_its_progress_step_by_step(
+    w, client, tmp_path, settings, monkeypatch, django_capture_on_commit_callbacks
+):
     from core import jobs
-    from households import import_jobs, register
+    from households import import_jobs
+    from households.register import importing
 
     settings.IMPORT_BACKGROUND_ROWS = 100
-    monkeypatch.setattr(register, "PROGRESS_ROWS", 100)
+    monkeypatch.setattr(importing, "PROGRESS_ROWS", 100)
     seen = []
     original = jobs.job_progress
 
@@ -276,9 +289,9 @@ def test_a_job_reports_its_progress_step_by_step(w, client, tmp_path, settings, 
 
 
 def _fail_on_second_batch(monkeypatch):
-    from households import register
+    from households.register import importing
 
-    original = register._HouseholdWriter.replace_tags
+    original = importing._HouseholdWriter.replace_tags
     calls = []
 
     def replace_tags(self, tags):
@@ -287,7 +300,7 @@ def _fail_on_second_batch(monkeypatch):
             raise RuntimeError("disk full")
         return original(self, tags)
 
-    monkeypatch.setattr(register._HouseholdWriter, "replace_tags", replace_tags)
+    monkeypatch.setattr(importing._HouseholdWriter, "replace_tags", replace_tags)
     return calls
 
 
@@ -309,7 +322,10 @@ def test_a_job_failing_midway_is_marked_failed_and_writes_nothing(
     assert len(calls) == 2  # the first batch was written before the failure
     job = BackgroundJob.objects.get(kind=IMPORT)
     assert job.status == JobStatus.FAILED and job.finished_at is not None
-    assert job.message == f"导入时发生意外错误，未写入任何数据。请重新上传再试；如果再次出现，请联系系统管理员（任务编号 {job.pk}）"
+    assert (
+        job.message
+        == f"导入时发生意外错误，未写入任何数据。请重新上传再试；如果再次出现，请联系系统管理员（任务编号 {job.pk}）"
+    )
     assert Household.objects.count() == 3 and Node.objects.count() == nodes_before  # all or nothing
     page = client.get(response.url).content.decode()
     assert "没有完成" in page and job.message in page and "重新上传" in page
@@ -334,7 +350,9 @@ def test_the_task_checks_the_permission_again(w, client, tmp_path, settings, dja
     assert not job.result_file
 
 
-def test_a_check_whose_scope_changed_fails_with_a_message(w, client, tmp_path, settings, django_capture_on_commit_callbacks):
+def test_a_check_whose_scope_changed_fails_with_a_message(
+    w, client, tmp_path, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_BACKGROUND_ROWS = 10
     path = write_file(tmp_path / "big.xlsx", [new_row(n) for n in range(1, 21)])
     client.force_login(w.admin)
@@ -349,7 +367,9 @@ def test_a_check_whose_scope_changed_fails_with_a_message(w, client, tmp_path, s
     assert (job.status, job.message) == (JobStatus.FAILED, "你已无权导入到所选街道，未导入任何数据")
 
 
-def test_a_job_is_run_once_even_if_the_task_is_delivered_twice(w, client, tmp_path, settings, django_capture_on_commit_callbacks):
+def test_a_job_is_run_once_even_if_the_task_is_delivered_twice(
+    w, client, tmp_path, settings, django_capture_on_commit_callbacks
+):
     from households.tasks import register_job_task
 
     settings.IMPORT_BACKGROUND_ROWS = 10
@@ -369,7 +389,9 @@ def test_a_job_is_run_once_even_if_the_task_is_delivered_twice(w, client, tmp_pa
     assert job.finished_at == finished and Household.objects.filter(community__name="新建社区").count() == 20
 
 
-def test_a_job_whose_worker_died_is_taken_over_by_the_redelivered_task(w, client, tmp_path, settings, django_capture_on_commit_callbacks):
+def test_a_job_whose_worker_died_is_taken_over_by_the_redelivered_task(
+    w, client, tmp_path, settings, django_capture_on_commit_callbacks
+):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -406,7 +428,9 @@ def test_a_trial_run_counts_what_the_import_does_without_writing_anything(w, tmp
 
     from households.register import import_register
 
-    import_register(street=w.street, source=write_file(tmp_path / "a.xlsx", [new_row(n, tags="老党员") for n in range(1, 41)]))
+    import_register(
+        street=w.street, source=write_file(tmp_path / "a.xlsx", [new_row(n, tags="老党员") for n in range(1, 41)])
+    )
     rows = [new_row(n, tags="老党员") for n in range(1, 11)]  # unchanged
     rows += [new_row(n, head_name="换了户主", tags="老党员") for n in range(11, 21)]  # changed
     rows += [new_row(n, tags="低保户") for n in range(21, 26)]  # other focus groups

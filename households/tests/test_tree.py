@@ -15,7 +15,7 @@ def test_it_gives_every_node_a_path_under_its_parent():
 
 
 def test_it_rekeys_households_when_a_grid_is_renamed():
-    from tests.conftest import make_household
+    from tests.support.world import make_household
 
     street = Node.objects.create(kind=NodeKind.STREET, name="湖田街道")
     community = Node.objects.create(kind=NodeKind.COMMUNITY, name="湖田社区", parent=street)
@@ -28,7 +28,7 @@ def test_it_rekeys_households_when_a_grid_is_renamed():
 
 
 def test_it_moves_the_subtree_and_households_with_a_node():
-    from tests.conftest import make_household
+    from tests.support.world import make_household
 
     street = Node.objects.create(kind=NodeKind.STREET, name="湖田街道")
     c1 = Node.objects.create(kind=NodeKind.COMMUNITY, name="湖田社区", parent=street)

@@ -1,4 +1,4 @@
-"""households.xlsx_guard: every Excel upload is measured before a parser touches it.
+"""core.xlsx_guard: every Excel upload is measured before a parser touches it.
 
 Each malicious file is built here (zipfile, by hand), then refused three ways: by
 ``inspect_xlsx`` directly (under 2 s, tracemalloc peak under 200 MB), through the household
@@ -25,11 +25,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from households import register, xlsx_guard
+from core import xlsx_guard
+from core.xlsx_guard import XlsxRejected, inspect_xlsx
+from households import register
 from households.apps import check_defusedxml
 from households.models import Household
-from households.xlsx_guard import XlsxRejected, inspect_xlsx
-from tests.conftest import world  # noqa: F401  (the fixture)
 from visitplan.models import Cadre
 
 from .xlsx import SAMPLE
@@ -191,7 +191,9 @@ CASES = {
     "too many entries": (many_entries, "个文件，上限 500 个"),
     "too many entries (zip64)": (zip64_entries, "压缩包内有 70010 个文件，上限 500 个"),
     "dimension of 1,048,576 rows": (
-        lambda: sample_with(sheet=lambda s: s.replace(b'<dimension ref="A1:K41" />', b'<dimension ref="A1:K1048576"/>')),
+        lambda: sample_with(
+            sheet=lambda s: s.replace(b'<dimension ref="A1:K41" />', b'<dimension ref="A1:K1048576"/>')
+        ),
         "单元格延伸到第 1048576 行",
     ),
     "one cell at XFD1048576": (
@@ -204,11 +206,16 @@ CASES = {
     ),
     "many rows": (lambda: many_rows(2000), "单元格延伸到第 2041 行，超过了 50 行数据"),
     "many rows without r": (lambda: many_rows(2000, with_r=False), "超过了 50 行数据"),
-    "cells without r, far right": (lambda: sample_with(sheet=in_sheet(b"<row>" + b"<c/>" * 16385 + b"</row>")), "16385 列"),
+    "cells without r, far right": (
+        lambda: sample_with(sheet=in_sheet(b"<row>" + b"<c/>" * 16385 + b"</row>")),
+        "16385 列",
+    ),
     "billion laughs in sheet1.xml": (lambda: sample_with(sheet=laughing_sheet), "sheet1.xml 含有 DOCTYPE/ENTITY"),
     "billion laughs in sharedStrings.xml": (laughing_shared_strings, "sharedStrings.xml 含有 DOCTYPE/ENTITY"),
     "external entity in workbook.xml": (
-        lambda: sample_with(**{"xl/workbook.xml": lambda w: b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + w}),
+        lambda: sample_with(
+            **{"xl/workbook.xml": lambda w: b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + w}
+        ),
         "workbook.xml 含有 DOCTYPE/ENTITY",
     ),
     "UTF-16 sheet": (lambda: sample_with(sheet=lambda s: s.decode().encode("utf-16")), "不是 UTF-8 编码"),
@@ -217,7 +224,9 @@ CASES = {
     "xls renamed": (ole_file, "旧版 Excel 97-2003"),
     "zip renamed": (lambda: plain_zip(hello__txt=b"hi"), "缺少 [Content_Types].xml、xl/workbook.xml"),
     "docx renamed": (
-        lambda: plain_zip(**{"[Content_Types].xml": sample_parts()["[Content_Types].xml"], "word__document.xml": b"<w/>"}),
+        lambda: plain_zip(
+            **{"[Content_Types].xml": sample_parts()["[Content_Types].xml"], "word__document.xml": b"<w/>"}
+        ),
         "缺少 xl/workbook.xml",
     ),
     "xlsm named .xlsx (content type)": (
@@ -371,7 +380,7 @@ def test_openpyxl_parses_through_defusedxml(monkeypatch):
 
 
 @pytest.fixture
-def street_admin(client, world, settings, tmp_path, limits):  # noqa: F811
+def street_admin(client, world, settings, tmp_path, limits):
     settings.MEDIA_ROOT = tmp_path / "media"
     client.force_login(world.admin)
     return client
@@ -394,8 +403,8 @@ def upload_register(client, street, content, name="register.xlsx"):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_the_register_import_refuses_it(case, files, street_admin, world, settings, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(register, "run_limited", Untouchable)
+def test_the_register_import_refuses_it(case, files, street_admin, world, settings, monkeypatch):
+    monkeypatch.setattr(register.reading, "run_limited", Untouchable)
     households = Household.objects.count()
     started = time.perf_counter()
     response = upload_register(street_admin, world.street, files[case])
@@ -408,16 +417,16 @@ def test_the_register_import_refuses_it(case, files, street_admin, world, settin
     assert not (settings.MEDIA_ROOT / "imports").exists()  # not even stored
 
 
-def test_the_register_import_refuses_an_oversized_file_before_reading_it(street_admin, world, settings, monkeypatch):  # noqa: F811
+def test_the_register_import_refuses_an_oversized_file_before_reading_it(street_admin, world, settings, monkeypatch):
     settings.IMPORT_MAX_UPLOAD_MB = 1
-    monkeypatch.setattr("households.admin_import.inspect_xlsx", Untouchable)
-    monkeypatch.setattr(register, "run_limited", Untouchable)
+    monkeypatch.setattr("households.admin.register_import.inspect_xlsx", Untouchable)
+    monkeypatch.setattr(register.reading, "run_limited", Untouchable)
     response = upload_register(street_admin, world.street, SAMPLE.read_bytes() + b"\0" * (1 << 20))
     assert "超过了 1 MB 的上限" in response.context["form"].errors["file"][0]
     assert not (settings.MEDIA_ROOT / "imports").exists()
 
 
-def test_the_register_import_still_takes_the_template(street_admin, world, settings):  # noqa: F811
+def test_the_register_import_still_takes_the_template(street_admin, world, settings):
     settings.IMPORT_MAX_ROWS = 200_000
     preview = upload_register(street_admin, world.street, SAMPLE.read_bytes())
     assert preview.status_code == 200
@@ -429,9 +438,9 @@ def test_the_register_import_still_takes_the_template(street_admin, world, setti
     assert Household.objects.filter(street=world.street).count() == 43  # 3 of the fixture + 40
 
 
-def test_the_register_file_path_is_guarded_too(world, tmp_path, monkeypatch, limits):  # noqa: F811
+def test_the_register_file_path_is_guarded_too(world, tmp_path, monkeypatch, limits):
     """import_register (the management command, the confirmation) runs the guard itself."""
-    monkeypatch.setattr(register, "run_limited", Untouchable)
+    monkeypatch.setattr(register.reading, "run_limited", Untouchable)
     path = tmp_path / "bomb.xlsx"
     path.write_bytes(sample_with(sheet=in_sheet(b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')))
     report = register.import_register(street=world.street, source=path)
@@ -440,8 +449,8 @@ def test_the_register_file_path_is_guarded_too(world, tmp_path, monkeypatch, lim
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_the_cadre_roster_import_refuses_it(case, files, street_admin, world, monkeypatch):  # noqa: F811
-    monkeypatch.setattr("visitplan.resources.run_limited", Untouchable)
+def test_the_cadre_roster_import_refuses_it(case, files, street_admin, world, monkeypatch):
+    monkeypatch.setattr("visitplan.sheets.reading.run_limited", Untouchable)
     cadres = Cadre.objects.count()
     started = time.perf_counter()
     response = street_admin.post(
@@ -451,7 +460,7 @@ def test_the_cadre_roster_import_refuses_it(case, files, street_admin, world, mo
     assert time.perf_counter() - started < MAX_SECONDS
     assert response.status_code == 200
     errors = response.context["form"].errors["import_file"]
-    # The staff lists bound the cells tighter (visitplan.resources.check_upload): a narrower sheet is refused.
+    # The staff lists bound the cells tighter (visitplan.sheets.check_upload): a narrower sheet is refused.
     expected = {
         "cells without r, far right": "42 行 × 8573 列",
         "too many entries (zip64)": "文件超过 5 MB",  # the staff lists' own size limit comes first
@@ -460,9 +469,9 @@ def test_the_cadre_roster_import_refuses_it(case, files, street_admin, world, mo
     assert Cadre.objects.count() == cadres
 
 
-def test_the_roster_reader_is_guarded_too(world):  # noqa: F811
+def test_the_roster_reader_is_guarded_too(world):
     """read_sheet (the confirmation reads the stored copy) runs the guard itself."""
-    from visitplan.resources import SheetFileError, read_sheet
+    from visitplan.sheets import SheetFileError, read_sheet
 
     with pytest.raises(SheetFileError, match="含有宏"):
         read_sheet(sample_with(**{"xl/vbaProject.bin": ole_file()}))
@@ -500,7 +509,15 @@ def test_the_measured_rectangle_always_covers_calamines():
                 ref = column(col) + str(row if rng.random() < 0.9 else rng.randint(1, 400))
                 ref = ref.lower() if rng.random() < 0.1 else ref
                 form = rng.random()
-                attrs = "" if form < 0.2 else f' t="n" r="{ref}"' if form < 0.3 else f" r='{ref}'" if form < 0.4 else f' r="{ref}"'
+                attrs = (
+                    ""
+                    if form < 0.2
+                    else f' t="n" r="{ref}"'
+                    if form < 0.3
+                    else f" r='{ref}'"
+                    if form < 0.4
+                    else f' r="{ref}"'
+                )
                 cp = "x:" if rng.random() < 0.1 else ""
                 xml.append(f"<{cp}c{attrs}><{cp}v>1</{cp}v></{cp}c>" if rng.random() < 0.8 else f"<{cp}c{attrs}/>")
             xml.append(f"</{prefix}row>")
@@ -559,7 +576,9 @@ def moved_workbook(folder="data", sheet1="/xl/worksheets/sheet1.xml", *, decoy=F
     rels = rels.replace(b'Target="/xl/worksheets/sheet1.xml"', f'Target="{sheet1}"'.encode())
     p[f"{folder}/_rels/workbook.xml.rels"] = add_relationships(rels, *relationships)
     if not decoy:
-        p["[Content_Types].xml"] = p["[Content_Types].xml"].replace(b"/xl/workbook.xml", f"/{folder}/workbook.xml".encode())
+        p["[Content_Types].xml"] = p["[Content_Types].xml"].replace(
+            b"/xl/workbook.xml", f"/{folder}/workbook.xml".encode()
+        )
     if sheet1 != "/xl/worksheets/sheet1.xml":
         del p[SHEET]
     p.update(parts or {})
@@ -584,7 +603,9 @@ def with_unicode_path(name: str, claimed: str, data: bytes) -> bytes:
         entry = zipfile.ZipInfo(name)
         entry.compress_type = zipfile.ZIP_DEFLATED
         path = claimed.encode()
-        entry.extra = struct.pack("<HHB", 0x7075, 5 + len(path), 1) + struct.pack("<L", zlib.crc32(name.encode())) + path
+        entry.extra = (
+            struct.pack("<HHB", 0x7075, 5 + len(path), 1) + struct.pack("<L", zlib.crc32(name.encode())) + path
+        )
         z.writestr(entry, data)
     return out.getvalue()
 
@@ -648,7 +669,8 @@ PACKAGE_CASES = {
     ),
     "a second sheet in another folder, only in the relationships": (
         lambda: moved_workbook(
-            relationships=[relationship("rId9", "worksheet", "/extra/sheet9.xml")], parts={"extra/sheet9.xml": FAR_SHEET}
+            relationships=[relationship("rId9", "worksheet", "/extra/sheet9.xml")],
+            parts={"extra/sheet9.xml": FAR_SHEET},
         ),
         far_sheet("sheet9.xml"),
     ),
@@ -678,8 +700,14 @@ PACKAGE_CASES = {
         lambda: template_with(parts={"xl/media/notes.xml": b"<notes/>"}),
         "xl/media/notes.xml 不属于工作簿",
     ),
-    "two officeDocument relationships": (lambda: template_with(two_office_documents), "有多个工作簿（officeDocument）关系"),
-    "a second workbook in the content types": (lambda: template_with(second_workbook_type), "登记的工作簿 xl/book2.xml"),
+    "two officeDocument relationships": (
+        lambda: template_with(two_office_documents),
+        "有多个工作簿（officeDocument）关系",
+    ),
+    "a second workbook in the content types": (
+        lambda: template_with(second_workbook_type),
+        "登记的工作簿 xl/book2.xml",
+    ),
     "a sheet naming a relationship that does not exist": (
         lambda: sample_with(**{"xl/workbook.xml": lambda w: w.replace(b'r:id="rId2"', b'r:id="rId9"')}),
         "工作表“填写说明”引用的关系 rId9 不存在",
@@ -713,7 +741,7 @@ def test_a_part_reached_as_a_parser_reaches_it_is_measured(case, package_files):
 
 @pytest.mark.parametrize("case", PACKAGE_CASES)
 def test_the_cadre_roster_import_refuses_it_too(case, package_files, street_admin, monkeypatch):
-    monkeypatch.setattr("visitplan.resources.run_limited", Untouchable)
+    monkeypatch.setattr("visitplan.sheets.reading.run_limited", Untouchable)
     cadres = Cadre.objects.count()
     response = street_admin.post(
         reverse("admin:visitplan_cadre_import"),
@@ -727,7 +755,9 @@ def test_the_cadre_roster_import_refuses_it_too(case, package_files, street_admi
 def test_a_workbook_in_another_folder_is_read_where_the_parsers_read_it(tmp_path):
     """A sound package whose workbook and sheet live elsewhere passes, and the register reads it."""
     path = tmp_path / "moved.xlsx"
-    path.write_bytes(moved_workbook("book", sheet1="/sheets/register.xml", parts={"sheets/register.xml": sample_parts()[SHEET]}))
+    path.write_bytes(
+        moved_workbook("book", sheet1="/sheets/register.xml", parts={"sheets/register.xml": sample_parts()[SHEET]})
+    )
     inspect_xlsx(path)
     rows = list(register.read_register(path))
     assert len(rows) == 40
@@ -763,10 +793,17 @@ def _insert(before: bytes, tag: bytes, count: int):
         ("xl/styles.xml", _insert(b"</fonts>", b'<font><sz val="11"/></font>', 20_001), "20000 个字体"),
         ("xl/styles.xml", _insert(b"</borders>", b"<border><left/></border>", 20_001), "20000 个边框样式"),
         ("xl/styles.xml", _insert(b"</cellStyles>", b'<cellStyle name="s" xfId="0"/>', 65_491), "65490 个单元格样式"),
-        ("xl/styles.xml", _insert(b"</indexedColors>", b'<rgbColor rgb="00000000"/>', 500_001), "超过 500000 个 XML 标签"),
+        (
+            "xl/styles.xml",
+            _insert(b"</indexedColors>", b'<rgbColor rgb="00000000"/>', 500_001),
+            "超过 500000 个 XML 标签",
+        ),
         (
             "xl/workbook.xml",
-            lambda w: w.replace(b"<definedNames />", b"<definedNames>" + b'<definedName name="n">A1</definedName>' * 20_001 + b"</definedNames>"),
+            lambda w: w.replace(
+                b"<definedNames />",
+                b"<definedNames>" + b'<definedName name="n">A1</definedName>' * 20_001 + b"</definedNames>",
+            ),
             "20000 个名称",
         ),
     ],
@@ -806,7 +843,9 @@ def test_every_part_calamine_reads_as_a_sheet_is_measured_as_one(tmp_path):
                     read = workbook.get_sheet_by_name("居民底册").to_python()[0][0] == "marker"
             except Exception:
                 read = False
-            checker = xlsx_guard._Inspection(io.BytesIO(path.read_bytes()), max_rows=10**6, max_cells=10**12, max_upload_mb=30)
+            checker = xlsx_guard._Inspection(
+                io.BytesIO(path.read_bytes()), max_rows=10**6, max_cells=10**12, max_upload_mb=30
+            )
             try:
                 checker.run()
             except XlsxRejected:
@@ -841,11 +880,11 @@ def test_a_register_the_guard_missed_costs_only_the_child(tmp_path, parse_limits
 def test_a_staff_list_the_guard_missed_costs_only_the_child(parse_limits, monkeypatch):
     """openpyxl spends 17 s and 1.6 GB on 990,000 cell formats; past the guard (switched off here)
     the child hits a limit, and the reader reports the file as unreadable."""
-    from visitplan.resources import SheetFileError, read_sheet
+    from visitplan.sheets import SheetFileError, read_sheet
 
     parse_limits.IMPORT_PARSE_MEMORY_MB = 300
     parse_limits.IMPORT_PARSE_CPU_SECONDS = 3
-    monkeypatch.setattr("visitplan.resources.check_upload", lambda data: None)
+    monkeypatch.setattr("visitplan.sheets.reading.check_upload", lambda data: None)
     started = time.perf_counter()
     with pytest.raises(SheetFileError, match="^文件无法读取：读取(时所需内存|用时)超过了"):
         read_sheet(stored(sample_with(**{"xl/styles.xml": xf_styles(990_000)})))
@@ -855,10 +894,10 @@ def test_a_staff_list_the_guard_missed_costs_only_the_child(parse_limits, monkey
 def test_the_cadre_roster_import_reports_a_parser_crash(street_admin, parse_limits, monkeypatch):
     """Through the admin: a parser that dies is a message at the upload field, not a 500."""
     from core.tests import sandbox_targets
-    from visitplan import resources
+    from visitplan.sheets import reading
 
     monkeypatch.setattr("visitplan.admin.check_upload", lambda upload: None)
-    monkeypatch.setattr(resources, "openpyxl_first_sheet", sandbox_targets.abort)
+    monkeypatch.setattr(reading, "openpyxl_first_sheet", sandbox_targets.abort)
     cadres = Cadre.objects.count()
     response = street_admin.post(
         reverse("admin:visitplan_cadre_import"),

@@ -69,7 +69,9 @@ def test_it_accepts_mobile_numbers(value):
     assert phone_error(value) is None
 
 
-@pytest.mark.parametrize("value", ["010-62345678", "0532-82345678", "053282345678", "0532-8234567", "0532-82345678-123"])
+@pytest.mark.parametrize(
+    "value", ["010-62345678", "0532-82345678", "053282345678", "0532-8234567", "0532-82345678-123"]
+)
 def test_it_accepts_landlines_with_area_code(value):
     assert phone_error(value) is None
 

@@ -1,6 +1,6 @@
 """On a 360-px phone: a department handler works an issue from "my issues"; the street office's pages fit.
 
-Headless Debian Chromium through Playwright, like tests/browser.py (skipped locally without it,
+Headless Debian Chromium through Playwright, like tests/fixtures/browser.py (skipped locally without it,
 failing in CI). Screenshots go to var/screenshots/ (issues_*.png).
 """
 
@@ -13,8 +13,7 @@ from django.utils import timezone
 from issues import services
 from issues.models import Category, EventKind, IssueEvent, Severity, Status
 from issues.tests.factories import make_issue
-from tests.browser import browser_page, screenshot  # noqa: F401  (fixture)
-from tests.conftest import world  # noqa: F401  (fixture)
+from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -71,13 +70,17 @@ def issues(world):
             assignee=world.handler,
             hotline_ticket="2026112300017",
         ),
-        "new": make_issue(world.hc, text="咨询高龄津贴申领条件和办理地点", category=Category.ELDERLY, registered_on=days_ago(0)),
+        "new": make_issue(
+            world.hc, text="咨询高龄津贴申领条件和办理地点", category=Category.ELDERLY, registered_on=days_ago(0)
+        ),
         "new2": make_issue(
             world.ha, raised_by=world.worker_a, text="楼道灯又坏了", category=Category.LIVING, registered_on=days_ago(1)
         ),
     }
     # The department asks for more time on the late one: the street admin's page shows the decision form.
-    services.issue_request_extension(issue=made["late"], by=world.handler, days=10, reason="需协调排水管网改造，雨季施工受限")
+    services.issue_request_extension(
+        issue=made["late"], by=world.handler, days=10, reason="需协调排水管网改造，雨季施工受限"
+    )
     return made
 
 

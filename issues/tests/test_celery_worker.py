@@ -17,11 +17,10 @@ from celery import Celery, current_app
 from celery.contrib.testing.worker import start_worker
 from django.core import mail
 
-from conftest import require_or_skip
 from issues import workdays
 from issues.models import Delivery, Notification, ReminderKind, Status
 from issues.tests.factories import make_issue
-from tests.conftest import world  # noqa: F401  (the fixture)
+from tests.support.skipping import require_or_skip
 
 DAY = date(2026, 9, 30)
 LOCAL_REDIS = "redis://127.0.0.1:6379/14"  # a database of its own when CELERY_BROKER_URL is not Redis

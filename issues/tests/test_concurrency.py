@@ -1,49 +1,22 @@
 """Two people act on the same issue at the same moment: exactly one wins (PostgreSQL only —
 SQLite serialises writers and has no row locks, so the race cannot happen there)."""
 
-import threading
-
 import pytest
-from django.db import close_old_connections, connection
 
 from issues import services
 from issues.models import EventKind, ExtensionRequest, Issue, IssueEvent, Status
 from issues.services import StaleIssueError
 from issues.tests.factories import make_issue
-from tests.conftest import world  # noqa: F401  (the fixture)
-
-
-def _race(*calls):
-    """Run the calls in threads released together by a barrier; returns [(result, error)]."""
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = (call(), None)
-        except Exception as exc:  # noqa: BLE001 - the outcome is what the test inspects
-            outcomes[index] = (None, exc)
-        finally:
-            close_old_connections()
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert all(not t.is_alive() for t in threads)
-    return outcomes
+from tests.support.threads import race
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_it_lets_exactly_one_of_two_simultaneous_steps_win(world, on_postgres):  # noqa: F811
+def test_it_lets_exactly_one_of_two_simultaneous_steps_win(world, on_postgres):
     issue = make_issue(world.ha)
     seen = issue.version
     for _ in range(5):  # a few rounds, so the two threads really overlap at least sometimes
-        outcomes = _race(
+        outcomes = race(
             lambda: services.issue_accept(issue=issue, by=world.admin, version=seen),
             lambda: services.issue_return(issue=issue, by=world.secretary, version=seen, reason="重复登记"),
         )
@@ -64,10 +37,10 @@ def test_it_lets_exactly_one_of_two_simultaneous_steps_win(world, on_postgres): 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_it_lets_one_of_two_approvals_of_the_same_extension_win(world, on_postgres):  # noqa: F811
+def test_it_lets_one_of_two_approvals_of_the_same_extension_win(world, on_postgres):
     issue = make_issue(world.ha, status=Status.IN_PROGRESS, department=world.dept)
     request = ExtensionRequest.objects.create(issue=issue, requested_by=world.handler, days=5, reason="材料未到")
-    outcomes = _race(
+    outcomes = race(
         lambda: services.issue_decide_extension(request=request, by=world.admin, approve=True),
         lambda: services.issue_decide_extension(request=request, by=world.admin, approve=True),
     )
@@ -80,9 +53,9 @@ def test_it_lets_one_of_two_approvals_of_the_same_extension_win(world, on_postgr
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_it_keeps_one_pending_extension_when_two_are_requested_at_once(world, on_postgres):  # noqa: F811
+def test_it_keeps_one_pending_extension_when_two_are_requested_at_once(world, on_postgres):
     issue = make_issue(world.ha, status=Status.IN_PROGRESS, department=world.dept)
-    outcomes = _race(
+    outcomes = race(
         lambda: services.issue_request_extension(issue=issue, by=world.handler, days=3, reason="一"),
         lambda: services.issue_request_extension(issue=issue, by=world.handler, days=4, reason="二"),
     )

@@ -5,10 +5,9 @@ import datetime
 import pytest
 from django.urls import reverse
 
-import issues.calendar_admin  # noqa: F401  registers the admin until issues/admin.py imports it
-import issues.signals  # noqa: F401  connected by IssuesConfig.ready() once the lead wires it
+import issues.signals  # noqa: F401  the signal handlers (IssuesConfig.ready connects them too)
 from issues import deadlines, workdays
-from issues.calendar_admin import coverage_rows, parse_schedule
+from issues.admin.holidays import coverage_rows, parse_schedule
 from issues.deadlines import (
     CLOSE_WORKING_DAYS,
     DUE_SOON_WORKING_DAYS,
@@ -20,7 +19,6 @@ from issues.deadlines import (
     working_days_left,
 )
 from issues.models import Category, EventKind, HolidayOverride, Issue, IssueEvent, Severity, Status
-from tests.conftest import world  # noqa: F401  (the fixture)
 
 D = datetime.date
 
@@ -32,7 +30,9 @@ def _fresh_calendar():
     workdays.clear_cache()
 
 
-def make_issue(world, registered_on, *, severity=Severity.GENERAL, status=Status.ROUTED, extension_days=0, household=None):
+def make_issue(
+    world, registered_on, *, severity=Severity.GENERAL, status=Status.ROUTED, extension_days=0, household=None
+):
     household = household or world.ha
     issue = Issue(
         household=household,
@@ -58,14 +58,14 @@ def test_it_names_the_rule_numbers():
 
 
 @pytest.mark.django_db
-def test_it_applies_deadlines_across_national_day(world):  # noqa: F811
+def test_it_applies_deadlines_across_national_day(world):
     issue = make_issue(world, D(2026, 9, 30))
     assert (issue.plan_due_on, issue.plan_due_provisional) == (D(2026, 10, 13), False)
     assert (issue.due_on, issue.due_provisional) == (D(2026, 10, 27), False)
 
 
 @pytest.mark.django_db
-def test_it_applies_deadlines_by_severity_and_extension(world):  # noqa: F811
+def test_it_applies_deadlines_by_severity_and_extension(world):
     # Spring Festival: 02-12 + 5 = 02-26; + 15 = 03-11 (02-14 and 02-28 are make-up days).
     general = make_issue(world, D(2026, 2, 12))
     assert (general.plan_due_on, general.due_on) == (D(2026, 2, 26), D(2026, 3, 11))
@@ -84,7 +84,7 @@ def test_it_applies_deadlines_by_severity_and_extension(world):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_it_applies_deadlines_across_labour_day(world):  # noqa: F811
+def test_it_applies_deadlines_across_labour_day(world):
     issue = make_issue(world, D(2026, 4, 29))
     assert issue.plan_due_on == D(2026, 5, 9)  # a make-up Saturday is the deadline
     # 05-11 6, 12 7, 13 8, 14 9, 15 10, 18 11, 19 12, 20 13, 21 14, 22 15.
@@ -92,7 +92,7 @@ def test_it_applies_deadlines_across_labour_day(world):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_it_marks_deadlines_in_2027_provisional(world):  # noqa: F811
+def test_it_marks_deadlines_in_2027_provisional(world):
     issue = make_issue(world, D(2026, 12, 20))
     assert (issue.plan_due_on, issue.plan_due_provisional) == (D(2026, 12, 25), False)
     assert (issue.due_on, issue.due_provisional) == (D(2027, 1, 8), True)
@@ -102,7 +102,7 @@ def test_it_marks_deadlines_in_2027_provisional(world):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_it_counts_working_days_left(world):  # noqa: F811
+def test_it_counts_working_days_left(world):
     issue = make_issue(world, D(2026, 9, 30))  # due 10-27 (Tue), plan 10-13
     assert working_days_left(issue, on=D(2026, 10, 27)) == 0
     assert working_days_left(issue, on=D(2026, 10, 26)) == 1
@@ -120,7 +120,7 @@ def test_it_counts_working_days_left(world):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_it_recomputes_open_deadlines_when_the_office_enters_2027(world, django_capture_on_commit_callbacks):  # noqa: F811
+def test_it_recomputes_open_deadlines_when_the_office_enters_2027(world, django_capture_on_commit_callbacks):
     open_issue = make_issue(world, D(2026, 12, 20))
     closed_issue = make_issue(world, D(2026, 12, 20), status=Status.CLOSED)
     certain = make_issue(world, D(2026, 9, 30))  # nothing to do with 2027
@@ -153,7 +153,7 @@ def test_it_recomputes_open_deadlines_when_the_office_enters_2027(world, django_
 
 
 @pytest.mark.django_db
-def test_it_recomputes_certain_deadlines_when_a_2026_day_changes(world, django_user_model):  # noqa: F811
+def test_it_recomputes_certain_deadlines_when_a_2026_day_changes(world, django_user_model):
     inside = make_issue(world, D(2026, 9, 30))  # window 09-30 … 10-27
     elsewhere = make_issue(world, D(2026, 3, 2))  # window 03-02 … 03-23, unaffected by October
     untouched_year = make_issue(world, D(2025, 3, 3))  # open and long overdue, all in 2025
@@ -179,11 +179,13 @@ def test_it_recomputes_in_one_pass_after_a_year_is_entered_in_one_transaction(
     world, django_capture_on_commit_callbacks, django_assert_max_num_queries
 ):
     issues = [make_issue(world, D(2026, 12, 1) + datetime.timedelta(days=i)) for i in range(20)]
-    entries, errors = parse_schedule("2027-01-01~2027-01-03 放假 元旦\n2027-02-06~2027-02-13 放假 春节\n2027-02-14 上班 调休")
+    entries, errors = parse_schedule(
+        "2027-01-01~2027-01-03 放假 元旦\n2027-02-06~2027-02-13 放假 春节\n2027-02-14 上班 调休"
+    )
     assert not errors
     from django.db import transaction
 
-    from issues.calendar_admin import save_schedule
+    from issues.admin.holidays import save_schedule
 
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic():
@@ -225,7 +227,7 @@ def test_it_parses_a_published_schedule():
 
 
 @pytest.mark.django_db
-def test_it_enters_a_year_through_the_admin_and_reports_the_recompute(world, client):  # noqa: F811
+def test_it_enters_a_year_through_the_admin_and_reports_the_recompute(world, client):
     issue = make_issue(world, D(2026, 12, 20))
     client.force_login(world.admin)
     url = reverse("admin:issues_holidayoverride_bulk")
@@ -249,7 +251,9 @@ def test_it_enters_a_year_through_the_admin_and_reports_the_recompute(world, cli
 
     # Deleting through the admin recomputes too: 2027 is back to provisional.
     override = HolidayOverride.objects.get(date=D(2027, 1, 2))
-    response = client.post(reverse("admin:issues_holidayoverride_delete", args=[override.pk]), {"post": "yes"}, follow=True)
+    response = client.post(
+        reverse("admin:issues_holidayoverride_delete", args=[override.pk]), {"post": "yes"}, follow=True
+    )
     texts = [str(m) for m in response.context["messages"]]
     assert any("已重算 1 条" in t for t in texts), texts
     issue.refresh_from_db()
@@ -258,7 +262,7 @@ def test_it_enters_a_year_through_the_admin_and_reports_the_recompute(world, cli
 
 
 @pytest.mark.django_db
-def test_it_saves_one_override_in_the_admin_and_reports(world, client):  # noqa: F811
+def test_it_saves_one_override_in_the_admin_and_reports(world, client):
     issue = make_issue(world, D(2026, 9, 30))
     client.force_login(world.admin)
     response = client.post(
@@ -277,7 +281,7 @@ def test_it_saves_one_override_in_the_admin_and_reports(world, client):  # noqa:
 
 
 @pytest.mark.django_db
-def test_it_shows_which_years_are_covered(world, client):  # noqa: F811
+def test_it_shows_which_years_are_covered(world, client):
     make_issue(world, D(2026, 12, 20))
     rows = {row["year"]: row for row in coverage_rows(D(2026, 11, 15))}
     assert rows[2026]["source"] == "package"
@@ -297,7 +301,7 @@ def test_it_shows_which_years_are_covered(world, client):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_it_never_overwrites_a_change_made_while_recomputing(world, monkeypatch):  # noqa: F811
+def test_it_never_overwrites_a_change_made_while_recomputing(world, monkeypatch):
     issue = make_issue(world, D(2026, 12, 20))  # due 2027-01-08 (暂定)
     HolidayOverride.objects.create(date=D(2027, 1, 1), is_workday=False, note="元旦")
     real_moves = deadlines._moves

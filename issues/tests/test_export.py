@@ -13,7 +13,6 @@ from households.models import ExportLog
 from issues import exporting
 from issues.models import Category, Issue, Status
 from issues.tests.factories import make_issue
-from tests.conftest import world  # noqa: F401  (the fixture)
 
 HEADERS = [
     "序号", "社区", "户主", "地址", "诉求内容", "类别", "等级", "登记日期",
@@ -35,7 +34,7 @@ def w(world):
         department=world.dept,
         assignee=world.handler,
     )
-    world.formula = make_issue(world.hb, text="=HYPERLINK(\"http://x\",\"点我\")", registered_on=days_ago(1))
+    world.formula = make_issue(world.hb, text='=HYPERLINK("http://x","点我")', registered_on=days_ago(1))
     world.other = make_issue(world.hc, text="-南纬社区加装电梯", category=Category.HOUSING, registered_on=days_ago(2))
     return world
 

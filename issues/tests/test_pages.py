@@ -18,7 +18,7 @@ from households.roles import DEPARTMENT_HANDLER
 from issues import deadlines, views
 from issues.models import Category, EventKind, ExtensionRequest, Issue, IssueEvent, Level, Severity, Status
 from issues.tests.factories import advance, make_issue
-from tests.conftest import make_household, make_user, world  # noqa: F401  (the fixture)
+from tests.support.world import make_household, make_user
 from visitplan.models import Department, Tier
 
 STALE = "该诉求已被他人修改，请刷新后重试"
@@ -38,7 +38,9 @@ def w(world):
     - ticket: 张甲 again, 待审核, with a 12345 ticket, 城市建设.
     """
     world.dept2 = Department.objects.create(name="区住建局")
-    world.handler2 = make_user("dept2", DEPARTMENT_HANDLER, scope=world.street, tier=Tier.DEPARTMENT, department=world.dept2)
+    world.handler2 = make_user(
+        "dept2", DEPARTMENT_HANDLER, scope=world.street, tier=Tier.DEPARTMENT, department=world.dept2
+    )
     world.routed = make_issue(
         world.ha,
         raised_by=world.worker_a,
@@ -49,7 +51,11 @@ def w(world):
         assignee=world.handler,
     )
     world.fresh = make_issue(
-        world.hb, raised_by=world.worker_b, text="小区门口积水严重", category=Category.MUNICIPAL, registered_on=days_ago(0)
+        world.hb,
+        raised_by=world.worker_b,
+        text="小区门口积水严重",
+        category=Category.MUNICIPAL,
+        registered_on=days_ago(0),
     )
     world.other = make_issue(
         world.hc,
@@ -204,7 +210,9 @@ def test_it_marks_overdue_due_soon_and_provisional_deadlines(client, w):
     # A deadline flagged 暂定 by the calendar (e.g. reaching into a year without holiday data).
     Issue.objects.filter(pk=w.other.pk).update(due_provisional=True)
     body = login(client, w.admin).get(reverse("issues:ledger")).content.decode()
-    rows = {int(m.group(1)): m.group(0) for m in re.finditer(r'<li class="issue-item[^"]*">.*?#(\d+)<.*?</li>', body, re.S)}
+    rows = {
+        int(m.group(1)): m.group(0) for m in re.finditer(r'<li class="issue-item[^"]*">.*?#(\d+)<.*?</li>', body, re.S)
+    }
     assert "is-overdue" in rows[w.routed.pk] and "逾期" in rows[w.routed.pk] and "超期" in rows[w.routed.pk]
     assert "is-soon" in rows[soon.pk] and "即将到期" in rows[soon.pk] and "剩1个工作日" in rows[soon.pk]
     assert "暂定" in rows[w.other.pk]
@@ -282,7 +290,8 @@ def test_it_accepts_and_returns_from_the_review_queue_and_comes_back_to_it(clien
 @pytest.mark.django_db
 def test_it_does_not_follow_a_next_link_to_another_site(client, w):
     response = login(client, w.admin).post(
-        reverse("issues:act", args=[w.ticket.pk, "accept"]), {"version": w.ticket.version, "next": "https://evil.example/"}
+        reverse("issues:act", args=[w.ticket.pk, "accept"]),
+        {"version": w.ticket.version, "next": "https://evil.example/"},
     )
     assert response["Location"] == reverse("issues:detail", args=[w.ticket.pk])
 
@@ -323,7 +332,9 @@ def test_it_offers_likely_duplicates_and_merges_into_the_chosen_one(client, w):
 @pytest.mark.django_db
 def test_it_refuses_to_merge_into_an_issue_not_offered(client, w):
     login(client, w.admin)
-    response = client.post(reverse("issues:merge", args=[w.ticket.pk]), {"version": w.ticket.version, "into": w.other.pk})
+    response = client.post(
+        reverse("issues:merge", args=[w.ticket.pk]), {"version": w.ticket.version, "into": w.other.pk}
+    )
     assert response.status_code == 200 and response.context["form"].errors
     assert Issue.objects.get(pk=w.ticket.pk).status == Status.REGISTERED
 
@@ -556,7 +567,8 @@ def test_it_closes_and_reopens_through_the_forms(client, w):
 def test_it_explains_an_issue_outside_policy(client, w):
     login(client, w.admin)
     client.post(
-        reverse("issues:act", args=[w.fresh.pk, "explain"]), {"version": w.fresh.version, "explanation": "不属于政策范围，已解释"}
+        reverse("issues:act", args=[w.fresh.pk, "explain"]),
+        {"version": w.fresh.version, "explanation": "不属于政策范围，已解释"},
     )
     issue = Issue.objects.get(pk=w.fresh.pk)
     assert issue.status == Status.CLOSED and issue.closure == "explained"
@@ -577,7 +589,9 @@ def test_it_lets_a_leader_read_but_not_act(client, w):
     login(client, w.leader)
     page = client.get(reverse("issues:detail", args=[w.fresh.pk]))
     assert page.status_code == 200 and page.context["forms"] == []
-    response = client.post(reverse("issues:act", args=[w.fresh.pk, "accept"]), {"version": w.fresh.version}, follow=True)
+    response = client.post(
+        reverse("issues:act", args=[w.fresh.pk, "accept"]), {"version": w.fresh.version}, follow=True
+    )
     assert response.status_code == 200 and messages_of(response)
     assert Issue.objects.get(pk=w.fresh.pk).status == Status.REGISTERED
 
@@ -610,7 +624,12 @@ def test_it_closes_an_issue_answered_on_the_spot(client, w):
     login(client, w.worker_a)
     client.post(
         reverse("issues:new") + f"?household={w.ha.pk}",
-        {"text": "咨询养老补贴", "category": Category.ELDERLY, "severity": Severity.GENERAL, "answer_on_the_spot": "已当场解释政策"},
+        {
+            "text": "咨询养老补贴",
+            "category": Category.ELDERLY,
+            "severity": Severity.GENERAL,
+            "answer_on_the_spot": "已当场解释政策",
+        },
     )
     issue = Issue.objects.latest("pk")
     assert issue.status == Status.CLOSED and issue.closure == "on_the_spot" and issue.answer == "已当场解释政策"

@@ -22,7 +22,6 @@ from issues.models import Delivery, Notification, Reminder, ReminderKind, Status
 from issues.reminders import send_reminders
 from issues.tasks import DELIVERY_BACKOFF_MAX_SECONDS, DELIVERY_BACKOFF_SECONDS, DELIVERY_MAX_RETRIES, deliver_task
 from issues.tests.factories import make_issue
-from tests.conftest import world  # noqa: F401  (the fixture)
 
 MISSED = date(2026, 9, 29)  # beat down all day
 NEXT = date(2026, 9, 30)
@@ -140,7 +139,7 @@ def test_the_task_reminds_about_the_day_it_runs_on(people, monkeypatch, django_c
     import issues.tasks as tasks
 
     issue(people, due=date(2026, 10, 8))
-    monkeypatch.setattr(tasks, "today_in_shanghai", lambda: NEXT)
+    monkeypatch.setattr("core.clock.today", lambda: NEXT)
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.send_reminders_task.delay().get()["counts"][K.DUE_SOON] == 1
     with django_capture_on_commit_callbacks(execute=True):

@@ -22,7 +22,6 @@ from issues.models import Delivery, Issue, Notification, Reminder, ReminderKind,
 from issues.reminders import ReminderReport, send_reminders
 from issues.tasks import DELIVERY_MAX_RETRIES, deliver_task
 from issues.tests.factories import make_issue
-from tests.conftest import world  # noqa: F401  (the fixture)
 from visitplan.models import Cadre, Tier
 
 DAY = date(2026, 9, 30)  # Wednesday before the National Day holiday
@@ -480,7 +479,7 @@ def test_it_runs_the_task_for_today_in_shanghai_by_default(people, monkeypatch):
     import issues.tasks as tasks
 
     calls = []
-    monkeypatch.setattr(tasks, "today_in_shanghai", lambda: DAY)
+    monkeypatch.setattr("core.clock.today", lambda: DAY)
     monkeypatch.setattr("issues.reminders.send_reminders", lambda *, day: calls.append(day) or ReminderReport(day=day))
     tasks.send_reminders_task.delay()
     tasks.send_reminders_task.delay("2026-10-08")

@@ -22,7 +22,7 @@ from issues.models import (
 )
 from issues.services import IssueActionError, StaleIssueError
 from issues.tests.factories import DEFAULT_DAY, advance, make_issue, register
-from tests.conftest import make_household, make_user, world  # noqa: F401  (the fixture)
+from tests.support.world import make_household, make_user
 from visitplan.models import Department, Tier
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -33,7 +33,9 @@ ALL_STATUSES = list(Status)
 def w(world):
     """The shared world plus a second department with its own handler."""
     world.dept2 = Department.objects.create(name="区住建局")
-    world.handler2 = make_user("dept2", DEPARTMENT_HANDLER, scope=world.street, tier=Tier.DEPARTMENT, department=world.dept2)
+    world.handler2 = make_user(
+        "dept2", DEPARTMENT_HANDLER, scope=world.street, tier=Tier.DEPARTMENT, department=world.dept2
+    )
     return world
 
 
@@ -135,12 +137,24 @@ CALLS = {
         "admin",
         lambda i, by, w: services.issue_route(issue=i, by=by, version=i.version, department=w.dept, assignee=w.handler),
     ),
-    "misroute": ("handler", lambda i, by, w: services.issue_misroute(issue=i, by=by, version=i.version, reason="非本单位职责")),
-    "post_plan": ("handler", lambda i, by, w: services.issue_post_plan(issue=i, by=by, version=i.version, plan="三日内维修")),
-    "add_progress": ("handler", lambda i, by, w: services.issue_add_progress(issue=i, by=by, version=i.version, text="已派人")),
+    "misroute": (
+        "handler",
+        lambda i, by, w: services.issue_misroute(issue=i, by=by, version=i.version, reason="非本单位职责"),
+    ),
+    "post_plan": (
+        "handler",
+        lambda i, by, w: services.issue_post_plan(issue=i, by=by, version=i.version, plan="三日内维修"),
+    ),
+    "add_progress": (
+        "handler",
+        lambda i, by, w: services.issue_add_progress(issue=i, by=by, version=i.version, text="已派人"),
+    ),
     "resolve": ("handler", lambda i, by, w: services.issue_resolve(issue=i, by=by, version=i.version, answer="已修好")),
     "close": ("admin", lambda i, by, w: services.issue_close(issue=i, by=by, version=i.version)),
-    "explain": ("admin", lambda i, by, w: services.issue_explain(issue=i, by=by, version=i.version, explanation="不属政策范围")),
+    "explain": (
+        "admin",
+        lambda i, by, w: services.issue_explain(issue=i, by=by, version=i.version, explanation="不属政策范围"),
+    ),
     "request_extension": (
         "handler",
         lambda i, by, w: services.issue_request_extension(issue=i, by=by, days=5, reason="材料未到"),
@@ -317,7 +331,9 @@ def test_it_lets_a_secretary_escalate_only_from_community_to_street(w):
     issue = make_issue(w.ha, status=Status.ACCEPTED)
     with pytest.raises(IssueActionError, match="社区书记"):
         services.issue_escalate(issue=issue, by=w.secretary, version=issue.version, level=Level.JOINT, person=w.admin)
-    issue = services.issue_escalate(issue=issue, by=w.secretary, version=issue.version, level=Level.STREET, person=w.admin)
+    issue = services.issue_escalate(
+        issue=issue, by=w.secretary, version=issue.version, level=Level.STREET, person=w.admin
+    )
     assert issue.level == Level.STREET
     assert "escalate" not in services.allowed_actions(w.secretary, issue)
     assert "escalate" in services.allowed_actions(w.admin, issue)
@@ -371,7 +387,9 @@ def test_it_requires_the_text_of_a_step(w, call):
 @pytest.mark.django_db
 def test_it_closes_an_explained_issue_with_the_explanation_as_answer(w):
     issue = make_issue(w.ha, status=Status.ROUTED, department=w.dept)
-    issue = services.issue_explain(issue=issue, by=w.admin, version=issue.version, explanation="属于民事纠纷，已告知诉讼途径")
+    issue = services.issue_explain(
+        issue=issue, by=w.admin, version=issue.version, explanation="属于民事纠纷，已告知诉讼途径"
+    )
     assert issue.status == Status.CLOSED and issue.closure == Closure.EXPLAINED
     assert issue.answer == "属于民事纠纷，已告知诉讼途径" and issue.closed_on and issue.answered_on
 
@@ -669,9 +687,7 @@ def test_it_runs_the_review_steps_from_admin_actions_through_the_services(w, cli
     assert set(Issue.objects.values_list("status", flat=True)) == {Status.ROUTED}
     assert set(Issue.objects.values_list("department", flat=True)) == {w.dept.pk}
     # closing an unresolved issue is refused with the service's message, not a 500
-    response = client.post(
-        "/admin/issues/issue/", {"action": "close_action", "_selected_action": [a.pk]}, follow=True
-    )
+    response = client.post("/admin/issues/issue/", {"action": "close_action", "_selected_action": [a.pk]}, follow=True)
     assert "不能执行" in response.content.decode()
     a.refresh_from_db()
     assert a.status == Status.ROUTED
@@ -718,7 +734,9 @@ def test_it_shows_delivery_failures_to_the_street_admin_read_only(w, client):
 
     issue = make_issue(w.ha)
     note = Notification.objects.create(user=w.handler, issue=issue, title="办结即将到期")
-    Delivery.objects.create(notification=note, channel="email", address="a@example.com", state="failed", error="SMTP 拒绝")
+    Delivery.objects.create(
+        notification=note, channel="email", address="a@example.com", state="failed", error="SMTP 拒绝"
+    )
     client.force_login(w.admin)
     page = client.get("/admin/issues/delivery/?state__exact=failed")
     assert page.status_code == 200 and "SMTP 拒绝" in page.content.decode()

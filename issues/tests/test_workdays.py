@@ -38,10 +38,18 @@ def naive_add(calendar, start, days):
 @pytest.mark.django_db
 def test_it_finds_the_2026_schedule_in_the_package():
     off = [
-        D(2026, 1, 1), D(2026, 1, 2), D(2026, 1, 3),
+        D(2026, 1, 1),
+        D(2026, 1, 2),
+        D(2026, 1, 3),
         *[D(2026, 2, d) for d in range(15, 24)],
-        D(2026, 5, 1), D(2026, 5, 2), D(2026, 5, 3), D(2026, 5, 4), D(2026, 5, 5),
-        D(2026, 9, 25), D(2026, 9, 26), D(2026, 9, 27),
+        D(2026, 5, 1),
+        D(2026, 5, 2),
+        D(2026, 5, 3),
+        D(2026, 5, 4),
+        D(2026, 5, 5),
+        D(2026, 9, 25),
+        D(2026, 9, 26),
+        D(2026, 9, 27),
         *[D(2026, 10, d) for d in range(1, 8)],
     ]
     # 调休上班: all on a Saturday or Sunday.
@@ -127,7 +135,8 @@ def test_it_falls_back_to_monday_to_friday_in_2027_and_marks_it_provisional():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "day", [D(1, 1, 1), D(1900, 2, 28), D(2003, 12, 31), D(2004, 1, 1), D(2099, 12, 31), D(9999, 12, 1), datetime.date.max]
+    "day",
+    [D(1, 1, 1), D(1900, 2, 28), D(2003, 12, 31), D(2004, 1, 1), D(2099, 12, 31), D(9999, 12, 1), datetime.date.max],
 )
 def test_it_never_raises_for_any_date(day):
     workdays.is_workday(day)

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.browser import browser_page, screenshot  # noqa: F401  (fixture)
+from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,7 +30,7 @@ def charts_drawn(page):
     return page.locator(".chart canvas").count()
 
 
-def test_a_leader_sees_the_whole_street(browser_page, live_server, demo):  # noqa: F811
+def test_a_leader_sees_the_whole_street(browser_page, live_server, demo):
     page = browser_page
     login(page, live_server, "leader1")
     page.goto(f"{live_server.url}/reports/")
@@ -51,7 +51,7 @@ def test_a_leader_sees_the_whole_street(browser_page, live_server, demo):  # noq
     assert page.locator("h1").inner_text() == "未走访户"
 
 
-def test_a_secretary_sees_only_his_community(browser_page, live_server, demo):  # noqa: F811
+def test_a_secretary_sees_only_his_community(browser_page, live_server, demo):
     page = browser_page
     login(page, live_server, "sec_hutian")
     page.goto(f"{live_server.url}/reports/")

@@ -13,7 +13,8 @@ from issues.models import Closure, Status
 from issues.tests.factories import make_issue
 from reports import dashboard
 from reports.models import Finding
-from tests.conftest import make_household, make_user
+from reports.tests.factories import visit
+from tests.support.world import make_household, make_user
 from visitplan.models import Assignment, Tier
 from visits import tally
 from visits.models import FollowUp, Visit
@@ -21,15 +22,6 @@ from visits.models import FollowUp, Visit
 D = datetime.date
 TODAY = D(2026, 12, 1)
 T = datetime.time
-
-
-def visit(w, household, user, day, method="in_person", minutes=None):
-    start = T(9, 0) if minutes else None
-    end = (datetime.datetime.combine(day, start) + datetime.timedelta(minutes=minutes)).time() if minutes else None
-    made = Visit.objects.create(campaign=w.campaign, household=household, cadre=user.cadre, visited_on=day, method=method,
-                                started_at=start, ended_at=end, duration_minutes=minutes, created_by=user)  # fmt: skip
-    tally.record(made)  # what visits.services.visit_record does after writing a visit
-    return made
 
 
 @pytest.fixture
@@ -53,7 +45,11 @@ def street(rw):
     # Answered on the spot: closed on time, no plan needed (0 working days).
     w.i4 = make_issue(w.ha, status=Status.CLOSED, registered_on=D(2026, 9, 28), closure=Closure.ON_THE_SPOT,
                       answered_on=D(2026, 9, 28), closed_on=D(2026, 9, 28), plan_posted_on=None, plan_text="")  # fmt: skip
-    for issue, status, solved, satisfaction in ((w.i1, "done", True, "satisfied"), (w.i4, "done", False, "unsatisfied"), (w.i2, "due", None, "")):
+    for issue, status, solved, satisfaction in (
+        (w.i1, "done", True, "satisfied"),
+        (w.i4, "done", False, "unsatisfied"),
+        (w.i2, "due", None, ""),
+    ):
         FollowUp.objects.create(campaign=w.campaign, household=issue.household, issue=issue, cadre=w.worker_a.cadre,
                                 listed_on=D(2026, 11, 16), due_on=D(2026, 11, 25), status=status, solved=solved,
                                 satisfaction=satisfaction)  # fmt: skip
@@ -71,7 +67,10 @@ def test_the_street_sees_every_figure_counted_by_hand(street):
     # Coverage: ha and hc visited of 4 households (hb's attempt found nobody home).
     cov = board.coverage
     assert (cov["total"], cov["visited"], cov["pct"], cov["unvisited"]) == (4, 2, 50.0, 2)
-    assert [(c["name"], c["visited"], c["total"], c["pct"]) for c in cov["communities"]] == [("湖田社区", 1, 3, 33.3), ("南纬社区", 1, 1, 100.0)]
+    assert [(c["name"], c["visited"], c["total"], c["pct"]) for c in cov["communities"]] == [
+        ("湖田社区", 1, 3, 33.3),
+        ("南纬社区", 1, 1, 100.0),
+    ]
     assert [(g["name"], g["visited"], g["total"]) for g in cov["groups"]] == [("高龄老人", 0, 1)]
     # Visits: 4 made, 1 not home; the two timed ones last 40 and 20 minutes: average 30, half under 30.
     v = board.visits
@@ -84,26 +83,40 @@ def test_the_street_sees_every_figure_counted_by_hand(street):
     # Follow-ups: 2 of 3 done, 1 solved, satisfaction 1 满意 / 1 不满意.
     f = board.followups
     assert (f["done"], f["total"], f["solved_pct"]) == (2, 3, 50.0)
-    assert [(s["label"], s["n"], s["pct"]) for s in f["satisfaction"]] == [("满意", 1, 50.0), ("基本满意", 0, 0.0), ("不满意", 1, 50.0)]
+    assert [(s["label"], s["n"], s["pct"]) for s in f["satisfaction"]] == [
+        ("满意", 1, 50.0),
+        ("基本满意", 0, 0.0),
+        ("不满意", 1, 50.0),
+    ]
     # The score: three findings in 湖田社区 — 997 and 约谈 for its 包村居 staff and 两委.
-    assert [(s.name, s.score, s.rank, s.interview) for s in board.scores] == [("南纬社区", 1000, 1, False), ("湖田社区", 997, 2, True)]
+    assert [(s.name, s.score, s.rank, s.interview) for s in board.scores] == [
+        ("南纬社区", 1000, 1, False),
+        ("湖田社区", 997, 2, True),
+    ]
     assert {c.name for c in board.interviews} == {"staff_c1", "lw_c1"}
 
 
 @pytest.mark.django_db
-def test_the_half_year_rule_names_who_is_behind(street):
+def test_the_targets_name_who_is_behind_and_why(street):
     w = street
+    for h in (w.ha, w.ha2, w.hb):  # the allocation gives the secretary every household of his community
+        Assignment.objects.create(campaign=w.campaign, household=h, cadre=w.secretary.cadre, tier=Tier.SECRETARY)
     t = dashboard.build(w.leader, w.campaign, today=TODAY).targets
     # Linked: ha (worker A: H1 and H2), hb (worker B: only a failed attempt), hc (department: a call in H2).
     assert (t["half_label"], t["linked_total"], t["linked_now"], t["linked_both"]) == ("下半年", 3, 2, 1)
-    assert [r["cadre__name"] for r in t["behind"]] == ["grid_b"]
+    # Behind, lowest first: the secretary has been nowhere (户户到 0 of 3) and ha2, 高龄, had no community cadre's
+    # visit this week; worker B's hb has no visit this half-year; the leader has no visits this month.
+    assert [(r["cadre__name"], r["reasons"]) for r in t["behind"]] == [
+        ("sec1", ["sweep", "weekly"]), ("grid_b", ["half_year"]), ("leader", ["month"])
+    ]  # fmt: skip
+    assert t["behind_count"] == 3 and t["weekly_cadres"] == 1
     # Street staff' 30%: nobody of tier 3 visited, both communities are behind, their staff named.
     assert [(r["community"], r["pct"], r["behind"], r["names"]) for r in t["street_staff"]] == [
         ("湖田社区", 0.0, True, ["staff_c1"]), ("南纬社区", 0.0, True, ["staff_c2"])
     ]  # fmt: skip
-    # The secretary of 湖田社区 has not been anywhere this year: 0 of 3.
-    assert [(r["name"], r["visited"], r["total"], r["behind"]) for r in t["secretaries"]] == [("sec1", 0, 3, True)]
-    # The leader has no visits this month.
+    assert [(r["name"], r["visited"], r["assigned"], r["weekly_behind"], r["behind"]) for r in t["secretaries"]] == [
+        ("sec1", 0, 3, 1, True)
+    ]
     assert [(r["name"], r["days"], r["households"], r["behind"]) for r in t["leaders"]] == [("leader", 0, 0, True)]
 
 
@@ -186,7 +199,9 @@ def test_the_tallied_figures_equal_a_count_of_the_visits_for_any_range(rw):
     for n in range(9):
         households.append(make_household(w.grid_a if n % 2 else w.hc.grid, f"9{n:02d}", f"住户{n}", 30 + n))
     for h in households:
-        Assignment.objects.get_or_create(campaign=w.campaign, household=h, cadre=w.worker_a.cadre, defaults={"tier": Tier.GRID_WORKER})
+        Assignment.objects.get_or_create(
+            campaign=w.campaign, household=h, cadre=w.worker_a.cadre, defaults={"tier": Tier.GRID_WORKER}
+        )
     people = [w.worker_a, w.worker_b, w.staff1, w.staff2, w.secretary, w.leader]
     first, last = w.campaign.span()
     for _ in range(150):
@@ -210,9 +225,13 @@ def test_the_tallied_figures_equal_a_count_of_the_visits_for_any_range(rw):
                 for c in board.coverage["communities"]} == by_community, (a, b)  # fmt: skip
         assert [r["visited"] for r in board.targets["street_staff"]] == [by_community[r["community_id"]]["staff"]
                                                                           for r in board.targets["street_staff"]]  # fmt: skip
-    # Not by range: the secretaries' 户户到 and the half-year rule, by the visits' own dates.
-    t = dashboard.build(w.leader, w.campaign, today=TODAY).targets
+    # Not by range: the secretaries' 户户到 (over the households assigned to him: his community's) and the
+    # half-year rule, by the visits' own dates.
     sec = w.secretary.cadre
+    for h in households:
+        if h.community_id == sec.scope_id:
+            Assignment.objects.create(campaign=w.campaign, household=h, cadre=sec, tier=Tier.SECRETARY)
+    t = dashboard.build(w.leader, w.campaign, today=TODAY).targets
     mine = counted.filter(cadre=sec, household__community_id=sec.scope_id).values("household_id").distinct().count()
     assert [r["visited"] for r in t["secretaries"]] == [mine]
     h1, h2 = (D(2026, 1, 1), D(2026, 6, 30)), (D(2026, 7, 1), D(2026, 12, 31))

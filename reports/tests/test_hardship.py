@@ -1,6 +1,6 @@
 """一户一策: the 特殊困难群体 list, the plan page (edit / read-only / 404), and the 特殊困难群体台账 export.
 
-The world (``hw``), on reports/tests/conftest.py's ``rw``:
+The world (``hw``), on the supervision world ``rw`` (tests/fixtures/supervision.py):
 
     ha  湖田社区 grid_a  低保户、残疾人        plan with 2 measures (one done, one overdue)
     hb  湖田社区 grid_b  (no tag)              a request marked 特殊困难群体; no plan
@@ -19,8 +19,8 @@ from django.urls import reverse
 from households.models import ExportLog, FocusGroup, HardshipMeasure, HardshipPlan, Household
 from issues.tests.factories import make_issue
 from reports import ledgers
-from reports.tests.test_ledgers import ID_OR_PHONE, all_text, as_dicts, header_of, workbook_of
-from tests.conftest import make_household
+from reports.tests.workbooks import ID_OR_PHONE, all_text, as_dicts, header_of, workbook_of
+from tests.support.world import make_household
 
 D = datetime.date
 HEADERS = [
@@ -41,7 +41,9 @@ def hw(rw):
                                            responsible="张书记（湖田社区）")  # fmt: skip
     HardshipMeasure.objects.create(plan=w.plan_a, content="协助申请医疗救助", unit="区医保局", due_on=D(2026, 6, 30),
                                    done_on=D(2026, 6, 20), order=0)  # fmt: skip
-    HardshipMeasure.objects.create(plan=w.plan_a, content="推荐公益性岗位", unit="区人社局", due_on=D(2020, 1, 31), order=1)
+    HardshipMeasure.objects.create(
+        plan=w.plan_a, content="推荐公益性岗位", unit="区人社局", due_on=D(2020, 1, 31), order=1
+    )
     make_issue(w.hb, text="家中老人瘫痪，需要护理补贴", special_hardship=True)
     tag(w.hc, "特殊困难群体")
     HardshipPlan.objects.create(household=w.hc, situation="独居残疾老人", responsible="王委员")
@@ -72,7 +74,9 @@ def test_it_writes_a_row_per_measure_and_one_per_household_without(client, hw):
     ]
     first = rows[0]
     assert (first["社区"], first["网格"], first["地址"]) == ("湖田社区", "第1网格", "1号楼1单元101")
-    assert first["身份证号"] == hw.ha.id_number and first["联系电话"] == hw.ha.phone  # the street admin sees them in full
+    assert (
+        first["身份证号"] == hw.ha.id_number and first["联系电话"] == hw.ha.phone
+    )  # the street admin sees them in full
     assert first["困难类型"] == "低保户、残疾人"
     assert (first["困难情况"], first["帮扶目标"], first["帮扶责任人"], first["责任单位"]) == (
         "户主患慢性病，无固定收入", "落实低保和医疗救助", "张书记（湖田社区）", "区医保局"
@@ -117,7 +121,9 @@ def test_it_filters_one_community(client, hw):
 def test_it_writes_a_formula_like_household_name_as_text(client, hw):
     Household.objects.filter(pk=hw.ha.pk).update(head_name='=HYPERLINK("http://x")')
     book, _rows = hardship_rows(client, hw.admin)
-    cells = [row[3] for row in book[ledgers.HARDSHIP_SHEET].iter_rows(min_row=2) if row[3].value == '=HYPERLINK("http://x")']
+    cells = [
+        row[3] for row in book[ledgers.HARDSHIP_SHEET].iter_rows(min_row=2) if row[3].value == '=HYPERLINK("http://x")'
+    ]
     assert len(cells) == 2 and all(c.data_type == "s" for c in cells)
 
 
@@ -169,11 +175,17 @@ def test_a_secretary_writes_a_plan_with_its_measures(client, hw):
     url = reverse("reports:hardship_plan", args=[hw.hb.pk])
     page = client.get(url).content.decode()
     assert 'name="situation"' in page and 'name="measures-TOTAL_FORMS"' in page
-    data = plan_data([{"content": "申请护理补贴", "unit": "区民政局", "due_on": "2026-12-31"}, {"content": "联系家庭医生上门"}, {}])
+    data = plan_data(
+        [{"content": "申请护理补贴", "unit": "区民政局", "due_on": "2026-12-31"}, {"content": "联系家庭医生上门"}, {}]
+    )
     response = client.post(url, data)
     assert response.status_code == 302 and response["Location"] == url
     plan = HardshipPlan.objects.get(household=hw.hb)
-    assert (plan.situation, plan.responsible, plan.updated_by) == ("老人瘫痪在床，子女下岗", "李委员（湖田社区）", hw.secretary)
+    assert (plan.situation, plan.responsible, plan.updated_by) == (
+        "老人瘫痪在床，子女下岗",
+        "李委员（湖田社区）",
+        hw.secretary,
+    )
     assert [(m.content, m.unit, m.due_on, m.order) for m in plan.measures.all()] == [
         ("申请护理补贴", "区民政局", D(2026, 12, 31), 0), ("联系家庭医生上门", "", None, 1)
     ]  # fmt: skip
@@ -185,13 +197,33 @@ def test_editing_a_plan_changes_deletes_and_adds_measures(client, hw):
     client.force_login(hw.worker_a)  # grid workers may change their households
     done, late = hw.plan_a.measures.all()
     initial = [
-        {"id": done.pk, "seen_version": done.version, "content": done.content, "unit": done.unit, "due_on": "2026-06-30", "done_on": "2026-06-20", "DELETE": "on"},
-        {"id": late.pk, "seen_version": late.version, "content": late.content, "unit": late.unit, "due_on": "2020-01-31", "done_on": "2026-11-30"},
+        {
+            "id": done.pk,
+            "seen_version": done.version,
+            "content": done.content,
+            "unit": done.unit,
+            "due_on": "2026-06-30",
+            "done_on": "2026-06-20",
+            "DELETE": "on",
+        },
+        {
+            "id": late.pk,
+            "seen_version": late.version,
+            "content": late.content,
+            "unit": late.unit,
+            "due_on": "2020-01-31",
+            "done_on": "2026-11-30",
+        },
     ]
-    data = plan_data([{"content": "送温暖慰问"}], initial, seen_version=hw.plan_a.version)  # the versions the page carried
+    data = plan_data(
+        [{"content": "送温暖慰问"}], initial, seen_version=hw.plan_a.version
+    )  # the versions the page carried
     response = client.post(reverse("reports:hardship_plan", args=[hw.ha.pk]), data)
     assert response.status_code == 302
-    assert [(m.content, m.done_on) for m in hw.plan_a.measures.all()] == [("推荐公益性岗位", D(2026, 11, 30)), ("送温暖慰问", None)]
+    assert [(m.content, m.done_on) for m in hw.plan_a.measures.all()] == [
+        ("推荐公益性岗位", D(2026, 11, 30)),
+        ("送温暖慰问", None),
+    ]
     assert HardshipPlan.objects.get(pk=hw.plan_a.pk).updated_by == hw.worker_a
 
 
@@ -199,7 +231,13 @@ def test_editing_a_plan_changes_deletes_and_adds_measures(client, hw):
 def test_it_shows_the_errors_in_chinese_and_saves_nothing(client, hw):
     client.force_login(hw.secretary)
     url = reverse("reports:hardship_plan", args=[hw.hb.pk])
-    response = client.post(url, plan_data([{"unit": "区民政局"}, {"content": "x", "done_on": "2999-01-01"}, {"content": "y", "due_on": "明天"}], situation=""))
+    response = client.post(
+        url,
+        plan_data(
+            [{"unit": "区民政局"}, {"content": "x", "done_on": "2999-01-01"}, {"content": "y", "due_on": "明天"}],
+            situation="",
+        ),
+    )
     page = response.content.decode()
     assert response.status_code == 200
     for message in ("请填写困难情况", "请填写帮扶措施", "完成日期不能晚于今天", "请输入正确的日期"):

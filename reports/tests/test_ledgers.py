@@ -1,105 +1,24 @@
-"""The ledgers (reports/ledgers.py): the 入户走访台账 and the 督查扣分表 exports, the ledgers page.
+"""The ledgers (reports/ledgers/): the 入户走访台账 and the 督查扣分表 exports, the ledgers page.
 
-The world (``lw``, also used by test_monthly.py): reports/tests/conftest.py's ``rw`` (the small
-street, the 2026 campaign, the grid workers' assignments, the community staff) with these visits
-(ha and hb in 湖田社区, hc in 南纬社区):
-
-    v1 ha grid_a 2026-09-28 入户 9:00–9:40   2 issues raised (i1, i2)
-    v2 ha grid_a 2026-10-09 电话 20 min (short, with a reason)
-    v3 ha grid_a 2026-10-09 入户 15:00       2 issues raised (i3 on the spot, i4 open)
-    v4 hb grid_b 2026-10-12 入户             1 issue raised (i5)
-    v5 hb grid_b 2026-10-15 未遇             (not counted in the monthly report)
-    v6 hb grid_b 2026-10-20 回头看 (phone)   (not counted in the monthly report)
-    v7 hb grid_a 2026-10-21 入户             (grid_a's worker visits a household of grid_b)
-    v8 hc dept1  2026-10-12 入户
-
-Who sees which visits: admin and leader 8, the secretary of 湖田社区 7, grid_a's worker 3 (v1–v3:
-only ha is his), grid_b's worker 4 (v4–v7), the department handler 1 (v8: hc is assigned to him).
+The world: ``lw`` (reports/tests/conftest.py; also used by test_monthly.py).
 """
 
 import datetime
-import io
-import re
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from openpyxl import load_workbook
 
 from households.models import ExportLog, Household
-from issues.models import Closure, Status
 from issues.tests.factories import make_issue
 from reports import ledgers, scoring
 from reports.models import Finding
-from visits.models import Purpose, Visit
+from reports.tests.factories import make_visit
+from reports.tests.workbooks import all_text, as_dicts, header_of, rows_of, workbook_of
 
 D = datetime.date
 T = datetime.time
-
-
-def make_visit(w, household, user, day, *, method="in_person", purpose=Purpose.VISIT, start=T(9, 0), minutes=40, **fields):
-    end = (datetime.datetime.combine(day, start) + datetime.timedelta(minutes=minutes)).time()
-    return Visit.objects.create(
-        campaign=w.campaign, household=household, cadre=user.cadre, purpose=purpose, method=method, visited_on=day,
-        started_at=start, ended_at=end, duration_minutes=minutes, created_by=user, **fields,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def lw(rw):
-    w = rw
-    wa, wb = w.worker_a, w.worker_b
-    w.v1 = make_visit(
-        w, w.ha, wa, D(2026, 9, 28),
-        answers={"living": {"answer": "楼道灯坏了两周", "needs_help": True}, "health": {"answer": "", "needs_help": False},
-                 "welfare": {"answer": "", "needs_help": True}},
-        checklist=["know_family", "know_living", "done_care", "bogus"], card_given=True, satisfaction="satisfied",
-        notes="老人独居，子女在外地",
-    )  # fmt: skip
-    w.v2 = make_visit(w, w.ha, wa, D(2026, 10, 9), method="phone", minutes=20, short_reason="户主在外地务工，电话联系")
-    w.v3 = make_visit(w, w.ha, wa, D(2026, 10, 9), start=T(15, 0))
-    w.v4 = make_visit(w, w.hb, wb, D(2026, 10, 12))
-    w.v5 = make_visit(w, w.hb, wb, D(2026, 10, 15), method="not_home", minutes=5)
-    w.v6 = make_visit(w, w.hb, wb, D(2026, 10, 20), method="phone", purpose=Purpose.FOLLOW_UP)
-    w.v7 = make_visit(w, w.hb, wa, D(2026, 10, 21))
-    w.v8 = make_visit(w, w.hc, w.handler, D(2026, 10, 12))
-    # Issues raised by grid_a's worker: i1 answered in October, i2 answered in September (closed in
-    # October), i3 solved on the spot in October, i4 still open; grid_b's worker raised i5 in October.
-    closed = dict(status=Status.CLOSED, closure=Closure.SOLVED, department=w.dept)
-    w.i1 = make_issue(w.ha, raised_by=wa, visit=w.v1, registered_on=D(2026, 9, 28), answered_on=D(2026, 10, 5),
-                      closed_on=D(2026, 10, 6), **closed)  # fmt: skip
-    w.i2 = make_issue(w.ha, raised_by=wa, visit=w.v1, registered_on=D(2026, 9, 28), answered_on=D(2026, 9, 30),
-                      closed_on=D(2026, 10, 3), **closed)  # fmt: skip
-    w.i3 = make_issue(w.ha, raised_by=wa, visit=w.v3, registered_on=D(2026, 10, 9), status=Status.CLOSED,
-                      closure=Closure.ON_THE_SPOT, answered_on=D(2026, 10, 9), closed_on=D(2026, 10, 9))  # fmt: skip
-    w.i4 = make_issue(w.ha, raised_by=wa, visit=w.v3, registered_on=D(2026, 10, 9))
-    w.i5 = make_issue(w.hb, raised_by=wb, visit=w.v4, registered_on=D(2026, 10, 12))
-    return w
-
-
-def workbook_of(response):
-    assert response.status_code == 200, response.status_code
-    assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    assert "attachment" in response["Content-Disposition"]
-    return load_workbook(io.BytesIO(b"".join(response.streaming_content)))
-
-
-def header_of(sheet):
-    return [c.value for c in sheet[1]]
-
-
-def rows_of(sheet):
-    return [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
-
-
-def as_dicts(sheet):
-    header = header_of(sheet)
-    return [dict(zip(header, row)) for row in rows_of(sheet)]
-
-
-def all_text(workbook):
-    return [str(c.value) for sheet in workbook.worksheets for row in sheet.iter_rows() for c in row if c.value is not None]
 
 
 def export(client, user, name, **params):
@@ -117,8 +36,6 @@ def _campaign_pk():
 
     return Campaign.objects.get().pk
 
-
-ID_OR_PHONE = re.compile(r"\d{17}[\dX]|1\d{10}")
 
 VISIT_HEADERS = [
     "序号", "社区", "网格", "户主", "地址", "走访日期", "开始时间", "结束时间", "时长（分钟）", "走访方式", "类型",
@@ -153,7 +70,12 @@ def test_it_fills_a_visit_row_with_labels_dates_and_counts(client, lw):
     assert (row["走访干部"], row["干部层级"]) == ("grid_a", "网格员")
     assert row["入户必问（需要帮助的方面）"] == "住有宜居：楼道灯坏了两周；弱有众扶"
     assert row["三了解四掌握五到位（完成项数/12）"] == "3/12"  # the unknown code does not count
-    assert (row["亲情卡"], row["满意度"], row["民情日记"], row["收集诉求数"]) == ("是", "满意", "老人独居，子女在外地", 2)
+    assert (row["亲情卡"], row["满意度"], row["民情日记"], row["收集诉求数"]) == (
+        "是",
+        "满意",
+        "老人独居，子女在外地",
+        2,
+    )
     by_day = {(r["走访日期"].date(), r["走访干部"], r["走访方式"]): r for r in as_dicts(sheet)}
     short = by_day[(D(2026, 10, 9), "grid_a", "电话")]
     assert (short["时长（分钟）"], short["时长不足原因"], short["收集诉求数"]) == (20, "户主在外地务工，电话联系", 0)
@@ -235,13 +157,20 @@ def test_it_reads_the_visit_ledger_in_a_number_of_queries_that_does_not_grow(cli
     before = queries()
     for n in range(10):
         visit = make_visit(lw, lw.hc, lw.handler, D(2026, 11, 1 + n))
-        make_issue(lw.hc, visit=visit, registered_on=D(2026, 11, 2))
+        visit.issues.add(make_issue(lw.hc, registered_on=D(2026, 11, 2)))
     assert queries() == before
 
 
 @pytest.mark.django_db
 def test_it_sends_anonymous_visitors_to_login_and_logs_nothing(client, lw):
-    for name in ("ledgers", "ledger_visits", "ledger_hardship", "ledger_monthly", "ledger_supervision", "hardship_list"):
+    for name in (
+        "ledgers",
+        "ledger_visits",
+        "ledger_hardship",
+        "ledger_monthly",
+        "ledger_supervision",
+        "hardship_list",
+    ):
         response = client.get(reverse(f"reports:{name}"))
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), name
     assert not ExportLog.objects.exists()
@@ -275,7 +204,19 @@ def test_a_grid_worker_may_open_the_page_without_the_community_filter(client, lw
 
 # ------------------------------------------------------------------------------------------------ 督查扣分表
 
-SCORE_HEADERS = ["排名", "社区", "督查发现数", "不入户", "虚假入户", "不整改", "虚假整改", "整改不彻底", "扣分", "得分", "是否约谈"]
+SCORE_HEADERS = [
+    "排名",
+    "社区",
+    "督查发现数",
+    "不入户",
+    "虚假入户",
+    "不整改",
+    "虚假整改",
+    "整改不彻底",
+    "扣分",
+    "得分",
+    "是否约谈",
+]
 FINDING_HEADERS = ["日期", "社区", "检查方式", "问题类型", "责任干部", "情况说明", "记录人"]
 
 
@@ -317,7 +258,10 @@ def test_it_writes_the_interview_list_and_every_finding(client, found):
     book = supervision_book(client, found.admin)
     interviews = as_dicts(book["约谈名单"])
     assert header_of(book["约谈名单"]) == ["序号", "社区", "姓名", "层级", "工作单位", "职务", "督查发现数"]
-    assert {(r["社区"], r["姓名"], r["督查发现数"]) for r in interviews} == {("湖田社区", "staff_c1", 3), ("湖田社区", "lw_c1", 3)}
+    assert {(r["社区"], r["姓名"], r["督查发现数"]) for r in interviews} == {
+        ("湖田社区", "staff_c1", 3),
+        ("湖田社区", "lw_c1", 3),
+    }
     sheet = book["督查发现明细"]
     assert header_of(sheet) == FINDING_HEADERS
     rows = as_dicts(sheet)

@@ -1,7 +1,7 @@
 """The 月度大走访活动入户表 (reports/monthly.py): the rows counted by hand, rebuilt the same twice,
 the Celery task and the command, the export and its scope.
 
-October 2026 in the ``lw`` world (test_ledgers.py), counted visits only (no 未遇, no 回头看):
+October 2026 in the ``lw`` world (reports/tests/conftest.py), counted visits only (no 未遇, no 回头看):
 
     grid_a  湖田社区  v2, v3 (10-09), v7 (10-21): 2 days, 2 households (ha, hb), 3 visits;
             raised i3, i4 (10-09) = 2; solved i1 (answered 10-05) and i3 (on the spot 10-09) = 2
@@ -25,13 +25,26 @@ from households.roles import CADRE
 from reports import monthly
 from reports.models import MonthlyCadreRow, MonthlyReport
 from reports.tasks import build_monthly_report_task
-from reports.tests.test_ledgers import as_dicts, header_of, lw, make_visit, rows_of, workbook_of  # noqa: F401
-from tests.conftest import make_household, make_user
+from reports.tests.factories import make_visit
+from reports.tests.workbooks import as_dicts, header_of, rows_of, workbook_of
+from tests.support.world import make_household, make_user
 from visitplan.models import Cadre, Tier
 
 D = datetime.date
 OCTOBER = D(2026, 10, 1)
-MONTHLY_HEADERS = ["序号", "社区", "姓名", "层级", "工作单位", "职务", "走访天数", "走访户数", "走访次数", "收集诉求", "解决诉求"]
+MONTHLY_HEADERS = [
+    "序号",
+    "社区",
+    "姓名",
+    "层级",
+    "工作单位",
+    "职务",
+    "走访天数",
+    "走访户数",
+    "走访次数",
+    "收集诉求",
+    "解决诉求",
+]
 
 
 def stored_rows(month=OCTOBER):
@@ -113,7 +126,7 @@ def test_its_number_of_queries_does_not_grow_with_the_cadres(lw):
 
 @pytest.mark.django_db
 def test_the_task_builds_the_month_before_by_default(lw, monkeypatch):
-    monkeypatch.setattr("issues.tasks.today_in_shanghai", lambda: D(2026, 11, 1))
+    monkeypatch.setattr("core.clock.today", lambda: D(2026, 11, 1))
     assert build_monthly_report_task() == {"month": "2026-10", "streets": 1, "rows": 3}
     assert build_monthly_report_task.delay("2026-10").get() == {"month": "2026-10", "streets": 1, "rows": 3}
     assert stored_rows() == OCTOBER_ROWS
@@ -136,7 +149,7 @@ def test_the_command_prints_a_line_per_street_and_gives_the_same_rows_twice(lw):
 
 @pytest.mark.django_db
 def test_the_command_defaults_to_last_month_and_refuses_a_bad_month(lw, monkeypatch):
-    monkeypatch.setattr("issues.tasks.today_in_shanghai", lambda: D(2026, 11, 20))
+    monkeypatch.setattr("core.clock.today", lambda: D(2026, 11, 20))
     out = StringIO()
     call_command("build_monthly_report", stdout=out)
     assert "2026年10月" in out.getvalue()

@@ -14,8 +14,14 @@ D = datetime.date
 
 def find(w, community, n=1, campaign=None, kind="fake_visit"):
     Finding.objects.bulk_create(
-        Finding(campaign=campaign or w.campaign, community=community, method="phone", kind=kind, evidence="居民称未被走访",
-                found_on=D(2026, 11, 2))  # fmt: skip
+        Finding(
+            campaign=campaign or w.campaign,
+            community=community,
+            method="phone",
+            kind=kind,
+            evidence="居民称未被走访",
+            found_on=D(2026, 11, 2),
+        )  # fmt: skip
         for _ in range(n)
     )
 

@@ -8,8 +8,8 @@ from django.urls import reverse
 from issues.tests.factories import make_issue
 from reports import supervision
 from reports.models import Finding, PhoneCheck
-from reports.tests.test_dashboard import visit
-from tests.conftest import make_household
+from reports.tests.factories import visit
+from tests.support.world import make_household
 
 D = datetime.date
 
@@ -34,9 +34,13 @@ def test_only_the_street_office_records_findings_and_each_needs_evidence(rw):
     issue = make_issue(w.ha)
     for who in (w.secretary, w.leader, w.worker_a):
         with pytest.raises(supervision.SupervisionError, match="只有街道管理员"):
-            supervision.finding_record(by=who, campaign=w.campaign, kind="not_rectified", method="onsite", issue=issue, evidence="x")
+            supervision.finding_record(
+                by=who, campaign=w.campaign, kind="not_rectified", method="onsite", issue=issue, evidence="x"
+            )
     with pytest.raises(supervision.SupervisionError, match="情况说明"):
-        supervision.finding_record(by=w.admin, campaign=w.campaign, kind="not_rectified", method="onsite", issue=issue, evidence=" ")
+        supervision.finding_record(
+            by=w.admin, campaign=w.campaign, kind="not_rectified", method="onsite", issue=issue, evidence=" "
+        )
     with pytest.raises(supervision.SupervisionError, match="须关联"):
         supervision.finding_record(by=w.admin, campaign=w.campaign, kind="not_rectified", method="onsite", evidence="x")
     assert not Finding.objects.exists()
@@ -73,15 +77,24 @@ def test_it_draws_visited_households_of_one_community_at_random_and_never_twice(
 def test_not_visited_becomes_a_fake_visit_finding_in_one_step(visited):
     w = visited
     check = supervision.phone_check_draw(by=w.admin, campaign=w.campaign, community=w.c1, size=1, seed=3)[0]
-    check = supervision.phone_check_record(check=check, by=w.admin, reached=True, was_visited=False, note="居民说没人来过")
+    check = supervision.phone_check_record(
+        check=check, by=w.admin, reached=True, was_visited=False, note="居民说没人来过"
+    )
     finding = check.finding
-    assert (finding.kind, finding.method, finding.community, finding.visit_id) == ("fake_visit", "phone", w.c1, check.visit_id)
+    assert (finding.kind, finding.method, finding.community, finding.visit_id) == (
+        "fake_visit",
+        "phone",
+        w.c1,
+        check.visit_id,
+    )
     assert finding.cadre == w.worker_a.cadre and "居民说没人来过" in finding.evidence
     with pytest.raises(supervision.SupervisionError, match="已记录"):
         supervision.phone_check_record(check=check, by=w.admin, reached=True, was_visited=False)
     assert Finding.objects.count() == 1
     ok = supervision.phone_check_draw(by=w.admin, campaign=w.campaign, community=w.c1, size=1, seed=4)[0]
-    ok = supervision.phone_check_record(check=ok, by=w.admin, reached=True, was_visited=True, reported_minutes=40, satisfaction="satisfied")
+    ok = supervision.phone_check_record(
+        check=ok, by=w.admin, reached=True, was_visited=True, reported_minutes=40, satisfaction="satisfied"
+    )
     assert ok.finding is None and Finding.objects.count() == 1
 
 
@@ -90,7 +103,14 @@ def test_the_pages_are_for_the_street_and_communities_only(client, visited):
     w = visited
     for who in (w.worker_a, w.handler):
         client.force_login(who)
-        for name in ("reports:dashboard", "reports:unvisited", "reports:behind", "reports:findings", "reports:phone_checks", "reports:summary"):
+        for name in (
+            "reports:dashboard",
+            "reports:unvisited",
+            "reports:behind",
+            "reports:findings",
+            "reports:phone_checks",
+            "reports:summary",
+        ):
             assert client.get(reverse(name)).status_code == 403, (who, name)
     client.force_login(w.secretary)
     page = client.get(reverse("reports:dashboard")).content.decode()
@@ -108,7 +128,11 @@ def test_the_street_admin_records_a_phone_check_that_costs_a_point(client, visit
     check = PhoneCheck.objects.order_by("pk").first()
     page = client.get(reverse("reports:phone_check", args=[check.pk])).content.decode()
     assert check.household.phone in page  # the street admin may see the number to call
-    response = client.post(reverse("reports:phone_check", args=[check.pk]), {"reached": "yes", "was_visited": "no", "note": "没人来"}, follow=True)
+    response = client.post(
+        reverse("reports:phone_check", args=[check.pk]),
+        {"reached": "yes", "was_visited": "no", "note": "没人来"},
+        follow=True,
+    )
     assert "已记为“虚假入户”督查发现" in response.content.decode()
     board = client.get(reverse("reports:findings")).content.decode()
     assert "999" in board

@@ -225,7 +225,9 @@ def test_street_staff_prefers_unlinked_households_and_counts_manual(town):
     assert report.existing_by_tier[Tier.STREET_STAFF] == 2
     dept_households = set(rows(campaign, tier=Tier.DEPARTMENT).values_list("household_id", flat=True))
     new_staff = set(
-        rows(campaign, tier=Tier.STREET_STAFF, source=AUTO, household__community=c1).values_list("household_id", flat=True)
+        rows(campaign, tier=Tier.STREET_STAFF, source=AUTO, household__community=c1).values_list(
+            "household_id", flat=True
+        )
     )
     assert len(new_staff) == 4 and not new_staff & dept_households
 
@@ -531,9 +533,7 @@ def superuser_client(client):
 def test_admin_action_allocates_and_shows_summary(town, superuser_client):
     campaign = f.campaign(town.street)
     url = reverse("admin:visitplan_campaign_changelist")
-    response = superuser_client.post(
-        url, {"action": "allocate_action", "_selected_action": [campaign.pk]}, follow=True
-    )
+    response = superuser_client.post(url, {"action": "allocate_action", "_selected_action": [campaign.pk]}, follow=True)
     assert response.status_code == 200
     text = response.content.decode()
     assert "未落实包户干部：0 户" in text and "街道干部：新增 12 户" in text

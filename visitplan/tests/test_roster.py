@@ -1,4 +1,4 @@
-"""干部名册 / 责任单位 / 包户名单 through django-import-export in the admin (visitplan/resources.py)."""
+"""干部名册 / 责任单位 / 包户名单 through django-import-export in the admin (visitplan/sheets/)."""
 
 import csv
 import io
@@ -13,9 +13,9 @@ from openpyxl import Workbook, load_workbook
 
 from households.models import ExportLog
 from households.roles import CADRE, LEADER, SECRETARY
-from tests.conftest import make_household, world  # noqa: F401  (the fixture)
+from tests.support.world import make_household
 from visitplan.models import Assignment, Cadre, Department, Tier
-from visitplan.resources import AssignmentResource, CadreResource
+from visitplan.sheets import AssignmentResource, CadreResource
 
 pytestmark = pytest.mark.django_db
 
@@ -37,16 +37,57 @@ def xlsx(rows, headers=HEADERS) -> bytes:
 
 def good_rows():
     return [
-        {"姓名": "王书记", "层级": "社区书记", "工作单位": "湖田社区居委会", "职务": "书记", "联系电话": "13900000001",
-         "工作范围": "湖田社区", "登录账号": "wangshuji", "在岗": "是", "参与包户": "是"},
-        {"姓名": "李网格", "层级": 6, "职务": "专职网格员", "联系电话": "0532-82345678",
-         "工作范围": "湖田社区/第1网格", "登录账号": "liwangge", "在岗": "是", "参与包户": "是"},
-        {"姓名": "赵领导", "层级": "街道班子成员", "工作单位": "湖田街道办事处", "职务": "副主任", "联系电话": "13900000003",
-         "工作范围": "湖田街道", "登录账号": "zhaolingdao", "在岗": "是", "参与包户": "否"},
-        {"姓名": "钱部门", "层级": "市/区直部门挂包单位", "工作单位": "区民政局", "所属部门": "区民政局",
-         "联系电话": "13900000004", "工作范围": "南纬社区", "在岗": "是", "参与包户": "是"},
-        {"姓名": "孙两委", "层级": "两委成员", "联系电话": "13900000005", "工作范围": "湖田社区 / 第2网格",
-         "登录账号": "sunliangwei", "在岗": "否", "参与包户": "是"},
+        {
+            "姓名": "王书记",
+            "层级": "社区书记",
+            "工作单位": "湖田社区居委会",
+            "职务": "书记",
+            "联系电话": "13900000001",
+            "工作范围": "湖田社区",
+            "登录账号": "wangshuji",
+            "在岗": "是",
+            "参与包户": "是",
+        },
+        {
+            "姓名": "李网格",
+            "层级": 6,
+            "职务": "专职网格员",
+            "联系电话": "0532-82345678",
+            "工作范围": "湖田社区/第1网格",
+            "登录账号": "liwangge",
+            "在岗": "是",
+            "参与包户": "是",
+        },
+        {
+            "姓名": "赵领导",
+            "层级": "街道班子成员",
+            "工作单位": "湖田街道办事处",
+            "职务": "副主任",
+            "联系电话": "13900000003",
+            "工作范围": "湖田街道",
+            "登录账号": "zhaolingdao",
+            "在岗": "是",
+            "参与包户": "否",
+        },
+        {
+            "姓名": "钱部门",
+            "层级": "市/区直部门挂包单位",
+            "工作单位": "区民政局",
+            "所属部门": "区民政局",
+            "联系电话": "13900000004",
+            "工作范围": "南纬社区",
+            "在岗": "是",
+            "参与包户": "是",
+        },
+        {
+            "姓名": "孙两委",
+            "层级": "两委成员",
+            "联系电话": "13900000005",
+            "工作范围": "湖田社区 / 第2网格",
+            "登录账号": "sunliangwei",
+            "在岗": "否",
+            "参与包户": "是",
+        },
     ]
 
 
@@ -105,7 +146,16 @@ def export_rows(response):
 def snapshot():
     cadres = sorted(
         Cadre.objects.values_list(
-            "pk", "name", "tier", "unit", "department_id", "position", "phone", "scope_id", "user_id", "active",
+            "pk",
+            "name",
+            "tier",
+            "unit",
+            "department_id",
+            "position",
+            "phone",
+            "scope_id",
+            "user_id",
+            "active",
             "takes_households",
         )
     )
@@ -116,7 +166,7 @@ def snapshot():
 # --------------------------------------------------------------------------- import
 
 
-def test_a_roster_imports_through_the_admin(client, world):  # noqa: F811
+def test_a_roster_imports_through_the_admin(client, world):
     existing = User.objects.create_user("sunliangwei")  # an account made before, not yet a cadre
     login(client, world.admin)
 
@@ -140,7 +190,7 @@ def test_a_roster_imports_through_the_admin(client, world):  # noqa: F811
     assert set(existing.groups.values_list("name", flat=True)) == {CADRE}
 
 
-def test_reimporting_the_same_file_changes_nothing(client, world):  # noqa: F811
+def test_reimporting_the_same_file_changes_nothing(client, world):
     login(client, world.admin)
     content = xlsx(good_rows())
     import_through_admin(client, content)
@@ -153,7 +203,7 @@ def test_reimporting_the_same_file_changes_nothing(client, world):  # noqa: F811
     assert snapshot() == before
 
 
-def test_a_changed_row_updates_the_cadre_found_by_account_or_by_name_and_scope(client, world):  # noqa: F811
+def test_a_changed_row_updates_the_cadre_found_by_account_or_by_name_and_scope(client, world):
     login(client, world.admin)
     import_through_admin(client, xlsx(good_rows()))
     rows = good_rows()
@@ -171,7 +221,7 @@ def test_a_changed_row_updates_the_cadre_found_by_account_or_by_name_and_scope(c
     assert Cadre.objects.get(name="钱部门").position == "副局长"
 
 
-def test_a_file_with_bad_rows_imports_nothing_and_names_every_row(client, world):  # noqa: F811
+def test_a_file_with_bad_rows_imports_nothing_and_names_every_row(client, world):
     login(client, world.admin)
     before = snapshot()
     rows = good_rows()
@@ -196,7 +246,7 @@ def test_a_file_with_bad_rows_imports_nothing_and_names_every_row(client, world)
     assert [r.number for r in response.context["result"].invalid_rows] == [2, 3, 4, 5]
 
 
-def test_every_problem_of_a_row_is_reported_and_duplicates_are_caught(client, world):  # noqa: F811
+def test_every_problem_of_a_row_is_reported_and_duplicates_are_caught(client, world):
     login(client, world.admin)
     rows = good_rows()
     rows[0].update({"姓名": "", "在岗": "也许"})
@@ -214,7 +264,7 @@ def test_every_problem_of_a_row_is_reported_and_duplicates_are_caught(client, wo
     assert Cadre.objects.filter(name__in=["李网格", "钱部门"]).count() == 0
 
 
-def test_a_row_that_turns_bad_before_confirmation_rolls_back_the_whole_file(client, world):  # noqa: F811
+def test_a_row_that_turns_bad_before_confirmation_rolls_back_the_whole_file(client, world):
     login(client, world.admin)
     before = snapshot()
     preview = upload(client, xlsx(good_rows()))
@@ -229,7 +279,7 @@ def test_a_row_that_turns_bad_before_confirmation_rolls_back_the_whole_file(clie
     assert "第 5 行【所属部门】：没有名为“区民政局”的责任单位" in page
 
 
-def test_a_file_without_the_required_columns_is_refused_at_the_upload_field(client, world):  # noqa: F811
+def test_a_file_without_the_required_columns_is_refused_at_the_upload_field(client, world):
     login(client, world.admin)
     headers = [h for h in HEADERS if h != "工作范围"]
 
@@ -241,7 +291,7 @@ def test_a_file_without_the_required_columns_is_refused_at_the_upload_field(clie
     assert not Cadre.objects.filter(name="甲").exists()
 
 
-def test_a_file_that_is_not_xlsx_is_refused(client, world):  # noqa: F811
+def test_a_file_that_is_not_xlsx_is_refused(client, world):
     login(client, world.admin)
     response = upload(client, "姓名,层级\n甲,6\n".encode(), name="roster.csv")
     assert "请上传 .xlsx 格式" in response.context["form"].errors["import_file"][0]
@@ -249,7 +299,7 @@ def test_a_file_that_is_not_xlsx_is_refused(client, world):  # noqa: F811
     assert "文件无法读取" in response.context["form"].errors["import_file"][0]
 
 
-def test_blank_rows_are_skipped_and_rows_keep_their_excel_numbers(client, world):  # noqa: F811
+def test_blank_rows_are_skipped_and_rows_keep_their_excel_numbers(client, world):
     login(client, world.admin)
     rows = good_rows()[:2]
     rows.insert(1, {})
@@ -259,7 +309,7 @@ def test_blank_rows_are_skipped_and_rows_keep_their_excel_numbers(client, world)
     assert "第 3 行" not in lines
 
 
-def test_a_community_secretary_cannot_reach_outside_his_community(client, world):  # noqa: F811
+def test_a_community_secretary_cannot_reach_outside_his_community(client, world):
     secretary = world.secretary  # scope: 湖田社区
     secretary.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="visitplan", codename__in=["add_cadre", "change_cadre"])
@@ -287,14 +337,14 @@ def test_a_community_secretary_cannot_reach_outside_his_community(client, world)
     assert Cadre.objects.get(name="本社区网格员").scope == world.grid_a
 
 
-def test_import_needs_add_and_change_permission(client, world):  # noqa: F811
+def test_import_needs_add_and_change_permission(client, world):
     login(client, world.secretary)  # 社区书记: may view cadres, not add them
     assert client.get(reverse("admin:visitplan_cadre_import")).status_code == 403
     assert upload(client, xlsx(good_rows())).status_code == 403
     assert client.get(reverse("admin:visitplan_cadre_changelist")).status_code == 200
 
 
-def test_an_import_does_not_raise_the_importers_own_role(client, world):  # noqa: F811
+def test_an_import_does_not_raise_the_importers_own_role(client, world):
     login(client, world.admin)
     rows = [{"姓名": "admin", "层级": "街道班子成员", "工作范围": "湖田街道", "登录账号": "admin"}]
     import_through_admin(client, xlsx(rows))
@@ -306,7 +356,7 @@ def test_an_import_does_not_raise_the_importers_own_role(client, world):  # noqa
 # --------------------------------------------------------------------------- export
 
 
-def test_cadre_export_round_trips_into_an_import_that_changes_nothing(client, world):  # noqa: F811
+def test_cadre_export_round_trips_into_an_import_that_changes_nothing(client, world):
     login(client, world.admin)
     import_through_admin(client, xlsx(good_rows()))
     before = snapshot()
@@ -315,8 +365,30 @@ def test_cadre_export_round_trips_into_an_import_that_changes_nothing(client, wo
 
     headers, rows = export_rows(response)
     assert headers == HEADERS
-    assert ["李网格", "网格员", "", "", "专职网格员", "0532-82345678", "湖田社区/第1网格", "liwangge", "是", "是"] in rows
-    assert ["赵领导", "街道班子成员", "湖田街道办事处", "", "副主任", "13900000003", "湖田街道", "zhaolingdao", "是", "否"] in rows
+    assert [
+        "李网格",
+        "网格员",
+        "",
+        "",
+        "专职网格员",
+        "0532-82345678",
+        "湖田社区/第1网格",
+        "liwangge",
+        "是",
+        "是",
+    ] in rows
+    assert [
+        "赵领导",
+        "街道班子成员",
+        "湖田街道办事处",
+        "",
+        "副主任",
+        "13900000003",
+        "湖田街道",
+        "zhaolingdao",
+        "是",
+        "否",
+    ] in rows
     assert len(rows) == Cadre.objects.count()
     assert "filename*=utf-8''" in response["Content-Disposition"]
 
@@ -325,7 +397,7 @@ def test_cadre_export_round_trips_into_an_import_that_changes_nothing(client, wo
     assert snapshot() == before
 
 
-def test_cadre_export_is_scoped_and_logged(client, world):  # noqa: F811
+def test_cadre_export_is_scoped_and_logged(client, world):
     login(client, world.secretary)
 
     _, rows = export_rows(export(client, "cadre"))
@@ -337,7 +409,7 @@ def test_cadre_export_is_scoped_and_logged(client, world):  # noqa: F811
     assert "干部名册" in log.what
 
 
-def test_export_needs_view_permission(client, world):  # noqa: F811
+def test_export_needs_view_permission(client, world):
     nobody = User.objects.create_user("staff_only", is_staff=True)
     login(client, nobody)
     assert client.get(reverse("admin:visitplan_cadre_export")).status_code == 403
@@ -345,17 +417,23 @@ def test_export_needs_view_permission(client, world):  # noqa: F811
     assert not ExportLog.objects.exists()
 
 
-def test_formula_like_text_is_written_as_text(client, world):  # noqa: F811
+def test_formula_like_text_is_written_as_text(client, world):
     login(client, world.admin)
-    Cadre.objects.create(name="=HYPERLINK(\"http://x\",\"点我\")", tier=Tier.GRID_WORKER, scope=world.grid_a,
-                         unit="+86单位", position="-1", phone="")
+    Cadre.objects.create(
+        name='=HYPERLINK("http://x","点我")',
+        tier=Tier.GRID_WORKER,
+        scope=world.grid_a,
+        unit="+86单位",
+        position="-1",
+        phone="",
+    )
     Cadre.objects.create(name="@SUM(A1)", tier=Tier.GRID_WORKER, scope=world.grid_b)
 
     response = export(client, "cadre")
 
     ws = load_workbook(io.BytesIO(response.content)).worksheets[0]
     cells = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
-    for text in ("=HYPERLINK(\"http://x\",\"点我\")", "+86单位", "-1", "@SUM(A1)"):
+    for text in ('=HYPERLINK("http://x","点我")', "+86单位", "-1", "@SUM(A1)"):
         assert cells[text].data_type == "s"
         assert cells[text].quotePrefix
     assert import_through_admin(client, response.content).totals["skip"] == Cadre.objects.count()
@@ -364,12 +442,12 @@ def test_formula_like_text_is_written_as_text(client, world):  # noqa: F811
     text = csv_response.content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == HEADERS
-    assert "'=HYPERLINK(\"http://x\",\"点我\")" in {r[0] for r in rows}
+    assert '\'=HYPERLINK("http://x","点我")' in {r[0] for r in rows}
     assert "'@SUM(A1)" in {r[0] for r in rows}
 
 
 @pytest.fixture
-def assignments(world):  # noqa: F811
+def assignments(world):
     Assignment.objects.create(campaign=world.campaign, household=world.ha, cadre=world.worker_a.cadre)
     Assignment.objects.create(campaign=world.campaign, household=world.hb, cadre=world.worker_b.cadre)
     return world
@@ -379,9 +457,31 @@ def test_assignment_export_is_scoped_has_no_resident_ids_and_is_logged(client, a
     w = assignments
     login(client, w.admin)
     headers, rows = export_rows(export(client, "assignment"))
-    assert headers == ["走访活动", "社区", "网格", "地址", "户主姓名", "包户干部", "层级", "工作单位", "联系电话(干部)", "来源"]
+    assert headers == [
+        "走访活动",
+        "社区",
+        "网格",
+        "地址",
+        "户主姓名",
+        "包户干部",
+        "层级",
+        "工作单位",
+        "联系电话(干部)",
+        "来源",
+    ]
     assert {r[4] for r in rows} == {"张甲", "李乙", "王丙"}
-    assert ["2026年入户大走访", "湖田社区", "第1网格", "1号楼1单元101", "张甲", "grid_a", "网格员", "", "", "手工指定"] in rows
+    assert [
+        "2026年入户大走访",
+        "湖田社区",
+        "第1网格",
+        "1号楼1单元101",
+        "张甲",
+        "grid_a",
+        "网格员",
+        "",
+        "",
+        "手工指定",
+    ] in rows
 
     login(client, w.secretary)
     response = export(client, "assignment")
@@ -402,7 +502,7 @@ def test_assignment_export_honours_the_list_filter(client, assignments):
     assert [r[4] for r in rows] == ["张甲"]
 
 
-def test_assignment_export_queries_do_not_grow_with_rows(world):  # noqa: F811
+def test_assignment_export_queries_do_not_grow_with_rows(world):
     resource = AssignmentResource(user=world.admin)
 
     def queries():
@@ -420,7 +520,7 @@ def test_assignment_export_queries_do_not_grow_with_rows(world):  # noqa: F811
     assert large[0] == small[0]
 
 
-def test_cadre_export_queries_do_not_grow_with_rows(world):  # noqa: F811
+def test_cadre_export_queries_do_not_grow_with_rows(world):
     resource = CadreResource(user=world.admin)
 
     def queries():
@@ -432,18 +532,24 @@ def test_cadre_export_queries_do_not_grow_with_rows(world):  # noqa: F811
     small = queries()
     for n in range(20):
         user = User.objects.create_user(f"u{n}")
-        Cadre.objects.create(name=f"干部{n}", tier=Tier.GRID_WORKER, scope=world.grid_b, user=user, department=world.dept)
+        Cadre.objects.create(
+            name=f"干部{n}", tier=Tier.GRID_WORKER, scope=world.grid_b, user=user, department=world.dept
+        )
     assert queries() == small
 
 
 # --------------------------------------------------------------------------- 责任单位
 
 
-def test_departments_import_export_and_reimport(client, world):  # noqa: F811
+def test_departments_import_export_and_reimport(client, world):
     login(client, world.admin)
     headers = ["名称", "类别", "负责人", "联系电话"]
     content = xlsx(
-        [["区民政局", "区直", "张局长", "0532-82345678"], ["市住建局", "市直", "", ""], ["街道党政办", "街道科室", "", ""]],
+        [
+            ["区民政局", "区直", "张局长", "0532-82345678"],
+            ["市住建局", "市直", "", ""],
+            ["街道党政办", "街道科室", "", ""],
+        ],
         headers=headers,
     )
 
@@ -470,7 +576,7 @@ def test_departments_import_export_and_reimport(client, world):  # noqa: F811
     assert sorted(Department.objects.values_list()) == before
 
 
-def test_roles_are_only_added(client, world):  # noqa: F811
+def test_roles_are_only_added(client, world):
     """A grid worker promoted to secretary gets the secretary role; nothing is taken away."""
     login(client, world.admin)
     rows = [{"姓名": "grid_a", "层级": "社区书记", "工作范围": "湖田社区/第1网格", "登录账号": "grid_a"}]
@@ -479,7 +585,7 @@ def test_roles_are_only_added(client, world):  # noqa: F811
     assert Group.objects.filter(name=SECRETARY).count() == 1
 
 
-def test_the_resource_on_its_own_writes_all_rows_or_nothing(world):  # noqa: F811
+def test_the_resource_on_its_own_writes_all_rows_or_nothing(world):
     """Without the admin too (a shell, a command): one invalid row and the valid ones are not written."""
     import tablib
 
@@ -494,7 +600,7 @@ def test_the_resource_on_its_own_writes_all_rows_or_nothing(world):  # noqa: F81
     assert snapshot() == before
 
 
-def test_the_admin_pages_offer_import_and_export(client, world):  # noqa: F811
+def test_the_admin_pages_offer_import_and_export(client, world):
     login(client, world.admin)
     page = client.get(reverse("admin:visitplan_cadre_changelist")).content.decode()
     assert reverse("admin:visitplan_cadre_import") in page and reverse("admin:visitplan_cadre_export") in page
@@ -515,12 +621,12 @@ def test_the_admin_pages_offer_import_and_export(client, world):  # noqa: F811
     assert reverse("admin:visitplan_cadre_export") in page
 
 
-def test_uploads_are_bounded(client, world, monkeypatch):  # noqa: F811
+def test_uploads_are_bounded(client, world, monkeypatch):
     from visitplan import admin as visitplan_admin
-    from visitplan import resources
+    from visitplan.sheets import reading
 
     login(client, world.admin)
-    monkeypatch.setattr(resources, "MAX_ROWS", 2)
+    monkeypatch.setattr(reading, "MAX_ROWS", 2)
     response = upload(client, xlsx(good_rows()))
     assert "数据超过 2 行的上限" in response.context["form"].errors["import_file"][0]
 
@@ -530,7 +636,7 @@ def test_uploads_are_bounded(client, world, monkeypatch):  # noqa: F811
     assert not Cadre.objects.filter(name="王书记").exists()
 
 
-def test_someone_who_sees_several_streets_gets_full_paths_that_round_trip(client, world):  # noqa: F811
+def test_someone_who_sees_several_streets_gets_full_paths_that_round_trip(client, world):
     from households.models import Node, NodeKind
 
     other = Node.objects.create(kind=NodeKind.STREET, name="八大峡街道")

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from issues.models import Issue, Status
-from tests.browser import browser_page, screenshot  # noqa: F401  (fixture)
+from tests.support.browser import screenshot
 from visitplan.models import Assignment, Campaign
 from visits.followups import build_followups
 from visits.models import FollowUp, Visit
@@ -57,7 +57,7 @@ def demo(db):
     return {"household": household, "visits_before": set(Visit.objects.values_list("pk", flat=True))}
 
 
-def test_a_grid_worker_visits_raises_issues_and_follows_up(browser_page, live_server, demo):  # noqa: F811
+def test_a_grid_worker_visits_raises_issues_and_follows_up(browser_page, live_server, demo):
     page = browser_page
     household = demo["household"]
 
@@ -149,12 +149,16 @@ def test_a_grid_worker_visits_raises_issues_and_follows_up(browser_page, live_se
     assert len(visits) == 1
     visit = visits[0]
     assert visit.duration_minutes == 45 and visit.card_given and visit.satisfaction == "basic"
-    raised = db(lambda: {i.text[:4]: i for i in Issue.objects.filter(visit=visit)})
+    raised = db(lambda: {i.text[:4]: i for i in Issue.objects.filter(raised_on__visit=visit)})
     assert set(raised) == {"咨询高龄", "1号楼2"}
     spot, routed = raised["咨询高龄"], raised["1号楼2"]
     assert spot.status == Status.CLOSED and spot.closure == "on_the_spot"
     # Deadlines counted by hand from Mon 2026-09-28 (see visits/tests/test_visit_service.py).
-    assert (routed.status, routed.plan_due_on, routed.due_on) == (Status.REGISTERED, datetime.date(2026, 10, 10), datetime.date(2026, 10, 23))
+    assert (routed.status, routed.plan_due_on, routed.due_on) == (
+        Status.REGISTERED,
+        datetime.date(2026, 10, 10),
+        datetime.date(2026, 10, 23),
+    )
 
     # Both are in the ledger.
     page.goto(f"{live_server.url}/issues/?q=1号楼2单元楼道声控灯")
@@ -169,7 +173,13 @@ def test_a_grid_worker_visits_raises_issues_and_follows_up(browser_page, live_se
 
     # 回头看: the daily job lists both; the resident says the on-the-spot one was not solved.
     db(lambda: build_followups(day=datetime.date(2026, 12, 16)))
-    mine = db(lambda: set(FollowUp.objects.filter(household_id=household.pk, cadre__user__username=WORKER).values_list("issue_id", flat=True)))
+    mine = db(
+        lambda: set(
+            FollowUp.objects.filter(household_id=household.pk, cadre__user__username=WORKER).values_list(
+                "issue_id", flat=True
+            )
+        )
+    )
     assert {spot.pk, routed.pk} <= mine
     page.goto(f"{live_server.url}/visits/followups/")
     page.click(f"a[href='/visits/h/{household.pk}/followup/']")

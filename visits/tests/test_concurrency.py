@@ -1,20 +1,19 @@
 """Two submits of one visit form at the same moment (a double tap, a retry racing the first
 request): one visit, its issues once (PostgreSQL only — SQLite serialises writers)."""
 
+import datetime
 import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from issues.models import Issue
-from issues.tests.test_concurrency import _race
 from issues.tests.factories import register
+from tests.support.threads import race
+from tests.support.visits import NOW, visit_kwargs
 from visits import services
 from visits.followups import build_followups
 from visits.models import FollowUp, Visit
-from visits.tests.conftest import NOW, visit_kwargs
-
-import datetime
 
 
 @pytest.mark.postgres
@@ -27,14 +26,14 @@ def test_two_simultaneous_submits_of_one_form_save_one_visit(vw, on_postgres):
         def submit():
             return services.visit_record(household=vw.ha, by=vw.worker_a, campaign=vw.campaign, **kwargs)
 
-        outcomes = _race(submit, submit)
+        outcomes = race(submit, submit)
         assert all(error is None for _, error in outcomes), outcomes
         results = [r for r, _ in outcomes]
         assert sorted(r.created for r in results) == [False, True]
         assert results[0].visit.pk == results[1].visit.pk
         assert [i.pk for i in results[0].issues] == [i.pk for i in results[1].issues]
         assert Visit.objects.filter(key=kwargs["key"]).count() == 1
-        assert Issue.objects.filter(visit__key=kwargs["key"]).count() == 1
+        assert Issue.objects.filter(raised_on__visit__key=kwargs["key"]).count() == 1
 
 
 @pytest.mark.postgres
@@ -51,7 +50,7 @@ def test_two_devices_settling_one_follow_up_reopen_it_once(vw, on_postgres):
             results=[{"followup": followup.pk, "solved": False, "satisfaction": "unsatisfied"}], now=later,
         )  # fmt: skip
 
-    outcomes = _race(settle, settle)
+    outcomes = race(settle, settle)
     done = [r for r, e in outcomes if e is None]
     refused = [e for _, e in outcomes if e is not None]
     # One settles it; the other either finds it settled before it starts (nothing to record) or loses

@@ -12,14 +12,14 @@ from django.utils import timezone
 from issues.models import EventKind, Issue, IssueEvent, Status
 from issues.services import IssueActionError, issue_reopen
 from issues.tests.factories import make_issue, register
+from visitplan.models import Cadre
 from visits import services
 from visits.followups import build_followups
 from visits.models import FollowUp, FollowUpStatus, Visit
 from visits.tasks import build_followups_task
-from visitplan.models import Cadre
 
 D = datetime.date
-IN_STAGE = D(2026, 12, 16)  # first day of 整改回头看 (visits/tests/conftest.py)
+IN_STAGE = D(2026, 12, 16)  # first day of 整改回头看 (tests/support/visits.py: STAGES)
 AFTER = timezone.make_aware(datetime.datetime(2026, 12, 18, 15, 0))  # "now" when the follow-ups are made
 
 
@@ -29,10 +29,14 @@ def ledger(vw):
     w = vw
     w.closed = register(w.ha, w.worker_a, registered_on=D(2026, 9, 28), answer_on_the_spot="已现场答复")
     w.open = register(w.ha, w.worker_a, text="单元门禁坏了", registered_on=D(2026, 10, 12))
-    w.resolved = make_issue(w.hb, raised_by=w.worker_b, status=Status.RESOLVED, department=w.dept, registered_on=D(2026, 10, 9))
+    w.resolved = make_issue(
+        w.hb, raised_by=w.worker_b, status=Status.RESOLVED, department=w.dept, registered_on=D(2026, 10, 9)
+    )
     w.returned = make_issue(w.ha, raised_by=w.worker_a, status=Status.RETURNED, registered_on=D(2026, 10, 9))
     w.merged = make_issue(w.ha, raised_by=w.worker_a, status=Status.MERGED, registered_on=D(2026, 10, 9))
-    w.before = make_issue(w.ha, raised_by=w.worker_a, status=Status.CLOSED, registered_on=D(2026, 2, 2))  # before the campaign
+    w.before = make_issue(
+        w.ha, raised_by=w.worker_a, status=Status.CLOSED, registered_on=D(2026, 2, 2)
+    )  # before the campaign
     return w
 
 
@@ -110,7 +114,12 @@ def test_the_command_and_the_task_run_the_same_job_for_any_day(ledger):
     out = StringIO()
     call_command("build_followups", "--date", "2026-12-16", stdout=out)
     assert "新列入回头看 3 条" in out.getvalue()
-    assert build_followups_task("2026-12-16") == {"day": "2026-12-16", "created": 0, "already_listed": 3, "without_cadre": 0}
+    assert build_followups_task("2026-12-16") == {
+        "day": "2026-12-16",
+        "created": 0,
+        "already_listed": 3,
+        "without_cadre": 0,
+    }
     assert FollowUp.objects.count() == 3
 
 
@@ -125,7 +134,12 @@ def follow_up(w, results, *, user=None, household=None, key=None, **kw):
 
 
 def result(issue, solved, satisfaction="satisfied", note=""):
-    return {"followup": FollowUp.objects.get(issue=issue).pk, "solved": solved, "satisfaction": satisfaction, "note": note}
+    return {
+        "followup": FollowUp.objects.get(issue=issue).pk,
+        "solved": solved,
+        "satisfaction": satisfaction,
+        "note": note,
+    }
 
 
 @pytest.mark.django_db
@@ -138,7 +152,13 @@ def test_not_solved_reopens_a_closed_issue_through_the_ledger(ledger):
     assert issue.status == Status.ACCEPTED and issue.closure == "" and issue.closed_on is None
     assert [i.pk for i in recorded.reopened] == [issue.pk]
     f = FollowUp.objects.get(issue=issue)
-    assert (f.status, f.solved, f.satisfaction, f.reopened, f.visit_id) == ("done", False, "unsatisfied", True, recorded.visit.pk)
+    assert (f.status, f.solved, f.satisfaction, f.reopened, f.visit_id) == (
+        "done",
+        False,
+        "unsatisfied",
+        True,
+        recorded.visit.pk,
+    )
     kinds = list(IssueEvent.objects.filter(issue=issue).order_by("id").values_list("kind", flat=True))
     assert kinds[-2:] == [EventKind.FOLLOWED_UP, EventKind.REOPENED]
     assert recorded.visit.purpose == "follow_up" and recorded.visit.method == "phone"
@@ -184,9 +204,13 @@ def test_a_double_submit_records_the_follow_up_once(ledger):
 def test_new_requests_raised_in_a_follow_up_become_issues(ledger):
     w = ledger
     build_followups(day=IN_STAGE)
-    recorded = follow_up(w, [result(w.closed, True)], issues=[{"text": "楼下垃圾桶满了没人清", "category": "municipal"}])
+    recorded = follow_up(
+        w, [result(w.closed, True)], issues=[{"text": "楼下垃圾桶满了没人清", "category": "municipal"}]
+    )
     assert len(recorded.issues) == 1
-    assert recorded.issues[0].visit_id == recorded.visit.pk and recorded.issues[0].registered_on == D(2026, 12, 17)
+    assert recorded.issues[0].raised_on.visit_id == recorded.visit.pk and recorded.issues[0].registered_on == D(
+        2026, 12, 17
+    )
 
 
 @pytest.mark.django_db

@@ -1,5 +1,6 @@
 """The visit pages through Django's test client: what each shows, the forms, and who gets a 404."""
 
+import datetime
 import re
 import uuid
 
@@ -7,15 +8,12 @@ import pytest
 from django.urls import reverse
 
 from issues.models import Issue, Status
-from issues.tests.factories import make_issue, register
-from tests.conftest import make_household, make_user
-from households.roles import CADRE
+from issues.tests.factories import register
+from tests.support.visits import VISIT_DAY
+from tests.support.world import make_household
 from visitplan.models import Assignment, Tier
 from visits.followups import build_followups
 from visits.models import FollowUp, Visit
-from visits.tests.conftest import VISIT_DAY
-
-import datetime
 
 D = datetime.date
 
@@ -74,7 +72,7 @@ def test_it_lists_my_households_grouped_with_progress(client, vw):
     page = client.get(reverse("visits:mine")).content.decode()
     assert "张甲" in page and "赵丁" not in page and "李乙" not in page
     assert "湖田社区 · 第1网格 · 1号楼 · 1单元" in page
-    assert "已走访 <strong class=\"big-num\">0</strong> / 1 户" in page
+    assert '已走访 <strong class="big-num">0</strong> / 1 户' in page
     assert "从未走访" in page
     # 全部可见户: the whole grid a grid worker covers.
     page = client.get(reverse("visits:mine"), {"scope": "all"}).content.decode()
@@ -111,7 +109,9 @@ def test_it_filters_my_households(client, vw):
 def test_the_household_page_masks_personal_data_and_shows_visits_and_issues(client, vw):
     w = vw
     issue = register(w.ha, w.worker_a, text="楼道灯坏了两周", registered_on=D(2026, 9, 28))
-    Visit.objects.create(campaign=w.campaign, household=w.ha, cadre=w.handler.cadre, visited_on=D(2026, 9, 20), notes="区民政局来访")
+    Visit.objects.create(
+        campaign=w.campaign, household=w.ha, cadre=w.handler.cadre, visited_on=D(2026, 9, 20), notes="区民政局来访"
+    )
     client.force_login(w.worker_a)
     page = client.get(reverse("visits:household", args=[w.ha.pk])).content.decode()
     assert w.ha.id_number not in page and w.ha.phone not in page
@@ -160,7 +160,9 @@ def test_submitting_the_same_form_twice_saves_one_visit(client, vw):
     w = vw
     client.force_login(w.worker_a)
     url = reverse("visits:visit", args=[w.ha.pk])
-    data = with_issues(form_data(key_on(client.get(url))), {"text": "楼道灯坏了", "category": "living", "severity": "general"})
+    data = with_issues(
+        form_data(key_on(client.get(url))), {"text": "楼道灯坏了", "category": "living", "severity": "general"}
+    )
     client.post(url, data, follow=True)
     again = client.post(url, data, follow=True)
     assert messages_of(again) == ["该走访记录已保存过，重复提交未重复保存"]
@@ -182,7 +184,9 @@ def test_it_shows_the_rule_errors_in_chinese_and_keeps_what_was_typed(client, vw
     assert "不在“2026年入户大走访”活动期间" in page
     bad_issue = with_issues(form_data(uuid.uuid4()), {"text": "问题", "category": "", "severity": "general"})
     assert "这个字段是必填项" in client.post(url, bad_issue).content.decode()
-    spot = with_issues(form_data(uuid.uuid4()), {"text": "问题", "category": "living", "severity": "general", "on_the_spot": "on"})
+    spot = with_issues(
+        form_data(uuid.uuid4()), {"text": "问题", "category": "living", "severity": "general", "on_the_spot": "on"}
+    )
     assert "现场答复需填写答复内容" in client.post(url, spot).content.decode()
     assert not Visit.objects.exists() and not Issue.objects.exists()
 
@@ -202,7 +206,9 @@ def test_a_household_i_can_see_but_not_visit_is_refused(client, vw):
 @pytest.fixture
 def grid_b_things(vw):
     w = vw
-    w.b_visit = Visit.objects.create(campaign=w.campaign, household=w.hb, cadre=w.worker_b.cadre, visited_on=D(2026, 9, 1))
+    w.b_visit = Visit.objects.create(
+        campaign=w.campaign, household=w.hb, cadre=w.worker_b.cadre, visited_on=D(2026, 9, 1)
+    )
     w.b_issue = register(w.hb, w.worker_b, registered_on=D(2026, 9, 28), answer_on_the_spot="已答复")
     build_followups(day=D(2026, 12, 16))
     return w
@@ -279,7 +285,16 @@ def test_it_prints_contact_cards_for_my_households(client, vw, settings):
     client.force_login(w.worker_a)
     page = client.get(reverse("visits:cards")).content.decode()
     assert page.count('class="contact-card"') == 1
-    for text in ("亲情连心卡", "张甲", "1号楼1单元101", "grid_a", "13905331234", "湖田社区 专职网格员", "0533-6218888", "css/cards.css"):
+    for text in (
+        "亲情连心卡",
+        "张甲",
+        "1号楼1单元101",
+        "grid_a",
+        "13905331234",
+        "湖田社区 专职网格员",
+        "0533-6218888",
+        "css/cards.css",
+    ):
         assert text in page, text
     # The secretary prints a grid worker's cards; a grid worker cannot print another's.
     client.force_login(w.secretary)
@@ -293,7 +308,7 @@ def test_the_cards_print_on_a4_without_the_sites_chrome():
 
     css = open(finders.find("css/cards.css"), encoding="utf-8").read()
     assert "@page { size: A4" in css
-    printed = css[css.index("@media print"):]
+    printed = css[css.index("@media print") :]
     assert ".topbar" in printed and "display: none" in printed
     assert "90mm" in printed and "54mm" in printed
 
@@ -303,7 +318,7 @@ def test_the_cards_print_on_a4_without_the_sites_chrome():
 
 @pytest.mark.django_db
 def test_the_phone_pages_weigh_under_200_kb_with_their_css_and_js(client, vw):
-    """Issue #4: pages under 200 KB — a full page of my households, the household, the visit form."""
+    """Pages under 200 KB — a full page of my households, the household, the visit form."""
     from django.contrib.staticfiles import finders
 
     w = vw
@@ -312,7 +327,11 @@ def test_the_phone_pages_weigh_under_200_kb_with_their_css_and_js(client, vw):
         Assignment.objects.create(campaign=w.campaign, household=h, cadre=w.worker_a.cadre, tier=Tier.GRID_WORKER)
     client.force_login(w.worker_a)
     assets = {name: len(open(finders.find(name), "rb").read()) for name in ("css/app.css", "js/visit-form.js")}
-    for url in (reverse("visits:mine"), reverse("visits:household", args=[w.ha.pk]), reverse("visits:visit", args=[w.ha.pk])):
+    for url in (
+        reverse("visits:mine"),
+        reverse("visits:household", args=[w.ha.pk]),
+        reverse("visits:visit", args=[w.ha.pk]),
+    ):
         html = client.get(url).content
         weight = len(html) + sum(assets.values())
         assert weight < 200 * 1024, (url, weight)
@@ -322,7 +341,9 @@ def test_the_phone_pages_weigh_under_200_kb_with_their_css_and_js(client, vw):
 def test_a_refused_issue_row_does_not_hide_the_visits_own_errors(client, vw):
     client.force_login(vw.worker_a)
     url = reverse("visits:visit", args=[vw.ha.pk])
-    data = with_issues(form_data(uuid.uuid4(), ended_at="09:10"), {"text": "灯坏了", "category": "", "severity": "general"})
+    data = with_issues(
+        form_data(uuid.uuid4(), ended_at="09:10"), {"text": "灯坏了", "category": "", "severity": "general"}
+    )
     page = client.post(url, data).content.decode()
     assert "本次10分钟，不足30分钟，请说明原因" in page and "这个字段是必填项" in page
     assert not Visit.objects.exists()

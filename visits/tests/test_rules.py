@@ -4,10 +4,10 @@ import datetime
 
 import pytest
 
+from tests.support.visits import NOW, VISIT_DAY
+from visitplan.models import Assignment, Cadre, Tier
 from visits import rules
 from visits.models import Purpose
-from visits.tests.conftest import NOW, VISIT_DAY
-from visitplan.models import Assignment, Cadre, Tier
 
 T = datetime.time
 

@@ -12,14 +12,15 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db.models import FilteredRelation, Q
 
+from core.versioning import StaleEditError
 from households.models import Household
 from households.roles import CADRE
-from issues.tests.test_concurrency import _race
-from tests.conftest import make_household, make_user
+from tests.support.threads import race
+from tests.support.visits import visit_kwargs
+from tests.support.world import make_household, make_user
 from visitplan.models import Assignment, Campaign, Stage, StageKind, Tier
 from visits import services, tally
 from visits.models import CadreSpan, DayTotal, HouseholdDays, Purpose, Visit
-from visits.tests.conftest import visit_kwargs
 
 D = datetime.date
 T = datetime.time
@@ -207,7 +208,8 @@ def test_visited_between_finds_a_visit_day_exactly(vw, day, word, value):
     raw_visit(campaign, vw.hb, vw.worker_b.cadre, other)
     tally.rebuild(campaign)
     assert HouseholdDays.objects.filter(household=vw.ha).values(*WORD_COLUMNS).get() == {
-        **dict.fromkeys(WORD_COLUMNS, 0), f"days_{word}": value
+        **dict.fromkeys(WORD_COLUMNS, 0),
+        f"days_{word}": value,
     }
 
     def between(before, after):
@@ -359,24 +361,47 @@ def test_saving_a_campaign_without_changing_the_minimum_does_not_rebuild(
     c = short_and_long.campaign
     calls = []
     monkeypatch.setattr(tally, "rebuild", lambda campaign: calls.append(campaign.pk))
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        c.save()
+
+    def rename():
         c.name = "入户大走访（更名）"
         c.street_staff_share = 40
         c.save()
-        Campaign.objects.get(pk=c.pk).save()
-        other_campaign(short_and_long).save()  # created: nothing to rebuild
-    assert callbacks == [] and calls == []
-    c.refresh_from_db()  # another copy was saved since: a stale one is refused (optimistic lock)
+
+    saves = {
+        "unchanged": c.save,
+        "renamed, another street staff share": rename,
+        "another copy": lambda: Campaign.objects.get(pk=c.pk).save(),
+        "created": lambda: other_campaign(short_and_long),
+        "created, then saved unchanged": lambda: other_campaign(short_and_long).save(),
+    }
+    for what, save in saves.items():
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            save()
+        assert (callbacks, calls) == ([], []), what
+    saved = Campaign.objects.get(pk=c.pk)
+    assert (saved.name, saved.street_staff_share, saved.version) == ("入户大走访（更名）", 40, c.version + 1)
+
+    # ``c`` is stale since the other copy's save: its save is refused (optimistic lock), so its
+    # new minimum is neither written nor tallied.
     c.min_visit_minutes = 31
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(StaleEditError):
+            c.save()
+    assert (callbacks, calls) == ([], [])
+    assert Campaign.objects.get(pk=c.pk).min_visit_minutes == 30
+
+    c.refresh_from_db()
+    c.min_visit_minutes = 31
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         c.save()
-    assert calls == [c.pk]
+        assert calls == []  # on commit, not before
+    assert len(callbacks) == 1 and calls == [c.pk]
     empty = other_campaign(short_and_long, 2028)
     empty.year = 2029  # the year is tallied too (bits by day of the year)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
         empty.save()
-    assert calls == [c.pk, empty.pk]
+        assert calls == [c.pk]
+    assert len(callbacks) == 1 and calls == [c.pk, empty.pk]
 
 
 # ---------------------------------------------------------------------------------------------- rebuild
@@ -453,18 +478,18 @@ def test_the_command_refuses_an_unknown_campaign(vw):
 
 def test_the_command_refuses_campaign_id_zero(vw, monkeypatch):
     # 0 is an id like any other that names no campaign; it must not mean "all current campaigns".
-    monkeypatch.setattr("issues.tasks.today_in_shanghai", lambda: D(2026, 12, 1))
+    monkeypatch.setattr("core.clock.today", lambda: D(2026, 12, 1))
     with pytest.raises(CommandError):
         call_command("rebuild_tallies", "--campaign", "0", stdout=io.StringIO())
 
 
 def test_the_command_without_a_campaign_rebuilds_the_current_ones(vw, monkeypatch):
     record(vw, vw.worker_a, vw.ha, D(2026, 9, 28))
-    monkeypatch.setattr("issues.tasks.today_in_shanghai", lambda: D(2027, 3, 1))
+    monkeypatch.setattr("core.clock.today", lambda: D(2027, 3, 1))
     out = io.StringIO()
     call_command("rebuild_tallies", stdout=out)
     assert out.getvalue() == f"活动 {vw.campaign.pk}：1 户走访日历，1 条干部走访起止，1 条每日汇总\n"
-    monkeypatch.setattr("issues.tasks.today_in_shanghai", lambda: D(2030, 3, 1))
+    monkeypatch.setattr("core.clock.today", lambda: D(2030, 3, 1))
     out = io.StringIO()
     call_command("rebuild_tallies", stdout=out)
     assert out.getvalue() == "没有需要重算的走访活动\n"
@@ -500,7 +525,7 @@ def test_simultaneous_visits_of_one_household_on_two_days_add_up(vw, on_postgres
         household = make_household(vw.grid_a, f"6{number:02d}", f"住户{number}", 60 + number)
         Assignment.objects.create(campaign=c, household=household, cadre=staff.cadre)
         second = vw.worker_a if number % 2 else staff  # the same cadre twice, or two cadres
-        outcomes = _race(
+        outcomes = race(
             lambda h=household, d=day1: record(vw, vw.worker_a, h, d, start=T(9, 0), end=T(9, 40)),
             lambda h=household, d=day2, by=second: record(vw, by, h, d, start=T(10, 0), end=T(10, 35), card=True),
         )
@@ -532,7 +557,7 @@ def test_simultaneous_visits_of_one_community_on_one_day_add_up(vw, on_postgres)
         day = D(2026, 4, 1) + datetime.timedelta(days=number)
         h1 = make_household(vw.grid_a, f"7{number:02d}", f"甲{number}", 70 + number)
         h2 = make_household(vw.grid_b, f"8{number:02d}", f"乙{number}", 80 + number)
-        outcomes = _race(
+        outcomes = race(
             lambda h=h1, d=day: record(vw, vw.worker_a, h, d, start=T(9, 0), end=T(9, 20), short_reason="居民有事外出"),
             lambda h=h2, d=day: record(vw, vw.worker_b, h, d, start=T(9, 0), end=T(9, 45), card=True),
         )
@@ -555,7 +580,7 @@ def test_two_simultaneous_submits_of_one_form_are_tallied_once(vw, on_postgres):
         def submit(kwargs=kwargs):
             return services.visit_record(household=vw.ha, by=vw.worker_a, campaign=c, **kwargs)
 
-        outcomes = _race(submit, submit)
+        outcomes = race(submit, submit)
         assert all(error is None for _, error in outcomes), outcomes
         assert sorted(r.created for r, _ in outcomes) == [False, True]
         totals = DayTotal.objects.filter(campaign=c, day=day)
@@ -565,7 +590,6 @@ def test_two_simultaneous_submits_of_one_form_are_tallied_once(vw, on_postgres):
     kept = snapshot(c)
     tally.rebuild(c)
     assert snapshot(c) == kept
-
 
 
 # ---------------------------------------------------------------------------------------------- the year

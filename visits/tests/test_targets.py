@@ -96,7 +96,12 @@ def test_the_secretary_reaches_every_household_once_a_year(vw):
 
 @pytest.mark.django_db
 def test_a_leaders_month_counts_days_and_households(vw):
-    for h, day in ((vw.ha, D(2026, 11, 3)), (vw.hb, D(2026, 11, 3)), (vw.hc, D(2026, 11, 18)), (vw.hc, D(2026, 10, 30))):
+    for h, day in (
+        (vw.ha, D(2026, 11, 3)),
+        (vw.hb, D(2026, 11, 3)),
+        (vw.hc, D(2026, 11, 18)),
+        (vw.hc, D(2026, 10, 30)),
+    ):
         visit(vw, h, vw.leader, day)
     t = figures(vw, vw.leader)
     assert (t.month_days, t.month_households) == (2, 3)

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from issues.models import Closure, EventKind, Issue, IssueEvent, Status
+from tests.support.visits import VISIT_DAY, visit_kwargs
 from visits import services
 from visits.models import Visit
-from visits.tests.conftest import VISIT_DAY, visit_kwargs
 
 ROUTED = {"text": "1号楼楼道灯坏了两周，老人夜里看不见", "category": "living", "severity": "general"}
 ON_THE_SPOT = {"text": "咨询高龄津贴怎么申请", "category": "elderly", "severity": "general",
@@ -17,7 +17,9 @@ ON_THE_SPOT = {"text": "咨询高龄津贴怎么申请", "category": "elderly", 
 
 
 def record(w, user=None, household=None, **kw):
-    return services.visit_record(household=household or w.ha, by=user or w.worker_a, campaign=w.campaign, **visit_kwargs(**kw))
+    return services.visit_record(
+        household=household or w.ha, by=user or w.worker_a, campaign=w.campaign, **visit_kwargs(**kw)
+    )
 
 
 @pytest.mark.django_db
@@ -39,7 +41,7 @@ def test_it_files_the_raised_issues_in_the_ledger_with_working_day_deadlines(vw)
     recorded = record(vw, issues=[ON_THE_SPOT, ROUTED])
     spot, routed = sorted(recorded.issues, key=lambda i: i.pk)
     for issue in (spot, routed):
-        assert issue.visit_id == recorded.visit.pk
+        assert issue.raised_on.visit_id == recorded.visit.pk
         assert issue.registered_on == VISIT_DAY
         assert issue.raised_by == vw.worker_a and issue.raised_by_cadre == vw.worker_a.cadre
     # Answered on the spot: closed at once, with the answer.

@@ -30,10 +30,17 @@ class Command(BaseCommand):
             if errors_file:
                 with ErrorFileWriter(errors_file) as writer:
                     report = import_register_file(
-                        file, street_name=street, dry_run=dry_run, max_errors=ERRORS_LISTED, on_bad_row=writer.add, progress=progress
+                        file,
+                        street_name=street,
+                        dry_run=dry_run,
+                        max_errors=ERRORS_LISTED,
+                        on_bad_row=writer.add,
+                        progress=progress,
                     )
             else:
-                report = import_register_file(file, street_name=street, dry_run=dry_run, max_errors=ERRORS_LISTED, progress=progress)
+                report = import_register_file(
+                    file, street_name=street, dry_run=dry_run, max_errors=ERRORS_LISTED, progress=progress
+                )
         except Street.MultipleObjectsReturned:
             raise CommandError(f"有多个名为“{street}”的街道，请先在管理后台改名区分") from None
         if not report.ok:

@@ -10,8 +10,8 @@ the second time.
 
 from django.core.management.base import BaseCommand
 
+from core import clock
 from households.management.arguments import day as _day
-
 
 
 class Command(BaseCommand):
@@ -19,15 +19,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--date", type=_day, help="提醒日期 YYYY-MM-DD，默认今天（北京时间）")
-        parser.add_argument(
-            "--deliver-now", action="store_true", help="在本进程内直接发送邮件，不交给 Celery 后台任务"
-        )
+        parser.add_argument("--deliver-now", action="store_true", help="在本进程内直接发送邮件，不交给 Celery 后台任务")
 
     def handle(self, *args, **options):
         from issues.reminders import send_reminders
-        from issues.tasks import today_in_shanghai
 
-        day = options["date"] or today_in_shanghai()
+        day = options["date"] or clock.today()
         report = send_reminders(day=day, deliver_now=options["deliver_now"])
         for line in report.lines():
             self.stdout.write(line)

@@ -7,6 +7,8 @@ same month gives the same rows.
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core import clock
+
 
 def _month(value):
     from reports.monthly import parse_month
@@ -24,10 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--month", type=_month, help="月份 YYYY-MM，默认上个月（北京时间）")
 
     def handle(self, *args, **options):
-        from issues.tasks import today_in_shanghai
         from reports.monthly import build_monthly_report, previous_month, summary_line
 
-        month = options["month"] or previous_month(today_in_shanghai())
+        month = options["month"] or previous_month(clock.today())
         reports = build_monthly_report(month=month)
         if not reports:
             self.stdout.write("没有街道，未生成任何入户表")

@@ -69,12 +69,90 @@ SURNAMES = (
 )
 # Given names by generation, the way they sound in a register.
 GIVEN_NAMES = {
-    ("old", "M"): ["建国", "建华", "国庆", "德明", "福生", "长顺", "振华", "春生", "志刚", "永福", "国强", "文华", "树林", "玉山", "庆丰"],
-    ("old", "F"): ["秀英", "桂英", "玉兰", "秀兰", "桂兰", "凤英", "淑珍", "玉珍", "桂芝", "秀珍", "凤兰", "素芳", "金花", "翠兰"],
-    ("mid", "M"): ["伟", "强", "磊", "军", "勇", "涛", "斌", "刚", "杰", "建军", "海波", "晓东", "志强", "立新", "红军", "明"],
+    ("old", "M"): [
+        "建国",
+        "建华",
+        "国庆",
+        "德明",
+        "福生",
+        "长顺",
+        "振华",
+        "春生",
+        "志刚",
+        "永福",
+        "国强",
+        "文华",
+        "树林",
+        "玉山",
+        "庆丰",
+    ],
+    ("old", "F"): [
+        "秀英",
+        "桂英",
+        "玉兰",
+        "秀兰",
+        "桂兰",
+        "凤英",
+        "淑珍",
+        "玉珍",
+        "桂芝",
+        "秀珍",
+        "凤兰",
+        "素芳",
+        "金花",
+        "翠兰",
+    ],
+    ("mid", "M"): [
+        "伟",
+        "强",
+        "磊",
+        "军",
+        "勇",
+        "涛",
+        "斌",
+        "刚",
+        "杰",
+        "建军",
+        "海波",
+        "晓东",
+        "志强",
+        "立新",
+        "红军",
+        "明",
+    ],
     ("mid", "F"): ["静", "丽", "敏", "燕", "艳", "娟", "霞", "芳", "红梅", "丽华", "春梅", "晓燕", "海燕", "玲", "萍"],
-    ("young", "M"): ["浩", "宇", "鑫", "帅", "浩然", "子轩", "宇轩", "俊杰", "博文", "天宇", "一鸣", "子豪", "晨阳", "嘉豪"],
-    ("young", "F"): ["婷", "雪", "琳", "欣怡", "梓涵", "诗涵", "一诺", "雨欣", "佳琪", "可馨", "思雨", "子涵", "梦瑶", "悦"],
+    ("young", "M"): [
+        "浩",
+        "宇",
+        "鑫",
+        "帅",
+        "浩然",
+        "子轩",
+        "宇轩",
+        "俊杰",
+        "博文",
+        "天宇",
+        "一鸣",
+        "子豪",
+        "晨阳",
+        "嘉豪",
+    ],
+    ("young", "F"): [
+        "婷",
+        "雪",
+        "琳",
+        "欣怡",
+        "梓涵",
+        "诗涵",
+        "一诺",
+        "雨欣",
+        "佳琪",
+        "可馨",
+        "思雨",
+        "子涵",
+        "梦瑶",
+        "悦",
+    ],
 }
 
 MOBILE_PREFIXES = [
@@ -253,7 +331,9 @@ def household_profile(people, tags):
                 if REFERENCE_YEAR - child_year >= 26 and rng.random() < 0.3:  # a married child still at home
                     in_law_name = None if child_gender == "M" else people.surname()
                     relation = "儿媳" if child_gender == "M" else "女婿"
-                    members.append((relation, "F" if child_gender == "M" else "M", child_year + rng.randint(-3, 3), in_law_name))
+                    members.append(
+                        (relation, "F" if child_gender == "M" else "M", child_year + rng.randint(-3, 3), in_law_name)
+                    )
                     grandchild_year = child_year + rng.randint(24, 32)
                     if grandchild_year <= LATEST_BIRTH_YEAR:
                         members.append(("孙子女", people.gender(), grandchild_year, in_law_name or family_name))
@@ -384,7 +464,11 @@ class Command(BaseCommand):
             raise CommandError("数据库里已有居民户：演示数据只能写进空库（make clean-db 后重试，或加 --if-empty）。")
         if households < 1:
             raise CommandError("--households 至少为1")
-        taken = set(get_user_model().objects.filter(username__in=["admin", "root", "leader1"]).values_list("username", flat=True))
+        taken = set(
+            get_user_model()
+            .objects.filter(username__in=["admin", "root", "leader1"])
+            .values_list("username", flat=True)
+        )
         if taken or Street.objects.filter(name=STREET_NAME).exists():
             raise CommandError(f"演示账号或街道已存在（{', '.join(sorted(taken)) or STREET_NAME}），请在空库上运行。")
 
@@ -393,12 +477,18 @@ class Command(BaseCommand):
         self.people = People(self.rng)
         with transaction.atomic():
             street, communities, grids = self.build_tree(households)
-            self.stdout.write(f"组织架构：1个街道、{len(communities)}个社区、{len(grids)}个网格、{self.building_count}栋楼")
+            self.stdout.write(
+                f"组织架构：1个街道、{len(communities)}个社区、{len(grids)}个网格、{self.building_count}栋楼"
+            )
             created = self.build_register(grids)
-            self.stdout.write(f"居民底册：{created['households']}户、{created['members']}名家庭成员、{created['tags']}个重点人群标记")
+            self.stdout.write(
+                f"居民底册：{created['households']}户、{created['members']}名家庭成员、{created['tags']}个重点人群标记"
+            )
             logins = self.build_people(street, communities, grids)
             campaign = self.build_campaign(street, communities)
-            self.stdout.write(f"走访活动：{campaign}（{campaign.stages.count()}个阶段，{campaign.quotas.count()}条部门包户安排）")
+            self.stdout.write(
+                f"走访活动：{campaign}（{campaign.stages.count()}个阶段，{campaign.quotas.count()}条部门包户安排）"
+            )
 
             from visitplan.allocation import allocate
 
@@ -453,7 +543,9 @@ class Command(BaseCommand):
         for community, n_grids, count in zip(communities, grid_counts, per_community):
             bungalow = community.name in BUNGALOW_COMMUNITIES
             next_building = 1
-            for number, grid_count in enumerate(split_evenly(count, [rng.uniform(0.7, 1.3) for _ in range(n_grids)]), 1):
+            for number, grid_count in enumerate(
+                split_evenly(count, [rng.uniform(0.7, 1.3) for _ in range(n_grids)]), 1
+            ):
                 grid = Grid(name=f"第{number}网格", parent=community, order=number)
                 grid.save()
                 grid.community, grid.number = community, number
@@ -488,7 +580,9 @@ class Command(BaseCommand):
                         unit=unit,
                         room=room,
                         # bulk_create skips save(): the natural key and the path are set here.
-                        address_key=address_key(community.name, grid.name, building.name if building else "", unit, room),
+                        address_key=address_key(
+                            community.name, grid.name, building.name if building else "", unit, room
+                        ),
                         path=(building or grid).path,
                         head_name=profile["head_name"],
                         id_number=profile["id_number"],
@@ -543,7 +637,10 @@ class Command(BaseCommand):
         departments = []
         for name, pinyin in DEPARTMENTS:
             dept = Department.objects.create(
-                name=name, level="district", head_name=people.name(people.gender(0.6), rng.randint(1968, 1980)), phone=people.mobile()
+                name=name,
+                level="district",
+                head_name=people.name(people.gender(0.6), rng.randint(1968, 1980)),
+                phone=people.mobile(),
             )
             dept.pinyin = pinyin
             departments.append(dept)
@@ -559,18 +656,47 @@ class Command(BaseCommand):
         for community in communities:
             py = community.pinyin
             for i in (1, 2):
-                person(Tier.STREET_STAFF, community, office, "包村居组组长" if i == 1 else "包村居组组员", f"staff_{py}_{i}", [roles.CADRE])
-            person(Tier.SECRETARY, community, community.name, "党委书记、居委会主任", f"sec_{py}", [roles.SECRETARY], staff=True)
+                person(
+                    Tier.STREET_STAFF,
+                    community,
+                    office,
+                    "包村居组组长" if i == 1 else "包村居组组员",
+                    f"staff_{py}_{i}",
+                    [roles.CADRE],
+                )
+            person(
+                Tier.SECRETARY,
+                community,
+                community.name,
+                "党委书记、居委会主任",
+                f"sec_{py}",
+                [roles.SECRETARY],
+                staff=True,
+            )
             community_grids = grids_by_community[community.pk]
             for i in range(1, rng.choice([1, 2]) + 1):
                 grid = community_grids[(i - 1) * 2 % len(community_grids)]
-                person(Tier.COMMITTEE, grid, community.name, rng.choice(["居委会委员", "党委委员"]), f"lw_{py}_{i}", [roles.CADRE])
+                person(
+                    Tier.COMMITTEE,
+                    grid,
+                    community.name,
+                    rng.choice(["居委会委员", "党委委员"]),
+                    f"lw_{py}_{i}",
+                    [roles.CADRE],
+                )
             for grid in community_grids:
                 person(Tier.GRID_WORKER, grid, community.name, "专职网格员", f"grid_{py}_{grid.number}", [roles.CADRE])
 
         # The street office's administrator: scoped to the whole street, manages and does not visit (参与包户 off).
         person(
-            Tier.STREET_STAFF, street, office, "党政办主任（系统管理员）", "admin", [roles.STREET_ADMIN], staff=True, visits=False
+            Tier.STREET_STAFF,
+            street,
+            office,
+            "党政办主任（系统管理员）",
+            "admin",
+            [roles.STREET_ADMIN],
+            staff=True,
+            visits=False,
         )
         root = User(username="root", first_name="系统超级用户", password=password, is_staff=True, is_superuser=True)
         accounts.append((root, [], None))
@@ -603,7 +729,9 @@ class Command(BaseCommand):
             StageKind.FOLLOW_UP: (d(2026, 12, 16), d(2026, 12, 25)),
             StageKind.EVALUATE: (d(2026, 12, 26), d(2026, 12, 31)),
         }
-        Stage.objects.bulk_create(Stage(campaign=campaign, kind=k, starts_on=s, ends_on=e) for k, (s, e) in stages.items())
+        Stage.objects.bulk_create(
+            Stage(campaign=campaign, kind=k, starts_on=s, ends_on=e) for k, (s, e) in stages.items()
+        )
 
         # 安排表: each department takes households in 2–3 communities; round-robin so every community gets some.
         n = len(communities)
@@ -614,12 +742,18 @@ class Command(BaseCommand):
         per_community = {c.pk: 0 for c in communities}
         for _, c in pairs:
             per_community[c.pk] += 1
-        sizes = dict(zip([c.pk for c in communities], [Household.objects.filter(community=c).count() for c in communities]))
+        sizes = dict(
+            zip([c.pk for c in communities], [Household.objects.filter(community=c).count() for c in communities])
+        )
         quotas = []
         for dept, c in pairs:
             # 20–60 households each, but never more than half of a small community between its departments.
             cap = max(1, sizes[c.pk] // (2 * per_community[c.pk]))
-            quotas.append(DepartmentQuota(campaign=campaign, department=dept, community=c, households=min(self.rng.randint(20, 60), cap)))
+            quotas.append(
+                DepartmentQuota(
+                    campaign=campaign, department=dept, community=c, households=min(self.rng.randint(20, 60), cap)
+                )
+            )
         DepartmentQuota.objects.bulk_create(quotas)
         return campaign
 

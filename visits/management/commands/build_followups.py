@@ -6,6 +6,7 @@ for the same day (or on later days) lists nothing twice.
 
 from django.core.management.base import BaseCommand
 
+from core import clock
 from households.management.arguments import day as _day
 
 
@@ -16,9 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--date", type=_day, help="日期 YYYY-MM-DD，默认今天（北京时间）")
 
     def handle(self, *args, **options):
-        from issues.tasks import today_in_shanghai
         from visits.followups import build_followups
 
-        report = build_followups(day=options["date"] or today_in_shanghai())
+        report = build_followups(day=options["date"] or clock.today())
         for line in report.lines():
             self.stdout.write(line)

@@ -6,6 +6,8 @@ visits in bulk or restoring a backup; it is all or nothing, and running it twice
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core import clock
+
 
 class Command(BaseCommand):
     help = "按走访记录重算统计看板所用的汇总（按户走访日历、干部走访起止、每日走访汇总）；默认今年和去年的活动"
@@ -14,7 +16,6 @@ class Command(BaseCommand):
         parser.add_argument("--campaign", type=int, help="走访活动 ID，默认今年和去年的全部活动")
 
     def handle(self, *args, **options):
-        from issues.tasks import today_in_shanghai
         from visitplan.models import Campaign
         from visits import tally
 
@@ -24,8 +25,10 @@ class Command(BaseCommand):
                 raise CommandError(f"没有 ID 为 {options['campaign']} 的走访活动")
             done = {campaign.pk: tally.rebuild(campaign)}
         else:
-            done = tally.rebuild_current(today_in_shanghai())
+            done = tally.rebuild_current(clock.today())
         for pk, f in done.items():
-            self.stdout.write(f"活动 {pk}：{f['households']:,} 户走访日历，{f['spans']:,} 条干部走访起止，{f['days']:,} 条每日汇总")
+            self.stdout.write(
+                f"活动 {pk}：{f['households']:,} 户走访日历，{f['spans']:,} 条干部走访起止，{f['days']:,} 条每日汇总"
+            )
         if not done:
             self.stdout.write("没有需要重算的走访活动")

@@ -1,0 +1,344 @@
+"""Register import in the admin: upload → trial run with a preview → 确认导入.
+
+The rules live in households.register, the running of them in households.import_jobs; these
+views only take the file, keep it between the two steps, start the jobs and show them. A small
+file is checked and imported within the request; a large one (over IMPORT_BACKGROUND_ROWS rows)
+in the background, while its page shows the progress (static/js/job-progress.js polls the
+job's status; without JavaScript the page refreshes itself) and then the preview or the result.
+
+URLs (HouseholdAdmin.get_urls() adds ``get_import_urls(self)``): import/ (the form, and the
+upload), import/confirm/ (确认导入 or 取消), import/template/ (the blank template),
+import/job/?job=N (a job's progress, preview or result; ``&format=json``: its status),
+import/errors/?job=N (the job's error file, logged in the access log). A job is its user's
+only: anybody else gets 404.
+"""
+
+import functools
+import secrets
+import time
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+
+from core.http import client_ip
+from core.jobs import STALE_AFTER, get_job_for_user, job_status
+from core.models import BackgroundJob, JobStatus
+from core.params import int_param
+from core.xlsx_guard import inspect_xlsx
+
+from ..import_errors import REASON_HEADER
+from ..import_jobs import (
+    CHECK,
+    ERRORS_SHOWN,
+    IMPORT,
+    IMPORT_PERMISSIONS,
+    KINDS,
+    count_sheet_rows,
+    importable_streets,
+    start_register_job,
+    upload_dir,
+    upload_path,
+)
+from ..models import ExportLog, Household, Node
+from ..register import HEADERS, ImportReport, write_register
+
+__all__ = ["IMPORT_PERMISSIONS", "get_import_urls", "importable_streets"]
+
+SESSION_KEY = "households_register_import"
+# An upload left behind at the preview (the user walked away) is deleted after this long, and
+# so is an error file: both hold residents' ID numbers.
+STALE_UPLOAD_SECONDS = 24 * 3600
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# A queued job not started after this long: the page says the worker may not be running.
+QUEUED_TOO_LONG_SECONDS = 60
+RECENT_JOBS_SHOWN = 5
+
+
+class RegisterUploadForm(forms.Form):
+    street = forms.ModelChoiceField(label="导入到街道", queryset=Node.objects.none(), empty_label=None)
+    file = forms.FileField(
+        label="居民底册文件",
+        help_text="Excel 工作簿（.xlsx），须使用居民底册模板的表头",
+        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx," + XLSX_CONTENT_TYPE}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["street"].queryset = importable_streets(user)
+        self.fields["file"].help_text += f"，不超过 {settings.IMPORT_MAX_UPLOAD_MB} MB"
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if not upload.name.lower().endswith(".xlsx"):
+            raise forms.ValidationError(
+                "只能导入 .xlsx 格式的 Excel 工作簿；.xls 或 .csv 文件请先在 Excel 中另存为“Excel 工作簿(*.xlsx)”"
+            )
+        limit = settings.IMPORT_MAX_UPLOAD_MB
+        if upload.size > limit * 1024 * 1024:
+            # Checked before the file is opened: parsing cost grows with the file, not the row count.
+            raise forms.ValidationError(
+                f"文件有 {upload.size / 1024 / 1024:.1f} MB，超过了 {limit} MB 的上限；请按社区拆分成几个文件分别导入"
+            )
+        # Zip, XML and cell bombs, macros, files that are not really xlsx: refused before the
+        # file is stored or parsed (raises XlsxRejected, a ValidationError with the reason).
+        inspect_xlsx(upload)
+        return upload
+
+
+def get_import_urls(model_admin):
+    """URL patterns of the import, for HouseholdAdmin.get_urls() (put them before the default ones)."""
+    wrap = model_admin.admin_site.admin_view
+
+    def view(func):
+        return wrap(functools.partial(func, model_admin=model_admin))
+
+    return [
+        path("import/", view(import_view), name=_url_name(model_admin, "import")),
+        path("import/confirm/", view(import_confirm_view), name=_url_name(model_admin, "import_confirm")),
+        path("import/template/", view(import_template_view), name=_url_name(model_admin, "import_template")),
+        path("import/job/", view(import_job_view), name=_url_name(model_admin, "import_job")),
+        path("import/errors/", view(import_errors_view), name=_url_name(model_admin, "import_errors")),
+    ]
+
+
+def _url_name(model_admin, action):
+    opts = model_admin.model._meta
+    return f"{opts.app_label}_{opts.model_name}_{action}"
+
+
+def _admin_url(model_admin, action):
+    return reverse(f"{model_admin.admin_site.name}:{_url_name(model_admin, action)}")
+
+
+def _job_url(model_admin, job, action="import_job"):
+    return f"{_admin_url(model_admin, action)}?job={job.pk}"
+
+
+def import_view(request, *, model_admin):
+    """Step 1: the upload form; on upload, the trial run (step 2): its preview at once for a
+    small file, else the page of its background job."""
+    _check_permission(request)
+    if request.method == "POST":
+        form = RegisterUploadForm(request.POST, request.FILES, user=request.user)
+    else:
+        form = RegisterUploadForm(user=request.user)
+    if form.is_bound and form.is_valid():
+        street = form.cleaned_data["street"]
+        upload = form.cleaned_data["file"]
+        _discard_pending(request)
+        token = _store_upload(upload)
+        # Counting stops past the threshold: all it has to tell is "small" or "large".
+        rows = count_sheet_rows(upload_path(token), stop_after=settings.IMPORT_BACKGROUND_ROWS)
+        job = start_register_job(
+            kind=CHECK, user=request.user, street=street, token=token, filename=upload.name, rows=rows
+        )
+        request.session[SESSION_KEY] = {"token": token, "street": street.pk, "filename": upload.name, "job": job.pk}
+        if not job.finished:
+            return redirect(_job_url(model_admin, job))
+        return _render_job(request, model_admin, job)
+    context = {
+        **_admin_context(request, model_admin, "导入居民底册"),
+        "form": form,
+        "headers": HEADERS,
+        "max_upload_mb": settings.IMPORT_MAX_UPLOAD_MB,
+        "max_rows": settings.IMPORT_MAX_ROWS,
+        "background_rows": settings.IMPORT_BACKGROUND_ROWS,
+        "errors_shown": ERRORS_SHOWN,
+        "check_kind": CHECK,
+        "recent_jobs": BackgroundJob.objects.visible_to(request.user).filter(kind__in=KINDS)[:RECENT_JOBS_SHOWN],
+    }
+    return render(request, "admin/households/household/import.html", context)
+
+
+def import_confirm_view(request, *, model_admin):
+    """Step 3: 确认导入 imports the file kept from step 1 (or 取消 discards it): within the
+    request for a small file, else in the background."""
+    _check_permission(request)
+    import_url = _admin_url(model_admin, "import")
+    if request.method != "POST":
+        return redirect(import_url)
+    pending = request.session.get(SESSION_KEY)
+    if "cancel" in request.POST:
+        _discard_pending(request)
+        messages.info(request, "已取消导入，未写入任何数据")
+        return redirect(import_url)
+    source = upload_path(pending["token"]) if pending else None
+    if not pending or request.POST.get("token") != pending["token"] or not source.exists():
+        messages.warning(request, "这次导入已经完成或已过期，请重新上传文件")
+        return redirect(import_url)
+    check = BackgroundJob.objects.visible_to(request.user).filter(pk=pending.get("job"), kind=CHECK).first()
+    if check is None or check.status != JobStatus.DONE or not ImportReport.from_dict(check.result).ok:
+        # Only a file whose trial run passed is imported (the form offers 确认导入 only then).
+        messages.warning(request, "文件还没有通过检查，请等检查完成、预览无误后再确认导入")
+        return redirect(_job_url(model_admin, check) if check else import_url)
+    street = importable_streets(request.user).filter(pk=pending["street"]).first()
+    if street is None:
+        _discard_pending(request)
+        messages.error(request, "无权导入到该街道，请重新上传文件")
+        return redirect(import_url)
+
+    # The import job owns the upload from here (it deletes it when done): a second click on
+    # 确认导入 finds no pending upload and imports nothing twice.
+    request.session.pop(SESSION_KEY, None)
+    rows = ImportReport.from_dict(check.result).total_rows
+    job = start_register_job(
+        kind=IMPORT, user=request.user, street=street, token=pending["token"], filename=pending["filename"], rows=rows
+    )
+    if not job.finished:
+        return redirect(_job_url(model_admin, job))
+    report = ImportReport.from_dict(job.result)
+    if job.status == JobStatus.DONE and report.ok:
+        messages.success(request, f"“{pending['filename']}”已导入{street.name}。" + report.summary())
+        return redirect(_admin_url(model_admin, "changelist"))
+    # Failed, or the data changed between preview and confirmation (e.g. a focus group was renamed).
+    return _render_job(request, model_admin, job)
+
+
+def import_job_view(request, *, model_admin):
+    """A check or import job of the user: its progress while it runs, then the preview or the
+    result. ``format=json``: the job's status only, for the page's polling script."""
+    _check_permission(request)
+    job_id = int_param(request, "job")
+    if job_id is None:
+        return redirect(_admin_url(model_admin, "import"))
+    job = get_job_for_user(request.user, job_id, kinds=KINDS)
+    if request.GET.get("format") == "json":
+        response = JsonResponse(job_status(job))
+        response["Cache-Control"] = "no-store"
+        return response
+    return _render_job(request, model_admin, job)
+
+
+def import_errors_view(request, *, model_admin):
+    """The error file of the user's job: the bad rows as uploaded, with 错误原因. It holds
+    residents' data, so every download is written to the access log (ExportLog)."""
+    _check_permission(request)
+    job_id = int_param(request, "job")
+    if job_id is None:
+        return redirect(_admin_url(model_admin, "import"))
+    job = get_job_for_user(request.user, job_id, kinds=KINDS)
+    path = job.result_path
+    if path is None:
+        messages.warning(request, "错误文件已不在服务器上（只保留 24 小时），请重新上传文件生成")
+        return redirect(_job_url(model_admin, job))
+    report = ImportReport.from_dict(job.result)
+    filename = job.result.get("filename") or "居民底册.xlsx"
+    stem = filename[:-5] if filename.lower().endswith(".xlsx") else filename
+    handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
+    ExportLog.objects.create(
+        user=request.user, what=f"居民底册导入错误文件：{filename}"[:200], rows=report.bad_rows, ip=client_ip(request)
+    )
+    return FileResponse(handle, as_attachment=True, filename=f"{stem}_有误的行.xlsx", content_type=XLSX_CONTENT_TYPE)
+
+
+def import_template_view(request, *, model_admin):
+    """The blank template: header row and the 填写说明 sheet, written by the same code as exports."""
+    _check_permission(request)
+    response = HttpResponse(content_type=XLSX_CONTENT_TYPE)
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename="居民底册模板.xlsx")
+    write_register(Household.objects.none(), response)
+    return response
+
+
+def _check_permission(request):
+    if not request.user.has_perms(IMPORT_PERMISSIONS):
+        raise PermissionDenied
+
+
+def _admin_context(request, model_admin, title):
+    return {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.model._meta,
+        "title": title,
+    }
+
+
+def _render_job(request, model_admin, job):
+    """A job's page: the progress bar while it runs, the failure, or the preview / the result."""
+    pending = request.session.get(SESSION_KEY)
+    is_pending = bool(pending) and pending.get("job") == job.pk
+    filename = job.params.get("filename", "")
+    if not job.finished:
+        now = timezone.now()
+        context = {
+            **_admin_context(request, model_admin, "正在检查文件" if job.kind == CHECK else "正在导入"),
+            "job": job,
+            "is_check": job.kind == CHECK,
+            "filename": filename,
+            "refresh_url": _job_url(model_admin, job),
+            "status_url": _job_url(model_admin, job) + "&format=json",
+            "waiting_long": job.status == JobStatus.QUEUED
+            and (now - job.created_at).total_seconds() > QUEUED_TOO_LONG_SECONDS,
+            "stalled": job.status == JobStatus.RUNNING
+            and job.heartbeat_at is not None
+            and now - job.heartbeat_at > STALE_AFTER,
+        }
+        return render(request, "admin/households/household/import_job.html", context)
+    if job.status == JobStatus.FAILED:
+        if is_pending:
+            request.session.pop(SESSION_KEY, None)  # the job deleted the upload
+        context = {
+            **_admin_context(request, model_admin, "导入未完成"),
+            "job": job,
+            "is_check": job.kind == CHECK,
+            "filename": filename,
+        }
+        return render(request, "admin/households/household/import_job.html", context)
+    report = ImportReport.from_dict(job.result)
+    if not report.ok and is_pending:
+        request.session.pop(SESSION_KEY, None)  # the job deleted the upload: nothing to confirm
+    if report.ok and report.dry_run:
+        title = "导入预览"
+    elif report.ok:
+        title = "导入完成"
+    else:
+        title = "导入检查未通过"
+    context = {
+        **_admin_context(request, model_admin, title),
+        "job": job,
+        "report": report,
+        "filename": filename,
+        # 确认导入 only for the upload still pending in this session (not cancelled, replaced or imported).
+        "token": pending["token"] if report.ok and report.dry_run and is_pending else None,
+        "errors_url": _job_url(model_admin, job, "import_errors") if job.result_file else "",
+        "errors_shown": ERRORS_SHOWN,
+        "reason_header": REASON_HEADER,
+    }
+    return render(request, "admin/households/household/import_preview.html", context)
+
+
+# Uploads kept between the preview and the confirmation -------------------------------------
+
+
+def _store_upload(upload) -> str:
+    directory = upload_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    _purge_stale_uploads(directory)
+    token = secrets.token_hex(16)  # the only name the file has; it lives in the user's session and job
+    with open(upload_path(token), "wb") as f:
+        f.writelines(upload.chunks())
+    return token
+
+
+def _discard_pending(request):
+    pending = request.session.pop(SESSION_KEY, None)
+    if pending:
+        upload_path(pending["token"]).unlink(missing_ok=True)
+
+
+def _purge_stale_uploads(directory):
+    """Uploads and error files (``<token>-errors.xlsx``) older than STALE_UPLOAD_SECONDS."""
+    cutoff = time.time() - STALE_UPLOAD_SECONDS
+    for stale in directory.glob("*.xlsx"):
+        try:
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
+        except FileNotFoundError:  # another request purged it first
+            pass

@@ -1,0 +1,46 @@
+"""The household register (居民底册) as an Excel file: the one place holding its rules.
+
+- ``layout``: the template's sheets and columns (shared/samples/households-template.xlsx);
+- ``rules``: what a valid row is (``clean_row``), the natural key ``address_key``;
+- ``reading``: the file checked and read (core.xlsx_guard, then python-calamine in a sandbox);
+- ``importing``: ``import_register``, all rows or none, idempotent;
+- ``writing``: ``write_register``, the export in the same layout.
+
+Code outside the package imports from here.
+"""
+
+from .importing import ImportReport, clean_register, import_register, import_register_file
+from .layout import (
+    COLUMN_WIDTHS,
+    COLUMNS,
+    HEADERS,
+    INSTRUCTIONS,
+    INSTRUCTIONS_SHEET_NAME,
+    SHEET_NAME,
+    TAG_SEPARATOR,
+)
+from .reading import RegisterFileError, read_register
+from .rules import RegisterRow, RowError, address_key, clean_row, focus_group_lookup
+from .writing import write_register
+
+__all__ = [
+    "COLUMNS",
+    "COLUMN_WIDTHS",
+    "HEADERS",
+    "INSTRUCTIONS",
+    "INSTRUCTIONS_SHEET_NAME",
+    "SHEET_NAME",
+    "TAG_SEPARATOR",
+    "ImportReport",
+    "RegisterFileError",
+    "RegisterRow",
+    "RowError",
+    "address_key",
+    "clean_register",
+    "clean_row",
+    "focus_group_lookup",
+    "import_register",
+    "import_register_file",
+    "read_register",
+    "write_register",
+]

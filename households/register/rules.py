@@ -1,0 +1,206 @@
+"""The row rules of the register: what a valid row is, and how a cell is read.
+
+``clean_row`` checks one data row and returns the cleaned ``RegisterRow`` or every ``RowError``
+it has, each naming the Excel row, the column and the reason in Chinese. A household's natural
+key within a street is its ``address_key`` (社区+网格+楼栋+单元+门牌号).
+"""
+
+import datetime
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
+
+from ..models import FocusGroup, Household, Node
+from ..validators import id_number_error, normalize_id_number, normalize_phone, phone_error
+from .layout import ADDRESS_HEADERS, HEADERS, TAG_SEPARATOR
+
+# "、" is the rule; full- and half-width commas are the usual slips and mean the same.
+_TAG_SPLIT = re.compile(r"[、，,]")
+
+
+def address_key(community, grid, building, unit, room):
+    return "|".join(str(p or "").strip() for p in (community, grid, building, unit, room))
+
+
+class RowError(NamedTuple):
+    """One problem of the file: Excel row number as the user sees it (header = 1), column header, reason."""
+
+    row: int | None
+    column: str
+    message: str
+
+    def __str__(self):
+        if self.row is None:
+            return self.message
+        if not self.column:
+            return f"第 {self.row} 行：{self.message}"
+        return f"第 {self.row} 行【{self.column}】：{self.message}"
+
+
+class RegisterRow(NamedTuple):
+    """A valid row of the register, cleaned."""
+
+    row: int
+    community: str
+    grid: str
+    building: str
+    unit: str
+    room: str
+    head_name: str
+    id_number: str
+    phone: str
+    size: int
+    tags: frozenset  # FocusGroup ids
+    notes: str
+
+    @property
+    def key(self):
+        return address_key(self.community, self.grid, self.building, self.unit, self.room)
+
+
+def as_text(value) -> str:
+    """A cell as text. Excel stores a typed-in number as a float: 1204 → 1204.0 → "1204"."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@functools.cache
+def _max_lengths():
+    """Column → longest text the database column takes (PostgreSQL refuses longer; SQLite would not)."""
+    node = Node._meta.get_field("name").max_length
+    household = {f: Household._meta.get_field(f).max_length for f in ("unit", "room", "head_name", "address_key")}
+    return {
+        "社区": node,
+        "网格": node,
+        "楼栋": node,
+        "单元": household["unit"],
+        "门牌号": household["room"],
+        "户主姓名": household["head_name"],
+        "address_key": household["address_key"],
+    }
+
+
+# Household.size is a PositiveSmallIntegerField: 32767 is what every database backend accepts.
+_MAX_SIZE = 32767
+
+
+def focus_group_lookup() -> dict[str, int]:
+    """Focus-group name or alias → FocusGroup id, in the vocabulary's order."""
+    lookup = {}
+    for pk, name, aliases in FocusGroup.objects.values_list("pk", "name", "aliases"):
+        lookup[name.strip()] = pk
+        for alias in _TAG_SPLIT.split(aliases):
+            if alias.strip():
+                lookup.setdefault(alias.strip(), pk)
+    return lookup
+
+
+def clean_row(row: int, cells: Sequence, *, focus_groups: Mapping[str, int]) -> RegisterRow | list[RowError]:
+    """Check one data row (cells in ``HEADERS`` order); the cleaned row, or every error it has."""
+    errors = []
+    values = dict(zip(HEADERS, cells, strict=False))
+    max_lengths = _max_lengths()
+
+    def error(column, message):
+        errors.append(RowError(row, column, message))
+
+    def text(column, *, required=False):
+        value = values.get(column)
+        if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
+            error(column, f"{column}被 Excel 识别成了日期/时间，请把该列设置为“文本”格式后重新填写")
+            return ""
+        result = as_text(value)
+        limit = max_lengths.get(column)
+        if required and not result:
+            error(column, f"{column}不能为空")
+        elif limit and len(result) > limit:
+            error(column, f"{column}不能超过 {limit} 个字（现有 {len(result)} 个）")
+        return result
+
+    community = text("社区", required=True)
+    grid = text("网格", required=True)
+    building = text("楼栋")
+    unit = text("单元")
+    room = text("门牌号", required=True)
+    head_name = text("户主姓名", required=True)
+
+    if _is_number(values.get("身份证号")):
+        # Excel keeps 15 significant digits: an 18-digit number has already lost its last digits.
+        error("身份证号", "身份证号被 Excel 存成了数字，末几位已丢失；请把该列设置为“文本”格式后重新填写身份证号")
+        id_number = ""
+    else:
+        id_number = normalize_id_number(text("身份证号", required=True))
+        reason = id_number and id_number_error(id_number)
+        if reason:
+            error("身份证号", reason)
+
+    phone = normalize_phone(text("联系电话"))
+    reason = phone and phone_error(phone)
+    if reason:
+        if _is_number(values.get("联系电话")):
+            reason += "；该单元格是数字格式，区号开头的 0 会丢失，请把该列设置为“文本”格式"
+        error("联系电话", reason)
+
+    size = _positive_int(values.get("家庭人口"))
+    if size is None:
+        raw = as_text(values.get("家庭人口"))
+        error("家庭人口", "家庭人口不能为空" if not raw else f"家庭人口应为正整数，现为“{raw}”")
+    elif size > _MAX_SIZE:
+        error("家庭人口", f"家庭人口不能超过 {_MAX_SIZE}")
+
+    tags = set()
+    unknown = []
+    for name in _TAG_SPLIT.split(text("重点人群")):
+        name = name.strip()
+        if not name:
+            continue
+        if name in focus_groups:
+            tags.add(focus_groups[name])
+        elif name not in unknown:
+            unknown.append(name)
+    if unknown:
+        choices = TAG_SEPARATOR.join(focus_groups)
+        error("重点人群", f"没有名为“{TAG_SEPARATOR.join(unknown)}”的重点人群，可填：{choices}")
+
+    notes = text("备注")
+
+    key_limit = max_lengths["address_key"]
+    if not errors and len(address_key(community, grid, building, unit, room)) > key_limit:
+        error("门牌号", f"地址（社区+网格+楼栋+单元+门牌号）合计不能超过 {key_limit - 4} 个字")
+
+    if errors:
+        return errors
+    return RegisterRow(
+        row, community, grid, building, unit, room, head_name, id_number, phone, size, frozenset(tags), notes
+    )
+
+
+def _positive_int(value) -> int | None:
+    """4, 4.0 and "4" are 4; anything else that is not a positive whole number is None."""
+    if _is_number(value):
+        return int(value) if value >= 1 and float(value).is_integer() else None
+    text = as_text(value)
+    if text.isascii() and text.isdigit() and int(text) >= 1:
+        return int(text)
+    return None
+
+
+def raw_address_key(cells) -> str | None:
+    """The address key of a row, valid or not, so that duplicates are found in the same pass."""
+    parts = [as_text(c) for c in cells[: len(ADDRESS_HEADERS)]]
+    community, grid, _building, _unit, room = parts
+    if not (community and grid and room):
+        return None
+    return address_key(*parts)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+# Included by reports/urls.py under ledgers/ (namespace "reports"); names start with ledger_.
+urlpatterns = [
+    path("", views.ledger_page, name="ledgers"),
+    path("visits/", views.visit_ledger, name="ledger_visits"),
+    path("hardship/", views.hardship_ledger, name="ledger_hardship"),
+    path("monthly/", views.monthly_ledger, name="ledger_monthly"),
+    path("supervision/", views.supervision_ledger, name="ledger_supervision"),
+]
