@@ -69,16 +69,6 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-# The defaults, for settings that do not define them (visitplan/settings.py defines them all).
-DEFAULTS = {
-    "IMPORT_MAX_UPLOAD_MB": 30,
-    "IMPORT_MAX_UNPACKED_MB": 200,
-    "IMPORT_MAX_ZIP_ENTRIES": 500,
-    "IMPORT_MAX_COMPRESSION_RATIO": 100,
-    "IMPORT_MAX_ROWS": 200_000,
-    "IMPORT_MAX_CELLS": 3_000_000,
-}
-
 CHUNK = 1 << 20  # unpacked bytes handled at a time
 READ_SIZE = 1 << 16  # packed bytes read at a time
 # An entry smaller than this may be packed at any ratio (it cannot be a bomb).
@@ -222,10 +212,6 @@ class XlsxRejected(ValidationError):
         return self.message
 
 
-def limit(name):
-    return getattr(settings, name, DEFAULTS[name])
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -248,9 +234,9 @@ def inspect_xlsx(file, *, max_rows=None, max_cells=None, max_upload_mb=None) -> 
         file = io.BytesIO(file)
     checker = _Inspection(
         file,
-        max_rows=limit("IMPORT_MAX_ROWS") if max_rows is None else max_rows,
-        max_cells=limit("IMPORT_MAX_CELLS") if max_cells is None else max_cells,
-        max_upload_mb=limit("IMPORT_MAX_UPLOAD_MB") if max_upload_mb is None else max_upload_mb,
+        max_rows=settings.IMPORT_MAX_ROWS if max_rows is None else max_rows,
+        max_cells=settings.IMPORT_MAX_CELLS if max_cells is None else max_cells,
+        max_upload_mb=settings.IMPORT_MAX_UPLOAD_MB if max_upload_mb is None else max_upload_mb,
     )
     try:
         checker.run()
@@ -274,9 +260,9 @@ class _Inspection:
         self.max_rows = max_rows
         self.max_cells = max_cells
         self.max_upload = max_upload_mb * 1024 * 1024
-        self.max_unpacked = limit("IMPORT_MAX_UNPACKED_MB") * 1024 * 1024
-        self.max_entries = limit("IMPORT_MAX_ZIP_ENTRIES")
-        self.max_ratio = limit("IMPORT_MAX_COMPRESSION_RATIO")
+        self.max_unpacked = settings.IMPORT_MAX_UNPACKED_MB * 1024 * 1024
+        self.max_entries = settings.IMPORT_MAX_ZIP_ENTRIES
+        self.max_ratio = settings.IMPORT_MAX_COMPRESSION_RATIO
 
     def run(self):
         size = self._size()

@@ -5,10 +5,9 @@ import tempfile
 from django.http import FileResponse
 from django.utils import timezone
 
-from core.http import client_ip
-
+from .access_log import access_log_record
 from .masking import can_view_full_pii
-from .models import ExportLog, Household
+from .models import Household
 
 
 def register_export_response(request, queryset, *, what):
@@ -20,7 +19,7 @@ def register_export_response(request, queryset, *, what):
     spool = tempfile.TemporaryFile()
     rows = write_register(scoped, spool, mask=not can_view_full_pii(request.user))
     spool.seek(0)
-    ExportLog.objects.create(user=request.user, what=what, rows=rows or 0, ip=client_ip(request))
+    access_log_record(request, what=what, rows=rows)
     filename = f"居民底册_{timezone.localdate():%Y%m%d}.xlsx"
     return FileResponse(
         spool,

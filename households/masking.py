@@ -76,22 +76,15 @@ def revealed_residents(household, members) -> int:
 
 def log_reveal(request, household, *, residents, what=None):
     """One access-log row (查看完整信息) for ``household``, by the request's user, from its IP."""
-    from core.http import client_ip
-
-    from .models import AccessKind, ExportLog
+    from .access_log import access_log_record
+    from .models import AccessKind
 
     text = (
         what
         or f"查看完整信息：{household.community.name} {household.grid.name} {household.address} {household.head_name}户"
     )
-    return ExportLog.objects.create(
-        user=request.user,
-        kind=AccessKind.REVEAL,
-        what=text[:200],
-        rows=1,
-        residents=residents,
-        household=household,
-        ip=client_ip(request),
+    return access_log_record(
+        request, kind=AccessKind.REVEAL, what=text, rows=1, residents=residents, household=household
     )
 
 

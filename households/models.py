@@ -20,6 +20,23 @@ def path_segment(pk: int) -> str:
     return f"{pk:0{PATH_STEP}d}"
 
 
+def subtree_q(path: str, field: str = "path") -> Q:
+    """The node at ``path`` and everything under it, on a path field (``household__path``…).
+
+    The dot keeps a sibling whose segment merely starts with the same digits out (a pk past 999999
+    has seven digits: ``….1000000`` is not under ``….100000``).
+    """
+    return Q(**{field: path}) | Q(**{f"{field}__startswith": path + "."})
+
+
+def subtree_q_any(paths, field: str = "path") -> Q:
+    """The union of the subtrees at ``paths``; no paths match nothing (never everything)."""
+    q = Q(pk__in=[])
+    for path in paths:
+        q |= subtree_q(path, field)
+    return q
+
+
 class NodeKind(models.TextChoices):
     STREET = "street", "街道"
     COMMUNITY = "community", "社区"
@@ -36,10 +53,9 @@ CHILD_KIND = {
 
 class NodeQuerySet(models.QuerySet):
     def under(self, node, include_self=True):
-        q = Q(path__startswith=node.path + ".")
         if include_self:
-            q |= Q(pk=node.pk)
-        return self.filter(q)
+            return self.filter(subtree_q(node.path))
+        return self.filter(path__startswith=node.path + ".")
 
     def visible_to(self, user, *, ancestors=True):
         """The user's subtree; with ancestors=True also the nodes above it, so the tree can be shown.
@@ -54,10 +70,9 @@ class NodeQuerySet(models.QuerySet):
             return self.all()
         if not paths:
             return self.none()
-        q = Q()
-        for path in paths:
-            q |= Q(path=path) | Q(path__startswith=path + ".")
-            if ancestors:
+        q = subtree_q_any(paths)
+        if ancestors:
+            for path in paths:
                 parts = path.split(".")
                 q |= Q(path__in=[".".join(parts[:i]) for i in range(1, len(parts))])
         return self.filter(q)
@@ -171,9 +186,7 @@ def _rewrite_paths(old: str, new: str):
 
     cut = len(old) + 1
     Node.objects.filter(path__startswith=old + ".").update(path=Concat(Value(new), Substr("path", cut)))
-    Household.objects.filter(Q(path=old) | Q(path__startswith=old + ".")).update(
-        path=Concat(Value(new), Substr("path", cut))
-    )
+    Household.objects.filter(subtree_q(old)).update(path=Concat(Value(new), Substr("path", cut)))
 
 
 class _KindManager(models.Manager.from_queryset(NodeQuerySet)):
@@ -261,7 +274,7 @@ class FocusGroup(VersionedModel):
 
 class HouseholdQuerySet(models.QuerySet):
     def under(self, node):
-        return self.filter(Q(path=node.path) | Q(path__startswith=node.path + "."))
+        return self.filter(subtree_q(node.path))
 
     def visible_to(self, user):
         """The one scoping entry point for households (see households/scoping.py)."""

@@ -6,7 +6,7 @@ The one place that turns a user into a scope; every ``visible_to`` calls it.
 from django.db.models import Q
 from django.http import Http404
 
-from .models import Household, NodeKind
+from .models import Household, NodeKind, subtree_q
 from .roles import CADRE, NODE_WIDE_ROLES, user_roles
 
 
@@ -49,7 +49,7 @@ def households_visible_to(qs, user):
         return qs
     q = Q()
     for path in paths:
-        q |= Q(path=path) | Q(path__startswith=path + ".")
+        q |= subtree_q(path)
     cadre = user_cadre(user)
     if cadre is not None and user_roles(user):
         # Households assigned to me (包户到人) are mine to see even outside my node.

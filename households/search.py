@@ -42,16 +42,10 @@ def search_households(queryset, term, request=None):
 
 def log_identifier_search(request, *, id_number, phone, matches):
     """One access-log row for a search by a full ID number or phone (the number masked in the log)."""
-    from core.http import client_ip
-
-    from .models import AccessKind, ExportLog
+    from .access_log import access_log_record
+    from .models import AccessKind
 
     shown = mask_id_number(id_number) if id_number else mask_phone(phone)
-    ExportLog.objects.create(
-        user=request.user,
-        kind=AccessKind.SEARCH,
-        what=f"按身份证号/电话查询：{shown}"[:200],
-        rows=matches,
-        residents=matches,
-        ip=client_ip(request),
+    access_log_record(
+        request, kind=AccessKind.SEARCH, what=f"按身份证号/电话查询：{shown}", rows=matches, residents=matches
     )

@@ -19,10 +19,9 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from core.http import client_ip
 from core.spreadsheets import safe_cell
+from households.access_log import access_log_record
 from households.masking import can_view_full_pii, mask_room
-from households.models import ExportLog
 
 from .forms import display_name
 from .models import Category, Closure, Issue, Severity, Status, overdue_q
@@ -239,5 +238,5 @@ def ledger_export_response(request, queryset, *, what="问题整改台账（页�
     spool = tempfile.TemporaryFile()
     rows = write_ledger(scoped, spool, today=today, full_address=can_view_full_pii(request.user))
     spool.seek(0)
-    ExportLog.objects.create(user=request.user, what=what, rows=rows, ip=client_ip(request))
+    access_log_record(request, what=what, rows=rows)
     return FileResponse(spool, as_attachment=True, filename=f"问题整改台账_{today:%Y%m%d}.xlsx", content_type=XLSX)

@@ -17,7 +17,9 @@ from core.params import parse_int
 from households.models import Household
 from visitplan.models import Cadre, Department
 
+from .deadlines import CLOSE_WORKING_DAYS
 from .models import Category, Level, Severity, Status
+from .services import MAX_EXTENSION_DAYS
 
 
 def _textarea(rows=3, placeholder=""):
@@ -133,7 +135,7 @@ class IssueRegisterForm(forms.Form):
         label="等级",
         choices=Severity.choices,
         initial=Severity.GENERAL,
-        help_text="一般 15 个工作日、较大 30 个工作日、特别重大 60 个工作日内办结",
+        help_text="、".join(f"{s.label} {CLOSE_WORKING_DAYS[s]} 个工作日" for s in Severity) + "内办结",
     )
     hotline_ticket = forms.CharField(label="12345工单号", max_length=32, required=False)
     special_hardship = forms.BooleanField(label="特殊困难群体（一户一策）", required=False)
@@ -299,7 +301,7 @@ class ExplainForm(ActionForm):
 
 class ExtensionRequestForm(ActionForm):
     action, title, submit, primary = "request_extension", "申请延期", "提交延期申请", False
-    days = forms.IntegerField(label="延期（工作日）", min_value=1, max_value=60, initial=5)
+    days = forms.IntegerField(label="延期（工作日）", min_value=1, max_value=MAX_EXTENSION_DAYS, initial=5)
     reason = _text_field("延期理由", "客观原因、已做的工作、预计完成时间")
 
     def service_kwargs(self):

@@ -8,6 +8,7 @@
 from django.db.models import Q
 from django.http import Http404
 
+from households.models import subtree_q_any
 from households.roles import CADRE, DEPARTMENT_HANDLER, NODE_WIDE_ROLES, user_roles
 from households.scoping import scope_paths, user_cadre
 
@@ -22,8 +23,7 @@ def issues_visible_to(qs, user):
     roles = user_roles(user)
     q = Q(assignee=user) | Q(level_person=user)
     if roles & set(NODE_WIDE_ROLES) or CADRE in roles:
-        for path in paths:
-            q |= Q(path=path) | Q(path__startswith=path + ".")
+        q |= subtree_q_any(paths)
     if CADRE in roles:
         q |= Q(raised_by=user)
         cadre = user_cadre(user)

@@ -7,9 +7,8 @@ the Excel ledgers in ``reports/ledgers/``.
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 
-from households.models import Household, Node
+from households.models import Household, Node, subtree_q_any
 from visitplan.models import Cadre, Campaign
 from visits.models import Satisfaction, Visit
 
@@ -39,10 +38,7 @@ class FindingQuerySet(models.QuerySet):
             return self
         if not is_node_wide(user) or not paths:
             return self.none()
-        q = Q()
-        for path in paths:
-            q |= Q(community__path=path) | Q(community__path__startswith=path + ".")
-        return self.filter(q)
+        return self.filter(subtree_q_any(paths, "community__path"))
 
 
 class Finding(models.Model):

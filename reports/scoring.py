@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.db.models import Count, IntegerField, Q, Value
 from django.db.models.functions import Greatest
 
-from households.models import NodeKind
+from households.models import NodeKind, subtree_q_any
 from visitplan.models import Cadre, Tier
 
 FULL_SCORE = 1000
@@ -73,9 +73,7 @@ def interview_list(campaign, communities):
     )
     if not flagged:
         return []
-    q = Q()
-    for path, _name in flagged:
-        q |= Q(scope__path=path) | Q(scope__path__startswith=path + ".")
+    q = subtree_q_any((path for path, _name in flagged), "scope__path")
     cadres = list(
         Cadre.objects.filter(q, active=True, tier__in=INTERVIEW_TIERS)
         .select_related("scope")

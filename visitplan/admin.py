@@ -26,10 +26,10 @@ from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
 from core.admin import SafeAdminMixin, SafeModelAdmin, SafeTabularInline
-from core.http import client_ip
 from core.spreadsheets import SafeCSV
+from households.access_log import access_log_record
 from households.masking import can_view_full_pii
-from households.models import ExportLog, Household, Node, NodeKind
+from households.models import Household, Node, NodeKind
 from households.paginator import EstimatedCountPaginator
 from households.scoping import scope_paths
 from households.search import identifier_terms
@@ -142,9 +142,7 @@ class LoggedExportMixin(_RequestUserResourceMixin):
 
     def get_data_for_export(self, request, queryset, **kwargs):
         data = super().get_data_for_export(request, queryset, **kwargs)
-        ExportLog.objects.create(
-            user=request.user, what=f"{self.export_what}（后台导出）", rows=len(data), ip=client_ip(request)
-        )
+        access_log_record(request, what=f"{self.export_what}（后台导出）", rows=len(data))
         return data
 
     def get_export_filename(self, request, queryset, file_format):

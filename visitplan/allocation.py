@@ -84,7 +84,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from households.models import FocusGroup, Household, Node, NodeKind
+from households.models import FocusGroup, Household, Node, NodeKind, subtree_q
 
 from .models import Assignment, Cadre, Campaign, DepartmentQuota, StageKind, Tier
 
@@ -237,9 +237,9 @@ class _Allocator:
     def load(self):
         street = self.street
         self.nodes = {}
-        for pk, kind, name, parent_id, order, path in Node.objects.filter(
-            Q(pk=street.pk) | Q(path__startswith=street.path + ".")
-        ).values_list("pk", "kind", "name", "parent_id", "order", "path"):
+        for pk, kind, name, parent_id, order, path in Node.objects.under(street).values_list(
+            "pk", "kind", "name", "parent_id", "order", "path"
+        ):
             self.nodes[pk] = (kind, name, parent_id, order, path)
         self._node_key_cache = {}
 
@@ -775,7 +775,7 @@ def coverage(campaign: Campaign) -> dict[int, dict]:
     street = campaign.street
     households = Household.objects.under(street)
     totals = dict(households.order_by().values_list("community_id").annotate(n=Count("pk")))
-    in_street = Q(household__path=street.path) | Q(household__path__startswith=street.path + ".")
+    in_street = subtree_q(street.path, "household__path")
     active = Assignment.objects.filter(in_street, campaign=campaign, cadre__active=True).order_by()
 
     def distinct_per_community(qs):

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.versioning import VersionedModel
-from households.models import Household, Node
+from households.models import Household, Node, subtree_q_any
 from households.validators import validate_phone
 
 
@@ -62,9 +62,7 @@ class CadreQuerySet(models.QuerySet):
         if paths is None:
             return self
         q = Q(user=user) if user.is_authenticated else Q(pk__in=[])
-        for path in paths:
-            q |= Q(scope__path=path) | Q(scope__path__startswith=path + ".")
-        return self.filter(q)
+        return self.filter(q | subtree_q_any(paths, "scope__path"))
 
 
 class Cadre(VersionedModel):

@@ -269,6 +269,9 @@ IMPORT_MAX_CELLS = env.int("IMPORT_MAX_CELLS", default=3_000_000)  # rows × col
 # and 100-character notes (190 MB of sheet XML, near IMPORT_MAX_UNPACKED_MB).
 IMPORT_PARSE_MEMORY_MB = env.int("IMPORT_PARSE_MEMORY_MB", default=1536)
 IMPORT_PARSE_CPU_SECONDS = env.int("IMPORT_PARSE_CPU_SECONDS", default=60)
+# Staff-list uploads in the admin (visitplan/sheets): a street's roster is a few hundred rows.
+STAFF_LIST_MAX_UPLOAD_MB = 5
+STAFF_LIST_MAX_ROWS = 5000
 
 # The access log (导出 / 查看完整信息) is kept at least 183 days; purge_access_logs drops older rows.
 ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=365)

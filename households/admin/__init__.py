@@ -6,7 +6,7 @@ phones masked, 显示完整信息 one record at a time).
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 
 from core.admin import SafeModelAdmin, SafeTabularInline
 
@@ -23,6 +23,7 @@ from ..models import (
     Node,
     NodeKind,
     Street,
+    subtree_q_any,
 )
 from ..paginator import EstimatedCountPaginator
 from ..scoping import scope_paths
@@ -285,10 +286,7 @@ class ExportLogAdmin(SafeModelAdmin):
         paths = scope_paths(request.user)
         if paths is None:
             return qs
-        q = Q()
-        for path in paths:
-            q |= Q(user__cadre__scope__path=path) | Q(user__cadre__scope__path__startswith=path + ".")
-        return qs.filter(q) if paths else qs.none()
+        return qs.filter(subtree_q_any(paths, "user__cadre__scope__path")) if paths else qs.none()
 
     def has_add_permission(self, request):
         return False

@@ -27,12 +27,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
-from core.http import client_ip
 from core.jobs import STALE_AFTER, get_job_for_user, job_status
 from core.models import BackgroundJob, JobStatus
 from core.params import int_param
 from core.xlsx_guard import inspect_xlsx
 
+from ..access_log import access_log_record
 from ..import_errors import REASON_HEADER
 from ..import_jobs import (
     CHECK,
@@ -46,7 +46,7 @@ from ..import_jobs import (
     upload_dir,
     upload_path,
 )
-from ..models import ExportLog, Household, Node
+from ..models import Household, Node
 from ..register import HEADERS, ImportReport, write_register
 
 __all__ = ["IMPORT_PERMISSIONS", "get_import_urls", "importable_streets"]
@@ -232,9 +232,7 @@ def import_errors_view(request, *, model_admin):
     filename = job.result.get("filename") or "居民底册.xlsx"
     stem = filename[:-5] if filename.lower().endswith(".xlsx") else filename
     handle = open(path, "rb")  # noqa: SIM115 (FileResponse closes it)
-    ExportLog.objects.create(
-        user=request.user, what=f"居民底册导入错误文件：{filename}"[:200], rows=report.bad_rows, ip=client_ip(request)
-    )
+    access_log_record(request, what=f"居民底册导入错误文件：{filename}", rows=report.bad_rows)
     return FileResponse(handle, as_attachment=True, filename=f"{stem}_有误的行.xlsx", content_type=XLSX_CONTENT_TYPE)
 
 

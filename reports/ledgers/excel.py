@@ -28,11 +28,11 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
-from core.http import client_ip
 from core.spreadsheets import safe_cell
 from households import hardship
+from households.access_log import access_log_record
 from households.masking import can_view_full_pii, mask_id_number, mask_phone
-from households.models import ExportLog, Household, Node, NodeKind
+from households.models import Household, Node, NodeKind
 from households.register import TAG_SEPARATOR
 from households.scoping import is_node_wide, scope_paths
 from issues.domains import DOMAIN_LABELS
@@ -49,7 +49,6 @@ from ..monthly import ensure_monthly_report, month_label
 
 CHUNK_SIZE = 2000
 TIME_FORMAT = "hh:mm"
-WHAT_MAX = 200  # ExportLog.what
 
 TIER_LABELS = dict(Tier.choices)
 METHOD_LABELS = dict(VisitMethod.choices)
@@ -102,7 +101,7 @@ def _response(request, *, write, what, filename):
     spool = tempfile.TemporaryFile()
     rows = write(spool)
     spool.seek(0)
-    ExportLog.objects.create(user=request.user, what=what[:WHAT_MAX], rows=rows, ip=client_ip(request))
+    access_log_record(request, what=what, rows=rows)
     return FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX)
 
 

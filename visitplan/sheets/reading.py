@@ -12,16 +12,14 @@ from import_export.formats import base_formats
 
 from core.sandbox import SandboxFailed, run_limited
 from core.spreadsheets import write_xlsx
-from core.xlsx_guard import XlsxRejected, inspect_xlsx
+from core.xlsx_guard import BLANK_ROW_ALLOWANCE, XlsxRejected, inspect_xlsx
 from households.xlsx_read import openpyxl_first_sheet
 
-# Bounds of a staff-list upload: a street's roster is a few hundred rows; openpyxl has no bounds of
-# its own (measured: 2 million cells took 47 s and 768 MB).
-MAX_UPLOAD_MB = getattr(settings, "STAFF_LIST_MAX_UPLOAD_MB", 5)
-MAX_ROWS = getattr(settings, "STAFF_LIST_MAX_ROWS", 5000)
+# Bounds of a staff-list upload (settings STAFF_LIST_MAX_UPLOAD_MB, STAFF_LIST_MAX_ROWS); openpyxl
+# has no bounds of its own (measured: 2 million cells took 47 s and 768 MB).
+MAX_UPLOAD_MB = settings.STAFF_LIST_MAX_UPLOAD_MB
+MAX_ROWS = settings.STAFF_LIST_MAX_ROWS
 MAX_COLUMNS = 30
-# Formatted but empty rows after the data: stop reading after this many blank rows in a row.
-MAX_BLANK_RUN = 1000
 
 
 class SheetFileError(Exception):
@@ -47,7 +45,7 @@ def check_upload(file):
     at twice what read_sheet can use, so that a sheet of 5,000 rows × 16,384 columns is refused
     before openpyxl spends minutes on it.
     """
-    inspect_xlsx(file, max_cells=(MAX_ROWS + MAX_BLANK_RUN + 1) * MAX_COLUMNS * 2, max_upload_mb=MAX_UPLOAD_MB)
+    inspect_xlsx(file, max_cells=(MAX_ROWS + BLANK_ROW_ALLOWANCE + 1) * MAX_COLUMNS * 2, max_upload_mb=MAX_UPLOAD_MB)
 
 
 def read_sheet(data: bytes) -> tablib.Dataset:
@@ -69,7 +67,7 @@ def read_sheet(data: bytes) -> tablib.Dataset:
             bytes(data),
             max_columns=MAX_COLUMNS,
             max_rows=MAX_ROWS,
-            max_blank_run=MAX_BLANK_RUN,
+            max_blank_run=BLANK_ROW_ALLOWANCE,
             memory_mb=settings.IMPORT_PARSE_MEMORY_MB,
             cpu_seconds=settings.IMPORT_PARSE_CPU_SECONDS,
         )
@@ -92,7 +90,8 @@ def read_sheet(data: bytes) -> tablib.Dataset:
         values = ["" if v is None else v for v in values[:width]] + [""] * (width - len(values))
         if is_blank(values):
             blanks.append(values)
-            if len(blanks) > MAX_BLANK_RUN:
+            # Formatted but empty rows after the data: stop after this many blank rows in a row.
+            if len(blanks) > BLANK_ROW_ALLOWANCE:
                 break
             continue
         body.extend(blanks)

@@ -1,0 +1,23 @@
+"""Writing the access log (ExportLog): the one place that turns a request into a log row."""
+
+from core.http import client_ip
+
+from .models import AccessKind, ExportLog
+
+WHAT_MAX = ExportLog._meta.get_field("what").max_length
+
+
+def access_log_record(request, *, kind=AccessKind.EXPORT, what, rows=0, residents=0, household=None) -> ExportLog:
+    """One append-only row: the request's user and client IP, ``what`` cut to the column's length.
+
+    ``residents`` left at 0 on an export is filled from ``rows`` by ``ExportLog.save``.
+    """
+    return ExportLog.objects.create(
+        user=request.user,
+        kind=kind,
+        what=what[:WHAT_MAX],
+        rows=rows or 0,
+        residents=residents,
+        household=household,
+        ip=client_ip(request),
+    )
