@@ -102,8 +102,8 @@ client.force_login(get_user_model().objects.get(username=sys.argv[2]))
 started = time.perf_counter()
 response = client.get("/issues/export/")
 size = sum(len(chunk) for chunk in response.streaming_content)
-from households.models import ExportLog
-log = ExportLog.objects.latest("at")
+from households.models import AccessLog
+log = AccessLog.objects.latest("at")
 print(f"EXPORT status={response.status_code} bytes={size} rows={log.rows} seconds={time.perf_counter() - started:.1f}")
 """
 

@@ -18,7 +18,7 @@ c. the dashboard ``/reports/`` with Django's test client as the street admin, a 
    slowest queries of the slowest panel; ``/reports/summary/`` and ``/reports/unvisited/`` too;
 d. the monthly job ``reports.monthly.build_monthly_report`` for 2026-11, twice (the same rows);
 e. each Excel ledger in a child process: wall time, peak RSS (``/usr/bin/time -v``), the rows written
-   (from the ``ExportLog`` row) and the file size — the 入户走访台账 of the whole campaign (~300,000
+   (from the ``AccessLog`` row) and the file size — the 入户走访台账 of the whole campaign (~300,000
    rows) and of a date range of ~100,000 rows, the 问题整改台账, the 特殊困难群体台账, the 月度入户表
    and the 督查扣分表.
 
@@ -95,15 +95,15 @@ django.setup()
 from django.contrib.auth import get_user_model
 from django.db.models import Max
 from django.test import Client
-from households.models import ExportLog
+from households.models import AccessLog
 client = Client()
 client.force_login(get_user_model().objects.get(username=sys.argv[2]))
-before = ExportLog.objects.aggregate(m=Max("pk"))["m"] or 0
+before = AccessLog.objects.aggregate(m=Max("pk"))["m"] or 0
 started = time.perf_counter()
 response = client.get(sys.argv[3])
 size = sum(len(chunk) for chunk in response.streaming_content) if response.streaming else len(response.content)
 seconds = time.perf_counter() - started
-log = ExportLog.objects.filter(pk__gt=before).order_by("-pk").first()
+log = AccessLog.objects.filter(pk__gt=before).order_by("-pk").first()
 kind = response.get("Content-Type", "").split(";")[0]
 print(f"EXPORT status={response.status_code} bytes={size} rows={log.rows if log else -1} seconds={seconds:.1f} "
       f"type={kind} location={response.get('Location') or '-'}")
@@ -1253,7 +1253,7 @@ def measure_exports(world):
         if run["returncode"] != 0 or fields.get("status") != "200" or rows < 0:
             if fields:
                 print(f"   !! HTTP {fields.get('status')}, {fields.get('type')}, Location {fields.get('location')}, "
-                      f"no ExportLog row" if rows < 0 else "")  # fmt: skip
+                      f"no AccessLog row" if rows < 0 else "")  # fmt: skip
             print_tail(run["output"], lines=12)
             reason = f"HTTP {fields['status']}" if fields.get("status") else f"crashed (exit {run['returncode']})"
             results.append((f"export {label}", reason, "an xlsx, logged", False))

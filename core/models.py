@@ -10,6 +10,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 
+from .scope import scope_of
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "排队中"
@@ -22,9 +24,10 @@ FINISHED_STATUSES = (JobStatus.DONE, JobStatus.FAILED)
 
 
 class BackgroundJobQuerySet(models.QuerySet):
-    def visible_to(self, user):
+    def visible_to(self, who):
         """A job is its user's alone: nobody else sees it, superusers included (its result may
         hold residents' data the user uploaded)."""
+        user = scope_of(who).user
         if not getattr(user, "is_authenticated", False):
             return self.none()
         return self.filter(user=user)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 
+from core.scope import scope_of
 from core.versioning import VersionedModel
 
 from .validators import validate_id_number, validate_phone
@@ -57,15 +58,13 @@ class NodeQuerySet(models.QuerySet):
             return self.filter(subtree_q(node.path))
         return self.filter(path__startswith=node.path + ".")
 
-    def visible_to(self, user, *, ancestors=True):
+    def visible_to(self, who, *, ancestors=True):
         """The user's subtree; with ancestors=True also the nodes above it, so the tree can be shown.
 
         Choosing a node to act on (a cadre's scope, a parent) uses ancestors=False: nobody hands
         out a scope wider than their own.
         """
-        from .scoping import scope_paths
-
-        paths = scope_paths(user)
+        paths = scope_of(who).paths
         if paths is None:
             return self.all()
         if not paths:
@@ -276,11 +275,11 @@ class HouseholdQuerySet(models.QuerySet):
     def under(self, node):
         return self.filter(subtree_q(node.path))
 
-    def visible_to(self, user):
+    def visible_to(self, who):
         """The one scoping entry point for households (see households/scoping.py)."""
         from .scoping import households_visible_to
 
-        return households_visible_to(self, user)
+        return households_visible_to(self, who)
 
 
 class Household(VersionedModel):
@@ -343,8 +342,8 @@ class Household(VersionedModel):
 
 
 class MemberQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        return self.filter(household__in=Household.objects.visible_to(user))
+    def visible_to(self, who):
+        return self.filter(household__in=Household.objects.visible_to(who))
 
 
 class Member(VersionedModel):
@@ -372,7 +371,7 @@ class AccessKind(models.TextChoices):
     SEARCH = "search", "按身份证号/电话查询"
 
 
-class ExportLog(models.Model):
+class AccessLog(models.Model):
     """The access log of residents' data: who exported it, or saw a household's ID numbers and phones
     in full (查看完整信息), when, from where, how many rows and residents.
 
@@ -494,7 +493,7 @@ def purge_access_logs(*, today, dry_run=False):
     """Delete the access-log rows older than the retention; returns (cutoff, number of rows)."""
     days = max(access_log_retention_days(), MIN_ACCESS_LOG_RETENTION_DAYS)
     cutoff = access_log_cutoff(today, days)
-    old = ExportLog.objects.filter(at__lt=cutoff)
+    old = AccessLog.objects.filter(at__lt=cutoff)
     if dry_run:
         return cutoff, old.count()
     deleted, _ = old.delete()

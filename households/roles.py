@@ -1,5 +1,7 @@
 """The roles (Django groups) and what each may do. Group names are what staff see in the admin."""
 
+from core.scope import scope_of
+
 STREET_ADMIN = "街道管理员"
 LEADER = "领导"
 SECRETARY = "社区书记"
@@ -11,7 +13,9 @@ ALL_ROLES = (STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER)
 # Roles that see everything under their scope node; the others see their scope and what is assigned to them.
 NODE_WIDE_ROLES = (STREET_ADMIN, LEADER, SECRETARY)
 
-# Model permissions per role, as "app_label.codename". Leaders only read.
+# Model permissions per role, as "app_label.codename". Each app declares those of its own models in
+# its ``roles`` module (a ``PERMISSIONS`` dict: role → permissions); ``role_permissions()`` collects
+# them. Leaders only read.
 _REGISTER_MODELS = ("households.household", "households.member")
 _TREE_MODELS = (
     "households.node",
@@ -20,61 +24,59 @@ _TREE_MODELS = (
     "households.grid",
     "households.building",
 )
-_PLAN_MODELS = (
-    "visitplan.department",
-    "visitplan.cadre",
-    "visitplan.campaign",
-    "visitplan.stage",
-    "visitplan.departmentquota",
-    "visitplan.assignment",
-)
 
 
-_ISSUE_MODELS = ("issues.issue", "issues.issueevent", "issues.extensionrequest")
-_CALENDAR_MODELS = ("issues.holidayoverride",)
-# Written by the visit pages and the 回头看 job only; the admin lists them read-only.
-_VISIT_MODELS = ("visits.visit", "visits.followup")
-
-
-def _perms(models, actions):
+def model_permissions(models, actions) -> list[str]:
+    """ "app.action_model" for each model ("app.model") and action ("view", "add", …)."""
     return [f"{m.split('.')[0]}.{a}_{m.split('.')[1]}" for m in models for a in actions]
 
 
-ROLE_PERMISSIONS = {
-    STREET_ADMIN: _perms(
-        _REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + _ISSUE_MODELS + _CALENDAR_MODELS + ("households.focusgroup",),
-        ("view", "add", "change", "delete"),
+PERMISSIONS = {
+    STREET_ADMIN: model_permissions(
+        _REGISTER_MODELS + _TREE_MODELS + ("households.focusgroup",), ("view", "add", "change", "delete")
     )
-    + _perms(_VISIT_MODELS, ("view",))
-    + ["households.view_full_pii", "households.view_exportlog"],
-    LEADER: _perms(_REGISTER_MODELS + _TREE_MODELS + _PLAN_MODELS + _ISSUE_MODELS + _VISIT_MODELS, ("view",)),
-    SECRETARY: _perms(_REGISTER_MODELS, ("view", "change"))
-    + _perms(_VISIT_MODELS, ("view",))
-    + _perms(_TREE_MODELS + _PLAN_MODELS, ("view",))
-    + _perms(("issues.issue",), ("view", "add", "change"))
-    + _perms(("issues.issueevent", "issues.extensionrequest"), ("view",)),
-    CADRE: _perms(_REGISTER_MODELS, ("view", "change")) + _perms(("issues.issue",), ("view", "add")),
-    DEPARTMENT_HANDLER: _perms(("households.household",), ("view",))
-    + _perms(("issues.issue",), ("view", "change"))
-    + _perms(("issues.issueevent", "issues.extensionrequest"), ("view", "add")),
+    + ["households.view_full_pii", "households.view_accesslog"],
+    LEADER: model_permissions(_REGISTER_MODELS + _TREE_MODELS, ("view",)),
+    SECRETARY: model_permissions(_REGISTER_MODELS, ("view", "change")) + model_permissions(_TREE_MODELS, ("view",)),
+    CADRE: model_permissions(_REGISTER_MODELS, ("view", "change")),
+    DEPARTMENT_HANDLER: model_permissions(("households.household",), ("view",)),
 }
 
 
-def user_roles(user) -> set[str]:
+def role_permissions() -> dict[str, list[str]]:
+    """Role → permissions, from the ``PERMISSIONS`` of every installed app's ``roles`` module."""
+    import importlib
+    import importlib.util
+
+    from django.apps import apps
+
+    collected: dict[str, list[str]] = {role: [] for role in ALL_ROLES}
+    for config in apps.get_app_configs():
+        name = f"{config.name}.roles"
+        if importlib.util.find_spec(name) is None:
+            continue
+        for role, perms in getattr(importlib.import_module(name), "PERMISSIONS", {}).items():
+            collected[role].extend(perms)
+    return collected
+
+
+def user_roles(user) -> frozenset[str]:
+    """The user's role names, from his Scope (core.scope: looked up once per user object)."""
+    return scope_of(user).roles
+
+
+def group_names(user) -> frozenset[str]:
+    """The names of the user's groups, read from the database (the Scope calls this once)."""
     if not user.is_authenticated:
-        return set()
-    cached = getattr(user, "_visitplan_roles", None)
-    if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        user._visitplan_roles = cached
-    return cached
+        return frozenset()
+    return frozenset(user.groups.values_list("name", flat=True))
 
 
 def sync_role_groups():
     """Create the role groups and give each its permissions (idempotent; run after migrate)."""
     from django.contrib.auth.models import Group, Permission
 
-    for role, perms in ROLE_PERMISSIONS.items():
+    for role, perms in role_permissions().items():
         group, _ = Group.objects.get_or_create(name=role)
         wanted = []
         for perm in perms:

@@ -11,12 +11,19 @@ receivers in ``issues/signals.py``).
 from __future__ import annotations
 
 import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from . import workdays
+from .workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from django.contrib.auth.base_user import AbstractBaseUser
 from .models import OPEN_STATUSES, EventKind, Issue, IssueEvent, Severity
 
 # The campaign plan (湖田街道 2022), the ledger: "a plan (解决方案) is due within 5 working days".
@@ -41,7 +48,7 @@ _BATCH = 500
 _FIELDS = ("plan_due_on", "plan_due_provisional", "due_on", "due_provisional")
 
 
-def close_working_days(severity) -> int:
+def close_working_days(severity: str) -> int:
     """Working days to close an issue of this severity (before extensions)."""
     try:
         return CLOSE_WORKING_DAYS[Severity(severity)]
@@ -49,7 +56,9 @@ def close_working_days(severity) -> int:
         raise ValueError(f"未知的诉求等级：{severity!r}") from None
 
 
-def compute_deadlines(registered_on, severity, extension_days=0, *, calendar=None) -> dict:
+def compute_deadlines(
+    registered_on: datetime.date, severity: str, extension_days: int = 0, *, calendar: WorkCalendar | None = None
+) -> dict[str, datetime.date | bool]:
     """The four deadline fields for these inputs (a dict keyed like the Issue fields)."""
     calendar = calendar or workdays.current_calendar()
     plan = calendar.add_working_days(registered_on, PLAN_WORKING_DAYS)
@@ -62,7 +71,7 @@ def compute_deadlines(registered_on, severity, extension_days=0, *, calendar=Non
     }
 
 
-def apply_deadlines(issue, *, calendar=None) -> None:
+def apply_deadlines(issue: Issue, *, calendar: WorkCalendar | None = None) -> None:
     """Set plan_due_on/_provisional and due_on/_provisional from registered_on, severity and
     extension_days. Does not save."""
     for field, value in compute_deadlines(
@@ -71,7 +80,7 @@ def apply_deadlines(issue, *, calendar=None) -> None:
         setattr(issue, field, value)
 
 
-def working_days_left(issue, *, on, calendar=None) -> int | None:
+def working_days_left(issue: Issue, *, on: datetime.date, calendar: WorkCalendar | None = None) -> int | None:
     """Working days after ``on`` up to and including the close deadline: 0 on the due day itself,
     negative once overdue (-1 on the first working day after it). None when the issue has no
     close deadline or no longer runs against it (not open)."""
@@ -80,14 +89,14 @@ def working_days_left(issue, *, on, calendar=None) -> int | None:
     return workdays.working_days_between(on, issue.due_on, calendar=calendar)
 
 
-def plan_working_days_left(issue, *, on, calendar=None) -> int | None:
+def plan_working_days_left(issue: Issue, *, on: datetime.date, calendar: WorkCalendar | None = None) -> int | None:
     """Like ``working_days_left`` for the plan deadline; None once the plan has been posted."""
     if issue.plan_due_on is None or issue.plan_posted_on is not None or issue.status not in OPEN_STATUSES:
         return None
     return workdays.working_days_between(on, issue.plan_due_on, calendar=calendar)
 
 
-def format_deadline(day, provisional) -> str:
+def format_deadline(day: datetime.date | None, provisional: bool) -> str:
     """How a deadline is shown everywhere: '2027-01-20' or '2027-01-20（暂定）'."""
     if day is None:
         return ""
@@ -128,7 +137,9 @@ def _as_json(values: dict) -> dict:
     return {k: (v.isoformat() if isinstance(v, datetime.date) else v) for k, v in values.items()}
 
 
-def recompute_open_deadlines(*, by=None, years=None, calendar=None) -> int:
+def recompute_open_deadlines(
+    *, by: AbstractBaseUser | None = None, years: Iterable[int] | None = None, calendar: WorkCalendar | None = None
+) -> int:
     """Recompute the deadlines of open issues after the calendar changed; returns how many moved.
 
     Looks at open issues whose deadlines are provisional and, when ``years`` is given, those whose

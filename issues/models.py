@@ -94,11 +94,11 @@ def overdue_q(on):
 
 
 class IssueQuerySet(models.QuerySet):
-    def visible_to(self, user):
+    def visible_to(self, who):
         """The one scoping entry point for issues (see issues/scoping.py)."""
         from .scoping import issues_visible_to
 
-        return issues_visible_to(self, user)
+        return issues_visible_to(self, who)
 
     def open(self):
         return self.filter(status__in=OPEN_STATUSES)

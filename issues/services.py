@@ -59,7 +59,9 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -70,6 +72,12 @@ from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREE
 from households.scoping import user_cadre
 
 from .deadlines import apply_deadlines  # every deadline rule lives there
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.db.models import QuerySet
+
+    from visitplan.models import Department
 from .models import (
     OPEN_STATUSES,
     Category,
@@ -141,12 +149,14 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 
 DEPARTMENT_ACTIONS = frozenset({"misroute", "post_plan", "add_progress", "resolve", "request_extension"})
 
+ReopenCheck = Callable[["AbstractBaseUser", "Issue"], bool]
+
 # How a cadre may come to reopen an issue: checks ``check(user, issue) -> bool`` registered by the
 # apps above the ledger (visits: the issue is on his 回头看 list). None registered: he may not.
-_REOPEN_GRANTS: list = []
+_REOPEN_GRANTS: list[ReopenCheck] = []
 
 
-def grant_reopen(check):
+def grant_reopen(check: ReopenCheck) -> ReopenCheck:
     """Register ``check(user, issue) -> bool``: a cadre for whom it holds may reopen the issue."""
     if check not in _REOPEN_GRANTS:
         _REOPEN_GRANTS.append(check)
@@ -338,7 +348,7 @@ def _iso(day):
 def issue_register(
     *,
     household: Household,
-    raised_by,
+    raised_by: AbstractBaseUser,
     text: str,
     category: str,
     severity: str = Severity.GENERAL,
@@ -414,18 +424,18 @@ def issue_register(
     return issue
 
 
-def issue_accept(*, issue: Issue, by, version: int, note: str = "") -> Issue:
+def issue_accept(*, issue: Issue, by: AbstractBaseUser, version: int, note: str = "") -> Issue:
     """审核通过: the issue waits to be routed."""
     return _step("accept", issue=issue, by=by, version=version, kind=EventKind.ACCEPTED, text=note.strip())
 
 
-def issue_return(*, issue: Issue, by, version: int, reason: str) -> Issue:
+def issue_return(*, issue: Issue, by: AbstractBaseUser, version: int, reason: str) -> Issue:
     """退回登记人 (not a request for the ledger, or incomplete); the reason is required."""
     reason = _text(reason, "请填写退回理由")
     return _step("return", issue=issue, by=by, version=version, kind=EventKind.RETURNED, text=reason)
 
 
-def issue_merge(*, issue: Issue, into: Issue, by, version: int, note: str = "") -> Issue:
+def issue_merge(*, issue: Issue, into: Issue, by: AbstractBaseUser, version: int, note: str = "") -> Issue:
     """合并: ``issue`` is a duplicate of ``into``; an event is written on both."""
     note = note.strip()
     with transaction.atomic():
@@ -463,7 +473,15 @@ def issue_merge(*, issue: Issue, into: Issue, by, version: int, note: str = "") 
     return current
 
 
-def issue_route(*, issue: Issue, by, version: int, department, assignee=None, note: str = "") -> Issue:
+def issue_route(
+    *,
+    issue: Issue,
+    by: AbstractBaseUser,
+    version: int,
+    department: Department,
+    assignee: AbstractBaseUser | None = None,
+    note: str = "",
+) -> Issue:
     """交办 to a department, optionally to a named person of it."""
     if department is None:
         raise IssueActionError("请选择责任单位")
@@ -490,7 +508,7 @@ def issue_route(*, issue: Issue, by, version: int, department, assignee=None, no
     )
 
 
-def issue_misroute(*, issue: Issue, by, version: int, reason: str) -> Issue:
+def issue_misroute(*, issue: Issue, by: AbstractBaseUser, version: int, reason: str) -> Issue:
     """退办: the department says the issue is not theirs; back to 待交办, department cleared."""
     reason = _text(reason, "请填写退办理由")
 
@@ -506,7 +524,7 @@ def issue_misroute(*, issue: Issue, by, version: int, reason: str) -> Issue:
     return _step("misroute", issue=issue, by=by, version=version, kind=EventKind.MISROUTED, text=reason, change=change)
 
 
-def issue_post_plan(*, issue: Issue, by, version: int, plan: str) -> Issue:
+def issue_post_plan(*, issue: Issue, by: AbstractBaseUser, version: int, plan: str) -> Issue:
     """上报方案 (due within 5 working days of registration)."""
     plan = _text(plan, "请填写解决方案")
     today = _today()
@@ -522,13 +540,13 @@ def issue_post_plan(*, issue: Issue, by, version: int, plan: str) -> Issue:
     return _step("post_plan", issue=issue, by=by, version=version, kind=EventKind.PLAN_POSTED, text=plan, change=change)
 
 
-def issue_add_progress(*, issue: Issue, by, version: int, text: str) -> Issue:
+def issue_add_progress(*, issue: Issue, by: AbstractBaseUser, version: int, text: str) -> Issue:
     """办理进展: a note of what was done; the first one puts the issue 办理中."""
     text = _text(text, "请填写办理进展")
     return _step("add_progress", issue=issue, by=by, version=version, kind=EventKind.PROGRESS, text=text)
 
 
-def issue_resolve(*, issue: Issue, by, version: int, answer: str) -> Issue:
+def issue_resolve(*, issue: Issue, by: AbstractBaseUser, version: int, answer: str) -> Issue:
     """办结: the answer given to the resident is recorded; the street office then closes (销号)."""
     answer = _text(answer, "请填写答复居民情况")
     today = _today()
@@ -542,7 +560,7 @@ def issue_resolve(*, issue: Issue, by, version: int, answer: str) -> Issue:
     return _step("resolve", issue=issue, by=by, version=version, kind=EventKind.RESOLVED, text=answer, change=change)
 
 
-def issue_close(*, issue: Issue, by, version: int, note: str = "") -> Issue:
+def issue_close(*, issue: Issue, by: AbstractBaseUser, version: int, note: str = "") -> Issue:
     """销号: only with the answer given to the resident."""
     today = _today()
 
@@ -557,7 +575,7 @@ def issue_close(*, issue: Issue, by, version: int, note: str = "") -> Issue:
     return _step("close", issue=issue, by=by, version=version, kind=EventKind.CLOSED, text=note.strip(), change=change)
 
 
-def issue_explain(*, issue: Issue, by, version: int, explanation: str) -> Issue:
+def issue_explain(*, issue: Issue, by: AbstractBaseUser, version: int, explanation: str) -> Issue:
     """解疑释惑: outside policy or law; closed with the explanation, which is the answer to the resident."""
     explanation = _text(explanation, "请填写向居民解释的情况")
     today = _today()
@@ -575,7 +593,7 @@ def issue_explain(*, issue: Issue, by, version: int, explanation: str) -> Issue:
 
 
 def issue_request_extension(
-    *, issue: Issue, by, days: int, reason: str, version: int | None = None
+    *, issue: Issue, by: AbstractBaseUser, days: int, reason: str, version: int | None = None
 ) -> ExtensionRequest:
     """申请延期 by the department; one pending request per issue at a time."""
     reason = _text(reason, "请填写延期理由")
@@ -605,7 +623,7 @@ def issue_request_extension(
     return request
 
 
-def issue_decide_extension(*, request: ExtensionRequest, by, approve: bool, note: str = "") -> Issue:
+def issue_decide_extension(*, request: ExtensionRequest, by: AbstractBaseUser, approve: bool, note: str = "") -> Issue:
     """批准 / 驳回延期. Approval adds the working days and recomputes the close deadline."""
     note = note.strip()
     with transaction.atomic():
@@ -658,7 +676,9 @@ def issue_decide_extension(*, request: ExtensionRequest, by, approve: bool, note
     return current
 
 
-def issue_escalate(*, issue: Issue, by, version: int, level: str, person, note: str = "") -> Issue:
+def issue_escalate(
+    *, issue: Issue, by: AbstractBaseUser, version: int, level: str, person: AbstractBaseUser, note: str = ""
+) -> Issue:
     """提级办理: community → street → joint meeting, each with a named responsible person."""
     if level not in _LEVEL_ORDER:
         raise IssueActionError("请选择正确的办理层级")
@@ -689,7 +709,7 @@ def issue_escalate(*, issue: Issue, by, version: int, level: str, person, note: 
     )
 
 
-def issue_reopen(*, issue: Issue, by, reason: str, version: int | None = None) -> Issue:
+def issue_reopen(*, issue: Issue, by: AbstractBaseUser, reason: str, version: int | None = None) -> Issue:
     """重新办理 after a failed follow-up. Keeps the deadlines (see the module docstring)."""
     reason = _text(reason, "请填写重新办理的原因")
     version = issue.version if version is None else version
@@ -711,7 +731,9 @@ def issue_reopen(*, issue: Issue, by, reason: str, version: int | None = None) -
     return _step("reopen", issue=issue, by=by, version=version, kind=EventKind.REOPENED, text=reason, change=change)
 
 
-def issue_record_followup(*, issue: Issue, by, text: str, solved: bool, satisfaction: str) -> IssueEvent:
+def issue_record_followup(
+    *, issue: Issue, by: AbstractBaseUser, text: str, solved: bool, satisfaction: str
+) -> IssueEvent:
     """回头看 result on the timeline. No field of the issue changes, so the version stays (as for
     ``issue_request_extension``); reopening, when needed, is ``issue_reopen``."""
     current = _visible(by, issue.pk)
@@ -724,7 +746,7 @@ def issue_record_followup(*, issue: Issue, by, text: str, solved: bool, satisfac
 # Selectors
 
 
-def allowed_actions(user, issue: Issue) -> list[str]:
+def allowed_actions(user: AbstractBaseUser, issue: Issue) -> list[str]:
     """The actions (keys of ``TRANSITIONS``) ``user`` may take on ``issue`` now, in workflow order."""
     if not user.is_authenticated or not user.is_active:
         return []
@@ -749,7 +771,7 @@ def allowed_actions(user, issue: Issue) -> list[str]:
     return result
 
 
-def issue_timeline(issue: Issue):
+def issue_timeline(issue: Issue) -> QuerySet[IssueEvent]:
     """The issue's events, oldest first, with their actors."""
     return IssueEvent.objects.filter(issue_id=issue.pk).select_related("actor").order_by("at", "id")
 

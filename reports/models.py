@@ -8,6 +8,7 @@ the Excel ledgers in ``reports/ledgers/``.
 from django.conf import settings
 from django.db import models
 
+from core.scope import scope_of
 from households.models import Household, Node, subtree_q_any
 from visitplan.models import Cadre, Campaign
 from visits.models import Satisfaction, Visit
@@ -28,15 +29,14 @@ class FindingKind(models.TextChoices):
 
 
 class FindingQuerySet(models.QuerySet):
-    def visible_to(self, user):
+    def visible_to(self, who):
         """The one scoping entry point for findings: street admins, leaders and secretaries see those
         of the communities under their node; nobody else sees any."""
-        from households.scoping import is_node_wide, scope_paths
-
-        paths = scope_paths(user)
+        scope = scope_of(who)
+        paths = scope.paths
         if paths is None:
             return self
-        if not is_node_wide(user) or not paths:
+        if not scope.node_wide or not paths:
             return self.none()
         return self.filter(subtree_q_any(paths, "community__path"))
 
@@ -74,8 +74,8 @@ class Finding(models.Model):
 
 
 class PhoneCheckQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        return self.filter(household__in=Household.objects.visible_to(user))
+    def visible_to(self, who):
+        return self.filter(household__in=Household.objects.visible_to(who))
 
 
 class PhoneCheck(models.Model):

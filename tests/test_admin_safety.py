@@ -15,7 +15,7 @@ from django.urls import NoReverseMatch, reverse
 
 from core.admin import SafeAdminMixin, SafeInlineMixin, ScopedRawIdWidget, scoped_related_queryset
 from households.masking import mask_id_number, mask_phone
-from households.models import AccessKind, ExportLog, Household, Member
+from households.models import AccessKind, AccessLog, Household, Member
 from households.roles import LEADER, SECRETARY, STREET_ADMIN
 from tests.support.world import valid_id
 
@@ -140,7 +140,7 @@ def test_declared_filters_still_filter(client, mw):
     assert page.status_code == 200 and "王丙" in page.content.decode() and "张甲" not in page.content.decode()
     assert client.get(url, {"tags__id__exact": mw.focus.pk}).status_code == 200
     assert client.get(reverse("admin:issues_issue_changelist"), {"status__exact": "registered"}).status_code == 200
-    assert client.get(reverse("admin:households_exportlog_changelist"), {"at__year": "2026"}).status_code == 200
+    assert client.get(reverse("admin:households_accesslog_changelist"), {"at__year": "2026"}).status_code == 200
     assert client.get(reverse("admin:visits_visit_changelist"), {"campaign": mw.campaign.pk}).status_code == 200
 
 
@@ -208,7 +208,7 @@ def test_lists_and_edit_pages_are_masked_for_every_role(client, mw, superuser, w
             assert m.id_number not in body
     body = pages[0].content.decode()
     assert mask_id_number(mw.ha.id_number) in body and mask_phone(mw.ha.phone) in body
-    assert not ExportLog.objects.filter(kind=AccessKind.REVEAL).exists()
+    assert not AccessLog.objects.filter(kind=AccessKind.REVEAL).exists()
 
 
 @pytest.fixture
@@ -226,20 +226,20 @@ def test_reveal_is_a_logged_post_and_shows_one_record_once(mw, son):
     assert client.get(reveal).status_code == 405  # a GET reveals nothing
     response = client.post(reveal)
     assert response.status_code == 302 and response["Location"] == url
-    log = ExportLog.objects.get(kind=AccessKind.REVEAL)
+    log = AccessLog.objects.get(kind=AccessKind.REVEAL)
     assert (log.user, log.household, log.residents) == (mw.admin, mw.ha, 2)
     page = client.get(url).content.decode()
     assert mw.ha.id_number in page and mw.ha.phone in page and son.id_number in page
     assert 'name="id_number"' in page  # editable once revealed
     again = client.get(url).content.decode()
     assert mw.ha.id_number not in again and son.id_number not in again
-    assert ExportLog.objects.filter(kind=AccessKind.REVEAL).count() == 1
+    assert AccessLog.objects.filter(kind=AccessKind.REVEAL).count() == 1
 
 
 def test_member_reveal_is_logged_against_its_household(client, mw, son):
     client.force_login(mw.admin)
     client.post(reverse("admin:households_member_reveal", args=[son.pk]))
-    log = ExportLog.objects.get(kind=AccessKind.REVEAL)
+    log = AccessLog.objects.get(kind=AccessKind.REVEAL)
     assert (log.household, log.residents) == (mw.ha, 1)
     assert son.id_number in client.get(_change("member", son.pk)).content.decode()
 
@@ -249,14 +249,14 @@ def test_roles_without_full_access_cannot_reveal(client, mw, attr):
     client.force_login(getattr(mw, attr))
     response = client.post(reverse("admin:households_household_reveal", args=[mw.ha.pk]))
     assert response.status_code == 403
-    assert not ExportLog.objects.exists() or not ExportLog.objects.filter(kind=AccessKind.REVEAL).exists()
+    assert not AccessLog.objects.exists() or not AccessLog.objects.filter(kind=AccessKind.REVEAL).exists()
     assert "显示完整信息" not in client.get(_change("household", mw.ha.pk)).content.decode()
 
 
 def test_reveal_of_another_streets_record_is_a_404(client, mw):
     client.force_login(mw.admin)
     assert client.post(reverse("admin:households_household_reveal", args=[mw.hx.pk])).status_code == 404
-    assert not ExportLog.objects.filter(kind=AccessKind.REVEAL).exists()
+    assert not AccessLog.objects.filter(kind=AccessKind.REVEAL).exists()
 
 
 def _household_post(client, mw, url, **changes):
@@ -320,14 +320,14 @@ def test_full_id_search_matches_nothing_for_roles_without_full_access(client, mw
     assert "张甲" not in page
     assert "张甲" not in client.get(url, {"q": mw.ha.phone}).content.decode()
     assert "张甲" in client.get(url, {"q": "张"}).content.decode()
-    assert not ExportLog.objects.filter(kind=AccessKind.SEARCH).exists()
+    assert not AccessLog.objects.filter(kind=AccessKind.SEARCH).exists()
 
 
 def test_full_id_search_of_a_role_with_full_access_is_logged(client, mw):
     client.force_login(mw.admin)
     page = client.get(reverse("admin:households_household_changelist"), {"q": mw.ha.id_number}).content.decode()
     assert "张甲" in page
-    log = ExportLog.objects.get(kind=AccessKind.SEARCH)
+    log = AccessLog.objects.get(kind=AccessKind.SEARCH)
     assert log.user == mw.admin and log.rows == 1 and mw.ha.id_number not in log.what
     # A partial number matches nobody, whoever asks.
     assert (
@@ -344,7 +344,7 @@ def test_the_pages_search_follows_the_same_rule(client, mw):
     assert "张甲" in client.get(reverse("households:list"), {"q": "张甲"}).content.decode()
     client.force_login(mw.admin)
     assert "张甲" in client.get(reverse("households:list"), {"q": mw.ha.id_number}).content.decode()
-    assert ExportLog.objects.filter(kind=AccessKind.SEARCH, user=mw.admin).count() == 1
+    assert AccessLog.objects.filter(kind=AccessKind.SEARCH, user=mw.admin).count() == 1
 
 
 def test_cadre_phone_is_not_searchable_by_its_digits(client, mw):
@@ -475,6 +475,6 @@ def test_the_access_log_and_the_lockout_see_the_same_client_address(client, mw, 
     client.force_login(mw.admin)
     client.post(reverse("admin:households_household_reveal", args=[mw.ha.pk]), REMOTE_ADDR="10.0.0.1",
                 HTTP_X_REAL_IP="172.20.1.9")  # fmt: skip
-    assert ExportLog.objects.get(kind=AccessKind.REVEAL).ip == "172.20.1.9"
+    assert AccessLog.objects.get(kind=AccessKind.REVEAL).ip == "172.20.1.9"
     request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_REAL_IP="172.20.1.9")
     assert get_client_ip_address(request) == "172.20.1.9"

@@ -666,6 +666,11 @@ def sends(folder: Path) -> list[tuple[str, int, int]]:
     return [(lines[i], int(lines[i + 1]), int(lines[i + 2])) for i in range(0, len(lines), 3)]
 
 
+def state_of(delivery):
+    """The delivery's committed state, read afresh."""
+    return type(delivery).objects.filter(pk=delivery.pk).values_list("state", flat=True).first()
+
+
 def clean_redis(url, queue):
     """Our queue, its bindings, and any message of ours still listed as unacknowledged."""
     import redis
@@ -741,6 +746,8 @@ def test_a_task_whose_worker_is_killed_mid_task_runs_again_and_completes_once(on
         workers.append(b)
         b.wait_ready()
         assert wait_for(lambda: any(s[0] == "sent" and s[1] == first.pk for s in sends(folder)), timeout=40), b.output()
+        # the channel logs "sent" before the worker commits the delivery's state: wait for the commit
+        assert wait_for(lambda: state_of(first) == Delivery.State.SENT, timeout=15), b.output()
         first.refresh_from_db()
         assert first.state == Delivery.State.SENT and first.attempts == 1  # the killed attempt rolled back
         assert [s[0] for s in sends(folder) if s[1] == first.pk] == ["start", "start", "sent"]
@@ -756,6 +763,7 @@ def test_a_task_whose_worker_is_killed_mid_task_runs_again_and_completes_once(on
         assert wait_for(lambda: any(s[0] == "sent" and s[1] == second.pk for s in sends(folder)), timeout=30), (
             b.output()
         )
+        assert wait_for(lambda: state_of(second) == Delivery.State.SENT, timeout=15), b.output()
         second.refresh_from_db()
         assert second.state == Delivery.State.SENT
         runs = [(what, pid) for what, pk, pid in sends(folder) if pk == second.pk]

@@ -23,7 +23,7 @@ from django.apps import apps
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from households.masking import can_view_full_pii, mask_id_number, mask_phone
-from households.models import AccessKind, ExportLog, HardshipMeasure, HardshipPlan, Household, Member
+from households.models import AccessKind, AccessLog, HardshipMeasure, HardshipPlan, Household, Member
 from households.roles import CADRE
 from households.validators import id_check_char
 from issues.models import ExtensionRequest, Notification, Severity, Status
@@ -421,7 +421,7 @@ def test_no_page_shows_a_full_value_to_a_role_with_full_access_before_it_reveals
     call_pages = re.compile(r"^GET /reports/phone-checks/\d+/")
     called = [leak for leak in scanner.leaks if call_pages.match(leak[0])]
     if called:
-        logged = ExportLog.objects.filter(kind=AccessKind.REVEAL, what__startswith="电话调查", user=getattr(w, role))
+        logged = AccessLog.objects.filter(kind=AccessKind.REVEAL, what__startswith="电话调查", user=getattr(w, role))
         assert logged.count() >= len({url for url, *_ in called})
     leaks = [leak for leak in scanner.leaks if leak not in called]
     assert not leaks, "\n".join(f"{url} [{kind}]: {value} ({whose})" for url, kind, value, whose in leaks)

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from households.masking import mask_id_number
-from households.models import ExportLog, Household, Node
+from households.models import AccessLog, Household, Node
 
 
 def names(qs):
@@ -86,7 +86,7 @@ def test_it_exports_only_my_grid_and_logs_it(client, world):
     # Filtering by another grid's id cannot widen the export.
     response = client.get(reverse("households:export"), {"grid": world.grid_b.pk})
     assert _exported_names(response) == set()
-    log = ExportLog.objects.filter(user=world.worker_a)
+    log = AccessLog.objects.filter(user=world.worker_a)
     assert log.count() == 2 and log.first().rows == 0
 
 
@@ -101,10 +101,10 @@ def test_it_shows_full_ids_to_the_street_admin_only_when_he_asks_and_logs_it(cli
     client.force_login(world.admin)
     page = client.get(reverse("households:detail", args=[world.ha.pk])).content.decode()
     assert world.ha.id_number not in page and "显示完整信息" in page  # masked by default, even for him
-    before = ExportLog.objects.count()
+    before = AccessLog.objects.count()
     page = client.post(reverse("households:reveal", args=[world.ha.pk])).content.decode()
     assert world.ha.id_number in page
-    assert ExportLog.objects.count() == before + 1
+    assert AccessLog.objects.count() == before + 1
 
 
 @pytest.fixture

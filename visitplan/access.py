@@ -5,7 +5,7 @@ Every URL pattern of the project (``visitplan/urls.py`` and what it includes) ha
 may write through it (POST) and, when its path carries an object id, what kind of object that id
 names (scoped by the user's node: another node's object answers 404, the same as a missing id, so
 ids cannot be probed). The admin site is one entry, ``NAMESPACES["admin"]``: there the admin's own
-permission system decides (``households.roles.ROLE_PERMISSIONS`` per role, each ModelAdmin's
+permission system decides (``households.roles.role_permissions()`` per role, each ModelAdmin's
 ``has_*_permission`` and ``get_queryset``).
 
 The views enforce these rules themselves (``login_required``, ``PermissionDenied``, the
@@ -46,14 +46,14 @@ NOTIFICATION = "notification"  # issues.notifications: the user's own only
 ADMIN = Rule(
     admin=True,
     note="Django admin: staff only (others go to the admin login); the admin's permissions "
-    "(households.roles.ROLE_PERMISSIONS, ModelAdmin.has_*_permission) and each ModelAdmin's "
+    "(households.roles.role_permissions(), ModelAdmin.has_*_permission) and each ModelAdmin's "
     "get_queryset (visible_to) decide; another node's object is handled as a missing one.",
 )
 
 # The issue workflow steps, POST only; which role may take which step is issues.services.ACTION_ROLES
 # (plus the department and level rules there). Leaders only read: no step is theirs.
 _ISSUE_STEPS = frozenset({STREET_ADMIN, SECRETARY, DEPARTMENT_HANDLER, CADRE})
-# households.change_household (households.roles.ROLE_PERMISSIONS): who may edit a 一户一策 plan.
+# households.change_household (households.roles.role_permissions()): who may edit a 一户一策 plan.
 _HOUSEHOLD_EDITORS = frozenset({STREET_ADMIN, SECRETARY, CADRE})
 # issues.add_issue: who may register an issue on the register page.
 _ISSUE_REGISTRARS = frozenset({STREET_ADMIN, SECRETARY, CADRE})
@@ -69,10 +69,10 @@ REGISTRY: dict[str, Rule] = {
     "logout": Rule(post=EVERYONE | {ANONYMOUS}, public=True, note="POST only (Django's LogoutView)"),
     # -------------------------------------------------------------------------------- households
     "households:list": Rule(get=EVERYONE, note="Household.objects.visible_to"),
-    "households:export": Rule(get=EVERYONE, note="the list's filter, re-scoped and logged (ExportLog)"),
+    "households:export": Rule(get=EVERYONE, note="the list's filter, re-scoped and logged (AccessLog)"),
     "households:detail": Rule(get=EVERYONE, scope=HOUSEHOLD, note="ID numbers and phones masked for every role"),
     "households:reveal": Rule(
-        post=_FULL_PII, scope=HOUSEHOLD, note="显示完整信息: POST only, households.view_full_pii, logged (ExportLog)"
+        post=_FULL_PII, scope=HOUSEHOLD, note="显示完整信息: POST only, households.view_full_pii, logged (AccessLog)"
     ),
     # -------------------------------------------------------------------------------- visits
     "visits:mine": Rule(get=EVERYONE),

@@ -3,7 +3,7 @@
 Every list goes through the scoping entry points (``visible_to``); the rules of 包户到人 live
 in ``visitplan/allocation.py`` and are only called from here. 责任单位 and 干部名册 are imported and
 exported as Excel sheets, 包户名单 exported, with django-import-export (rules in
-``visitplan/sheets/``); exports are the list's own scoped queryset and are logged (ExportLog).
+``visitplan/sheets/``); exports are the list's own scoped queryset and are logged (AccessLog).
 """
 
 from django import forms
@@ -101,7 +101,7 @@ class CampaignFilter(admin.SimpleListFilter):
 # django-import-export on the small lists (责任单位, 干部名册, 包户名单); the rules of each sheet
 # live in visitplan/sheets/. The resource gets the request user (its scope); exports start
 # from the change list's queryset, i.e. this admin's get_queryset (visible_to) with the list's
-# filters, and every export writes an ExportLog row.
+# filters, and every export writes an AccessLog row.
 
 IMPORT_ERRORS_IN_MESSAGE = 200
 
@@ -126,7 +126,7 @@ class LoggedExportMixin(_RequestUserResourceMixin):
     export_formats = [SheetXLSX, SafeCSV]
     export_form_class = SheetExportForm
     to_encoding = "utf-8-sig"  # CSV: Excel reads UTF-8 only with the BOM
-    export_what = ""  # ExportLog.what and the file name
+    export_what = ""  # AccessLog.what and the file name
 
     def has_export_permission(self, request):
         return self.has_view_permission(request)

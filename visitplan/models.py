@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core.scope import scope_of
 from core.versioning import VersionedModel
 from households.models import Household, Node, subtree_q_any
 from households.validators import validate_phone
@@ -55,12 +56,12 @@ class CadreQuerySet(models.QuerySet):
     def active(self):
         return self.filter(active=True)
 
-    def visible_to(self, user):
-        from households.scoping import scope_paths
-
-        paths = scope_paths(user)
-        if paths is None:
+    def visible_to(self, who):
+        scope = scope_of(who)
+        if scope.everything:
             return self
+        user = scope.user
+        paths = scope.paths
         q = Q(user=user) if user.is_authenticated else Q(pk__in=[])
         return self.filter(q | subtree_q_any(paths, "scope__path"))
 
@@ -106,13 +107,12 @@ class Cadre(VersionedModel):
 
 
 class CampaignQuerySet(models.QuerySet):
-    def visible_to(self, user):
+    def visible_to(self, who):
         """Campaigns of the street the user works in (or every campaign, for superusers)."""
-        from households.scoping import scope_paths
-
-        paths = scope_paths(user)
-        if paths is None:
+        scope = scope_of(who)
+        if scope.everything:
             return self
+        user, paths = scope.user, scope.paths
         if not user.is_authenticated:
             return self.none()
         streets = {p.split(".")[0] for p in paths}
@@ -226,12 +226,11 @@ class DepartmentQuota(VersionedModel):
 
 
 class AssignmentQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        from households.scoping import scope_paths
-
-        if scope_paths(user) is None:  # unrestricted: skip the subquery over every household
+    def visible_to(self, who):
+        scope = scope_of(who)
+        if scope.everything:  # unrestricted: skip the subquery over every household
             return self
-        return self.filter(household__in=Household.objects.visible_to(user))
+        return self.filter(household__in=Household.objects.visible_to(scope))
 
 
 class Assignment(VersionedModel):

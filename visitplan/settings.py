@@ -43,6 +43,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.scope: the user's roles, cadre and subtree, resolved once (core.scope).
+    "core.scope.ScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts: needs the user and the messages.
     "core.sessions.SessionTimeoutMiddleware",
@@ -56,6 +58,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "visitplan.urls"
 # Who may use each URL (REGISTRY, NAMESPACES), read by core.access.AccessMiddleware.
 ACCESS_RULES = "visitplan.access"
+# The Scope of a user (roles, cadre, subtree) that every visible_to takes (core.scope).
+SCOPE_CLASS = "visitplan.scope.UserScope"
 
 TEMPLATES = [
     {

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.scope import scope_of
 from households.models import Household
 from issues.models import Issue
 from visitplan.models import Cadre, Campaign
@@ -52,13 +53,12 @@ class Satisfaction(models.TextChoices):
 
 
 class VisitQuerySet(models.QuerySet):
-    def visible_to(self, user):
+    def visible_to(self, who):
         """The one scoping entry point for visits: those of households the user may see."""
-        from households.scoping import scope_paths
-
-        if scope_paths(user) is None:
+        scope = scope_of(who)
+        if scope.everything:
             return self
-        return self.filter(household__in=Household.objects.visible_to(user))
+        return self.filter(household__in=Household.objects.visible_to(scope))
 
     def counted(self):
         """Visits that count toward the targets: real visits that reached the household (not 未遇,
@@ -158,13 +158,12 @@ class FollowUpStatus(models.TextChoices):
 
 
 class FollowUpQuerySet(models.QuerySet):
-    def visible_to(self, user):
+    def visible_to(self, who):
         """The one scoping entry point for follow-ups: those of households the user may see."""
-        from households.scoping import scope_paths
-
-        if scope_paths(user) is None:
+        scope = scope_of(who)
+        if scope.everything:
             return self
-        return self.filter(household__in=Household.objects.visible_to(user))
+        return self.filter(household__in=Household.objects.visible_to(scope))
 
     def due(self):
         return self.filter(status=FollowUpStatus.DUE)

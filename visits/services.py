@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -27,6 +28,14 @@ from households.scoping import user_cadre
 from issues.domains import DOMAIN_LABELS
 
 from . import rules, tally
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.db.models import QuerySet
+
+    from visitplan.models import Cadre, Campaign
 from .models import FOLLOW_UP_METHODS, FollowUp, FollowUpStatus, Purpose, RaisedIssue, Satisfaction, Visit, VisitMethod
 from .questionnaire import CHECKLIST_CODES
 
@@ -82,8 +91,16 @@ def _replay(key, *, by, household):
 
 
 def visit_errors(
-    *, campaign, method, visited_on, started_at=None, ended_at=None, short_reason="", now=None, **_ignored
-):
+    *,
+    campaign: Campaign,
+    method: str,
+    visited_on: datetime.date,
+    started_at: datetime.time | None = None,
+    ended_at: datetime.time | None = None,
+    short_reason: str = "",
+    now: datetime.datetime | None = None,
+    **_ignored,
+) -> dict[str, str]:
     """The rule errors of a visit form, without saving: the form shows them together with its own
     field errors (a refused issue row must not hide that the visit was too short)."""
     errors, _minutes = rules.check_visit(
@@ -154,9 +171,9 @@ def _insert(visit, *, by, household):
 def visit_record(
     *,
     household: Household,
-    by,
-    campaign,
-    key,
+    by: AbstractBaseUser,
+    campaign: Campaign,
+    key: str | uuid.UUID,
     method: str,
     visited_on: datetime.date,
     started_at: datetime.time | None = None,
@@ -166,11 +183,11 @@ def visit_record(
     answers: dict | None = None,
     other_difficulties: str = "",
     suggestions: str = "",
-    checklist=(),
+    checklist: Iterable[str] = (),
     card_given: bool = False,
     satisfaction: str = "",
     notes: str = "",
-    issues=(),
+    issues: Sequence[dict] = (),
     now: datetime.datetime | None = None,
 ) -> Recorded:
     """入户走访: record one visit (a failed attempt too) and the issues the resident raised in it.
@@ -234,7 +251,7 @@ def visit_record(
 # ---------------------------------------------------------------------------------------------- 回头看
 
 
-def due_followups(cadre, household):
+def due_followups(cadre: Cadre, household: Household) -> QuerySet[FollowUp]:
     """The follow-ups of this household on this cadre's list that are still due, oldest issue first."""
     return (
         FollowUp.objects.due()
@@ -247,13 +264,13 @@ def due_followups(cadre, household):
 def followup_record(
     *,
     household: Household,
-    by,
-    key,
+    by: AbstractBaseUser,
+    key: str | uuid.UUID,
     method: str,
     visited_on: datetime.date,
-    results,
+    results: Sequence[dict],
     notes: str = "",
-    issues=(),
+    issues: Sequence[dict] = (),
     now: datetime.datetime | None = None,
 ) -> Recorded:
     """回头看: one contact settling some of the household's due follow-ups; "not solved" reopens.

@@ -13,9 +13,9 @@ from core.admin import SafeModelAdmin, SafeTabularInline
 from ..exporting import register_export_response
 from ..models import CHILD_KIND as _CHILD_KIND
 from ..models import (
+    AccessLog,
     Building,
     Community,
-    ExportLog,
     FocusGroup,
     Grid,
     Household,
@@ -265,8 +265,8 @@ class MemberAdmin(PIIAdminMixin, SafeModelAdmin):
         return 1 if obj.id_number else 0
 
 
-@admin.register(ExportLog)
-class ExportLogAdmin(SafeModelAdmin):
+@admin.register(AccessLog)
+class AccessLogAdmin(SafeModelAdmin):
     """The access log, read-only for everybody, superusers included: no add, change or delete, no
     bulk delete. Rows leave only through ``manage.py purge_access_logs`` (after the retention)."""
 

@@ -218,7 +218,7 @@ def import_job_view(request, *, model_admin):
 
 def import_errors_view(request, *, model_admin):
     """The error file of the user's job: the bad rows as uploaded, with 错误原因. It holds
-    residents' data, so every download is written to the access log (ExportLog)."""
+    residents' data, so every download is written to the access log (AccessLog)."""
     _check_permission(request)
     job_id = int_param(request, "job")
     if job_id is None:

@@ -1,4 +1,4 @@
-"""The access log (ExportLog): 显示完整信息 writes a row, every export writes one, nobody edits or
+"""The access log (AccessLog): 显示完整信息 writes a row, every export writes one, nobody edits or
 deletes rows from the app, and ``purge_access_logs`` keeps them at least six months."""
 
 import datetime
@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from households.masking import mask_id_number, mask_phone
-from households.models import AccessKind, ExportLog, Household, Member
+from households.models import AccessKind, AccessLog, Household, Member
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_a_role_with_full_access_sees_masked_values_until_it_reveals_them(client
     assert w.ha.id_number not in page and w.ha.phone not in page and w.son.id_number not in page
     assert mask_id_number(w.ha.id_number) in page and mask_phone(w.ha.phone) in page
     assert "显示完整信息" in page and reverse("households:reveal", args=[w.ha.pk]) in page
-    assert not ExportLog.objects.exists()  # looking at the masked page is not logged
+    assert not AccessLog.objects.exists()  # looking at the masked page is not logged
 
     response = reveal(client, w.ha)
 
@@ -46,7 +46,7 @@ def test_a_role_with_full_access_sees_masked_values_until_it_reveals_them(client
     assert w.ha.id_number in page and w.ha.phone in page and w.son.id_number in page
     assert "已记入访问日志" in page
     assert "no-store" in response["Cache-Control"]
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.username, log.kind, log.household, log.ip) == (
         w.admin,
         "admin",
@@ -73,7 +73,7 @@ def test_reveal_answers_json_when_asked(client, family):
     data = response.json()
     assert (data["id_number"], data["phone"]) == (w.ha.id_number, w.ha.phone)
     assert [m["id_number"] for m in data["members"]] == [w.son.id_number, ""]
-    assert ExportLog.objects.filter(kind=AccessKind.REVEAL).count() == 1
+    assert AccessLog.objects.filter(kind=AccessKind.REVEAL).count() == 1
 
 
 @pytest.mark.parametrize("who", ["worker_a", "secretary", "leader"])
@@ -85,7 +85,7 @@ def test_roles_without_full_access_cannot_reveal_and_nothing_is_logged(client, f
     response = reveal(client, w.ha)
     assert response.status_code == 403
     assert w.ha.id_number not in response.content.decode()
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 def test_reveal_is_a_post_of_a_household_the_user_may_see(client, family):
@@ -93,11 +93,11 @@ def test_reveal_is_a_post_of_a_household_the_user_may_see(client, family):
     client.force_login(w.admin)
     assert client.get(reverse("households:reveal", args=[w.ha.pk])).status_code == 405
     assert client.post(reverse("households:reveal", args=[999999])).status_code == 404
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
     anonymous = Client()
     response = reveal(anonymous, w.ha)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 def test_reveal_needs_the_csrf_token(family):
@@ -105,7 +105,7 @@ def test_reveal_needs_the_csrf_token(family):
     client = Client(enforce_csrf_checks=True)
     client.force_login(w.admin)
     assert reveal(client, w.ha).status_code == 403
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 def test_a_second_reveal_is_a_second_row(client, family):
@@ -113,7 +113,7 @@ def test_a_second_reveal_is_a_second_row(client, family):
     client.force_login(w.admin)
     reveal(client, w.ha)
     reveal(client, w.hb)
-    assert [(log.household, log.residents) for log in ExportLog.objects.order_by("pk")] == [(w.ha, 2), (w.hb, 1)]
+    assert [(log.household, log.residents) for log in AccessLog.objects.order_by("pk")] == [(w.ha, 2), (w.hb, 1)]
 
 
 def test_the_admin_edit_page_of_a_masked_role_is_not_logged(client, family):
@@ -121,7 +121,7 @@ def test_the_admin_edit_page_of_a_masked_role_is_not_logged(client, family):
     client.force_login(w.secretary)
     page = client.get(reverse("admin:households_household_change", args=[w.ha.pk])).content.decode()
     assert w.ha.id_number not in page and mask_id_number(w.ha.id_number) in page
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 # ------------------------------------------------------------------------------------------------ every export is logged
@@ -169,7 +169,7 @@ def test_every_export_writes_an_access_log_row(client, family, export):
     assert response.status_code == 200, export
     assert response.get("Content-Disposition", "").startswith("attachment"), export
     _body(response)
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.username, log.kind, log.ip) == (w.admin, "admin", AccessKind.EXPORT, "127.0.0.1")
     assert log.residents == log.rows  # each row one household (or one cadre, one assignment…)
     assert log.what
@@ -179,7 +179,7 @@ def test_the_households_export_log_counts_its_rows_as_residents(client, family):
     w = family
     client.force_login(w.worker_a)
     client.get(reverse("households:export"))
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.rows, log.residents, log.kind) == (1, 1, AccessKind.EXPORT)
 
 
@@ -189,7 +189,7 @@ def test_the_households_export_log_counts_its_rows_as_residents(client, family):
 @pytest.fixture
 def logged(family):
     w = family
-    w.log = ExportLog.objects.create(user=w.worker_a, what="居民底册（页面导出）", rows=3, ip="10.0.0.8")
+    w.log = AccessLog.objects.create(user=w.worker_a, what="居民底册（页面导出）", rows=3, ip="10.0.0.8")
     w.root = User.objects.create_superuser("root", password="pw-test-123")
     return w
 
@@ -199,14 +199,14 @@ def test_a_row_cannot_be_changed_through_the_model(logged):
     log.what = "改过"
     with pytest.raises(ValueError, match="不能修改"):
         log.save()
-    assert ExportLog.objects.get().what == "居民底册（页面导出）"
+    assert AccessLog.objects.get().what == "居民底册（页面导出）"
 
 
 def test_a_row_keeps_who_it_was_after_the_user_is_deleted(logged):
     w = logged
-    assert ExportLog.objects.get().residents == 3  # an export's residents default to its rows
+    assert AccessLog.objects.get().residents == 3  # an export's residents default to its rows
     w.worker_a.delete()
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert log.user is None and log.username == "grid_a"
 
 
@@ -215,38 +215,38 @@ def test_the_admin_shows_the_log_read_only_even_to_a_superuser(client, logged, w
     w = logged
     user = getattr(w, who)
     client.force_login(user)
-    changelist = reverse("admin:households_exportlog_changelist")
+    changelist = reverse("admin:households_accesslog_changelist")
     page = client.get(changelist)
     assert page.status_code == 200
     assert "grid_a" in page.content.decode()
     assert 'name="action"' not in page.content.decode()  # no bulk actions at all, so no bulk delete
     assert "delete_selected" not in page.context["cl"].model_admin.get_actions(page.wsgi_request)
 
-    change = reverse("admin:households_exportlog_change", args=[w.log.pk])
+    change = reverse("admin:households_accesslog_change", args=[w.log.pk])
     page = client.get(change)
     assert page.status_code == 200  # the view page
     assert not page.context["has_change_permission"] and not page.context["has_delete_permission"]
     client.post(change, {"what": "改过", "rows": 0})
-    assert client.get(reverse("admin:households_exportlog_add")).status_code == 403
-    assert client.get(reverse("admin:households_exportlog_delete", args=[w.log.pk])).status_code == 403
+    assert client.get(reverse("admin:households_accesslog_add")).status_code == 403
+    assert client.get(reverse("admin:households_accesslog_delete", args=[w.log.pk])).status_code == 403
     assert (
-        client.post(reverse("admin:households_exportlog_delete", args=[w.log.pk]), {"post": "yes"}).status_code == 403
+        client.post(reverse("admin:households_accesslog_delete", args=[w.log.pk]), {"post": "yes"}).status_code == 403
     )
     client.post(changelist, {"action": "delete_selected", "_selected_action": [w.log.pk], "post": "yes"})
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.pk, log.what, log.rows) == (w.log.pk, "居民底册（页面导出）", 3)
 
 
 def test_other_roles_do_not_see_the_log(client, logged):
     w = logged
     client.force_login(w.secretary)
-    assert client.get(reverse("admin:households_exportlog_changelist")).status_code == 403
+    assert client.get(reverse("admin:households_accesslog_changelist")).status_code == 403
 
 
 def test_the_permissions_are_false_for_a_superuser(rf, logged):
     from django.contrib import admin
 
-    model_admin = admin.site._registry[ExportLog]
+    model_admin = admin.site._registry[AccessLog]
     request = rf.get("/")
     request.user = logged.root
     assert not model_admin.has_add_permission(request)
@@ -259,9 +259,9 @@ def test_the_permissions_are_false_for_a_superuser(rf, logged):
 
 
 def _row(days_ago, today, what="x"):
-    log = ExportLog.objects.create(what=what, rows=1)
+    log = AccessLog.objects.create(what=what, rows=1)
     at = timezone.make_aware(datetime.datetime.combine(today, datetime.time(12, 0))) - datetime.timedelta(days=days_ago)
-    ExportLog.objects.filter(pk=log.pk).update(at=at)  # the clock of the past (at is auto_now_add)
+    AccessLog.objects.filter(pk=log.pk).update(at=at)  # the clock of the past (at is auto_now_add)
     return log
 
 
@@ -283,7 +283,7 @@ def test_purge_keeps_a_year_by_default(settings):
     _row(1000, TODAY)
     out = _purge("--date", TODAY.isoformat())
     assert "已删除" in out and "2 条" in out
-    assert set(ExportLog.objects.values_list("pk", flat=True)) == {log.pk for log in keep}
+    assert set(AccessLog.objects.values_list("pk", flat=True)) == {log.pk for log in keep}
     assert "0 条" in _purge("--date", TODAY.isoformat())  # a second run deletes nothing more
 
 
@@ -293,7 +293,7 @@ def test_purge_follows_the_setting(settings):
     keep = [_row(d, TODAY) for d in (10, 199)]
     _row(202, TODAY)
     _purge("--date", TODAY.isoformat())
-    assert set(ExportLog.objects.values_list("pk", flat=True)) == {log.pk for log in keep}
+    assert set(AccessLog.objects.values_list("pk", flat=True)) == {log.pk for log in keep}
 
 
 @pytest.mark.django_db
@@ -302,7 +302,7 @@ def test_purge_keeps_six_months_at_the_shortest(settings):
     keep = _row(182, TODAY)
     _row(185, TODAY)
     _purge("--date", TODAY.isoformat())
-    assert list(ExportLog.objects.values_list("pk", flat=True)) == [keep.pk]
+    assert list(AccessLog.objects.values_list("pk", flat=True)) == [keep.pk]
 
 
 @pytest.mark.django_db
@@ -313,7 +313,7 @@ def test_purge_refuses_a_retention_below_six_months_and_deletes_nothing(settings
     _row(10, TODAY)
     with pytest.raises(CommandError, match="ACCESS_LOG_RETENTION_DAYS"):
         _purge("--date", TODAY.isoformat())
-    assert ExportLog.objects.count() == 2
+    assert AccessLog.objects.count() == 2
 
 
 @pytest.mark.django_db
@@ -323,7 +323,7 @@ def test_purge_dry_run_counts_and_deletes_nothing(settings):
     _row(10, TODAY)
     out = _purge("--date", TODAY.isoformat(), "--dry-run")
     assert "将删除" in out and "1 条" in out
-    assert ExportLog.objects.count() == 2
+    assert AccessLog.objects.count() == 2
 
 
 @pytest.mark.django_db
@@ -333,8 +333,8 @@ def test_purge_without_a_date_uses_today(settings):
     old = _row(400, today)
     recent = _row(1, today)
     _purge()
-    assert list(ExportLog.objects.values_list("pk", flat=True)) == [recent.pk]
-    assert not ExportLog.objects.filter(pk=old.pk).exists()
+    assert list(AccessLog.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not AccessLog.objects.filter(pk=old.pk).exists()
 
 
 @pytest.mark.django_db
@@ -346,7 +346,7 @@ def test_purge_rejects_a_bad_date():
 @pytest.mark.django_db
 def test_households_keep_working_with_the_log_pointing_at_them(family):
     w = family
-    log = ExportLog.objects.create(kind=AccessKind.REVEAL, what="x", household=w.hb, rows=1, residents=1)
+    log = AccessLog.objects.create(kind=AccessKind.REVEAL, what="x", household=w.hb, rows=1, residents=1)
     Household.objects.filter(pk=w.hb.pk).delete()
     log.refresh_from_db()
     assert log.household is None and log.what == "x"

@@ -17,7 +17,7 @@ from core.models import BackgroundJob, JobStatus
 from core.spreadsheets import safe_cell
 from households.import_errors import REASON_HEADER
 from households.import_jobs import CHECK, ERRORS_SHOWN, IMPORT, count_sheet_rows
-from households.models import ExportLog, Household, Node
+from households.models import AccessLog, Household, Node
 from households.register import HEADERS, SHEET_NAME
 from households.roles import STREET_ADMIN
 from tests.support.world import make_user
@@ -115,7 +115,7 @@ def test_the_preview_of_many_bad_rows_lists_the_first_200_with_the_totals_and_th
     assert Household.objects.count() == 3  # the world's, nothing imported
 
     # The error file: the header plus 错误原因, the bad rows only, as uploaded, every reason.
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
     download = client.get(f"{ERRORS_URL}?job={job.pk}")
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment")
@@ -136,7 +136,7 @@ def test_the_preview_of_many_bad_rows_lists_the_first_200_with_the_totals_and_th
     with zipfile.ZipFile(io.BytesIO(content)) as z:
         assert "<f>" not in z.read("xl/worksheets/sheet1.xml").decode()
 
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.rows, log.residents) == (w.admin, 3000, 3000)
     assert log.what == "居民底册导入错误文件：register.xlsx" and log.ip == "127.0.0.1"
 
@@ -155,7 +155,7 @@ def test_another_user_gets_404_for_the_job_its_status_and_its_error_file(
     assert client.get(f"{JOB_URL}?job={job.pk}&format=json").status_code == 404
     assert client.get(f"{ERRORS_URL}?job={job.pk}").status_code == 404
     assert client.get(f"{ERRORS_URL}?job={job.pk + 1000}").status_code == 404  # a missing one: the same
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
     # Without a job id: back to the import form.
     response = client.get(ERRORS_URL)
     assert response.status_code == 302 and response.url == IMPORT_URL
@@ -185,7 +185,7 @@ def test_the_error_file_goes_with_the_stale_uploads(w, client, tmp_path):
     assert not errors.exists()
     response = client.get(f"{ERRORS_URL}?job={job.pk}")
     assert response.status_code == 302 and response.url == f"{JOB_URL}?job={job.pk}"
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 # ------------------------------------------------------------------------------------------------ background import

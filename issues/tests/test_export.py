@@ -9,7 +9,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from households.masking import mask_room
-from households.models import ExportLog
+from households.models import AccessLog
 from issues import exporting
 from issues.models import Category, Issue, Status
 from issues.tests.factories import make_issue
@@ -113,7 +113,7 @@ def test_it_exports_only_what_the_user_may_see_and_logs_it(client, w, who, expec
     sheet = export(client, user)
     texts = {row[4] for row in rows_of(sheet)}
     assert texts == expected
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.rows, log.ip) == (user, len(expected), "127.0.0.1")
     assert "问题整改台账" in log.what
 
@@ -122,7 +122,7 @@ def test_it_exports_only_what_the_user_may_see_and_logs_it(client, w, who, expec
 def test_it_exports_the_current_filtered_ledger(client, w):
     sheet = export(client, w.admin, status="registered", community=w.c1.pk)
     assert [row[4] for row in rows_of(sheet)] == ['=HYPERLINK("http://x","点我")']
-    assert ExportLog.objects.get().rows == 1
+    assert AccessLog.objects.get().rows == 1
     overdue = export(client, w.admin, due="overdue")
     assert [row[4] for row in rows_of(overdue)] == ["楼道灯不亮，晚上出行不便"]
 
@@ -138,7 +138,7 @@ def test_it_masks_the_door_number_for_users_without_full_access(client, w):
 def test_it_sends_anonymous_visitors_to_login_and_logs_nothing(client, w):
     response = client.get(reverse("issues:export"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 @pytest.mark.django_db

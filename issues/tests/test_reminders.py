@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from core.scope import forget_scope
 from households.roles import STREET_ADMIN
 from issues import channels, workdays
 from issues.models import Delivery, Issue, Notification, Reminder, ReminderKind, Status
@@ -149,7 +150,7 @@ def test_it_counts_a_reminder_nobody_can_receive_and_sends_it_once_someone_is_th
 ):
     w = people
     w.admin.groups.clear()  # no street admin left
-    w.admin._visitplan_roles = None
+    forget_scope(w.admin)
     late = issue(w, status=Status.ACCEPTED, assignee=None, department=None, plan_due=date(2026, 9, 29))
 
     report = run(DAY, django_capture_on_commit_callbacks)

@@ -10,7 +10,7 @@ Every export here:
 - writes every text through ``core.spreadsheets.safe_cell`` (a text a spreadsheet would run as a
   formula is written as text) and dates as date cells;
 - masks residents' ID numbers, phones and door numbers unless the role may see them in full;
-- is logged (``ExportLog``: user, what, rows, IP).
+- is logged (``AccessLog``: user, what, rows, IP).
 """
 
 from __future__ import annotations

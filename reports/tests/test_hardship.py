@@ -16,7 +16,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from households.models import ExportLog, FocusGroup, HardshipMeasure, HardshipPlan, Household
+from households.models import AccessLog, FocusGroup, HardshipMeasure, HardshipPlan, Household
 from issues.tests.factories import make_issue
 from reports import ledgers
 from reports.tests.workbooks import ID_OR_PHONE, all_text, as_dicts, header_of, workbook_of
@@ -97,7 +97,7 @@ def test_it_exports_only_the_households_the_user_may_see_and_logs_it(client, hw,
     user = getattr(hw, who)
     _book, rows = hardship_rows(client, user)
     assert [r["户主"] for r in rows] == names
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.rows, log.what, log.ip) == (user, len(names), "特殊困难群体台账（一户一策）", "127.0.0.1")
 
 
@@ -114,7 +114,7 @@ def test_it_masks_id_numbers_and_phones_for_roles_without_full_access(client, hw
 def test_it_filters_one_community(client, hw):
     _book, rows = hardship_rows(client, hw.admin, community=hw.c2.pk)
     assert [r["户主"] for r in rows] == ["王丙"]
-    assert ExportLog.objects.get().what == "特殊困难群体台账（一户一策）·南纬社区"
+    assert AccessLog.objects.get().what == "特殊困难群体台账（一户一策）·南纬社区"
 
 
 @pytest.mark.django_db

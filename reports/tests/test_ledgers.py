@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from households.models import ExportLog, Household
+from households.models import AccessLog, Household
 from issues.tests.factories import make_issue
 from reports import ledgers, scoring
 from reports.models import Finding
@@ -100,7 +100,7 @@ def test_it_exports_only_the_visits_the_user_may_see_and_logs_it(client, lw, who
         assert {r["户主"] for r in rows} == {"张甲"}  # his grid only, not hb that he also visited
     if who == "handler":
         assert [r["户主"] for r in rows] == ["王丙"]
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.rows, log.ip) == (user, expected, "127.0.0.1")
     assert log.what.startswith("入户走访台账（2026年入户大走访")
 
@@ -110,7 +110,7 @@ def test_it_filters_by_community_and_date_range(client, lw):
     assert [r["户主"] for r in as_dicts(visit_sheet(client, lw.admin, community=lw.c2.pk))] == ["王丙"]
     in_range = as_dicts(visit_sheet(client, lw.admin, **{"from": "2026-10-01", "to": "2026-10-15"}))
     assert len(in_range) == 5  # v2, v3, v4, v5, v8
-    assert ExportLog.objects.filter(what__contains="2026-10-01至2026-10-15").exists()
+    assert AccessLog.objects.filter(what__contains="2026-10-01至2026-10-15").exists()
     # Without a campaign, the current one.
     assert len(as_dicts(visit_sheet(client, lw.admin, campaign=""))) == 8
 
@@ -126,7 +126,7 @@ def test_it_refuses_a_community_outside_the_scope_or_a_reversed_range(client, lw
     assert "开始日期不能晚于结束日期" in response.content.decode()
     response = client.get(url, {"campaign": 99999}, follow=True)
     assert "没有找到该走访活动" in response.content.decode()
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 @pytest.mark.django_db
@@ -173,7 +173,7 @@ def test_it_sends_anonymous_visitors_to_login_and_logs_nothing(client, lw):
     ):
         response = client.get(reverse(f"reports:{name}"))
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), name
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 # ------------------------------------------------------------------------------------------------ the page
@@ -273,7 +273,7 @@ def test_it_writes_the_interview_list_and_every_finding(client, found):
         ("南纬社区", "实地巡查", "整改不彻底", None, "admin"),
     ]
     assert next(sheet.iter_rows(min_row=2))[0].is_date
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.rows, log.what) == (found.admin, 2 + 2 + 4, "督查扣分表（2026年入户大走访）")
 
 

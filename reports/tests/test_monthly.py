@@ -20,7 +20,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from households.models import ExportLog, Node, NodeKind
+from households.models import AccessLog, Node, NodeKind
 from households.roles import CADRE
 from reports import monthly
 from reports.models import MonthlyCadreRow, MonthlyReport
@@ -179,7 +179,7 @@ def test_the_export_builds_a_missing_month_and_ends_with_the_totals(client, lw):
         [3, "湖田社区", "grid_b", "网格员", None, None, 1, 1, 1, 1, 0],
         ["合计", None, "3人", None, None, None, 4, 4, 5, 3, 2],
     ]
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.rows, log.what, log.ip) == (lw.admin, 3, "月度大走访活动入户表（2026年10月）", "127.0.0.1")
 
 
@@ -202,7 +202,7 @@ def test_the_export_is_scoped_to_the_cadres_the_user_may_see(client, lw, who, na
     rows = as_dicts(monthly_sheet(client, getattr(lw, who)))
     assert [r["姓名"] for r in rows[:-1]] == names
     assert rows[-1]["序号"] == "合计" and rows[-1]["姓名"] == f"{len(names)}人"
-    assert ExportLog.objects.get().rows == len(names)
+    assert AccessLog.objects.get().rows == len(names)
 
 
 @pytest.mark.django_db
@@ -211,4 +211,4 @@ def test_the_export_refuses_a_bad_or_future_month(client, lw):
     url = reverse("reports:ledger_monthly")
     assert "月份格式应为" in client.get(url, {"month": "10/2026"}, follow=True).content.decode()
     assert "所选月份还没有开始" in client.get(url, {"month": "2999-01"}, follow=True).content.decode()
-    assert not ExportLog.objects.exists() and not MonthlyReport.objects.exists()
+    assert not AccessLog.objects.exists() and not MonthlyReport.objects.exists()

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from openpyxl import Workbook, load_workbook
 
-from households.models import ExportLog
+from households.models import AccessLog
 from households.roles import CADRE, LEADER, SECRETARY
 from tests.support.world import make_household
 from visitplan.models import Assignment, Cadre, Department, Tier
@@ -404,7 +404,7 @@ def test_cadre_export_is_scoped_and_logged(client, world):
 
     names = {r[0] for r in rows}
     assert names == {"sec1", "grid_a", "grid_b"}  # his community only: not the street's admin, leader, department
-    log = ExportLog.objects.get()
+    log = AccessLog.objects.get()
     assert (log.user, log.rows, log.ip) == (world.secretary, 3, "127.0.0.1")
     assert "干部名册" in log.what
 
@@ -414,7 +414,7 @@ def test_export_needs_view_permission(client, world):
     login(client, nobody)
     assert client.get(reverse("admin:visitplan_cadre_export")).status_code == 403
     assert client.get(reverse("admin:visitplan_assignment_export")).status_code == 403
-    assert not ExportLog.objects.exists()
+    assert not AccessLog.objects.exists()
 
 
 def test_formula_like_text_is_written_as_text(client, world):
@@ -491,7 +491,7 @@ def test_assignment_export_is_scoped_has_no_resident_ids_and_is_logged(client, a
     for h in (w.ha, w.hb, w.hc):
         assert h.id_number.encode() not in body
         assert h.phone.encode() not in body
-    logs = list(ExportLog.objects.filter(user=w.secretary))
+    logs = list(AccessLog.objects.filter(user=w.secretary))
     assert [log.rows for log in logs] == [2, 2] and all("包户名单" in log.what for log in logs)
 
 
@@ -563,7 +563,7 @@ def test_departments_import_export_and_reimport(client, world):
     exported_headers, rows = export_rows(export(client, "department"))
     assert exported_headers == headers
     assert ["街道党政办", "街道科室", "", ""] in rows
-    assert ExportLog.objects.filter(what__contains="责任单位").exists()
+    assert AccessLog.objects.filter(what__contains="责任单位").exists()
     before = sorted(Department.objects.values_list())
     assert import_through_admin(client, xlsx(rows, headers=headers), model="department").totals["skip"] == 3
     assert sorted(Department.objects.values_list()) == before
