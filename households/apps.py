@@ -29,6 +29,10 @@ class HouseholdsConfig(AppConfig):
 
     def ready(self):
         check_defusedxml()
+        from .column_aliases import register_table
+        from .register.layout import FIELDS
+
+        register_table("register", "居民底册", FIELDS)
         # After each app's migrate: the role groups and their permissions. Not limited to this
         # app's signal, because the visitplan permissions are created after households'.
         post_migrate.connect(_sync_groups, dispatch_uid="households_sync_role_groups")

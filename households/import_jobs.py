@@ -13,6 +13,7 @@ and the scope may have changed since the upload).
 """
 
 import logging
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -21,6 +22,7 @@ from django.conf import settings
 
 from core.jobs import ProgressReporter, job_claim, job_create, job_fail, job_finish
 from core.models import BackgroundJob
+from core.tables import detect_format
 
 from .import_errors import ErrorFileWriter
 from .models import Node, NodeKind
@@ -74,6 +76,8 @@ def error_file_name(token) -> str:
     return f"{UPLOAD_SUBDIR}/{token}-errors.xlsx"
 
 
+# A rough size of one row of an .xls, to guess its row count without parsing it.
+XLS_BYTES_PER_ROW = 150
 # Bytes of sheet XML read at a time while counting rows.
 COUNT_CHUNK = 1 << 20
 # A <row> tag (with or without a namespace prefix), not <rowBreaks>.
@@ -81,8 +85,9 @@ _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
 
 
 def count_sheet_rows(path, *, stop_after: int | None = None) -> int:
-    """Data rows of a register file, as far as a glance tells: the <row> tags of its largest
-    worksheet, less the header. Counting stops once past ``stop_after``.
+    """Data rows of a register file, as far as a glance tells: the <row> tags of the largest
+    worksheet of an .xlsx, the lines of a .csv, a guess from an .xls's size; less the header.
+    Counting stops once past ``stop_after``.
 
     For deciding inline or background and for sizing the progress bar only (blank rows count,
     the reader skips them). Streams the sheet's XML: no parser, memory flat. Only for a file
@@ -90,6 +95,13 @@ def count_sheet_rows(path, *, stop_after: int | None = None) -> int:
     """
     count, tail = 0, b""
     try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if detect_format(head) == "csv":
+            return _count_lines(path, stop_after)
+        if detect_format(head) == "xls":
+            # An .xls holds at most 65,536 rows; about 150 bytes a row is the usual size.
+            return os.path.getsize(path) // XLS_BYTES_PER_ROW
         with zipfile.ZipFile(path) as archive:
             sheets = [
                 e for e in archive.infolist() if re.fullmatch(r"xl/worksheets/[^/]+\.xml", e.filename, re.IGNORECASE)
@@ -109,6 +121,28 @@ def count_sheet_rows(path, *, stop_after: int | None = None) -> int:
     return max(0, count - 1)
 
 
+def read_options(options) -> dict:
+    """The reading options an import job accepts, as plain JSON (import_register's ``mapping``,
+    ``sheet`` and ``defaults``)."""
+    options = options or {}
+    mapping = {str(k): str(v) for k, v in (options.get("mapping") or {}).items()}
+    defaults = {
+        k: str(v).strip() for k, v in (options.get("defaults") or {}).items() if k in ("community", "grid") and v
+    }
+    sheet = str(options.get("sheet") or "") or None
+    return {"mapping": mapping, "sheet": sheet, "defaults": defaults}
+
+
+def _count_lines(path, stop_after):
+    lines = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(COUNT_CHUNK):
+            lines += chunk.count(b"\n")
+            if stop_after is not None and lines - 1 > stop_after:
+                break
+    return max(0, lines - 1)
+
+
 def runs_in_background(rows: int) -> bool:
     return rows > settings.IMPORT_BACKGROUND_ROWS
 
@@ -116,11 +150,13 @@ def runs_in_background(rows: int) -> bool:
 # Jobs --------------------------------------------------------------------------------------------
 
 
-def start_register_job(*, kind, user, street, token, filename, rows) -> BackgroundJob:
+def start_register_job(*, kind, user, street, token, filename, rows, options=None) -> BackgroundJob:
     """Record a check or import job of the upload ``token`` and run it: inline when it has at
     most IMPORT_BACKGROUND_ROWS rows (the job comes back finished), else in the background
-    (queued when the request's transaction commits)."""
-    job = job_create(kind=kind, user=user, params={"street": street.pk, "token": token, "filename": filename})
+    (queued when the request's transaction commits). ``options``: how to read the file —
+    {"mapping": {header: field}, "sheet": name, "defaults": {"community": …, "grid": …}}."""
+    params = {"street": street.pk, "token": token, "filename": filename, "options": read_options(options)}
+    job = job_create(kind=kind, user=user, params=params)
     if runs_in_background(rows):
         from .tasks import register_job_task
 
@@ -158,7 +194,8 @@ def run_register_job(job_id: int) -> BackgroundJob | None:
     import into its street; run import_register on the stored upload (a dry run for a check),
     the bad rows going into the error file; finish the job with the report (its first
     ERRORS_SHOWN errors) and the error file, or fail it with a message. The upload is deleted
-    once it is of no more use: after an import, after a check that found errors, after a failure.
+    once it is of no more use: after an import, after a failure, after a check that found errors
+    unless the file can still be read another way (``remappable``).
     """
     job = job_claim(job_id)
     if job is None:
@@ -182,6 +219,7 @@ def run_register_job(job_id: int) -> BackgroundJob | None:
                 inspected=dry_run,
                 max_errors=ERRORS_SHOWN,
                 on_bad_row=error_file.add,
+                **read_options(job.params.get("options")),
                 progress=progress,
             )
     except JobRefused as exc:
@@ -197,7 +235,7 @@ def run_register_job(job_id: int) -> BackgroundJob | None:
             f"如果再次出现，请联系系统管理员（任务编号 {job.pk}）",
         )
         return job
-    if not dry_run or not report.ok:
+    if not dry_run or (not report.ok and not remappable(report)):
         source.unlink(missing_ok=True)
     job_finish(
         job,
@@ -206,6 +244,13 @@ def run_register_job(job_id: int) -> BackgroundJob | None:
         message=headline(report),
     )
     return job
+
+
+def remappable(report: ImportReport) -> bool:
+    """A check refused for the file as a whole that the admin may still read another way (pick a
+    sheet, map a column): its upload is kept, like a preview's, until the stale uploads' purge.
+    Bad rows are corrected in the file: that upload is deleted at once, as it holds their data."""
+    return not report.bad_rows and bool(report.sheet_choices or (report.found or {}).get("columns"))
 
 
 def _street_for(job):

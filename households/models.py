@@ -10,6 +10,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 
 from core.scope import scope_of
+from core.tables import normalize_header
 from core.versioning import VersionedModel
 
 from .validators import validate_id_number, validate_phone
@@ -498,3 +499,80 @@ def purge_access_logs(*, today, dry_run=False):
         return cutoff, old.count()
     deleted, _ = old.delete()
     return cutoff, deleted
+
+
+class ColumnAliasQuerySet(models.QuerySet):
+    def visible_to(self, who):
+        """Every street's own names and the names for all streets: a street admin sees his streets'
+        and the common ones; superusers all."""
+        scope = scope_of(who)
+        if scope.everything:
+            return self
+        streets = Node.objects.visible_to(scope, ancestors=False).filter(kind=NodeKind.STREET)
+        return self.filter(Q(street__isnull=True) | Q(street__in=streets))
+
+    def for_table(self, table: str, street=None):
+        """The names that apply to an import of ``table`` into ``street``: its own and the common ones."""
+        q = Q(street__isnull=True)
+        if street is not None:
+            q |= Q(street=street)
+        return self.filter(q, table=table)
+
+
+class ColumnAlias(models.Model):
+    """表头对照: a column name an office's spreadsheet uses, and the field it means (or none: ignore the
+    column). Added by the street admin in the admin, or remembered from an import's column mapping;
+    they come on top of the names the product knows (households.column_aliases)."""
+
+    table = models.CharField("表格", max_length=16)
+    street = models.ForeignKey(
+        Node,
+        verbose_name="街道",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        limit_choices_to={"kind": NodeKind.STREET},
+        help_text="留空：所有街道通用",
+    )
+    header = models.CharField("表头写法", max_length=64, help_text="文件中的列名，如“户主名”")
+    field = models.CharField("对应字段", max_length=32, blank=True, help_text="留空：导入时忽略该列")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="添加人", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", editable=False,
+    )  # fmt: skip
+    created_at = models.DateTimeField("添加时间", auto_now_add=True)
+
+    objects = ColumnAliasQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "表头对照"
+        ordering = ["table", "street", "header"]
+        constraints = [
+            models.UniqueConstraint(fields=["table", "street", "header"], name="column_alias_unique"),
+            models.UniqueConstraint(
+                fields=["table", "header"], condition=Q(street__isnull=True), name="column_alias_unique_common"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.header} → {self.field or '（忽略）'}"
+
+    def save(self, *args, **kwargs):
+        self.header = normalize_header(self.header)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .column_aliases import office_tables
+
+        tables = {t.name: t for t in office_tables()}
+        table = tables.get(self.table)
+        if table is None:
+            raise ValidationError({"table": "请选择表格"})
+        if self.field and self.field not in {f.key for f in table.fields}:
+            raise ValidationError({"field": f"“{table.label}”没有这个字段"})
+        self.header = normalize_header(self.header)
+        if not self.header:
+            raise ValidationError({"header": "请填写表头写法"})

@@ -33,7 +33,8 @@ def model_permissions(models, actions) -> list[str]:
 
 PERMISSIONS = {
     STREET_ADMIN: model_permissions(
-        _REGISTER_MODELS + _TREE_MODELS + ("households.focusgroup",), ("view", "add", "change", "delete")
+        _REGISTER_MODELS + _TREE_MODELS + ("households.focusgroup", "households.columnalias"),
+        ("view", "add", "change", "delete"),
     )
     + ["households.view_full_pii", "households.view_accesslog"],
     LEADER: model_permissions(_REGISTER_MODELS + _TREE_MODELS, ("view",)),

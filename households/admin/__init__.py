@@ -4,17 +4,20 @@ Beside it: ``register_import`` (导入居民底册: upload, preview, 确认导�
 phones masked, 显示完整信息 one record at a time).
 """
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 
 from core.admin import SafeModelAdmin, SafeTabularInline
 
+from ..column_aliases import office_tables
 from ..exporting import register_export_response
 from ..models import CHILD_KIND as _CHILD_KIND
 from ..models import (
     AccessLog,
     Building,
+    ColumnAlias,
     Community,
     FocusGroup,
     Grid,
@@ -299,3 +302,67 @@ class AccessLogAdmin(SafeModelAdmin):
 
     def get_actions(self, request):
         return {}
+
+
+class ColumnAliasForm(forms.ModelForm):
+    table = forms.ChoiceField(label="表格")
+    field = forms.ChoiceField(label="对应字段", required=False, help_text="选“忽略该列”：导入时不读这一列")
+
+    class Meta:
+        model = ColumnAlias
+        fields = ("table", "street", "header", "field")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tables = office_tables()
+        self.fields["table"].choices = [(t.name, t.label) for t in tables]
+        self.fields["field"].choices = [("", "（忽略该列）")] + [
+            (t.label, [(f.key, f.label) for f in t.fields]) for t in tables
+        ]
+
+
+@admin.register(ColumnAlias)
+class ColumnAliasAdmin(SafeModelAdmin):
+    """表头对照: the column names a street's spreadsheets use, on top of those the product knows.
+    A street admin keeps his streets' own; names for all streets are the superuser's."""
+
+    form = ColumnAliasForm
+    list_display = ("header", "field_label", "table_label", "street", "created_by", "created_at")
+    list_filter = ("table", "street")
+    search_fields = ("header",)
+    list_select_related = ("street", "created_by")
+
+    @admin.display(description="对应字段")
+    def field_label(self, obj):
+        tables = {t.name: t for t in office_tables()}
+        table = tables.get(obj.table)
+        if not obj.field:
+            return "（忽略该列）"
+        return next((f.label for f in table.fields if f.key == obj.field), obj.field) if table else obj.field
+
+    @admin.display(description="表格")
+    def table_label(self, obj):
+        return next((t.label for t in office_tables() if t.name == obj.table), obj.table)
+
+    def get_queryset(self, request):
+        return ColumnAlias.objects.visible_to(request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "street":
+            kwargs["queryset"] = Node.objects.visible_to(request.user, ancestors=False).filter(kind=NodeKind.STREET)
+            kwargs["required"] = not request.user.is_superuser
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _own(self, request, obj):
+        return obj is None or request.user.is_superuser or obj.street_id is not None
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._own(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._own(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

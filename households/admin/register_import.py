@@ -30,9 +30,11 @@ from django.utils.http import content_disposition_header
 from core.jobs import STALE_AFTER, get_job_for_user, job_status
 from core.models import BackgroundJob, JobStatus
 from core.params import int_param
+from core.tables import detect_format
 from core.xlsx_guard import inspect_xlsx
 
 from ..access_log import access_log_record
+from ..column_aliases import office_table, remember_mapping
 from ..import_errors import REASON_HEADER
 from ..import_jobs import (
     CHECK,
@@ -56,17 +58,34 @@ SESSION_KEY = "households_register_import"
 # so is an error file: both hold residents' ID numbers.
 STALE_UPLOAD_SECONDS = 24 * 3600
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ACCEPTED = ",".join((".xlsx", ".xls", ".csv", XLSX_CONTENT_TYPE, "application/vnd.ms-excel", "text/csv"))
+# The table whose stored column names apply (households.column_aliases).
+TABLE = "register"
 # A queued job not started after this long: the page says the worker may not be running.
 QUEUED_TOO_LONG_SECONDS = 60
 RECENT_JOBS_SHOWN = 5
+# The header columns the mapping form takes (core.tables reads at most 64).
+MAX_MAPPED_COLUMNS = 64
 
 
 class RegisterUploadForm(forms.Form):
     street = forms.ModelChoiceField(label="导入到街道", queryset=Node.objects.none(), empty_label=None)
     file = forms.FileField(
         label="居民底册文件",
-        help_text="Excel 工作簿（.xlsx），须使用居民底册模板的表头",
-        widget=forms.ClearableFileInput(attrs={"accept": ".xlsx," + XLSX_CONTENT_TYPE}),
+        help_text="Excel 工作簿（.xlsx 或 97-2003 的 .xls）或 CSV 文件；可以是本单位自己的表格",
+        widget=forms.ClearableFileInput(attrs={"accept": ACCEPTED}),
+    )
+    community = forms.CharField(
+        label="所属社区",
+        required=False,
+        max_length=100,
+        help_text="文件中没有“社区”列时填写：整份文件的户都属于这个社区（如“湖田社区”）",
+    )
+    grid = forms.CharField(
+        label="所属网格",
+        required=False,
+        max_length=100,
+        help_text="文件中没有“网格”列时填写，如“第1网格”",
     )
 
     def __init__(self, *args, user, **kwargs):
@@ -76,20 +95,27 @@ class RegisterUploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if not upload.name.lower().endswith(".xlsx"):
-            raise forms.ValidationError(
-                "只能导入 .xlsx 格式的 Excel 工作簿；.xls 或 .csv 文件请先在 Excel 中另存为“Excel 工作簿(*.xlsx)”"
-            )
         limit = settings.IMPORT_MAX_UPLOAD_MB
         if upload.size > limit * 1024 * 1024:
             # Checked before the file is opened: parsing cost grows with the file, not the row count.
             raise forms.ValidationError(
                 f"文件有 {upload.size / 1024 / 1024:.1f} MB，超过了 {limit} MB 的上限；请按社区拆分成几个文件分别导入"
             )
-        # Zip, XML and cell bombs, macros, files that are not really xlsx: refused before the
-        # file is stored or parsed (raises XlsxRejected, a ValidationError with the reason).
-        inspect_xlsx(upload)
+        # The format by content, whatever the name says. An .xlsx: zip, XML and cell bombs,
+        # macros refused before the file is stored or parsed (XlsxRejected, a ValidationError).
+        # An .xls or a .csv is parsed in the limited child process only, like every file.
+        upload.seek(0)
+        fmt = detect_format(upload.read(8))
+        upload.seek(0)
+        if fmt is None:
+            raise forms.ValidationError("文件是空的，没有任何内容")
+        if fmt == "xlsx":
+            inspect_xlsx(upload)
         return upload
+
+    def options(self) -> dict:
+        defaults = {k: self.cleaned_data.get(k, "").strip() for k in ("community", "grid")}
+        return {"defaults": {k: v for k, v in defaults.items() if v}}
 
 
 def get_import_urls(model_admin):
@@ -102,6 +128,7 @@ def get_import_urls(model_admin):
     return [
         path("import/", view(import_view), name=_url_name(model_admin, "import")),
         path("import/confirm/", view(import_confirm_view), name=_url_name(model_admin, "import_confirm")),
+        path("import/columns/", view(import_columns_view), name=_url_name(model_admin, "import_columns")),
         path("import/template/", view(import_template_view), name=_url_name(model_admin, "import_template")),
         path("import/job/", view(import_job_view), name=_url_name(model_admin, "import_job")),
         path("import/errors/", view(import_errors_view), name=_url_name(model_admin, "import_errors")),
@@ -136,10 +163,18 @@ def import_view(request, *, model_admin):
         token = _store_upload(upload)
         # Counting stops past the threshold: all it has to tell is "small" or "large".
         rows = count_sheet_rows(upload_path(token), stop_after=settings.IMPORT_BACKGROUND_ROWS)
+        options = form.options()
         job = start_register_job(
-            kind=CHECK, user=request.user, street=street, token=token, filename=upload.name, rows=rows
+            kind=CHECK, user=request.user, street=street, token=token, filename=upload.name, rows=rows, options=options
         )
-        request.session[SESSION_KEY] = {"token": token, "street": street.pk, "filename": upload.name, "job": job.pk}
+        request.session[SESSION_KEY] = {
+            "token": token,
+            "street": street.pk,
+            "filename": upload.name,
+            "job": job.pk,
+            "options": options,
+            "rows": rows,
+        }
         if not job.finished:
             return redirect(_job_url(model_admin, job))
         return _render_job(request, model_admin, job)
@@ -189,7 +224,13 @@ def import_confirm_view(request, *, model_admin):
     request.session.pop(SESSION_KEY, None)
     rows = ImportReport.from_dict(check.result).total_rows
     job = start_register_job(
-        kind=IMPORT, user=request.user, street=street, token=pending["token"], filename=pending["filename"], rows=rows
+        kind=IMPORT,
+        user=request.user,
+        street=street,
+        token=pending["token"],
+        filename=pending["filename"],
+        rows=rows,
+        options=check.params.get("options"),
     )
     if not job.finished:
         return redirect(_job_url(model_admin, job))
@@ -198,6 +239,51 @@ def import_confirm_view(request, *, model_admin):
         messages.success(request, f"“{pending['filename']}”已导入{street.name}。" + report.summary())
         return redirect(_admin_url(model_admin, "changelist"))
     # Failed, or the data changed between preview and confirmation (e.g. a focus group was renamed).
+    return _render_job(request, model_admin, job)
+
+
+def import_columns_view(request, *, model_admin):
+    """The admin's own column mapping (and sheet) for the pending upload: checked again with it,
+    and remembered for the street's next file when asked."""
+    _check_permission(request)
+    import_url = _admin_url(model_admin, "import")
+    pending = request.session.get(SESSION_KEY)
+    if request.method != "POST" or not pending or request.POST.get("token") != pending["token"]:
+        messages.warning(request, "这次导入已经完成或已过期，请重新上传文件")
+        return redirect(import_url)
+    street = importable_streets(request.user).filter(pk=pending["street"]).first()
+    if street is None or not upload_path(pending["token"]).exists():
+        _discard_pending(request)
+        messages.error(request, "这次导入已失效，请重新上传文件")
+        return redirect(import_url)
+    choices = {key for key, _label in office_table(TABLE).choices()}
+    mapping = {}
+    for index in range(MAX_MAPPED_COLUMNS):
+        header = request.POST.get(f"header-{index}")
+        if header is None:
+            break
+        field = request.POST.get(f"field-{index}", "")
+        if header.strip() and field in choices:
+            mapping[header] = field
+    options = dict(pending.get("options") or {})
+    options["mapping"] = mapping
+    sheet = request.POST.get("sheet", "")
+    if sheet:
+        options["sheet"] = sheet
+    if request.POST.get("remember") and mapping:
+        remember_mapping(TABLE, street, mapping, by=request.user)
+    job = start_register_job(
+        kind=CHECK,
+        user=request.user,
+        street=street,
+        token=pending["token"],
+        filename=pending["filename"],
+        rows=pending.get("rows", 0),
+        options=options,
+    )
+    request.session[SESSION_KEY] = {**pending, "job": job.pk, "options": job.params["options"]}
+    if not job.finished:
+        return redirect(_job_url(model_admin, job))
     return _render_job(request, model_admin, job)
 
 
@@ -290,19 +376,28 @@ def _render_job(request, model_admin, job):
         }
         return render(request, "admin/households/household/import_job.html", context)
     report = ImportReport.from_dict(job.result)
-    if not report.ok and is_pending:
+    if not report.ok and is_pending and not upload_path(pending["token"]).exists():
         request.session.pop(SESSION_KEY, None)  # the job deleted the upload: nothing to confirm
+        is_pending = False
     if report.ok and report.dry_run:
         title = "导入预览"
     elif report.ok:
         title = "导入完成"
     else:
         title = "导入检查未通过"
+    found = report.found or {}
+    options = job.params.get("options") or {}
     context = {
         **_admin_context(request, model_admin, title),
         "job": job,
         "report": report,
         "filename": filename,
+        "found": found,
+        "options": options,
+        # The column mapping form, while the upload is still pending in this session.
+        "columns_url": _admin_url(model_admin, "import_columns") if is_pending and job.kind == CHECK else "",
+        "field_choices": office_table(TABLE).choices(),
+        "pending_token": pending["token"] if is_pending else "",
         # 确认导入 only for the upload still pending in this session (not cancelled, replaced or imported).
         "token": pending["token"] if report.ok and report.dry_run and is_pending else None,
         "errors_url": _job_url(model_admin, job, "import_errors") if job.result_file else "",

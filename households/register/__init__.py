@@ -2,7 +2,8 @@
 
 - ``layout``: the template's sheets and columns (shared/samples/households-template.xlsx);
 - ``rules``: what a valid row is (``clean_row``), the natural key ``address_key``;
-- ``reading``: the file checked and read (core.xlsx_guard, then python-calamine in a sandbox);
+- ``reading``: the file read as the office keeps it (.xlsx, .xls, .csv; the header found, the
+  columns by their names, one row per household or per person) through core.tables;
 - ``importing``: ``import_register``, all rows or none, idempotent;
 - ``writing``: ``write_register``, the export in the same layout.
 
@@ -19,8 +20,8 @@ from .layout import (
     SHEET_NAME,
     TAG_SEPARATOR,
 )
-from .reading import RegisterFileError, read_register
-from .rules import RegisterRow, RowError, address_key, clean_row, focus_group_lookup
+from .reading import RegisterFileError, RegisterRead, read_register
+from .rules import MemberValues, RegisterRow, RowError, address_key, clean_member, clean_row, focus_group_lookup
 from .writing import write_register
 
 __all__ = [
@@ -32,10 +33,13 @@ __all__ = [
     "SHEET_NAME",
     "TAG_SEPARATOR",
     "ImportReport",
+    "MemberValues",
     "RegisterFileError",
+    "RegisterRead",
     "RegisterRow",
     "RowError",
     "address_key",
+    "clean_member",
     "clean_register",
     "clean_row",
     "focus_group_lookup",

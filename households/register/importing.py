@@ -11,10 +11,9 @@ from dataclasses import dataclass, field, fields
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..models import Household, Node, NodeKind, Street
-from .layout import SHEET_NAME
+from ..models import Household, Member, Node, NodeKind, Street
 from .reading import RegisterFileError, read_register
-from .rules import RegisterRow, RowError, clean_row, focus_group_lookup, raw_address_key
+from .rules import RegisterRow, RowError, clean_member, clean_row, focus_group_lookup, raw_address_key
 
 # Rows per bulk INSERT/UPDATE: bounds memory and statement size on both databases.
 BATCH_SIZE = 2000
@@ -43,6 +42,9 @@ class ImportReport:
     notes: list = field(default_factory=list)
     error_count: int = 0  # every error found, kept in ``errors`` or not
     bad_rows: int = 0  # data rows with at least one error
+    found: dict = field(default_factory=dict)  # what the file holds: reading.RegisterRead.summary()
+    sheet_choices: list = field(default_factory=list)  # several sheets could be the register: pick one
+    members_written: int = 0
     max_errors: int | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -72,7 +74,7 @@ class ImportReport:
             if self.bad_rows:
                 head = f"发现 {self.bad_rows} 行有误，未导入任何数据"
             else:
-                head = "文件不符合居民底册模板，未导入任何数据"
+                head = "文件无法按居民底册读取，未导入任何数据"
             lines = [head] + [str(e) for e in self.errors]
             if self.errors_not_listed:
                 lines.append(f"……另有 {self.errors_not_listed} 处错误未列出（共 {self.error_count} 处）")
@@ -82,6 +84,8 @@ class ImportReport:
             f"共 {self.total_rows} 行：新增 {self.created} 户，更新 {self.updated} 户，未变 {self.unchanged} 户；"
             f"新建社区 {n['community']} 个、网格 {n['grid']} 个、楼栋 {n['building']} 个"
         )
+        if self.members_written:
+            line += f"；写入 {self.members_written} 位家庭成员"
         if self.dry_run:
             line = "试导入（未写入任何数据）：" + line
         return "\n".join([line] + self.notes)
@@ -101,53 +105,92 @@ class ImportReport:
 
 
 def clean_register(
-    source, report: ImportReport, *, inspected=False, on_bad_row=None, progress=None
+    source,
+    report: ImportReport,
+    *,
+    inspected=False,
+    on_bad_row=None,
+    progress=None,
+    street=None,
+    mapping=None,
+    sheet=None,
+    defaults=None,
 ) -> list[RegisterRow]:
-    """Read and check every row; the valid rows, cleaned.
+    """Read and check every household (and member); the valid households, cleaned.
 
-    Every error is counted in the report (and kept there up to its ``max_errors``).
-    ``on_bad_row(row number, cells as read, errors)`` is called for each row with errors, when
-    all its errors are known (the error file). ``progress("check", rows read, None)`` is called
-    every PROGRESS_ROWS rows (``rows read``: the Excel row reached, header not counted).
+    Every error is counted in the report (and kept there up to its ``max_errors``); what was
+    found in the file (format, sheet, header row, columns, layout) goes into ``report.found``.
+    ``on_bad_row(row number, cells as read, errors)`` is called for each household with errors,
+    when all its errors are known (the error file). ``progress("check", rows read, None)`` is
+    called every PROGRESS_ROWS households. ``street``, ``mapping``, ``sheet``: see read_register.
     """
     focus_groups = focus_group_lookup()
     seen = {}  # address key → first row number
     rows = []
     try:
-        for number, cells in read_register(source, inspected=inspected):
-            report.total_rows += 1
-            if progress is not None and report.total_rows % PROGRESS_ROWS == 0:
-                progress("check", number - 1, None)
-            result = clean_row(number, cells, focus_groups=focus_groups)
-            row_errors = result if isinstance(result, list) else []
-            key = raw_address_key(cells)
-            if key in seen:
-                row_errors.append(
-                    RowError(
-                        number,
-                        "门牌号",
-                        f"与第 {seen[key]} 行是同一户地址（社区+网格+楼栋+单元+门牌号相同），同一街道内每户只能出现一次",
-                    )
-                )
-            elif key is not None:
-                seen[key] = number
-            if row_errors:
-                report.add_row_errors(row_errors)
-                if on_bad_row is not None:
-                    on_bad_row(number, cells, row_errors)
-            else:
-                rows.append(result)
+        found = read_register(
+            source, inspected=inspected, street=street, mapping=mapping, sheet=sheet, defaults=defaults
+        )
     except RegisterFileError as exc:
         # A file-level problem makes the row errors found so far beside the point.
         report.set_file_errors(exc.errors)
+        report.sheet_choices = list(exc.sheet_choices)
+        report.found = exc.found
         return []
+    report.found = found.summary()
+    for number, cells, members, row_errors in found:
+        report.total_rows += 1
+        if progress is not None and report.total_rows % PROGRESS_ROWS == 0:
+            progress("check", number - 1, None)
+        result = clean_row(number, cells, focus_groups=focus_groups)
+        row_errors = list(row_errors) + (result if isinstance(result, list) else [])
+        cleaned_members = None
+        if members is not None:
+            cleaned_members = []
+            for member in members:
+                checked = clean_member(member)
+                if isinstance(checked, list):
+                    row_errors.extend(checked)
+                else:
+                    cleaned_members.append(checked)
+        key = raw_address_key(cells)
+        if key in seen:
+            row_errors.append(
+                RowError(
+                    number,
+                    "门牌号",
+                    f"与第 {seen[key]} 行是同一户地址（社区+网格+楼栋+单元+门牌号相同），同一街道内每户只能出现一次",
+                )
+            )
+        elif key is not None:
+            seen[key] = number
+        if row_errors:
+            report.add_row_errors(row_errors)
+            if on_bad_row is not None:
+                on_bad_row(number, cells, row_errors)
+        else:
+            if cleaned_members is not None:
+                result = result._replace(members=tuple(cleaned_members))
+            rows.append(result)
     if not report.total_rows and report.ok:
-        report.set_file_errors([RowError(None, "", f"“{SHEET_NAME}”工作表中没有数据，请从第 2 行起每行填写一户")])
+        report.set_file_errors(
+            [RowError(None, "", f"第 {found.header_row} 行表头以下没有数据，请在表头下每行填写一户")]
+        )
     return rows
 
 
 def import_register(
-    *, street, source, dry_run=False, inspected=False, max_errors=None, on_bad_row=None, progress=None
+    *,
+    street,
+    source,
+    dry_run=False,
+    inspected=False,
+    max_errors=None,
+    on_bad_row=None,
+    progress=None,
+    mapping=None,
+    sheet=None,
+    defaults=None,
 ) -> ImportReport:
     """Import a register file into ``street``: all rows or nothing.
 
@@ -158,19 +201,39 @@ def import_register(
     ``inspected``: the caller has just passed this very file through core.xlsx_guard.
     ``max_errors``, ``on_bad_row``: see ImportReport and clean_register. ``progress(step, done,
     total)``: ("check", rows read, None) while checking, then ("write", households written, of
-    how many) — the first ("write", 0, n) before the transaction starts.
+    how many) — the first ("write", 0, n) before the transaction starts. ``mapping`` (the admin's
+    column choices for this file) and ``sheet``: see reading.read_register.
     """
     if street.kind != NodeKind.STREET:
         raise ValueError(f"{street} is not a street")
     report = ImportReport(street=street.name, dry_run=dry_run, max_errors=max_errors)
-    rows = clean_register(source, report, inspected=inspected, on_bad_row=on_bad_row, progress=progress)
+    rows = clean_register(
+        source,
+        report,
+        inspected=inspected,
+        on_bad_row=on_bad_row,
+        progress=progress,
+        street=street,
+        mapping=mapping,
+        sheet=sheet,
+        defaults=defaults,
+    )
     if report.ok:
         _write_register(street, rows, report, dry_run=dry_run, progress=progress)
     return report
 
 
 def import_register_file(
-    source, *, street_name, dry_run=False, max_errors=None, on_bad_row=None, progress=None
+    source,
+    *,
+    street_name,
+    dry_run=False,
+    max_errors=None,
+    on_bad_row=None,
+    progress=None,
+    mapping=None,
+    sheet=None,
+    defaults=None,
 ) -> ImportReport:
     """Import into the street named ``street_name``, creating it when it does not exist yet.
 
@@ -190,9 +253,14 @@ def import_register_file(
             max_errors=max_errors,
             on_bad_row=on_bad_row,
             progress=progress,
+            mapping=mapping,
+            sheet=sheet,
+            defaults=defaults,
         )
     report = ImportReport(street=name, dry_run=dry_run, max_errors=max_errors)
-    rows = clean_register(source, report, on_bad_row=on_bad_row, progress=progress)
+    rows = clean_register(
+        source, report, on_bad_row=on_bad_row, progress=progress, mapping=mapping, sheet=sheet, defaults=defaults
+    )
     if not report.ok:
         return report
     with transaction.atomic():
@@ -305,9 +373,12 @@ def _write_households(street, rows, places, report, *, write=True, progress=None
     ):
         tags_of.setdefault(household_id, set()).add(tag_id)
 
+    members_of = _existing_members(street) if any(r.members is not None for r in rows) else {}
+
     writer = _HouseholdWriter(street) if write else None
     for start in range(0, len(rows), BATCH_SIZE):
         new, changed, tags = [], [], {}  # tags: pk (or address key while the pk is unknown) → ids
+        members = {}  # pk (or address key) → the members to write in place of the old ones
         for r in rows[start : start + BATCH_SIZE]:
             community_id, grid_id, building_id, path = places[(r.community, r.grid, r.building)]
             # In _FIELDS order.
@@ -328,25 +399,51 @@ def _write_households(street, rows, places, report, *, write=True, progress=None
                 new.append((r.key, values))
                 if r.tags:
                     tags[r.key] = r.tags
+                if r.members:
+                    members[r.key] = r.members
                 continue
             pk, old = existing[r.key]
             tags_differ = tags_of.get(pk, set()) != r.tags
-            if old != values or tags_differ:
+            members_differ = r.members is not None and members_of.get(pk, ()) != _member_key(r.members)
+            if old != values or tags_differ or members_differ:
                 changed.append((pk, values))
                 if tags_differ:
                     tags[pk] = r.tags
+                if members_differ:
+                    members[pk] = r.members
             else:
                 report.unchanged += 1
 
         if writer is not None:
             # Only new households with focus groups need their pk: the others are not looked up.
-            new_pks = writer.insert(new, pks_for=[owner for owner in tags if isinstance(owner, str)])
+            wanted = {owner for owner in (*tags, *members) if isinstance(owner, str)}
+            new_pks = writer.insert(new, pks_for=sorted(wanted))
             writer.update(changed)
             writer.replace_tags({new_pks.get(owner, owner): ids for owner, ids in tags.items()})
+            writer.replace_members({new_pks.get(owner, owner): people for owner, people in members.items()})
+        report.members_written += sum(len(people) for people in members.values())
         report.created += len(new)
         report.updated += len(changed)
         if progress is not None:
             progress("write", min(start + BATCH_SIZE, len(rows)), len(rows))
+
+
+def _member_key(members) -> tuple:
+    """Members compared regardless of order: an import that lists the same people changes nothing."""
+    return tuple(sorted((m.name, m.relation, m.id_number, m.health, m.work) for m in members))
+
+
+def _existing_members(street) -> dict:
+    """Household pk → its members as ``_member_key`` gives them, for the street's households."""
+    people = {}
+    for household_id, *values in (
+        Member.objects.filter(household__street=street)
+        .order_by()
+        .values_list("household_id", "name", "relation", "id_number", "health", "work")
+        .iterator(chunk_size=BATCH_SIZE)
+    ):
+        people.setdefault(household_id, []).append(tuple(values))
+    return {pk: tuple(sorted(values)) for pk, values in people.items()}
 
 
 class _HouseholdWriter:
@@ -406,6 +503,28 @@ class _HouseholdWriter:
         if changed:
             with connection.cursor() as cursor:
                 cursor.executemany(self.update_sql, [(*values, self.updated_at, pk) for pk, values in changed])
+
+    def replace_members(self, members):
+        """Set the family members of the given households (pk → MemberValues), replacing the old ones."""
+        if not members:
+            return
+        Member.objects.filter(household_id__in=list(members)).delete()
+        Member.objects.bulk_create(
+            [
+                Member(
+                    household_id=pk,
+                    name=m.name,
+                    relation=m.relation,
+                    id_number=m.id_number,
+                    birth_year=m.birth_year,
+                    health=m.health,
+                    work=m.work,
+                )
+                for pk, people in members.items()
+                for m in people
+            ],
+            batch_size=BATCH_SIZE,
+        )
 
     def replace_tags(self, tags):
         """Set the focus groups of the given households (pk → FocusGroup ids), replacing any others."""

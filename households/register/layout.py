@@ -4,6 +4,8 @@ A sheet 居民底册 with the columns of ``COLUMNS`` in that order, and a sheet 
 them; the export writes both, the import reads the first.
 """
 
+from core.tables import Field
+
 SHEET_NAME = "居民底册"
 INSTRUCTIONS_SHEET_NAME = "填写说明"
 
@@ -49,3 +51,35 @@ TAG_SEPARATOR = "、"
 
 # The export's column widths, in ``HEADERS`` order (the error file of an import uses them too).
 COLUMN_WIDTHS = (14, 12, 10, 8, 10, 12, 22, 16, 10, 26, 30)
+
+# The fields an office's own register is read into (core.tables): the template's columns under
+# the names offices give them, and the columns of other layouts — one row per person (姓名 and
+# 与户主关系, grouped into households by 户号 or by address), an address in one column (住址),
+# the members' 健康状况 and 工作/就学. households.column_aliases adds the names stored by street
+# admins. "姓名" alone (without 与户主关系) is the head of the household.
+FIELDS = (
+    Field("community", "社区", ("村", "居委会", "村居", "社区名称", "所属社区", "社区(村)", "村(社区)", "社区/村", "村/社区",
+                               "村委会", "行政村", "村居委会", "社区居委会")),
+    Field("grid", "网格", ("所属网格", "网格名称", "网格号", "网格编号")),
+    Field("building", "楼栋", ("楼号", "楼栋号", "楼座", "楼幢", "幢", "栋", "楼", "组", "村民小组", "小组", "自然村")),
+    Field("unit", "单元", ("单元号",)),
+    Field("room", "门牌号", ("房号", "室号", "房间号", "门牌", "户室号", "门号", "房屋号")),
+    Field("head_name", "户主姓名", ("户主", "户主名")),
+    Field("id_number", "身份证号", ("身份证号码", "公民身份号码", "证件号码", "身份证", "证件号", "公民身份证号"),
+          required=True),
+    Field("phone", "联系电话", ("手机号", "电话", "联系方式", "手机", "手机号码", "电话号码", "联系手机")),
+    Field("size", "家庭人口", ("人口数", "家庭人数", "户人口数", "家庭人口数", "人数", "户内人数")),
+    Field("tags", "重点人群", ("人员类别", "重点人员类别", "人群类别", "重点人群类别")),
+    Field("notes", "备注", ("说明",)),
+    Field("name", "姓名", ("居民姓名", "成员姓名", "人员姓名")),
+    Field("relation", "与户主关系", ("关系", "家庭关系", "与户主的关系", "户内关系")),
+    Field("household_no", "户号", ("户编号", "户籍编号", "家庭编号")),
+    Field("address", "住址", ("地址", "家庭住址", "现住址", "居住地址", "详细地址", "现居住地址", "住所")),
+    Field("health", "健康状况", ("身体状况",)),
+    Field("work", "工作/就学", ("工作单位", "就学", "职业", "工作单位或学校", "工作或就学")),
+)  # fmt: skip
+FIELD_KEYS = tuple(f.key for f in FIELDS)
+# Column header (of the template) → field key, the reverse of ``COLUMNS``' values.
+TEMPLATE_KEYS = tuple(COLUMNS.values())
+# What 与户主关系 says of the head of the household.
+HEAD_RELATIONS = frozenset({"户主", "本人", "户主本人", "户主(本人)", "之户主"})

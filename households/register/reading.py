@@ -1,153 +1,322 @@
-"""Reading a register file: the file checked, the sheet opened, the header matched, the rows.
+"""Reading a register file as an office keeps it: the table found, its layout told, the rows.
 
-The file goes through core.xlsx_guard first, then python-calamine reads the sheet (fast) in a
-child process (core.sandbox, households.xlsx_read): calamine loads a sheet as a dense grid, so one
-far-off cell is a memory bomb, and a file the guard misses costs that child, never this process.
+``read_register`` reads .xlsx, .xls and .csv through core.tables (by content, through the xlsx
+guard and the rlimited child process; the header row found under title rows, columns in any
+order, merged cells filled) with the register's fields and their names (``layout.FIELDS``, plus
+those the street admin stored: households.column_aliases). Then it tells the layout:
+
+- **one row per household** (the template's, and most ledgers'): each row is a household;
+- **one row per person** (人口底册: 姓名 + 与户主关系 on each row): rows are grouped into
+  households by 户号 when the file has it, else by address; the 户主 row gives the household,
+  the other rows its members (家庭成员), and 家庭人口 is counted when the file has no such column.
+  A household without a 户主 row, or with two, is an error naming its rows.
+
+An address in one column (住址: "3号楼2单元501", "张家村3组15号") fills 楼栋, 单元 and 门牌号 when
+the file has no such columns (core.addresses); what cannot be split is the 门牌号 as written.
+
+The rows come out in ``HEADERS`` order, as the row rules (rules.clean_row) take them, each with
+its members (None in a household layout: the members in the database are left alone).
 """
 
-import contextlib
-import logging
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
+from __future__ import annotations
 
-from django.conf import settings
-from python_calamine import CalamineError
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from core.sandbox import SandboxFailed, run_limited
-from core.xlsx_guard import XlsxRejected, inspect_xlsx
+from core.addresses import split_address
+from core.table_read import column_letter
+from core.tables import Column, Table, TableError, normalize_header
 
-from ..xlsx_read import SheetNotFound, calamine_sheet
-from .layout import COLUMNS, HEADERS, SHEET_NAME
+from ..column_aliases import read_office_table, table_lookup
+from .layout import FIELDS, HEAD_RELATIONS, SHEET_NAME, TEMPLATE_KEYS
 from .rules import RowError, as_text
 
-logger = logging.getLogger(__name__)
+TABLE = "register"
+# Fields a file may lack when the import says what they are for every row.
+DEFAULTABLE = ("community", "grid")
+_INDEX = {f.key: i for i, f in enumerate(FIELDS)}
+_LABEL = {f.key: f.label for f in FIELDS}
 
 
 class RegisterFileError(Exception):
-    """The file as a whole cannot be imported (not xlsx, wrong sheet or header, too many rows)."""
+    """The file as a whole cannot be imported (unreadable, no header, a column missing, too many rows)."""
 
-    def __init__(self, message, *, row=None, column=""):
+    def __init__(self, message, *, row=None, column="", sheet_choices=()):
         super().__init__(message)
         self.errors = [RowError(row, column, message)]
+        self.sheet_choices = tuple(sheet_choices)
+        # What was found of the file before the problem (RegisterRead.summary()'s keys), so that
+        # the admin can map the columns: the header row and its columns, when known.
+        self.found = {}
 
 
-def _source_name(source) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)
-    return getattr(source, "name", "") or ""
+class MemberRow(NamedTuple):
+    """A family member as read from a person row (checked by rules.clean_member)."""
+
+    row: int
+    name: object
+    relation: object
+    id_number: object
+    health: object
+    work: object
 
 
-_NOT_XLSX = (
-    "文件不是 .xlsx 格式的 Excel 工作簿；.xls、.csv 或设置了密码的文件请先在 Excel 中另存为“Excel 工作簿(*.xlsx)”"
-)
+class RegisterLine(NamedTuple):
+    """One household as read: its Excel row, its cells in HEADERS order, its members (None: the
+    file does not list them), and the errors found while grouping (a 户主 missing or repeated)."""
+
+    row: int
+    cells: list
+    members: list[MemberRow] | None
+    errors: list[RowError]
 
 
-def _open_sheet(source, *, inspected=False):
-    """(start, rows) of the register sheet, read by python-calamine once core.xlsx_guard
-    has passed the file (zip, XML and cell bombs, macros, files that are not xlsx): calamine loads
-    a sheet as a dense grid and must never see a file the guard has not measured. ``inspected``
-    skips the guard when the caller has just run it on the same file (the admin's upload form).
+@dataclass
+class RegisterRead:
+    """What was found in the file, for the preview, and the households."""
 
-    calamine runs in a child process (core.sandbox) within IMPORT_PARSE_MEMORY_MB and
-    IMPORT_PARSE_CPU_SECONDS: a file the guard misses costs that child, never this process.
-    """
-    name = _source_name(source)
-    if name and not str(name).lower().endswith(".xlsx"):
-        raise RegisterFileError(_NOT_XLSX)
+    format: str
+    sheet_name: str | None
+    sheet_names: tuple[str, ...]
+    header_row: int
+    columns: list[Column]
+    ignored: list[str]
+    layout: str  # "household" or "person"
+    address_split: bool  # 楼栋/单元/门牌号 taken from a 住址 column
+    lines: list[RegisterLine] = field(default_factory=list, repr=False)
+
+    @property
+    def layout_label(self) -> str:
+        return "每人一行（按户汇总）" if self.layout == "person" else "每户一行"
+
+    def __iter__(self) -> Iterator[RegisterLine]:
+        return iter(self.lines)
+
+    def summary(self) -> dict:
+        """What the preview shows (JSON)."""
+        return {
+            "format": self.format,
+            "sheet_name": self.sheet_name,
+            "sheet_names": list(self.sheet_names),
+            "header_row": self.header_row,
+            "columns": _columns_summary(self.columns),
+            "ignored": list(self.ignored),
+            "layout": self.layout,
+            "layout_label": self.layout_label,
+            "address_split": self.address_split,
+        }
+
+
+def _columns_summary(columns) -> list[list[str]]:
+    """[letter, header as written, field key ("" ignored), field label] per column."""
+    return [[c.letter, c.header, c.key or "", _LABEL.get(c.key, "")] for c in columns]
+
+
+def read_register(
+    source,
+    *,
+    inspected: bool = False,
+    street=None,
+    mapping: Mapping[str, str] | None = None,
+    sheet: str | None = None,
+    defaults: Mapping[str, str] | None = None,
+) -> RegisterRead:
+    """The households of a register file. ``street``: whose stored column names apply;
+    ``mapping``: the admin's choices for this file ({header: field key, "" to ignore}); ``sheet``:
+    the sheet to read when several could be; ``defaults``: {"community": name, "grid": name} for
+    a file without that column (a grid's own list), its value for every row. Raises
+    RegisterFileError (with ``sheet_choices`` when the admin must pick a sheet)."""
     try:
-        if not inspected:
-            inspect_xlsx(source)
-    except XlsxRejected as exc:
-        raise RegisterFileError(exc.message) from None
-    try:
-        with _as_path(source) as path:
-            return run_limited(
-                calamine_sheet,
-                path,
-                SHEET_NAME,
-                memory_mb=settings.IMPORT_PARSE_MEMORY_MB,
-                cpu_seconds=settings.IMPORT_PARSE_CPU_SECONDS,
-            )
-    except SheetNotFound as exc:
-        found = "、".join(exc.sheet_names)
-        raise RegisterFileError(
-            f"找不到名为“{SHEET_NAME}”的工作表（文件中的工作表：{found}），请使用居民底册模板"
-        ) from None
-    except SandboxFailed as exc:
-        raise RegisterFileError(exc.message) from None
-    except FileNotFoundError:
-        raise RegisterFileError(f"找不到文件：{name}") from None
-    except Exception as exc:  # CalamineError, or whatever else a damaged file makes the parser raise
-        if not isinstance(exc, (CalamineError, OSError)):
-            logger.warning("register file %s unreadable", name, exc_info=True)
-        raise RegisterFileError(f"文件无法读取，可能已损坏（{exc}）") from None
+        table = read_office_table(
+            source, TABLE, street=street, mapping=mapping, sheet=sheet, prefer_sheet=SHEET_NAME, inspected=inspected
+        )
+    except TableError as exc:
+        error = RegisterFileError(exc.message, row=exc.row, column=exc.column, sheet_choices=exc.sheet_choices)
+        if exc.header_cells:
+            lookup = table_lookup(TABLE, street=street, mapping=mapping)
+            columns = [
+                Column(column_letter(i), text, lookup.get(normalize_header(text)) or None)
+                for i, text in enumerate(exc.header_cells)
+                if text
+            ]
+            error.found = {"header_row": exc.row, "columns": _columns_summary(columns)}
+        raise error from None
+    found = table.field_columns
+    person = "relation" in found
+    defaults = {k: v.strip() for k, v in (defaults or {}).items() if k in DEFAULTABLE and v and v.strip()}
+    _check_columns(table, person, defaults)
+    if defaults:
+        _apply_defaults(table, defaults)
+    address_split = "address" in found and "room" not in found
+    read = RegisterRead(
+        format=table.format,
+        sheet_name=table.sheet_name,
+        sheet_names=table.sheet_names,
+        header_row=table.header_row,
+        columns=table.columns,
+        ignored=table.ignored,
+        layout="person" if person else "household",
+        address_split=address_split,
+    )
+    read.lines = _person_lines(table, address_split) if person else _household_lines(table, address_split)
+    return read
 
 
-@contextlib.contextmanager
-def _as_path(source):
-    """A path to the file: ``source`` itself, or a temporary copy of a file object (the child
-    process opens it by name, as .xlsx)."""
-    if isinstance(source, (str, os.PathLike)):
-        yield os.fspath(source)
-        return
-    source.seek(0)
-    with tempfile.NamedTemporaryFile(suffix=".xlsx") as copy:
-        shutil.copyfileobj(source, copy)
-        copy.flush()
-        source.seek(0)
-        yield copy.name
-
-
-def _header_error(cells) -> RegisterFileError | None:
-    found = [as_text(c) for c in cells]
-    while found and not found[-1]:
-        found.pop()
-    if tuple(found) == HEADERS:
-        return None
-    missing = [h for h in HEADERS if h not in found]
-    unknown = [h for h in found if h not in COLUMNS]
-    problems = []
-    if missing:
-        problems.append("缺少列：" + "、".join(missing))
-    if unknown:
-        problems.append("无法识别的列：" + "、".join(h or "（空白表头）" for h in unknown))
-    if not problems:
-        problems.append("列的顺序与模板不一致或有重复的列")
-    expected = "、".join(HEADERS)
-    return RegisterFileError(f"第 1 行表头与模板不符（{'；'.join(problems)}）。表头应依次为：{expected}", row=1)
-
-
-def read_register(source, *, inspected=False) -> Iterator[tuple[int, list]]:
-    """The data rows of a register file as (Excel row number, cells in ``HEADERS`` order).
-
-    ``source`` is a path or a binary file-like object. Checks the file (core.xlsx_guard,
-    unless ``inspected``), the sheet and the header at once (raising RegisterFileError); skips
-    blank rows; raises RegisterFileError while iterating once there are more than
-    settings.IMPORT_MAX_ROWS data rows.
-    """
-    start, rows = _open_sheet(source, inspected=inspected)
-    # calamine yields rows from row 1 but columns only from the first used one: put blank
-    # columns back so that a sheet whose column A is empty is reported as a bad header.
-    pad = [""] * (start[1] if start else 0)
-    rows = iter(rows)
-    header = next(rows, [])
-    error = _header_error(pad + list(header))
-    if error:
-        raise error
-    return _data_rows(rows, pad)
-
-
-def _data_rows(rows, pad):
-    width = len(HEADERS)
-    limit = settings.IMPORT_MAX_ROWS
-    count = 0
-    for index, cells in enumerate(rows, start=2):
-        cells = (pad + cells)[:width] if pad else cells[:width]
-        if all(c == "" or c is None or (isinstance(c, str) and not c.strip()) for c in cells):
+def _apply_defaults(table: Table, defaults):
+    """The given 社区 / 网格 in every row of a file without that column."""
+    for key, value in defaults.items():
+        if key in table.field_columns:
             continue
-        count += 1
-        if count > limit:
-            raise RegisterFileError(f"数据超过 {limit} 行的上限，请按社区拆分成几个文件分别导入")
-        yield index, cells + [""] * (width - len(cells))
+        index = _INDEX[key]
+        for _number, values in table.rows:
+            values[index] = value
+
+
+def _check_columns(table: Table, person: bool, defaults):
+    """The columns a layout cannot do without, named with the names they go by."""
+    found = {*table.field_columns, *defaults}
+    missing = []
+    if "community" not in found:
+        missing.append("community")
+    if "grid" not in found:
+        missing.append("grid")
+    if "room" not in found and "address" not in found:
+        missing.append("room")
+    if person:
+        if "name" not in found and "head_name" not in found:
+            missing.append("name")
+    else:
+        if "head_name" not in found and "name" not in found:
+            missing.append("head_name")
+        if "size" not in found:
+            missing.append("size")
+    if not missing:
+        return
+    by_key = {f.key: f for f in FIELDS}
+    named = "；".join(f"{by_key[k].label}（可写作：{'、'.join(by_key[k].names())}）" for k in missing)
+    if "room" in missing:
+        named += "；门牌号也可以和楼栋、单元一起写在一列“住址”中"
+    if {"community", "grid"} & set(missing):
+        named += "；整个文件属于同一社区、网格时，也可以在导入页面填写所属社区和网格"
+    ignored = "、".join(f"“{h}”" for h in table.ignored)
+    message = f"第 {table.header_row} 行表头缺少列：{named}" + (f"。未识别的列：{ignored}" if ignored else "")
+    message += "。请把列名改为可识别的写法，或在导入页面指定各列对应的字段"
+    error = RegisterFileError(message, row=table.header_row, column=by_key[missing[0]].label)
+    error.found = {"header_row": table.header_row, "columns": _columns_summary(table.columns)}
+    raise error
+
+
+def _value(values, key):
+    return values[_INDEX[key]]
+
+
+def _address_parts(values, address_split) -> tuple:
+    """(community, grid, building, unit, room) of a row, 住址 split when the file has no 门牌号 column."""
+    community, grid = _value(values, "community"), _value(values, "grid")
+    building, unit, room = _value(values, "building"), _value(values, "unit"), _value(values, "room")
+    if address_split:
+        text = as_text(_value(values, "address"))
+        parts = split_address(text) if text else None
+        if parts:
+            building = building if as_text(building) else _building_of(parts, as_text(community))
+            unit = unit if as_text(unit) else parts.get("unit", "")
+            room = parts.get("room", "")
+        else:
+            room = text  # as written: still one household per address
+    return community, grid, building, unit, room
+
+
+def _building_of(parts: dict, community: str) -> str:
+    """The 楼栋 level of a split address: the building, or the villagers' group (村民小组), with the
+    compound or village in front when the address names one other than the 社区 column's (two
+    compounds of one community may both have a 3号楼)."""
+    place = parts.get("compound") or parts.get("village") or ""
+    if place == community:
+        place = ""
+    level = parts.get("building") or parts.get("group") or ""
+    return f"{place}{level}" if level else place
+
+
+def _cells(values, address_split, *, head_name=None, size=None, tags=None, phone=None) -> list:
+    community, grid, building, unit, room = _address_parts(values, address_split)
+    by_key = {
+        "community": community,
+        "grid": grid,
+        "building": building,
+        "unit": unit,
+        "room": room,
+        "head_name": head_name if head_name is not None else _name_of(values),
+        "id_number": _value(values, "id_number"),
+        "phone": phone if phone is not None else _value(values, "phone"),
+        "size": size if size is not None else _value(values, "size"),
+        "tags": tags if tags is not None else _value(values, "tags"),
+        "notes": _value(values, "notes"),
+    }
+    return ["" if by_key[k] is None else by_key[k] for k in TEMPLATE_KEYS]
+
+
+def _name_of(values):
+    head = _value(values, "head_name")
+    return head if as_text(head) else _value(values, "name")
+
+
+def _household_lines(table: Table, address_split) -> list[RegisterLine]:
+    return [RegisterLine(number, _cells(values, address_split), None, []) for number, values in table.rows]
+
+
+def _person_lines(table: Table, address_split) -> list[RegisterLine]:
+    """Persons grouped into households: by 户号 when the row has one, else by address."""
+    groups: dict[tuple, list] = {}
+    by_number = "household_no" in table.field_columns
+    for number, values in table.rows:
+        household_no = as_text(_value(values, "household_no")) if by_number else ""
+        key = ("户号", household_no) if household_no else ("地址", *map(as_text, _address_parts(values, address_split)))
+        groups.setdefault(key, []).append((number, values))
+    has_size = "size" in table.field_columns
+    lines = []
+    for key, persons in groups.items():
+        heads = [(n, v) for n, v in persons if as_text(_value(v, "relation")) in HEAD_RELATIONS]
+        errors = []
+        rows_text = "、".join(str(n) for n, _ in persons)
+        what = f"户号“{key[1]}”" if key[0] == "户号" else "地址“" + "".join(p for p in key[1:] if p) + "”"
+        if not heads:
+            errors.append(
+                RowError(
+                    persons[0][0],
+                    "与户主关系",
+                    f"{what}的一户（第 {rows_text} 行）没有与户主关系为“户主”的人，请标明户主",
+                )
+            )
+            head_number, head = persons[0]
+        else:
+            head_number, head = heads[0]
+            if len(heads) > 1:
+                rows = "、".join(str(n) for n, _ in heads)
+                errors.append(
+                    RowError(
+                        heads[1][0],
+                        "与户主关系",
+                        f"第 {rows} 行是{what}同一户的{len(heads)}位户主，同一户只能有一位户主",
+                    )
+                )
+        tags = "、".join(dict.fromkeys(t for _, v in persons if (t := as_text(_value(v, "tags")))))
+        phone = _value(head, "phone")
+        if not as_text(phone):
+            phone = next((p for _, v in persons if as_text(p := _value(v, "phone"))), "")
+        size = None if has_size else len(persons)
+        cells = _cells(head, address_split, head_name=_name_of(head), size=size, tags=tags, phone=phone)
+        members = [
+            MemberRow(
+                n,
+                _name_of(v),
+                _value(v, "relation"),
+                _value(v, "id_number"),
+                _value(v, "health"),
+                _value(v, "work"),
+            )
+            for n, v in persons
+            if n != head_number
+        ]
+        lines.append(RegisterLine(head_number, cells, members, errors))
+    return lines

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from ..models import FocusGroup, Household, Node
+from ..models import FocusGroup, Household, Member, Node
 from ..validators import id_number_error, normalize_id_number, normalize_phone, phone_error
 from .layout import ADDRESS_HEADERS, HEADERS, TAG_SEPARATOR
 
@@ -53,6 +53,8 @@ class RegisterRow(NamedTuple):
     size: int
     tags: frozenset  # FocusGroup ids
     notes: str
+    # The family members (MemberValues) when the file lists them (one row per person), else None.
+    members: tuple | None = None
 
     @property
     def key(self):
@@ -185,6 +187,55 @@ def clean_row(row: int, cells: Sequence, *, focus_groups: Mapping[str, int]) -> 
     return RegisterRow(
         row, community, grid, building, unit, room, head_name, id_number, phone, size, frozenset(tags), notes
     )
+
+
+class MemberValues(NamedTuple):
+    """A family member, cleaned: what the import writes (Member fields)."""
+
+    name: str
+    relation: str
+    id_number: str
+    birth_year: int | None
+    health: str
+    work: str
+
+
+def _member_limits():
+    return {f: Member._meta.get_field(f).max_length for f in ("name", "relation", "health", "work")}
+
+
+def clean_member(member) -> MemberValues | list[RowError]:
+    """Check one family member read from a person row (reading.MemberRow); the cleaned values, or
+    every error, each naming the member's own row."""
+    errors = []
+    limits = _member_limits()
+    values = {}
+    for key, column in (("name", "姓名"), ("relation", "与户主关系"), ("health", "健康状况"), ("work", "工作/就学")):
+        text = as_text(getattr(member, key))
+        if len(text) > limits[key]:
+            errors.append(RowError(member.row, column, f"{column}不能超过 {limits[key]} 个字（现有 {len(text)} 个）"))
+        values[key] = text
+    if not values["name"]:
+        errors.append(RowError(member.row, "姓名", "家庭成员的姓名不能为空"))
+    raw = member.id_number
+    if _is_number(raw):
+        errors.append(
+            RowError(
+                member.row,
+                "身份证号",
+                "身份证号被 Excel 存成了数字，末几位已丢失；请把该列设置为“文本”格式后重新填写身份证号",
+            )
+        )
+        id_number = ""
+    else:
+        id_number = normalize_id_number(as_text(raw))
+        reason = id_number and id_number_error(id_number)
+        if reason:
+            errors.append(RowError(member.row, "身份证号", reason))
+    if errors:
+        return errors
+    birth_year = int(id_number[6:10]) if len(id_number) == 18 else None
+    return MemberValues(values["name"], values["relation"], id_number, birth_year, values["health"], values["work"])
 
 
 def _positive_int(value) -> int | None:

@@ -402,9 +402,14 @@ def upload_register(client, street, content, name="register.xlsx"):
     )
 
 
-@pytest.mark.parametrize("case", CASES)
+# Files that are no .xlsx but may be a register in another format: the register import reads
+# them by content (.csv, .xls) and says in its preview what it found (test_other_formats_*).
+OTHER_FORMATS = ("text file renamed", "csv renamed", "xls renamed")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c not in OTHER_FORMATS])
 def test_the_register_import_refuses_it(case, files, street_admin, world, settings, monkeypatch):
-    monkeypatch.setattr(register.reading, "run_limited", Untouchable)
+    monkeypatch.setattr("core.tables.run_limited", Untouchable)
     households = Household.objects.count()
     started = time.perf_counter()
     response = upload_register(street_admin, world.street, files[case])
@@ -417,10 +422,30 @@ def test_the_register_import_refuses_it(case, files, street_admin, world, settin
     assert not (settings.MEDIA_ROOT / "imports").exists()  # not even stored
 
 
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("text file renamed", "缺少必填的列：身份证号"),
+        ("csv renamed", "找不到表头"),
+        ("xls renamed", "文件无法读取"),
+    ],
+)
+def test_other_formats_are_read_in_the_child_and_explained_in_the_preview(
+    case, message, files, street_admin, world, settings
+):
+    households = Household.objects.count()
+    response = upload_register(street_admin, world.street, files[case])
+    assert response.status_code == 200
+    assert "form" not in response.context or not response.context["form"].errors
+    report = response.context["report"]
+    assert not report.ok and message in report.errors[0].message, report.errors
+    assert Household.objects.count() == households
+
+
 def test_the_register_import_refuses_an_oversized_file_before_reading_it(street_admin, world, settings, monkeypatch):
     settings.IMPORT_MAX_UPLOAD_MB = 1
     monkeypatch.setattr("households.admin.register_import.inspect_xlsx", Untouchable)
-    monkeypatch.setattr(register.reading, "run_limited", Untouchable)
+    monkeypatch.setattr("core.tables.run_limited", Untouchable)
     response = upload_register(street_admin, world.street, SAMPLE.read_bytes() + b"\0" * (1 << 20))
     assert "超过了 1 MB 的上限" in response.context["form"].errors["file"][0]
     assert not (settings.MEDIA_ROOT / "imports").exists()
@@ -440,7 +465,7 @@ def test_the_register_import_still_takes_the_template(street_admin, world, setti
 
 def test_the_register_file_path_is_guarded_too(world, tmp_path, monkeypatch, limits):
     """import_register (the management command, the confirmation) runs the guard itself."""
-    monkeypatch.setattr(register.reading, "run_limited", Untouchable)
+    monkeypatch.setattr("core.tables.run_limited", Untouchable)
     path = tmp_path / "bomb.xlsx"
     path.write_bytes(sample_with(sheet=in_sheet(b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>')))
     report = register.import_register(street=world.street, source=path)
