@@ -15,7 +15,7 @@ How:
   it fails at once, whatever the parser asked for), RLIMIT_CPU (SIGXCPU when the CPU time is
   spent) and no core dumps; the parent adds a wall-clock timeout for a child that sleeps or waits;
 - ``func`` is imported by its module and name in the child, which does not set Django up: it
-  must live in a module that imports no models (e.g. households/xlsx_read.py);
+  must live in a module that imports no models (e.g. core/table_read.py);
 - arguments and result travel as pickle files in a private temporary directory: a 200,000-row
   result is written once by the child and read once by the parent, never held in a pipe.
 

@@ -10,9 +10,10 @@ def _sync_groups(sender, **kwargs):
 
 
 def check_defusedxml():
-    """openpyxl parses uploads (the staff lists) through defusedxml only when defusedxml is
-    installed and OPENPYXL_DEFUSEDXML is not "False" (openpyxl/xml/__init__.py): refuse to start
-    otherwise, rather than parse uploaded XML with entity expansion on."""
+    """openpyxl parses XML through defusedxml only when defusedxml is installed and
+    OPENPYXL_DEFUSEDXML is not "False" (openpyxl/xml/__init__.py). Uploads are read by
+    python-calamine (core.table_read) today; should openpyxl ever read one again (import-export's
+    own formats do), it must not expand entities: refuse to start otherwise."""
     import openpyxl.xml
 
     if not getattr(openpyxl.xml, "DEFUSEDXML", False):

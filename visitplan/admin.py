@@ -37,10 +37,13 @@ from households.search import identifier_terms
 from .allocation import allocate, coverage, reassign_cadre
 from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
 from .sheets import (
+    ACCEPTED,
     MAX_UPLOAD_MB,
+    SUFFIXES,
     AssignmentResource,
     CadreResource,
     DepartmentResource,
+    SheetFile,
     SheetFileError,
     SheetXLSX,
     check_upload,
@@ -160,21 +163,31 @@ class LoggedExportMixin(_RequestUserResourceMixin):
 class SheetImportForm(ImportForm):
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
-        if not upload.name.lower().endswith(".xlsx"):
-            raise forms.ValidationError("请上传 .xlsx 格式的 Excel 工作簿（.xls、.csv 请先在 Excel 中另存为 .xlsx）")
+        if not upload.name.lower().endswith(SUFFIXES):
+            raise forms.ValidationError(ACCEPTED)
         if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
             raise forms.ValidationError(f"文件超过 {MAX_UPLOAD_MB} MB，请删去多余的工作表和空行后重新上传")
-        # Zip, XML and cell bombs, macros, files that are not really xlsx: refused here, before
-        # import-export stores the upload (it keeps a file it could not read) or openpyxl opens it.
-        check_upload(upload)
+        # An empty file; zip, XML and cell bombs, macros: refused here, before import-export stores
+        # the upload (it keeps a file it could not read) or a parser opens it. The format is told by
+        # content when the file is read (SheetFile), whatever its name says.
+        try:
+            check_upload(upload)
+        except SheetFileError as exc:
+            raise forms.ValidationError(str(exc)) from None
         return upload
 
 
 class SheetImportMixin(_RequestUserResourceMixin):
-    """Import of a staff list: xlsx only, add+change permission, all rows or nothing. Before ImportMixin."""
+    """Import of a staff list: .xlsx, .xls or .csv as the office keeps it (the resource's office
+    table, visitplan.sheets.reading), add+change permission, all rows or nothing. Before ImportMixin."""
 
-    import_formats = [SheetXLSX]
     import_form_class = SheetImportForm
+
+    def get_import_formats(self):
+        # One format, whatever the file: SheetFile tells .xlsx, .xls and .csv apart by content.
+        # A list has one resource, whose office table the format reads.
+        (resource,) = self.resource_classes
+        return [SheetFile.for_table(resource.TABLE)]
 
     def has_import_permission(self, request):
         return self.has_add_permission(request) and self.has_change_permission(request)
@@ -183,7 +196,7 @@ class SheetImportMixin(_RequestUserResourceMixin):
         if isinstance(e, SheetFileError):
             form.add_error("import_file", str(e))
         else:
-            form.add_error("import_file", "文件无法读取：请上传 .xlsx 格式的 Excel 工作簿")
+            form.add_error("import_file", f"文件无法读取：{ACCEPTED}")
 
     def import_action(self, request, **kwargs):
         response = super().import_action(request, **kwargs)

@@ -43,7 +43,7 @@ class Column(Field):
 class CheckedRow:
     """One data row after the row rules: the values to set, the errors, the existing object if any."""
 
-    number: int  # Excel row number (header = 1)
+    number: int  # Excel row number
     values: dict = field(default_factory=dict)  # attribute → value
     errors: dict = field(default_factory=dict)  # header → [reason, …]
     instance: object = None
@@ -56,6 +56,8 @@ class CheckedRow:
 class SheetResource(resources.ModelResource):
     """A staff list as a sheet: one row per object, Chinese headers, every bad cell reported."""
 
+    TABLE = ""  # the office table (households.column_aliases) an upload is read as
+    FIELDS = ()  # its core.tables.Field's, labelled with the resource's headers in the same order
     REQUIRED = ()  # headers that must be in the file
     TITLE = ""  # sheet title of the export
 
@@ -66,6 +68,7 @@ class SheetResource(resources.ModelResource):
             if isinstance(f, Column):
                 f.resource = self
         self._checked = {}  # data row index (1-based, as import-export counts) → CheckedRow or None
+        self._numbers = {}  # data row index → Excel row number
         self._file_error = None
         self._current = None
 
@@ -96,13 +99,16 @@ class SheetResource(resources.ModelResource):
         return super().import_data(dataset, dry_run=dry_run, **kwargs)
 
     def before_import(self, dataset, **kwargs):
-        self._checked, self._file_error = {}, None
+        self._checked, self._numbers, self._file_error = {}, {}, None
         dataset.headers = [as_text(h) for h in (dataset.headers or [])]
+        # A Dataset of read_sheet carries the Excel row numbers; any other has its header in row 1.
+        header_row = getattr(dataset, "header_row", 1)
+        numbers = getattr(dataset, "row_numbers", None) or range(header_row + 1, header_row + 1 + len(dataset))
         user = self.user if self.user is not None else kwargs.get("user")
         try:
             if user is None or not user.is_authenticated:
                 raise SheetFileError("导入需要登录用户")
-            self._check_headers(dataset.headers)
+            self._check_headers(dataset.headers, header_row)
             self.prepare(dataset, user)
         except Exception as exc:
             # import-export records it as the file's error; the rows are then not looked at.
@@ -110,27 +116,28 @@ class SheetResource(resources.ModelResource):
             raise
         self.user = user
         checked = []
-        for index, values in enumerate(dataset, start=1):
+        for index, (number, values) in enumerate(zip(numbers, dataset, strict=True), start=1):
+            self._numbers[index] = number
             if is_blank(values):
                 self._checked[index] = None
                 continue
             row = dict(zip(dataset.headers, values, strict=False))
-            c = CheckedRow(number=index + 1)
+            c = CheckedRow(number=number)
             self.check_row(c, row)
             self._checked[index] = c
             checked.append(c)
         self.check_duplicates(checked)
 
-    def _check_headers(self, headers):
+    def _check_headers(self, headers, header_row=1):
         known = self.headers()
         seen = set()
         for h in headers:
             if h and h in seen:
-                raise SheetFileError(f"第 1 行表头中“{h}”出现了不止一次")
+                raise SheetFileError(f"第 {header_row} 行表头中“{h}”出现了不止一次")
             seen.add(h)
         missing = [h for h in self.REQUIRED if h not in headers]
         if missing:
-            raise SheetFileError(f"第 1 行表头缺少列：{'、'.join(missing)}。表头应为：{'、'.join(known)}")
+            raise SheetFileError(f"第 {header_row} 行表头缺少列：{'、'.join(missing)}。表头应为：{'、'.join(known)}")
 
     def import_row(self, row, instance_loader, **kwargs):
         number = kwargs.get("row_number")
@@ -160,9 +167,9 @@ class SheetResource(resources.ModelResource):
         super().after_import(dataset, result, **kwargs)
         # Excel row numbers everywhere (the admin's table too): import-export counts data rows from 1.
         for invalid in result.invalid_rows:
-            invalid.number += 1
+            invalid.number = self._numbers.get(invalid.number, invalid.number)
         for errored in result.error_rows:
-            errored.number += 1
+            errored.number = self._numbers.get(errored.number, errored.number)
 
     def after_export(self, queryset, dataset, **kwargs):
         dataset.title = self.TITLE
@@ -196,7 +203,9 @@ class SheetResource(resources.ModelResource):
         else:
             checked.values[attr] = value
 
-    def flag(self, checked, row, column, attr, *, default):
+    def flag(self, checked, row, column, attr, *, default, yes=(), no=()):
+        """A 是/否 column; ``yes`` and ``no`` are the column's own words for them besides 是/否
+        (在岗: "在岗"/"离岗", as a 状态 column has them)."""
         if column not in row:
             return
         value = as_text(row[column])
@@ -204,9 +213,9 @@ class SheetResource(resources.ModelResource):
             if checked.instance is None:
                 checked.values[attr] = default
             return
-        if value.lower() in _YES_VALUES:
+        if value.lower() in _YES_VALUES or value in yes:
             checked.values[attr] = True
-        elif value.lower() in _NO_VALUES:
+        elif value.lower() in _NO_VALUES or value in no:
             checked.values[attr] = False
         else:
             checked.error(column, f"{column}只能填“是”或“否”（现为“{value}”）")

@@ -1,8 +1,23 @@
-"""责任单位 as a sheet: import and export; natural key 名称."""
+"""责任单位 as a sheet: import and export; natural key 名称.
+
+``FIELDS`` are the columns as an office's list names them (office table "departments"): the
+template's header, then the usual other names.
+"""
+
+from core.tables import Field
 
 from ..models import Department
 from .base import Column, SheetResource
 from .reading import as_text
+
+TABLE = "departments"
+
+FIELDS = (
+    Field("name", "名称", ("单位名称", "部门名称", "责任单位", "单位", "部门", "挂包单位"), required=True),
+    Field("level", "类别", ("单位类别", "级别", "层级", "单位级别")),
+    Field("head_name", "负责人", ("负责人姓名", "联系人", "主要负责人")),
+    Field("phone", "联系电话", ("手机号", "电话", "联系方式", "手机号码", "手机", "电话号码", "联系手机")),
+)  # fmt: skip
 
 LEVEL_LABELS = dict(Department._meta.get_field("level").choices)  # code → label
 
@@ -13,7 +28,9 @@ class DepartmentResource(SheetResource):
     head_name = Column("head_name", "负责人")
     phone = Column("phone", "联系电话")
 
-    REQUIRED = ("名称",)
+    TABLE = TABLE
+    FIELDS = FIELDS
+    REQUIRED = tuple(f.label for f in FIELDS if f.required)
     TITLE = "责任单位"
 
     class Meta:

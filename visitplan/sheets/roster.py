@@ -2,7 +2,11 @@
 
 The natural key is 登录账号 when given, else (姓名, 工作范围). 工作范围 is resolved only among the
 nodes the importing user may hand out (``Node.objects.visible_to(user, ancestors=False)``), so
-nobody files a cadre outside his scope. A cadre's login account gets the role of its tier.
+nobody files a cadre outside his scope; a 街道班子成员 with a blank 工作范围 works for the whole
+street, when the user hands out one street. A cadre's login account gets the role of its tier.
+
+``FIELDS`` are the columns as an office's roster names them (office table "roster"): the
+template's header, then the usual other names.
 """
 
 import re
@@ -11,12 +15,34 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
+from core.tables import Field
 from households.models import Node
 from households.roles import ALL_ROLES, CADRE, LEADER, SECRETARY, sync_role_groups
 
 from ..models import Cadre, Department, Tier
 from .base import Column, SheetResource
 from .reading import as_text, yes_no
+
+TABLE = "roster"
+
+# The roster's columns: the template's header (the resource's column), then other names offices use.
+FIELDS = (
+    Field("name", "姓名", ("干部姓名", "人员姓名", "包户干部姓名", "包户人"), required=True),
+    Field("tier", "层级", ("干部层级", "类别", "干部类别", "人员类别", "层次"), required=True),
+    Field("unit", "工作单位", ("单位", "单位名称", "所在单位")),
+    Field("department", "所属部门", ("部门", "部门名称", "责任单位", "挂包部门")),
+    Field("position", "职务", ("职位", "岗位", "职务/岗位", "职务(岗位)")),
+    Field("phone", "联系电话", ("手机号", "电话", "联系方式", "手机号码", "手机", "电话号码", "联系手机")),
+    Field("scope", "工作范围", ("包联范围", "负责区域", "所在网格", "包联社区", "包联网格", "负责范围", "包保范围"),
+          required=True),
+    Field("user", "登录账号", ("账号", "用户名", "系统账号", "登录名", "账户")),
+    Field("active", "在岗", ("是否在岗", "状态", "在岗状态")),
+    Field("takes_households", "参与包户", ("是否包户", "是否参与包户")),
+)  # fmt: skip
+
+# What a 状态 column (an alias of 在岗) says besides 是/否.
+ACTIVE_WORDS = ("在岗", "在职")
+INACTIVE_WORDS = ("离岗", "不在岗", "离职", "调离", "退休")
 
 # Accepted spellings of each tier besides its number (1-6) and its label.
 TIER_ALIASES = {
@@ -62,6 +88,9 @@ class ScopeNames:
         if above:
             names.update(Node.objects.filter(path__in=above).values_list("path", "name"))
         self.streets = {path.split(".")[0] for _pk, path, _name in rows}
+        # The street itself when it is the only one and may be named (a blank 工作范围 of a leader).
+        street_pks = [pk for pk, path, _name in rows if "." not in path]
+        self.sole_street = street_pks[0] if len(self.streets) == 1 and len(street_pks) == 1 else None
         self.label = {}  # pk → what an export writes
         self._by_key = {}  # normalized name path → {pk, …}
         for pk, path, _name in rows:
@@ -115,7 +144,9 @@ class CadreResource(SheetResource):
     active = Column("active", "在岗")
     takes_households = Column("takes_households", "参与包户")
 
-    REQUIRED = ("姓名", "层级", "工作范围")
+    TABLE = TABLE
+    FIELDS = FIELDS
+    REQUIRED = tuple(f.label for f in FIELDS if f.required)
     TITLE = "干部名册"
 
     class Meta:
@@ -260,7 +291,11 @@ class CadreResource(SheetResource):
         scope_id = None
         scope_text = as_text(row.get("工作范围"))
         if not scope_text:
-            checked.error("工作范围", "工作范围不能为空")
+            if tier == Tier.LEADER and self.scope_names.sole_street is not None:
+                # A street leader's roster row often leaves it blank: he works for the whole street.
+                checked.values["scope_id"] = scope_id = self.scope_names.sole_street
+            else:
+                checked.error("工作范围", "工作范围不能为空")
         else:
             scope_id, reason = self.scope_names.resolve(scope_text)
             if reason:
@@ -274,7 +309,7 @@ class CadreResource(SheetResource):
             self.find(checked, username, name, scope_id)
 
         # After find(): a blank 在岗/参与包户 keeps an existing cadre's value.
-        self.flag(checked, row, "在岗", "active", default=True)
+        self.flag(checked, row, "在岗", "active", default=True, yes=ACTIVE_WORDS, no=INACTIVE_WORDS)
         self.flag(checked, row, "参与包户", "takes_households", default=True)
 
         department = checked.values.get("department", checked.instance.department if checked.instance else None)

@@ -286,15 +286,16 @@ def test_a_file_without_the_required_columns_is_refused_at_the_upload_field(clie
     response = upload(client, xlsx([{"姓名": "甲", "层级": 6}], headers=headers))
 
     errors = response.context["form"].errors["import_file"]
-    assert any("第 1 行表头缺少列：工作范围" in e for e in errors)
+    assert any("第 1 行最像表头，但缺少必填的列：工作范围" in e for e in errors)
     assert "result" not in response.context or response.context["result"] is None
     assert not Cadre.objects.filter(name="甲").exists()
 
 
-def test_a_file_that_is_not_xlsx_is_refused(client, world):
+def test_a_file_that_is_not_a_spreadsheet_is_refused(client, world):
     login(client, world.admin)
-    response = upload(client, "姓名,层级\n甲,6\n".encode(), name="roster.csv")
-    assert "请上传 .xlsx 格式" in response.context["form"].errors["import_file"][0]
+    response = upload(client, "姓名,层级\n甲,6\n".encode(), name="roster.txt")
+    errors = response.context["form"].errors["import_file"]
+    assert "请上传 Excel 工作簿（.xlsx、.xls）或 CSV 文本文件（.csv）" in errors[0]
     response = upload(client, b"PK\x03\x04 not really a zip", name="roster.xlsx")
     assert "文件无法读取" in response.context["form"].errors["import_file"][0]
 
