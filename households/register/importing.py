@@ -380,6 +380,7 @@ def _write_households(street, rows, places, report, *, write=True, progress=None
         new, changed, tags = [], [], {}  # tags: pk (or address key while the pk is unknown) → ids
         members = {}  # pk (or address key) → the members to write in place of the old ones
         for r in rows[start : start + BATCH_SIZE]:
+            key = r.key  # computed from the address: once a row
             community_id, grid_id, building_id, path = places[(r.community, r.grid, r.building)]
             # In _FIELDS order.
             values = (
@@ -395,14 +396,14 @@ def _write_households(street, rows, places, report, *, write=True, progress=None
                 r.notes,
                 path,
             )
-            if r.key not in existing:
-                new.append((r.key, values))
+            if key not in existing:
+                new.append((key, values))
                 if r.tags:
-                    tags[r.key] = r.tags
+                    tags[key] = r.tags
                 if r.members:
-                    members[r.key] = r.members
+                    members[key] = r.members
                 continue
-            pk, old = existing[r.key]
+            pk, old = existing[key]
             tags_differ = tags_of.get(pk, set()) != r.tags
             members_differ = r.members is not None and members_of.get(pk, ()) != _member_key(r.members)
             if old != values or tags_differ or members_differ:

@@ -78,7 +78,6 @@ FIELDS = (
     Field("health", "健康状况", ("身体状况",)),
     Field("work", "工作/就学", ("工作单位", "就学", "职业", "工作单位或学校", "工作或就学")),
 )  # fmt: skip
-FIELD_KEYS = tuple(f.key for f in FIELDS)
 # Column header (of the template) → field key, the reverse of ``COLUMNS``' values.
 TEMPLATE_KEYS = tuple(COLUMNS.values())
 # What 与户主关系 says of the head of the household.

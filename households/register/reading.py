@@ -33,6 +33,7 @@ from .layout import FIELDS, HEAD_RELATIONS, SHEET_NAME, TEMPLATE_KEYS
 from .rules import RowError, as_text
 
 TABLE = "register"
+assert tuple(f.key for f in FIELDS[: len(TEMPLATE_KEYS)]) == TEMPLATE_KEYS, "the template's fields lead FIELDS"
 # Fields a file may lack when the import says what they are for every row.
 DEFAULTABLE = ("community", "grid")
 _INDEX = {f.key: i for i, f in enumerate(FIELDS)}
@@ -262,7 +263,19 @@ def _name_of(values):
 
 
 def _household_lines(table: Table, address_split) -> list[RegisterLine]:
-    return [RegisterLine(number, _cells(values, address_split), None, []) for number, values in table.rows]
+    if address_split or ("head_name" not in table.field_columns and "name" in table.field_columns):
+        return [RegisterLine(number, _cells(values, address_split), None, []) for number, values in table.rows]
+    # The usual case, 100,000 rows at a time: the template's fields lead ``FIELDS``, in its order;
+    # only the columns the file lacks read as None.
+    width = len(TEMPLATE_KEYS)
+    missing = [i for i, key in enumerate(TEMPLATE_KEYS) if key not in table.field_columns]
+    lines = []
+    for number, values in table.rows:
+        cells = values[:width]
+        for i in missing:
+            cells[i] = ""
+        lines.append(RegisterLine(number, cells, None, []))
+    return lines
 
 
 def _person_lines(table: Table, address_split) -> list[RegisterLine]:
