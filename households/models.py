@@ -503,12 +503,12 @@ def purge_access_logs(*, today, dry_run=False):
 
 class ColumnAliasQuerySet(models.QuerySet):
     def visible_to(self, who):
-        """Every street's own names and the names for all streets: a street admin sees his streets'
-        and the common ones; superusers all."""
+        """The names for all streets, and those of the streets the user works in (his node's
+        street); superusers all. Who may add or change them is the admin's permission."""
         scope = scope_of(who)
         if scope.everything:
             return self
-        streets = Node.objects.visible_to(scope, ancestors=False).filter(kind=NodeKind.STREET)
+        streets = Node.objects.visible_to(scope).filter(kind=NodeKind.STREET)
         return self.filter(Q(street__isnull=True) | Q(street__in=streets))
 
     def for_table(self, table: str, street=None):
@@ -519,7 +519,7 @@ class ColumnAliasQuerySet(models.QuerySet):
         return self.filter(q, table=table)
 
 
-class ColumnAlias(models.Model):
+class ColumnAlias(VersionedModel):
     """表头对照: a column name an office's spreadsheet uses, and the field it means (or none: ignore the
     column). Added by the street admin in the admin, or remembered from an import's column mapping;
     they come on top of the names the product knows (households.column_aliases)."""

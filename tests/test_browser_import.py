@@ -42,11 +42,12 @@ def test_an_office_file_is_previewed_with_what_was_found_and_its_columns_can_be_
 
     # An .xls with a title row, 序号, aliases and merged 社区/网格 cells.
     upload(page, live_server, "combo.xls")
+    main = page.inner_text("#content-main")
+    assert "检查通过" in main, main
     found = page.inner_text(".found")
     assert "Excel 97-2003 工作簿（.xls）" in found and "第 4 行" in found and "序号" in found
     page.click("text=调整各列对应的字段")  # folded away when the check passed
     assert page.input_value("#id_field-1") == "community"  # B: 社区名称
-    assert "检查通过" in page.inner_text("#content-main")
     screenshot(page, "import_office_xls_preview")
     page.click("input[value=确认导入]")
     page.wait_for_load_state()

@@ -520,6 +520,8 @@ ADMIN_KINDS = {
     "export/": ("export", "export", "export", False),
     "import/": ("import", "import", "import", False),
     "import/confirm/": ("import_confirm", "import", "import", False),
+    # The preview's column mapping: POST re-checks the pending upload (GET goes back to the form).
+    "import/columns/": ("import_columns", "import", "import", False),
     "import/template/": ("import_template", "import", None, False),
     # The register import's jobs: ?job=<id> in the query (none: back to the import form), the
     # user's own jobs only (tested in households/tests/test_import_large.py).

@@ -328,7 +328,7 @@ class ColumnAliasAdmin(SafeModelAdmin):
 
     form = ColumnAliasForm
     list_display = ("header", "field_label", "table_label", "street", "created_by", "created_at")
-    list_filter = ("table", "street")
+    list_filter = ("table", ("street", admin.RelatedOnlyFieldListFilter))
     search_fields = ("header",)
     list_select_related = ("street", "created_by")
 
