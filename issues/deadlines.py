@@ -1,7 +1,9 @@
 """Deadlines of an issue (诉求): the plan due date and the close due date, in China's working days.
 
 The counting itself lives in ``issues/workdays.py``; this module holds the numbers and applies them.
-Deadlines are counted from ``registered_on`` (the start day not counted) and are never typed by hand.
+Deadlines are counted from ``registered_on`` (the start day not counted) and are never typed by hand,
+unless a step restarted a clock (``restart_deadlines``): a resubmission after 退回 and a reopening
+restart both from that day, a re-route after 退办 restarts the plan's for the new department.
 A deadline that walked through a day no calendar source covers is provisional (暂定) until the
 office enters that year; entering it (or correcting any day) recomputes the open deadlines it moved
 (``recompute_open_deadlines``, called by the admin and, after commit, by the HolidayOverride signal
@@ -57,12 +59,20 @@ def close_working_days(severity: str) -> int:
 
 
 def compute_deadlines(
-    registered_on: datetime.date, severity: str, extension_days: int = 0, *, calendar: WorkCalendar | None = None
+    registered_on: datetime.date,
+    severity: str,
+    extension_days: int = 0,
+    *,
+    calendar: WorkCalendar | None = None,
+    plan_from: datetime.date | None = None,
+    due_from: datetime.date | None = None,
 ) -> dict[str, datetime.date | bool]:
-    """The four deadline fields for these inputs (a dict keyed like the Issue fields)."""
+    """The four deadline fields for these inputs (a dict keyed like the Issue fields). Each deadline
+    counts from its own start day when one is given (``plan_from`` / ``due_from``), else from
+    ``registered_on``."""
     calendar = calendar or workdays.current_calendar()
-    plan = calendar.add_working_days(registered_on, PLAN_WORKING_DAYS)
-    due = calendar.add_working_days(registered_on, close_working_days(severity) + (extension_days or 0))
+    plan = calendar.add_working_days(plan_from or registered_on, PLAN_WORKING_DAYS)
+    due = calendar.add_working_days(due_from or registered_on, close_working_days(severity) + (extension_days or 0))
     return {
         "plan_due_on": plan.date,
         "plan_due_provisional": plan.provisional,
@@ -72,12 +82,44 @@ def compute_deadlines(
 
 
 def apply_deadlines(issue: Issue, *, calendar: WorkCalendar | None = None) -> None:
-    """Set plan_due_on/_provisional and due_on/_provisional from registered_on, severity and
-    extension_days. Does not save."""
+    """Set plan_due_on/_provisional and due_on/_provisional from registered_on (or the restart days
+    plan_from / due_from), severity and extension_days. Does not save."""
     for field, value in compute_deadlines(
-        issue.registered_on, issue.severity, issue.extension_days, calendar=calendar
+        issue.registered_on,
+        issue.severity,
+        issue.extension_days,
+        calendar=calendar,
+        plan_from=issue.plan_from,
+        due_from=issue.due_from,
     ).items():
         setattr(issue, field, value)
+
+
+def restart_deadlines(
+    issue: Issue, day: datetime.date, *, plan: bool = True, close: bool = True, calendar: WorkCalendar | None = None
+) -> None:
+    """Start the plan clock and/or the close clock again from ``day`` and recompute. Does not save.
+
+    The rule of the ledger: whoever must act next gets the full time from the day the issue reached
+    him. A resubmission after 退回 and a reopening after 回头看 restart both (a reopening also drops
+    the extensions of the round before: they were granted against the old deadline); a re-route
+    after 退办 restarts only the plan's, for the new department (the resident's wait to an answer
+    does not start over because the first department was the wrong one).
+    """
+    if plan:
+        issue.plan_from = day
+    if close:
+        issue.due_from = day
+    apply_deadlines(issue, calendar=calendar)
+
+
+# 本周到期: a deadline within the next seven days, today included — the same count on any weekday.
+UPCOMING_DAYS = 7
+
+
+def upcoming_window(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """(first, last) day of 本周到期 seen on ``today``: today and the six days after it."""
+    return today, today + datetime.timedelta(days=UPCOMING_DAYS - 1)
 
 
 def working_days_left(issue: Issue, *, on: datetime.date, calendar: WorkCalendar | None = None) -> int | None:
@@ -188,7 +230,7 @@ def recompute_open_deadlines(
     return changed
 
 
-_READ = ("id", "version", "status", "registered_on", "severity", "extension_days", *_FIELDS)
+_READ = ("id", "version", "status", "registered_on", "plan_from", "due_from", "severity", "extension_days", *_FIELDS)
 
 
 def _moves(rows, calendar) -> list[tuple[int, int, dict, dict]]:
@@ -199,7 +241,12 @@ def _moves(rows, calendar) -> list[tuple[int, int, dict, dict]]:
         if current["status"] not in OPEN_STATUSES:
             continue
         new = compute_deadlines(
-            current["registered_on"], current["severity"], current["extension_days"], calendar=calendar
+            current["registered_on"],
+            current["severity"],
+            current["extension_days"],
+            calendar=calendar,
+            plan_from=current["plan_from"],
+            due_from=current["due_from"],
         )
         old = {f: current[f] for f in _FIELDS}
         if old != new:

@@ -40,15 +40,18 @@ HEADERS = (
     "登记日期",
     "方案时限",
     "办结时限",
+    "时限暂定",
     "责任单位",
     "责任人",
     "办理情况",
     "状态",
     "是否逾期",
 )
-WIDTHS = (6, 12, 10, 22, 48, 10, 8, 12, 18, 18, 16, 10, 48, 10, 9)
+WIDTHS = (6, 12, 10, 22, 48, 10, 8, 12, 12, 12, 18, 16, 10, 48, 10, 9)
 CHUNK_SIZE = 2000
-PROVISIONAL = "（暂定）"
+# 时限暂定: which deadlines fall in a year without holiday data (issues/workdays.py), counted
+# Monday to Friday until the schedule is entered. The deadlines themselves stay date cells.
+PROVISIONAL = "暂定"
 DATE_FORMAT = "yyyy-mm-dd"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -86,13 +89,11 @@ def handling_summary(*, merged_into_id, plan_text, answer, closure) -> str:
     return "；".join(parts)
 
 
-def _deadline(sheet, day, provisional):
-    if day is None:
-        return None
-    if provisional:
-        # 暂定 deadlines are text, so the mark travels with the date wherever the sheet is copied.
-        return f"{day:%Y-%m-%d}{PROVISIONAL}"
-    return _date(sheet, day)
+def provisional_note(*, plan_due_on, plan_provisional, due_on, due_provisional) -> str:
+    """时限暂定: "方案时限暂定", "办结时限暂定", both, or empty."""
+    marked = [name for name, day, mark in (("方案时限", plan_due_on, plan_provisional), ("办结时限", due_on, due_provisional))
+              if day is not None and mark]  # fmt: skip
+    return "、".join(marked) + PROVISIONAL if marked else ""
 
 
 def _date(sheet, day):
@@ -189,8 +190,14 @@ def ledger_row(sheet, number, r, *, full_address):
         CATEGORY_LABELS.get(r["category"], r["category"]),
         SEVERITY_LABELS.get(r["severity"], r["severity"]),
         _date(sheet, r["registered_on"]),
-        _deadline(sheet, r["plan_due_on"], r["plan_due_provisional"]),
-        _deadline(sheet, r["due_on"], r["due_provisional"]),
+        _date(sheet, r["plan_due_on"]),
+        _date(sheet, r["due_on"]),
+        provisional_note(
+            plan_due_on=r["plan_due_on"],
+            plan_provisional=r["plan_due_provisional"],
+            due_on=r["due_on"],
+            due_provisional=r["due_provisional"],
+        ),  # fmt: skip
         r["department__name"] or "",
         display_name(
             r["assignee__cadre__name"], r["assignee__first_name"], r["assignee__last_name"], r["assignee__username"]

@@ -6,8 +6,6 @@ Every action form carries the issue ``version`` it was rendered with, so that th
 stale or double submit (StaleIssueError) instead of overwriting someone else's change.
 """
 
-import datetime
-
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
@@ -17,8 +15,8 @@ from core.params import parse_int
 from households.models import Household
 from visitplan.models import Cadre, Department
 
-from .deadlines import CLOSE_WORKING_DAYS
-from .models import Category, Level, Severity, Status
+from .deadlines import CLOSE_WORKING_DAYS, upcoming_window
+from .models import OPEN_STATUSES, Category, Level, Severity, Status
 from .services import MAX_EXTENSION_DAYS
 
 
@@ -61,7 +59,7 @@ class LedgerFilterForm(forms.Form):
     due = forms.ChoiceField(
         label="时限",
         required=False,
-        choices=[("", "全部时限"), ("overdue", "逾期"), ("week", "本周到期")],
+        choices=[("", "全部时限"), ("overdue", "逾期"), ("week", "7日内到期"), ("reopened", "重新办理")],
     )
     q = forms.CharField(label="搜索", required=False, max_length=100)
 
@@ -94,6 +92,8 @@ class LedgerFilterForm(forms.Form):
             queryset = queryset.overdue(on=today)
         elif due == "week":
             queryset = queryset.open().filter(due_this_week_q(today))
+        elif due == "reopened":
+            queryset = queryset.filter(reopened_q())
         term = (data.get("q") or "").strip()
         if term:
             queryset = queryset.filter(search_q(term))
@@ -107,10 +107,16 @@ class LedgerFilterForm(forms.Form):
 
 
 def due_this_week_q(today):
-    """本周到期: a running deadline (the plan's while no plan is posted, or the close deadline) that falls
-    between today and Sunday. Combine with ``.open()``; the deadlines come from issues/deadlines.py."""
-    sunday = today + datetime.timedelta(days=6 - today.weekday())
-    return Q(due_on__range=(today, sunday)) | Q(plan_due_on__range=(today, sunday), plan_posted_on__isnull=True)
+    """7日内到期: a running deadline (the plan's while no plan is posted, or the close deadline) within
+    ``deadlines.upcoming_window(today)`` — today and the six days after, whatever the weekday. Combine
+    with ``.open()``."""
+    window = upcoming_window(today)
+    return Q(due_on__range=window) | Q(plan_due_on__range=window, plan_posted_on__isnull=True)
+
+
+def reopened_q():
+    """重新办理: reopened after a 回头看 and still running against its new deadlines."""
+    return Q(reopened_on__isnull=False, status__in=OPEN_STATUSES)
 
 
 def search_q(term):
@@ -194,10 +200,36 @@ def _text_field(label, placeholder="", required=True, rows=3):
 
 class AcceptForm(ActionForm):
     action, title, submit = "accept", "审核通过", "审核通过，待交办"
+    severity = forms.ChoiceField(
+        label="诉求等级",
+        choices=Severity.choices,
+        required=False,
+        help_text="、".join(f"{s.label} {CLOSE_WORKING_DAYS[s]} 个工作日" for s in Severity)
+        + "内办结；调整后重算办结时限",
+    )
+    severity_reason = _text_field("调整等级理由", "调整等级时必填", required=False, rows=2)
     note = _text_field("审核意见", "可不填", required=False, rows=2)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.issue is not None and not self.is_bound:
+            self.initial.setdefault("severity", self.issue.severity)
+
+    def clean(self):
+        data = super().clean()
+        severity = data.get("severity")
+        changed = bool(severity) and self.issue is not None and severity != self.issue.severity
+        if changed and not (data.get("severity_reason") or "").strip():
+            self.add_error("severity_reason", "调整诉求等级须填写理由")
+        return data
+
     def service_kwargs(self):
-        return {"note": self.cleaned_data["note"].strip()}
+        severity = self.cleaned_data.get("severity") or None
+        return {
+            "note": self.cleaned_data["note"].strip(),
+            "severity": severity,
+            "severity_reason": self.cleaned_data["severity_reason"].strip(),
+        }
 
 
 class ReturnForm(ActionForm):
@@ -208,31 +240,75 @@ class ReturnForm(ActionForm):
         return {"reason": self.cleaned_data["reason"].strip()}
 
 
+class ResubmitForm(ActionForm):
+    action, title, submit = "resubmit", "补充后重新提交", "重新提交审核"
+    text = forms.CharField(label="诉求内容", max_length=2000, widget=_textarea(5))
+    note = _text_field("补充说明", "补充了哪些情况（可不填）", required=False, rows=2)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.issue is not None and not self.is_bound:
+            self.initial.setdefault("text", self.issue.text)
+
+    def clean_text(self):
+        text = self.cleaned_data["text"].strip()
+        if not text:
+            raise forms.ValidationError("请填写诉求内容")
+        return text
+
+    def service_kwargs(self):
+        return {"text": self.cleaned_data["text"], "note": self.cleaned_data["note"].strip()}
+
+
+class PersonSelect(forms.Select):
+    """A select whose options carry their person's department (``data-department``), so that the
+    issue page's script can offer only the chosen department's people."""
+
+    def __init__(self, *args, department_of=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.department_of = department_of if department_of is not None else {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        department = self.department_of.get(parse_int(value))
+        if department is not None:
+            option["attrs"]["data-department"] = str(department)
+        return option
+
+
 class RouteForm(ActionForm):
     action, title, submit = "route", "交办责任单位", "交办"
     department = forms.ModelChoiceField(
         label="责任单位", queryset=Department.objects.none(), empty_label="请选择责任单位"
     )
-    assignee = forms.TypedChoiceField(label="责任人", required=False, coerce=int, empty_value=None)
+    assignee = forms.TypedChoiceField(label="责任人", required=False, coerce=int, empty_value=None, widget=PersonSelect)
     note = _text_field("交办意见", "办理要求、联系人等", required=False, rows=2)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["department"].queryset = Department.objects.all()
-        # Responsible persons are the login users of the departments' cadres, grouped by department; the
-        # page's script narrows the list to the chosen department, clean() checks it.
+        # Responsible persons are the login users of the departments' cadres. Once a department is chosen
+        # (a bound form) only its people are offered; before that every option carries its department and
+        # the page's script offers only the chosen department's. clean() checks it either way.
         cadres = (
             Cadre.objects.active()
             .filter(department__isnull=False, user__isnull=False, user__is_active=True)
             .select_related("department")
             .order_by("department__name", "name")
         )
-        groups = {}
+        chosen = parse_int(self.data.get("department")) if self.is_bound else None
         self._department_of = {}
+        people = []
         for cadre in cadres:
-            groups.setdefault(cadre.department.name, []).append((cadre.user_id, cadre.name))
             self._department_of[cadre.user_id] = cadre.department_id
-        self.fields["assignee"].choices = [("", "暂不指定（由单位内部分派）")] + list(groups.items())
+            people.append((cadre.user_id, cadre.department_id, f"{cadre.name}（{cadre.department.name}）"))
+        none = ("", "暂不指定（由单位内部分派）")
+        field = self.fields["assignee"]
+        # Any department's person is a valid choice, so that clean() can say what is wrong with him.
+        field.choices = [none, *((user_id, label) for user_id, _d, label in people)]
+        # The list shown: once a department is chosen, its people only.
+        field.widget.choices = [none, *((u, label) for u, d, label in people if chosen is None or d == chosen)]
+        field.widget.department_of = self._department_of
 
     def clean(self):
         data = super().clean()
@@ -388,6 +464,7 @@ ACTION_FORMS = {
     for form in (
         AcceptForm,
         ReturnForm,
+        ResubmitForm,
         RouteForm,
         PlanForm,
         ProgressForm,

@@ -146,6 +146,11 @@ class Issue(VersionedModel):
     )
 
     registered_on = models.DateField("登记日期")
+    # The days the two deadlines count from (issues/deadlines.py); empty = the registration day. A
+    # resubmission after 退回 and a reopening restart both, a re-route after 退办 restarts the plan's.
+    plan_from = models.DateField("方案时限起算日", null=True, blank=True, editable=False)
+    due_from = models.DateField("办结时限起算日", null=True, blank=True, editable=False)
+    reopened_on = models.DateField("重新办理日期", null=True, blank=True, editable=False)
     plan_due_on = models.DateField("方案时限", null=True, blank=True, editable=False)
     plan_due_provisional = models.BooleanField("方案时限暂定", default=False, editable=False)
     due_on = models.DateField("办结时限", null=True, blank=True, editable=False)
@@ -209,6 +214,8 @@ class EventKind(models.TextChoices):
     EXTENSION_REJECTED = "extension_rejected", "驳回延期"
     ESCALATED = "escalated", "提级办理"
     REOPENED = "reopened", "重新办理"
+    RESUBMITTED = "resubmitted", "补充后重新提交"
+    SEVERITY_CHANGED = "severity_changed", "调整等级"
     FOLLOWED_UP = "followed_up", "回头看"
     DEADLINE_RECOMPUTED = "deadline_recomputed", "时限重算"
     NOTE = "note", "备注"

@@ -20,8 +20,11 @@ action             roles
 register           干部/网格员, 社区书记, 街道管理员, 领导 (leaders visit focus households and
                    file what they hear) — for a household they can see; the raiser may answer on
                    the spot (现场答复/即知即办), which closes the issue at once
-accept             街道管理员, 社区书记 (审核; the secretary within his community)
+accept             街道管理员, 社区书记 (审核; the secretary within his community); the reviewer
+                   may set the severity (等级) then, with a reason, and the close deadline follows it
 return             街道管理员, 社区书记 (退回登记人)
+resubmit           the registrar himself (干部/网格员, 社区书记, 街道管理员): completes a returned
+                   issue and sends it back to 待审核
 merge              街道管理员 (整合分类: duplicates may sit in two communities of the street)
 route              街道管理员, 社区书记 (交办 to a department with an optional responsible person)
 misroute           部门经办人 of the issue's department (退办, with a reason)
@@ -42,13 +45,19 @@ Besides the steps, ``issue_record_followup`` writes a 回头看 result on the ti
 
 Decisions worth knowing:
 
-- Reopening keeps the deadlines the issue had (``registered_on`` is the ledger's date and the
-  deadlines follow from it): a reopened issue past its ``due_on`` shows overdue at once, as an
-  issue closed without being solved should; the department asks for an extension if it needs
-  time. The old answer, closure and closing date are cleared (they stay on the timeline), so
-  the issue must be answered again before it can be closed.
+- Whoever must act next gets his full time from the day the issue reached him
+  (``deadlines.restart_deadlines``): a resubmission after 退回 and a reopening restart both
+  deadlines from that day (a reopening also drops the extensions of the round before, and is
+  dated in ``reopened_on`` so that statistics count it as reopened, not as late since its
+  registration); a re-route after 退办 restarts the plan deadline for the new department. The
+  ledger's ``registered_on`` never changes. A reopening clears the old answer, closure and
+  closing date (they stay on the timeline), so the issue must be answered again before it can
+  be closed.
+- 退办 also clears the returning department's plan (it stays on the timeline): the next
+  department posts its own.
 - A reopened issue without a department (closed on the spot or explained) goes back to
-  待交办 (accepted) to be routed; with a department it goes to 办理中 (in_progress).
+  待交办 (accepted) to be routed; with a department it goes to 办理中 (in_progress), or to
+  已交办 (routed) when the department never posted a plan, so that it can post one.
 - 退办 (misroute) also voids a pending extension request of the department that returned it.
 - ``request_extension`` and the second side of a merge write an event but do not bump the
   version: no field of that issue changes, and bumping would make everybody's open form stale.
@@ -71,7 +80,7 @@ from households.models import Household
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN, user_roles
 from households.scoping import user_cadre
 
-from .deadlines import apply_deadlines  # every deadline rule lives there
+from .deadlines import apply_deadlines, format_deadline, restart_deadlines  # every deadline rule lives there
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -112,6 +121,7 @@ _WORKING = frozenset({S.ROUTED, S.PLANNED, S.IN_PROGRESS})
 TRANSITIONS: dict[str, tuple[frozenset, str | None]] = {
     "accept": (frozenset({S.REGISTERED}), S.ACCEPTED),
     "return": (frozenset({S.REGISTERED}), S.RETURNED),
+    "resubmit": (frozenset({S.RETURNED}), S.REGISTERED),
     "merge": (frozenset({S.REGISTERED, S.ACCEPTED}), S.MERGED),
     "route": (frozenset({S.ACCEPTED}), S.ROUTED),
     "misroute": (_WORKING, S.ACCEPTED),
@@ -133,6 +143,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "register": frozenset({CADRE, SECRETARY, STREET_ADMIN, LEADER}),
     "accept": frozenset({STREET_ADMIN, SECRETARY}),
     "return": frozenset({STREET_ADMIN, SECRETARY}),
+    # The registrar himself (see _role_allows); leaders only read the issue pages.
+    "resubmit": frozenset({CADRE, SECRETARY, STREET_ADMIN}),
     "merge": frozenset({STREET_ADMIN}),
     "route": frozenset({STREET_ADMIN, SECRETARY}),
     "misroute": frozenset({DEPARTMENT_HANDLER}),
@@ -169,6 +181,7 @@ ACTIONS = tuple(TRANSITIONS)
 ACTION_LABELS = {
     "accept": "审核通过",
     "return": "退回",
+    "resubmit": "重新提交",
     "merge": "合并",
     "route": "交办",
     "misroute": "退办",
@@ -219,6 +232,8 @@ def _role_allows(user, action, issue, *, level=None) -> bool:
     if action in DEPARTMENT_ACTIONS:
         cadre = user_cadre(user)
         return bool(cadre and cadre.department_id and cadre.department_id == issue.department_id)
+    if action == "resubmit":
+        return issue.raised_by_id is not None and issue.raised_by_id == user.pk
     if action == "reopen" and not roles & {STREET_ADMIN, SECRETARY}:
         # A cadre reopens only what his own 回头看 found unsolved (see grant_reopen).
         return any(check(user, issue) for check in _REOPEN_GRANTS)
@@ -237,6 +252,8 @@ def _target_status(action, issue):
     target = TRANSITIONS[action][1]
     if action == "reopen" and not issue.department_id:
         return S.ACCEPTED
+    if action == "reopen" and issue.plan_posted_on is None:
+        return S.ROUTED  # closed before any plan: the department posts one first
     return target
 
 
@@ -262,6 +279,8 @@ def _require(action, by, issue, version, **role_kwargs):
             raise IssueActionError(f"该诉求未交办到您的部门，不能执行“{ACTION_LABELS[action]}”")
         if action == "reopen":
             raise IssueActionError("该诉求不在您的回头看名单上，不能重新办理")
+        if action == "resubmit":
+            raise IssueActionError("只有登记人可以补充后重新提交")
         raise IssueActionError("社区书记只能将社区层级的诉求提级到街道")
     if version is not None and issue.version != version:
         raise StaleIssueError()
@@ -424,15 +443,92 @@ def issue_register(
     return issue
 
 
-def issue_accept(*, issue: Issue, by: AbstractBaseUser, version: int, note: str = "") -> Issue:
-    """审核通过: the issue waits to be routed."""
-    return _step("accept", issue=issue, by=by, version=version, kind=EventKind.ACCEPTED, text=note.strip())
+def issue_accept(
+    *,
+    issue: Issue,
+    by: AbstractBaseUser,
+    version: int,
+    note: str = "",
+    severity: str | None = None,
+    severity_reason: str = "",
+) -> Issue:
+    """审核通过: the issue waits to be routed.
+
+    ``severity``: the reviewer's 等级 when it differs from the registrar's; it needs
+    ``severity_reason``, recomputes the close deadline and writes a 调整等级 event with both.
+    """
+    if severity is not None and severity not in Severity.values:
+        raise IssueActionError("请选择正确的诉求等级")
+    severity_reason = (severity_reason or "").strip()
+    changed = {}
+
+    def change(current):
+        if severity is None or severity == current.severity:
+            return None
+        if not severity_reason:
+            raise IssueActionError("调整诉求等级须填写理由")
+        changed.update(
+            old=current.severity,
+            new=severity,
+            old_due=format_deadline(current.due_on, current.due_provisional),
+        )
+        current.severity = severity
+        apply_deadlines(current)
+        changed["new_due"] = format_deadline(current.due_on, current.due_provisional)
+        return {"severity": severity}
+
+    with transaction.atomic():
+        current = _step(
+            "accept", issue=issue, by=by, version=version, kind=EventKind.ACCEPTED, text=note.strip(), change=change
+        )
+        if changed:
+            _event(
+                current,
+                by=by,
+                kind=EventKind.SEVERITY_CHANGED,
+                text=(
+                    f"等级由“{Severity(changed['old']).label}”调整为“{Severity(changed['new']).label}”："
+                    f"{severity_reason}；办结时限 {changed['old_due']} → {changed['new_due']}"
+                ),
+                data={
+                    "old": changed["old"],
+                    "new": changed["new"],
+                    "reason": severity_reason,
+                    "old_due_on": changed["old_due"],
+                    "due_on": changed["new_due"],
+                },
+            )
+    return current
 
 
 def issue_return(*, issue: Issue, by: AbstractBaseUser, version: int, reason: str) -> Issue:
     """退回登记人 (not a request for the ledger, or incomplete); the reason is required."""
     reason = _text(reason, "请填写退回理由")
     return _step("return", issue=issue, by=by, version=version, kind=EventKind.RETURNED, text=reason)
+
+
+def issue_resubmit(*, issue: Issue, by: AbstractBaseUser, version: int, text: str, note: str = "") -> Issue:
+    """补充后重新提交: the registrar completes a returned issue (its text) and sends it back to 待审核.
+    The deadlines start again from today: the time it spent with him is not the department's."""
+    text = _text(text, "请填写诉求内容")
+    note = note.strip()
+    today = _today()
+
+    def change(current):
+        old = {"old_text": current.text} if current.text != text else {}
+        current.text = text
+        restart_deadlines(current, today)
+        return {**old, "plan_due_on": _iso(current.plan_due_on), "due_on": _iso(current.due_on)}
+
+    return _step(
+        "resubmit",
+        issue=issue,
+        by=by,
+        version=version,
+        kind=EventKind.RESUBMITTED,
+        text=note or "已补充诉求内容，重新提交审核",
+        change=change,
+    )
 
 
 def issue_merge(*, issue: Issue, into: Issue, by: AbstractBaseUser, version: int, note: str = "") -> Issue:
@@ -493,6 +589,10 @@ def issue_route(
     def change(current):
         current.department_id = department.pk
         current.assignee_id = assignee.pk if assignee is not None else None
+        if IssueEvent.objects.filter(issue_id=current.pk, kind=EventKind.MISROUTED).exists():
+            # A re-route after 退办: the new department gets its full time for a plan.
+            restart_deadlines(current, _today(), close=False)
+            return {"rerouted": True, "plan_due_on": _iso(current.plan_due_on)}
         return None
 
     text = note.strip() or f"交办{department.name}" + (f"（责任人：{_person(assignee)}）" if assignee else "")
@@ -514,8 +614,13 @@ def issue_misroute(*, issue: Issue, by: AbstractBaseUser, version: int, reason: 
 
     def change(current):
         old = {"department": current.department_id, "assignee": current.assignee_id}
+        if current.plan_posted_on is not None:
+            # The department's plan leaves with it (its PLAN_POSTED event stays on the timeline).
+            old.update(old_plan=current.plan_text, old_plan_posted_on=_iso(current.plan_posted_on))
         current.department = None
         current.assignee = None
+        current.plan_text = ""
+        current.plan_posted_on = None
         voided = ExtensionRequest.objects.filter(issue=current, decision=ExtensionRequest.Decision.PENDING).update(
             decision=ExtensionRequest.Decision.REJECTED, decided_by=by, decided_at=timezone.now()
         )
@@ -710,9 +815,10 @@ def issue_escalate(
 
 
 def issue_reopen(*, issue: Issue, by: AbstractBaseUser, reason: str, version: int | None = None) -> Issue:
-    """重新办理 after a failed follow-up. Keeps the deadlines (see the module docstring)."""
+    """重新办理 after a failed follow-up: new deadlines from today (see the module docstring)."""
     reason = _text(reason, "请填写重新办理的原因")
     version = issue.version if version is None else version
+    today = _today()
 
     def change(current):
         old = {
@@ -720,13 +826,18 @@ def issue_reopen(*, issue: Issue, by: AbstractBaseUser, reason: str, version: in
             "old_answer": current.answer,
             "old_answered_on": _iso(current.answered_on),
             "old_closed_on": _iso(current.closed_on),
-            "due_on": _iso(current.due_on),
+            "old_plan_due_on": _iso(current.plan_due_on),
+            "old_due_on": _iso(current.due_on),
+            "old_extension_days": current.extension_days,
         }
         current.closure = ""
         current.answer = ""
         current.answered_on = None
         current.closed_on = None
-        return old
+        current.reopened_on = today
+        current.extension_days = 0
+        restart_deadlines(current, today)
+        return {**old, "plan_due_on": _iso(current.plan_due_on), "due_on": _iso(current.due_on)}
 
     return _step("reopen", issue=issue, by=by, version=version, kind=EventKind.REOPENED, text=reason, change=change)
 

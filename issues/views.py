@@ -29,8 +29,16 @@ from visitplan.models import Department
 
 from . import deadlines, services, workdays
 from .exporting import household_address, ledger_export_response, with_overdue_flag
-from .forms import ACTION_FORMS, IssueRegisterForm, LedgerFilterForm, MergeForm, due_this_week_q, person_name
-from .models import OPEN_STATUSES, Issue, IssueEvent, Status, overdue_q
+from .forms import (
+    ACTION_FORMS,
+    IssueRegisterForm,
+    LedgerFilterForm,
+    MergeForm,
+    due_this_week_q,
+    person_name,
+    reopened_q,
+)
+from .models import OPEN_STATUSES, EventKind, Issue, IssueEvent, Status, overdue_q
 from .scoping import get_issue_for_user
 from .services import ACTION_LABELS, IssueActionError, StaleIssueError
 
@@ -167,6 +175,7 @@ def ledger(request):
         overdue=Count("pk", filter=overdue_q(today)),
         week=Count("pk", filter=Q(status__in=OPEN_STATUSES) & due_this_week_q(today)),
         review=Count("pk", filter=Q(status=Status.REGISTERED)),
+        reopened=Count("pk", filter=reopened_q()),
     )
     page = _paginate(request, filtered, today=today, count=None if form.active else stats["total"])
     return _render(
@@ -207,18 +216,23 @@ def review_queue(request):
 
 @login_required
 def my_issues(request):
-    """A department handler's list: routed to my department or assigned / escalated to me; overdue first."""
+    """My issues: routed to my department, assigned / escalated to me, and those I registered that were
+    returned to me to complete (退回登记人, first: they wait for me); then overdue first."""
     user = request.user
     today = timezone.localdate()
     cadre = user_cadre(user)
-    mine = Q(assignee=user) | Q(level_person=user)
+    returned = Q(raised_by=user, status=Status.RETURNED)
+    mine = Q(assignee=user) | Q(level_person=user) | returned
     if cadre is not None and cadre.department_id:
         mine |= Q(department_id=cadre.department_id)
     qs = Issue.objects.visible_to(user).filter(mine)
     show = choice_param(request, "show", ("all",))
     if show != "all":
-        qs = qs.filter(status__in=(*OPEN_STATUSES, Status.RESOLVED))
-    qs = with_overdue_flag(qs, today=today).order_by(F("overdue_now").desc(), F("due_on").asc(nulls_last=True), "id")
+        qs = qs.filter(Q(status__in=(*OPEN_STATUSES, Status.RESOLVED)) | returned)
+    qs = with_overdue_flag(qs, today=today).annotate(
+        waits_for_me=Case(When(returned, then=Value(1)), default=Value(0), output_field=IntegerField())
+    )
+    qs = qs.order_by(F("waits_for_me").desc(), F("overdue_now").desc(), F("due_on").asc(nulls_last=True), "id")
     page = _paginate(request, qs, today=today)
     for issue in page.object_list:
         allowed = sorted(services.allowed_actions(user, issue), key=lambda a: not ACTION_FORMS[a].primary)
@@ -280,6 +294,9 @@ def _render_detail(request, issue, *, bound=None):
         pending.requested_by_name = person_name(pending.requested_by)
     for event in events:
         event.actor_name = person_name(event.actor) if event.actor_id else "系统"
+    returned_reason = None
+    if issue.status == Status.RETURNED:
+        returned_reason = next((e.text for e in reversed(events) if e.kind == EventKind.RETURNED), "")
     return _render(
         request,
         "issues/detail.html",
@@ -288,6 +305,8 @@ def _render_detail(request, issue, *, bound=None):
             "address": household_address(issue.household, full=can_view_full_pii(user)),
             "events": events,
             "forms": forms,
+            "form_actions": [f.action for f in forms],
+            "returned_reason": returned_reason,
             "open_action": open_action,
             "can_merge": "merge" in allowed,
             "pending": pending,

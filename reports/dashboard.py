@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Exists, F, FilteredRelation, OuterRef, Q, Sum
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, FilteredRelation, OuterRef, Q, Sum
 
 from households.models import FocusGroup, Household, Node, NodeKind
 from issues import workdays
@@ -248,33 +248,88 @@ def _cadre_row(cadre, campaign, counts, month):
 # ---------------------------------------------------------------------------------------- issues
 
 
-def issue_figures(user, period, communities, *, today):
-    """Issues of the period: by category and status, on time, overdue now, working days to close."""
-    issues = Issue.objects.visible_to(user).filter(
+# The issue figures by name: each is a filter over the period's issues (``period_issues``); the
+# dashboard counts them and the rows page behind each figure lists them, so a figure and its rows
+# cannot disagree.
+ISSUE_FIGURES = {
+    "total": "收集诉求",
+    "open": "在办诉求",
+    "overdue": "逾期诉求",
+    "plan_due": "应报方案",
+    "plan_on_time": "按时上报方案",
+    "close_due": "应办结",
+    "close_on_time": "按时办结",
+    "merged": "合并重复诉求",
+    "on_the_spot": "现场答复",
+}
+# A rate's rows: the figure it divides by, and the figure of the rows on time.
+ISSUE_RATES = {"plan_due": "plan_on_time", "close_due": "close_on_time"}
+
+
+def _answered_q():
+    return Q(answered_on__isnull=False) & ~Q(status=Status.MERGED)
+
+
+def issue_figure_q(figure, *, today) -> Q:
+    """The filter of one figure of ``ISSUE_FIGURES`` (``Q()`` for every issue of the period)."""
+    if figure == "total":
+        return Q()
+    if figure == "open":
+        return Q(status__in=OPEN_STATUSES)
+    if figure == "overdue":
+        return overdue_q(today)
+    if figure == "plan_due":
+        # Those that needed a plan (routed to a department) and whose plan is posted or late.
+        return Q(plan_posted_on__isnull=False) | Q(
+            plan_due_on__lt=today, status__in=OPEN_STATUSES, department__isnull=False
+        )
+    if figure == "plan_on_time":
+        return Q(plan_posted_on__isnull=False, plan_posted_on__lte=F("plan_due_on"))
+    if figure == "close_due":
+        return _answered_q() | Q(due_on__lt=today, status__in=OPEN_STATUSES)
+    if figure == "close_on_time":
+        return _answered_q() & Q(answered_on__lte=F("due_on"))
+    if figure == "merged":
+        return Q(status=Status.MERGED)
+    if figure == "on_the_spot":
+        return Q(closure=Closure.ON_THE_SPOT)
+    raise ValueError(f"unknown issue figure: {figure}")
+
+
+def period_issues(user, period, communities):
+    """The issues every issue figure counts: registered in the period, in the reader's communities."""
+    return Issue.objects.visible_to(user).filter(
         registered_on__range=(period.first, period.last), community_id__in=communities
     )
+
+
+def issue_rows(user, period, communities, figure, *, today, status=None, category=None):
+    """The issues behind one figure (``ISSUE_FIGURES``), narrowed to a status or a category as the
+    charts are; for a rate (``ISSUE_RATES``) each row carries ``on_time``."""
+    rows = period_issues(user, period, communities).filter(issue_figure_q(figure, today=today))
+    if status:
+        rows = rows.filter(status=status)
+    if category:
+        rows = rows.filter(category=category)
+    if figure in ISSUE_RATES:
+        on_time = issue_figure_q(ISSUE_RATES[figure], today=today)
+        rows = rows.annotate(on_time=ExpressionWrapper(on_time, output_field=BooleanField()))
+    return rows
+
+
+def issue_figures(user, period, communities, *, today):
+    """Issues of the period: by category and status, on time, overdue now, working days to close."""
+    issues = period_issues(user, period, communities)
     by_status = dict(issues.values("status").annotate(n=Count("pk")).values_list("status", "n"))
     by_category = dict(issues.values("category").annotate(n=Count("pk")).values_list("category", "n"))
-    answered_q = Q(answered_on__isnull=False) & ~Q(status=Status.MERGED)
-    f = issues.aggregate(
-        total=Count("pk"),
-        merged=Count("pk", filter=Q(status=Status.MERGED)),
-        on_the_spot=Count("pk", filter=Q(closure=Closure.ON_THE_SPOT)),
-        # 方案 due: those that needed a plan (routed to a department) and whose plan is posted or late.
-        plan_due=Count(
-            "pk",
-            filter=Q(plan_posted_on__isnull=False)
-            | Q(plan_due_on__lt=today, status__in=OPEN_STATUSES, department__isnull=False),
-        ),
-        plan_on_time=Count("pk", filter=Q(plan_posted_on__isnull=False, plan_posted_on__lte=F("plan_due_on"))),
-        close_due=Count("pk", filter=answered_q | Q(due_on__lt=today, status__in=OPEN_STATUSES)),
-        close_on_time=Count("pk", filter=answered_q & Q(answered_on__lte=F("due_on"))),
-        overdue=Count("pk", filter=overdue_q(today)),
-        open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
-    )
+    counts = {}
+    for figure in ISSUE_FIGURES:
+        q = issue_figure_q(figure, today=today)
+        counts[figure] = Count("pk", filter=q) if q else Count("pk")
+    f = issues.aggregate(**counts)
     # Working days to close: the distinct (registered, answered) pairs, counted on the calendar.
     calendar = workdays.current_calendar()
-    pairs = issues.filter(answered_q).values("registered_on", "answered_on").annotate(n=Count("pk"))
+    pairs = issues.filter(_answered_q()).values("registered_on", "answered_on").annotate(n=Count("pk"))
     spent = weight = 0
     for p in pairs:
         spent += max(0, calendar.working_days_between(p["registered_on"], p["answered_on"])) * p["n"]
@@ -305,8 +360,13 @@ def issue_figures(user, period, communities, *, today):
 # ---------------------------------------------------------------------------------------- follow-ups
 
 
+# 满意率 as government satisfaction figures count it: 满意 and 基本满意 over every answer.
+SATISFIED = (Satisfaction.SATISFIED, Satisfaction.BASIC)
+
+
 def followup_figures(user, period, communities):
-    """回头看: done / due, solved %, satisfaction (one query)."""
+    """回头看: done / due, solved %, satisfaction (one query). The shares of 满意 / 基本满意 / 不满意
+    and the 满意率 (满意 + 基本满意) are over the follow-ups done with an answer (``answered``)."""
     followups = FollowUp.objects.visible_to(user).filter(
         campaign=period.campaign, household__community_id__in=communities
     )
@@ -316,14 +376,19 @@ def followup_figures(user, period, communities):
         reopened=Count("pk", filter=Q(reopened=True)),
         **{s: Count("pk", filter=done & Q(satisfaction=s)) for s in Satisfaction.values},
     )  # fmt: skip
+    answered = sum(f[s] for s in Satisfaction.values)
+    satisfied = sum(f[s] for s in SATISFIED)
     return {
         **f,
         "due": f["total"] - f["done"],
         "unsolved": f["done"] - f["solved"],
         "done_pct": pct(f["done"], f["total"]),
         "solved_pct": pct(f["solved"], f["done"]),
+        "answered": answered,
+        "satisfied": satisfied,
+        "satisfied_pct": pct(satisfied, answered),
         "satisfaction": [
-            {"key": s, "label": Satisfaction(s).label, "n": f[s], "pct": pct(f[s], f["done"])}
+            {"key": s, "label": Satisfaction(s).label, "n": f[s], "pct": pct(f[s], answered)}
             for s in Satisfaction.values
         ],
     }

@@ -33,6 +33,11 @@ class CommunityScore:
     rank: int = 0
 
     @property
+    def deducted(self) -> int:
+        """The points the findings cost (倒扣分): what the score falls short of ``FULL_SCORE``."""
+        return FULL_SCORE - self.score
+
+    @property
     def interview(self) -> bool:
         return self.findings >= INTERVIEW_AT
 

@@ -11,13 +11,16 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from core.params import choice_param, date_param, int_param
 from households.masking import can_view_full_pii, log_reveal, mask_phone
 from households.models import FocusGroup, Household, Node
 from households.scoping import is_node_wide
-from visitplan.models import Campaign
+from issues.models import Category, Status
+from visitplan.models import Assignment, Cadre, Campaign
+from visits import targets as visit_targets
 from visits.models import FollowUp, FollowUpStatus, Satisfaction, Visit, VisitMethod
 from visits.rules import TIMED_METHODS
 
@@ -60,12 +63,16 @@ def _query(request, **extra):
     params = request.GET.copy()
     params.pop("page", None)
     for key, value in extra.items():
-        params[key] = value
+        if value is None:  # dropped
+            params.pop(key, None)
+        else:
+            params[key] = value
     return params.urlencode()
 
 
 @login_required
 def dashboard(request):
+    """The dashboard: every figure of the campaign, each linked to the rows it counts."""
     user = request.user
     _require_reader(user)
     today = timezone.localdate()
@@ -81,7 +88,19 @@ def dashboard(request):
         "status": board.issues["by_status"],
         "category": board.issues["by_category"],
         "satisfaction": board.followups["satisfaction"],
-        "scores": [{"id": s.community_id, "name": s.name, "score": s.score} for s in board.scores],
+        "scores": [
+            {
+                "id": s.community_id,
+                "name": s.name,
+                "score": s.score,
+                "deducted": s.deducted,
+                "findings": s.findings,
+                "url": _findings_url(campaign, s.community_id),
+            }
+            for s in board.scores
+        ],  # fmt: skip
+        "full_score": scoring.FULL_SCORE,
+        "interview_at": scoring.INTERVIEW_AT,
     }
     return render(
         request,
@@ -100,6 +119,10 @@ def dashboard(request):
             "can_supervise": supervision.may_supervise(user),
         },
     )
+
+
+def _findings_url(campaign, community_id):
+    return f"{reverse('reports:findings')}?campaign={campaign.pk}&community={community_id}"
 
 
 @login_required
@@ -121,6 +144,7 @@ def unvisited(request):
     page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
     for h in page.object_list:
         h.phone_shown = mask_phone(h.phone)  # lists are masked for every role (查看完整信息 is per household, logged)
+    _attach_responsible(user, campaign, page.object_list)
     return render(
         request,
         "reports/unvisited.html",
@@ -139,12 +163,121 @@ def unvisited(request):
     )
 
 
+def _attach_responsible(user, campaign, households):
+    """``h.responsible`` on each household of a page: the cadres it is assigned to in the campaign
+    (包户干部), each with ``linked`` when the reader may open that cadre's households. Two queries."""
+    households = list(households)
+    assigned = (
+        Assignment.objects.visible_to(user)
+        .filter(campaign=campaign, household_id__in=[h.pk for h in households])
+        .select_related("cadre")
+        .order_by("tier", "cadre__name", "cadre_id")
+    )
+    by_household = {}
+    for a in assigned:
+        by_household.setdefault(a.household_id, []).append(a.cadre)
+    cadre_ids = {c.pk for cadres in by_household.values() for c in cadres}
+    visible = set(Cadre.objects.visible_to(user).filter(pk__in=cadre_ids).values_list("pk", flat=True))
+    for h in households:
+        h.responsible = by_household.get(h.pk, [])
+        for c in h.responsible:
+            c.linked = c.pk in visible
+
+
 @login_required
 def behind(request):
-    """Every linked cadre behind on the half-year visit, with the other tiers' targets."""
+    """Every linked cadre behind on the half-year visit, with the other tiers' targets; each
+    name opens his households (``cadre_households``)."""
     campaign, period, _community_id, ids = _scope(request)
     targets = figures.cadre_targets(request.user, period, ids, today=timezone.localdate())
     return render(request, "reports/behind.html", {"t": targets, "campaign": campaign, "query": _query(request)})
+
+
+@login_required
+def cadre_households(request):
+    """One cadre's households in the campaign (包户), each with his visits against the targets of
+    his tier (``visits.targets``, the counting of the 落后名单 and of his own page); ``behind=1``:
+    only those behind. Another node's cadre answers 404, as a missing one."""
+    user = request.user
+    campaign, _period, _community_id, ids = _scope(request)
+    cadre_id = int_param(request, "cadre")
+    cadre = (
+        Cadre.objects.visible_to(user).filter(pk=cadre_id).select_related("scope", "department").first()
+        if cadre_id is not None
+        else None
+    )
+    if cadre is None:
+        raise Http404("没有找到该干部")
+    today = timezone.localdate()
+    households = Household.objects.visible_to(user).filter(
+        community_id__in=ids, pk__in=Assignment.objects.filter(campaign=campaign, cadre=cadre).values("household_id")
+    )
+    progress = visit_targets.cadre_targets(cadre, campaign, today=today, households=households)
+    rows = visit_targets.annotate_progress(households, cadre=cadre, campaign=campaign, today=today)
+    only_behind = request.GET.get("behind") == "1"
+    if only_behind:
+        rows = rows.filter(behind=True)
+    rows = rows.select_related("community", "grid", "building").order_by("path", "unit", "room", "id")
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    half = ("my_first_half", "my_second_half")[visit_targets.current_half(visit_targets.campaign_day(campaign, today))]
+    mine = visit_targets.targets_of(cadre.tier)
+    for h in page.object_list:
+        h.phone_shown = mask_phone(h.phone)
+        h.half_done = getattr(h, half)
+    return render(
+        request,
+        "reports/cadre_households.html",
+        {
+            "cadre": cadre,
+            "campaign": campaign,
+            "page": page,
+            "progress": progress,
+            "only_behind": only_behind,
+            "half_year": visit_targets.HALF_YEAR in mine,
+            "sweep": visit_targets.SWEEP in mine,
+            "weekly": visit_targets.WEEKLY in mine,
+            "week_days": visit_targets.WEEKLY_DAYS,
+            "query": _query(request, behind=None, cadre=None),
+            "cadre_query": _query(request, behind=None),
+            "querystring": _query(request),
+        },
+    )
+
+
+@login_required
+def issue_rows(request):
+    """The issues behind one issue figure of the dashboard (``reports.dashboard.ISSUE_FIGURES``),
+    counted by the same filter: the period, the communities, and a status or category of the charts.
+    For a rate, the rows it divides by, each marked on time or late."""
+    user = request.user
+    campaign, period, _community_id, ids = _scope(request)
+    today = timezone.localdate()
+    figure = choice_param(request, "issues", list(figures.ISSUE_FIGURES)) or "total"
+    status = choice_param(request, "status", Status.values)
+    category = choice_param(request, "category", Category.values)
+    rows = figures.issue_rows(user, period, ids, figure, today=today, status=status, category=category)
+    on_time = None
+    if figure in figures.ISSUE_RATES:
+        on_time = rows.filter(on_time=True).count()
+    rows = rows.select_related("community", "household", "household__grid", "household__building", "department")
+    page = Paginator(rows.order_by("-registered_on", "-id"), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "reports/issue_rows.html",
+        {
+            "page": page,
+            "period": period,
+            "campaign": campaign,
+            "figure": figure,
+            "label": figures.ISSUE_FIGURES[figure],
+            "rate_label": figures.ISSUE_FIGURES[figures.ISSUE_RATES[figure]] if figure in figures.ISSUE_RATES else "",
+            "on_time": on_time,
+            "status_label": Status(status).label if status else "",
+            "category_label": Category(category).label if category else "",
+            "back": _query(request, issues=None, status=None, category=None),
+            "querystring": _query(request),
+        },
+    )
 
 
 @login_required
@@ -184,6 +317,8 @@ def followup_rows(request):
     satisfaction = choice_param(request, "satisfaction", Satisfaction.values)
     if satisfaction:
         rows = rows.filter(satisfaction=satisfaction)
+    if request.GET.get("satisfied") == "1":  # the 满意率's numerator: 满意 and 基本满意
+        rows = rows.filter(satisfaction__in=figures.SATISFIED)
     rows = rows.select_related(
         "household", "household__community", "household__grid", "household__building", "issue", "cadre"
     )

@@ -500,7 +500,8 @@ def check_param_scopes(m: Matrix, name: str):
 
 
 PARAM_SCOPED = {"issues:new", "visits:cards", "reports:findings", "reports:phone_checks", "issues:merge",
-                "reports:dashboard", "reports:unvisited", "reports:visits", "reports:followups", "reports:behind"}  # fmt: skip
+                "reports:dashboard", "reports:unvisited", "reports:visits", "reports:followups", "reports:behind",
+                "reports:issues", "reports:cadre"}  # fmt: skip
 
 
 # ================================================================================================ the admin

@@ -97,6 +97,8 @@ REGISTRY: dict[str, Rule] = {
     "reports:dashboard": Rule(get=NODE_WIDE),
     "reports:unvisited": Rule(get=NODE_WIDE),
     "reports:behind": Rule(get=NODE_WIDE),
+    "reports:cadre": Rule(get=NODE_WIDE, note="a cadre outside the reader's node answers 404"),
+    "reports:issues": Rule(get=NODE_WIDE, note="the issues one dashboard figure counts, scoped like it"),
     "reports:visits": Rule(get=NODE_WIDE),
     "reports:followups": Rule(get=NODE_WIDE),
     "reports:findings": Rule(get=NODE_WIDE, post=_SUPERVISORS),

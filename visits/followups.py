@@ -13,10 +13,11 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Q
 
 from issues import workdays
 from issues.exporting import LedgerColumn, add_ledger_column
-from issues.models import OPEN_STATUSES, Issue, Status
+from issues.models import Issue, Status
 from issues.services import grant_reopen
 from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Campaign, StageKind, Tier
@@ -26,10 +27,12 @@ from .models import FollowUp, FollowUpStatus, Satisfaction
 # A follow-up listed late in the stage (or after it) still gets this many working days to be made.
 FOLLOW_UP_WORKING_DAYS = 5
 
-# Issues a resident should be asked about again: closed (solved, on the spot, explained),
-# answered by the department (办结, awaiting 销号), or still open. Not returned or merged ones:
-# those were never the ledger's to solve (a merged one is followed up through its target).
-CHECKED_STATUSES = (*OPEN_STATUSES, Status.RESOLVED, Status.CLOSED)
+# Issues a resident should be asked about again: those that were handled — answered by the
+# department (办结, awaiting 销号) or closed (solved, on the spot, explained). Not those still
+# waiting for 审核, 交办 or an answer: the daily job lists them the day they are answered. Not
+# returned or merged ones: those were never the ledger's to solve (a merged one is followed up
+# through its target).
+CHECKED_STATUSES = (Status.RESOLVED, Status.CLOSED)
 
 # Who takes a follow-up when the cadre who raised the issue is gone: the household's 包户 cadre,
 # the one nearest the household first (网格员, 两委, 街道干部, 部门), then the community secretary.
@@ -55,6 +58,21 @@ class BuildReport:
                 f"  {len(self.without_cadre)} 条诉求找不到回访干部（登记干部已离岗且该户无包户干部）：{ids}{more}"
             )
         return out
+
+
+def listed_q():
+    """The follow-ups a cadre's 回头看 list shows: those of handled issues (``CHECKED_STATUSES``), and
+    those already made (whatever the issue became since, e.g. reopened). A row listed under an
+    older rule for an issue nobody has handled yet stays off the list until it is answered."""
+    return Q(status=FollowUpStatus.DONE) | Q(issue__status__in=CHECKED_STATUSES)
+
+
+def stage_starts_on(campaign, day) -> datetime.date | None:
+    """The day the campaign's 整改回头看 stage starts, when that is after ``day``; else None."""
+    stage = campaign.stage(StageKind.FOLLOW_UP) if campaign is not None else None
+    if stage is not None and stage.starts_on > day:
+        return stage.starts_on
+    return None
 
 
 def due_date(stage, day) -> datetime.date:

@@ -32,6 +32,7 @@ from issues.models import OPEN_STATUSES, Issue
 from visitplan.models import Assignment, Cadre, Campaign
 
 from . import rules, services, targets
+from .followups import listed_q, stage_starts_on
 from .forms import FollowUpForm, RaisedIssueFormSet, VisitForm, raised_issues
 from .models import FollowUp, FollowUpStatus, Visit
 
@@ -385,6 +386,7 @@ def followup_list(request):
     today = timezone.localdate()
     cadre = user_cadre(user)
     mine = FollowUp.objects.visible_to(user).filter(cadre=cadre) if cadre else FollowUp.objects.none()
+    mine = mine.filter(listed_q())
     due = list(
         mine.filter(status=FollowUpStatus.DUE)
         .select_related("household", "household__community", "household__grid", "household__building", "issue")
@@ -403,7 +405,12 @@ def followup_list(request):
     rows = sorted(groups.values(), key=lambda g: (g["due_on"], g["household"].path, g["household"].pk))
     for row in rows:
         row["overdue"] = row["due_on"] < today
-    return render(request, "visits/followups.html", {"rows": rows, "count": len(due), "done": done, "today": today})
+    starts_on = stage_starts_on(_campaign(user, today), today)
+    return render(
+        request,
+        "visits/followups.html",
+        {"rows": rows, "count": len(due), "done": done, "today": today, "starts_on": starts_on},
+    )
 
 
 # ------------------------------------------------------------------------------------------ contact cards

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 
 from households.models import Node, NodeKind
 from households.roles import DEPARTMENT_HANDLER
-from issues import services, workdays
+from issues import deadlines, services, workdays
 from issues.models import (
     Category,
     Closure,
@@ -129,6 +129,10 @@ def test_it_lets_a_leader_file_what_he_hears_on_a_visit_but_nothing_more(w):
 CALLS = {
     "accept": ("admin", lambda i, by, w: services.issue_accept(issue=i, by=by, version=i.version)),
     "return": ("admin", lambda i, by, w: services.issue_return(issue=i, by=by, version=i.version, reason="不属于诉求")),
+    "resubmit": (
+        "worker_a",
+        lambda i, by, w: services.issue_resubmit(issue=i, by=by, version=i.version, text="已补充楼栋和时间"),
+    ),
     "merge": (
         "admin",
         lambda i, by, w: services.issue_merge(issue=i, into=make_issue(w.hb), by=by, version=i.version),
@@ -178,6 +182,7 @@ CALLS = {
 KINDS = {
     "accept": EventKind.ACCEPTED,
     "return": EventKind.RETURNED,
+    "resubmit": EventKind.RESUBMITTED,
     "merge": EventKind.MERGED,
     "route": EventKind.ROUTED,
     "misroute": EventKind.MISROUTED,
@@ -502,16 +507,20 @@ def test_it_escalates_upward_only_and_with_a_person(w):
 
 
 @pytest.mark.django_db
-def test_it_reopens_a_closed_issue_keeping_its_deadline(w):
-    issue = make_issue(w.ha, status=Status.CLOSED, department=w.dept)
+def test_it_reopens_a_closed_issue_with_new_deadlines_from_today(w, monkeypatch):
+    issue = make_issue(w.ha, status=Status.CLOSED, department=w.dept, extension_days=5)
     due = issue.due_on
+    today = date(2026, 6, 1)
+    monkeypatch.setattr(services, "_today", lambda: today)
     issue = services.issue_reopen(issue=issue, by=w.secretary, reason="回头看：路灯仍不亮")
     assert issue.status == Status.IN_PROGRESS
     assert issue.closure == "" and issue.closed_on is None and issue.answer == "" and issue.answered_on is None
-    assert issue.due_on == due
+    # The full time again from the reopening; the old round's extensions go with it.
+    assert issue.reopened_on == today and issue.extension_days == 0
+    assert issue.due_on == workdays.add_working_days(today, deadlines.CLOSE_WORKING_DAYS[Severity.GENERAL]).date
     event = _last_event(issue)
     assert event.kind == EventKind.REOPENED and event.text == "回头看：路灯仍不亮"
-    assert event.data["old_closure"] == Closure.SOLVED
+    assert event.data["old_closure"] == Closure.SOLVED and event.data["old_due_on"] == due.isoformat()
     # It must be answered again before it can be closed.
     with pytest.raises(IssueActionError):
         services.issue_close(issue=issue, by=w.admin, version=issue.version)

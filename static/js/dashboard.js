@@ -71,7 +71,12 @@
     series: [{ type: "bar", color: BLUE, label: { show: true, position: "right" }, data: data.category.map(function (c) { return c.n; }) }]
   }, function (p) { go(withParam(holder.dataset.issues, "category", data.category[p.dataIndex].key)); });
 
-  chart("ch-satisfaction", {
+  // No answer yet: say so (a pie of zeros would draw three equal slices).
+  var answered = data.satisfaction.reduce(function (n, s) { return n + s.n; }, 0);
+  if (!answered) {
+    var empty = document.getElementById("ch-satisfaction");
+    if (empty) { empty.className = "muted empty-line"; empty.removeAttribute("role"); empty.textContent = "暂无回访评价"; }
+  } else chart("ch-satisfaction", {
     tooltip: { trigger: "item", formatter: "{b}：{c}（{d}%）" },
     legend: { bottom: 0 },
     color: [GREEN, AMBER, RED],
@@ -79,15 +84,25 @@
       data: data.satisfaction.map(function (s) { return { name: s.label, value: s.n, key: s.key }; }) }]
   }, function (p) { go(withParam(withParam(holder.dataset.followups, "status", "done"), "satisfaction", p.data.key)); });
 
+  // 千分制: the points each community lost (倒扣分) on an axis from 0, the score in the label. Bars of
+  // the scores themselves would need an axis starting near 1000, where a 3-point gap looks like a
+  // collapse. The dashed line is the 约谈 threshold; a bar opens the findings behind it.
   var scores = data.scores;
+  var worst = scores.reduce(function (m, s) { return Math.max(m, s.deducted); }, 0);
   chart("ch-scores", {
-    grid: { left: 8, right: 40, top: 8, bottom: 8, containLabel: true },
-    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
-    xAxis: { type: "value", min: function (v) { return Math.max(0, Math.floor((v.min - 5) / 5) * 5); }, max: 1000 },
+    grid: { left: 8, right: 88, top: 8, bottom: 24, containLabel: true },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, formatter: function (ps) {
+      var s = scores[ps[0].dataIndex];
+      return s.name + "<br>得分 " + s.score + " / " + data.full_score + "<br>扣 " + s.deducted + " 分（督查发现 " + s.findings + " 条）";
+    } },
+    xAxis: { type: "value", min: 0, max: Math.max(worst, data.interview_at), minInterval: 1 },
     yAxis: { type: "category", inverse: true, data: scores.map(function (s) { return s.name; }) },
-    series: [{ type: "bar", label: { show: true, position: "right" },
-      data: scores.map(function (s) { return { value: s.score, itemStyle: { color: s.score < 1000 ? AMBER : GREEN } }; }) }]
-  }, function (p) { go("/reports/findings/?community=" + scores[p.dataIndex].id); });
+    series: [{ type: "bar", barMinHeight: 2,
+      label: { show: true, position: "right", formatter: function (p) { var s = scores[p.dataIndex]; return s.score + "分（扣" + s.deducted + "）"; } },
+      markLine: { silent: true, symbol: "none", lineStyle: { color: RED, type: "dashed" }, label: { formatter: "约谈线", color: RED },
+        data: [{ xAxis: data.interview_at }] },
+      data: scores.map(function (s) { return { value: s.deducted, itemStyle: { color: s.findings >= data.interview_at ? RED : (s.deducted ? AMBER : GREEN) } }; }) }]
+  }, function (p) { if (scores[p.dataIndex].findings) go(scores[p.dataIndex].url); });
 
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
 })();

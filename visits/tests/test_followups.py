@@ -54,11 +54,11 @@ def test_it_lists_nothing_before_the_follow_up_stage(ledger):
 def test_it_lists_each_issue_for_the_cadre_who_raised_it(ledger):
     w = ledger
     report = build_followups(day=IN_STAGE)
-    assert report.created == 3
-    # Due at the end of the stage (2026-12-25), at least 5 working days out.
+    assert report.created == 2
+    # Due at the end of the stage (2026-12-25), at least 5 working days out. Only handled issues:
+    # w.open still waits for 审核 (it is listed the day it is answered).
     assert listed() == sorted([
         (w.closed.pk, "grid_a", D(2026, 12, 25), FollowUpStatus.DUE),
-        (w.open.pk, "grid_a", D(2026, 12, 25), FollowUpStatus.DUE),
         (w.resolved.pk, "grid_b", D(2026, 12, 25), FollowUpStatus.DUE),
     ])  # fmt: skip
     assert {f.household_id for f in FollowUp.objects.all()} == {w.ha.pk, w.hb.pk}
@@ -71,7 +71,7 @@ def test_it_is_idempotent_run_twice_the_same_list(ledger):
     again = build_followups(day=IN_STAGE)
     later = build_followups(day=IN_STAGE + datetime.timedelta(days=1))
     assert again.created == 0 and later.created == 0
-    assert again.already_listed == 3
+    assert again.already_listed == 2
     assert listed() == first
 
 
@@ -113,14 +113,14 @@ def test_it_reports_issues_nobody_can_follow_up(ledger):
 def test_the_command_and_the_task_run_the_same_job_for_any_day(ledger):
     out = StringIO()
     call_command("build_followups", "--date", "2026-12-16", stdout=out)
-    assert "新列入回头看 3 条" in out.getvalue()
+    assert "新列入回头看 2 条" in out.getvalue()
     assert build_followups_task("2026-12-16") == {
         "day": "2026-12-16",
         "created": 0,
-        "already_listed": 3,
+        "already_listed": 2,
         "without_cadre": 0,
     }
-    assert FollowUp.objects.count() == 3
+    assert FollowUp.objects.count() == 2
 
 
 # ------------------------------------------------------------------------------------------ recording
@@ -162,8 +162,8 @@ def test_not_solved_reopens_a_closed_issue_through_the_ledger(ledger):
     kinds = list(IssueEvent.objects.filter(issue=issue).order_by("id").values_list("kind", flat=True))
     assert kinds[-2:] == [EventKind.FOLLOWED_UP, EventKind.REOPENED]
     assert recorded.visit.purpose == "follow_up" and recorded.visit.method == "phone"
-    # The other follow-up of the household stays due.
-    assert FollowUp.objects.get(issue=w.open).status == "due"
+    # The household's other issue still waits for 审核: not on the list.
+    assert not FollowUp.objects.filter(issue=w.open).exists()
 
 
 @pytest.mark.django_db
@@ -182,10 +182,12 @@ def test_solved_and_satisfied_settles_it_without_reopening(ledger):
 def test_not_solved_on_an_issue_still_open_only_notes_it(ledger):
     w = ledger
     build_followups(day=IN_STAGE)
-    recorded = follow_up(w, [result(w.open, False, "unsatisfied")])
+    # Listed when answered, back in the department's hands before the call.
+    Issue.objects.filter(pk=w.resolved.pk).update(status=Status.IN_PROGRESS)
+    recorded = follow_up(w, [result(w.resolved, False, "unsatisfied")], user=w.worker_b, household=w.hb)
     assert recorded.reopened == []
-    assert Issue.objects.get(pk=w.open.pk).status == Status.REGISTERED
-    assert IssueEvent.objects.filter(issue=w.open, kind=EventKind.FOLLOWED_UP).count() == 1
+    assert Issue.objects.get(pk=w.resolved.pk).status == Status.IN_PROGRESS
+    assert IssueEvent.objects.filter(issue=w.resolved, kind=EventKind.FOLLOWED_UP).count() == 1
 
 
 @pytest.mark.django_db
@@ -251,11 +253,13 @@ def test_the_ledger_export_shows_the_follow_up_result(ledger, client):
     build_followups(day=IN_STAGE)
     follow_up(w, [result(w.closed, False, "unsatisfied")])
     Issue.objects.filter(pk=w.closed.pk).update(text="现场答复过的诉求")  # the fixture's texts repeat
+    Issue.objects.filter(pk=w.resolved.pk).update(text="已办结待销号的诉求")
     client.force_login(w.admin)
     response = client.get("/issues/export/")
     rows = list(load_workbook(io.BytesIO(b"".join(response.streaming_content))).active.iter_rows(values_only=True))
     column = rows[0].index("回访结果")
     texts = {r[4]: r[column] for r in rows[1:]}
     assert texts["现场答复过的诉求"] == "未解决·不满意（已重新办理）"
-    assert texts["单元门禁坏了"] == "待回访"
+    assert texts["已办结待销号的诉求"] == "待回访"
+    assert not texts["单元门禁坏了"]  # 待审核: not on a 回头看 list
     assert len(rows) - 1 == Issue.objects.count()  # the join repeats no row
