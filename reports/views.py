@@ -200,6 +200,8 @@ def cadre_households(request):
     only those behind. Another node's cadre answers 404, as a missing one."""
     user = request.user
     campaign, _period, _community_id, ids = _scope(request)
+    if "cadre" not in request.GET:  # no cadre named: the list to choose one from
+        return redirect(f"{reverse('reports:behind')}?{_query(request)}")
     cadre_id = int_param(request, "cadre")
     cadre = (
         Cadre.objects.visible_to(user).filter(pk=cadre_id).select_related("scope", "department").first()
@@ -210,7 +212,8 @@ def cadre_households(request):
         raise Http404("没有找到该干部")
     today = timezone.localdate()
     households = Household.objects.visible_to(user).filter(
-        community_id__in=ids, pk__in=Assignment.objects.filter(campaign=campaign, cadre=cadre).values("household_id")
+        community_id__in=ids,
+        pk__in=Assignment.objects.visible_to(user).filter(campaign=campaign, cadre=cadre).values("household_id"),
     )
     progress = visit_targets.cadre_targets(cadre, campaign, today=today, households=households)
     rows = visit_targets.annotate_progress(households, cadre=cadre, campaign=campaign, today=today)
