@@ -2,22 +2,14 @@
 
 import pytest
 
-from tests.support.browser import screenshot
+from tests.support.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-test-123")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-
-
 def test_it_lets_a_grid_worker_find_and_open_a_household(live_server, world, browser_page):
     page = browser_page
-    login(page, live_server, "grid_a")
+    log_in(page, live_server, "grid_a")
     assert "您好" in page.inner_text("main")
     screenshot(page, "home_grid_worker")
 

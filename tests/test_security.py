@@ -460,15 +460,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
 """
 
 
-@pytest.fixture
-def demo_street(transactional_db):
-    from io import StringIO
-
-    from django.core.management import call_command
-
-    call_command("seed_demo", households=300, stdout=StringIO())
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_pages_run_under_the_policy_in_chromium(live_server, demo_street, browser_page):

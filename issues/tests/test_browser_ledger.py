@@ -13,19 +13,11 @@ from django.utils import timezone
 from issues import services
 from issues.models import Category, EventKind, IssueEvent, Severity, Status
 from issues.tests.factories import make_issue
-from tests.support.browser import screenshot
+from tests.support.browser import log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE_WIDTH = 360
-
-
-def login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-test-123")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def assert_fits(page, width=PHONE_WIDTH):
@@ -86,7 +78,7 @@ def issues(world):
 
 def test_it_lets_a_department_handler_post_a_plan_from_a_phone(live_server, world, issues, browser_page):
     page = browser_page
-    login(page, live_server, "dept1")
+    log_in(page, live_server, "dept1")
     page.click("text=诉求台账")
     page.wait_for_load_state()
     page.click(".subnav >> text=我的诉求")
@@ -118,7 +110,7 @@ def test_it_lets_a_department_handler_post_a_plan_from_a_phone(live_server, worl
 
 def test_it_fits_the_street_offices_pages_on_a_phone_and_a_desk(live_server, world, issues, browser_page):
     page = browser_page
-    login(page, live_server, "admin")
+    log_in(page, live_server, "admin")
     page.goto(f"{live_server.url}/issues/")
     assert "问题整改台账" in page.inner_text("main")
     assert_fits(page)

@@ -2,27 +2,11 @@
 leader sees every community and its charts, a community secretary only his own, both on a phone
 and on a projector-sized screen. Screenshots go to var/screenshots/ (dashboard_*.png)."""
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
-from tests.support.browser import screenshot
+from tests.support.browser import DEMO_PASSWORD, log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def demo(db):
-    call_command("seed_demo", households=300, stdout=StringIO())
-
-
-def login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "demo12345")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def charts_drawn(page):
@@ -30,9 +14,9 @@ def charts_drawn(page):
     return page.locator(".chart canvas").count()
 
 
-def test_a_leader_sees_the_whole_street(browser_page, live_server, demo):
+def test_a_leader_sees_the_whole_street(browser_page, live_server, demo_street):
     page = browser_page
-    login(page, live_server, "leader1")
+    log_in(page, live_server, "leader1", DEMO_PASSWORD)
     page.goto(f"{live_server.url}/reports/")
     assert page.locator("h1").first.inner_text() == "统计看板"
     # Six charts; the satisfaction pie only once a 回头看 has an answer (the demo has none yet).
@@ -55,9 +39,9 @@ def test_a_leader_sees_the_whole_street(browser_page, live_server, demo):
     assert page.locator("h1").inner_text() == "未走访户"
 
 
-def test_a_secretary_sees_only_his_community(browser_page, live_server, demo):
+def test_a_secretary_sees_only_his_community(browser_page, live_server, demo_street):
     page = browser_page
-    login(page, live_server, "sec_hutian")
+    log_in(page, live_server, "sec_hutian", DEMO_PASSWORD)
     page.goto(f"{live_server.url}/reports/")
     charts_drawn(page)
     body = page.locator("main").inner_text()

@@ -3,27 +3,11 @@
 the 落后名单 opens his households, the 未访 list names who holds each household. Screenshots go to
 var/screenshots/ (leader_*.png)."""
 
-from io import StringIO
-
 import pytest
-from django.core.management import call_command
 
-from tests.support.browser import SCREENSHOTS, screenshot
+from tests.support.browser import DEMO_PASSWORD, SCREENSHOTS, log_in, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def demo(db):
-    call_command("seed_demo", households=300, stdout=StringIO())
-
-
-def login(page, live_server, username):
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "demo12345")
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def score_axis(page):
@@ -38,9 +22,9 @@ def score_axis(page):
     )
 
 
-def test_a_leader_reads_honest_scores_satisfaction_and_who_is_behind(browser_page, live_server, demo):
+def test_a_leader_reads_honest_scores_satisfaction_and_who_is_behind(browser_page, live_server, demo_street):
     page = browser_page
-    login(page, live_server, "leader1")
+    log_in(page, live_server, "leader1", DEMO_PASSWORD)
     page.goto(f"{live_server.url}/reports/")
     axis = score_axis(page)
     assert axis["min"] == 0 and axis["max"] >= max(axis["values"])  # points lost, from 0

@@ -17,3 +17,17 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 def screenshot(page, name):
     page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+
+
+# The passwords of the test worlds (tests.support.world.make_user) and of ``manage.py seed_demo``.
+TEST_PASSWORD = "pw-test-123"
+DEMO_PASSWORD = "demo12345"
+
+
+def log_in(page, live_server, username, password=TEST_PASSWORD):
+    """Log in through the login page, as a person would."""
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
