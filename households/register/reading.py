@@ -33,7 +33,8 @@ from .layout import FIELDS, HEAD_RELATIONS, SHEET_NAME, TEMPLATE_KEYS
 from .rules import RowError, as_text
 
 TABLE = "register"
-assert tuple(f.key for f in FIELDS[: len(TEMPLATE_KEYS)]) == TEMPLATE_KEYS, "the template's fields lead FIELDS"
+if tuple(f.key for f in FIELDS[: len(TEMPLATE_KEYS)]) != TEMPLATE_KEYS:  # _household_lines slices on it
+    raise RuntimeError("layout.FIELDS must start with the template's fields, in the template's order")
 # Fields a file may lack when the import says what they are for every row.
 DEFAULTABLE = ("community", "grid")
 _INDEX = {f.key: i for i, f in enumerate(FIELDS)}

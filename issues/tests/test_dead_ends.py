@@ -1,4 +1,4 @@
-"""No dead ends in the ledger (issue 13, point 2): every path of an issue leads somewhere.
+"""No dead ends in the ledger: every path of an issue leads somewhere.
 
 - 退回登记人: the registrar finds the returned issue in 我的诉求, completes it and resubmits it;
 - 退办 then 交办 again: the old department's plan leaves the issue (it stays on the timeline) and the

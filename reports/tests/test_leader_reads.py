@@ -1,4 +1,4 @@
-"""What a leader reads (issue 13, point 5): the 千分制 shown as points lost from 0 with the findings
+"""What a leader reads: the 千分制 shown as points lost from 0 with the findings
 behind each score one click away; 满意 / 基本满意 / 不满意 and a 满意率 of 满意 + 基本满意; every figure
 of the dashboard linked to exactly the rows it counts, for each role that sees it; the cadres of the
 落后名单 linked to their households and the 未访 list naming who is responsible for each household;

@@ -58,7 +58,6 @@ class SheetResource(resources.ModelResource):
 
     TABLE = ""  # the office table (households.column_aliases) an upload is read as
     FIELDS = ()  # its core.tables.Field's, labelled with the resource's headers in the same order
-    REQUIRED = ()  # headers that must be in the file
     TITLE = ""  # sheet title of the export
 
     def __init__(self, user=None, **kwargs):
@@ -135,7 +134,7 @@ class SheetResource(resources.ModelResource):
             if h and h in seen:
                 raise SheetFileError(f"第 {header_row} 行表头中“{h}”出现了不止一次")
             seen.add(h)
-        missing = [h for h in self.REQUIRED if h not in headers]
+        missing = [f.label for f in self.FIELDS if f.required and f.label not in headers]
         if missing:
             raise SheetFileError(f"第 {header_row} 行表头缺少列：{'、'.join(missing)}。表头应为：{'、'.join(known)}")
 

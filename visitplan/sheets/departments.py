@@ -30,7 +30,6 @@ class DepartmentResource(SheetResource):
 
     TABLE = TABLE
     FIELDS = FIELDS
-    REQUIRED = tuple(f.label for f in FIELDS if f.required)
     TITLE = "责任单位"
 
     class Meta:

@@ -146,7 +146,6 @@ class CadreResource(SheetResource):
 
     TABLE = TABLE
     FIELDS = FIELDS
-    REQUIRED = tuple(f.label for f in FIELDS if f.required)
     TITLE = "干部名册"
 
     class Meta:
