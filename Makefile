@@ -20,6 +20,7 @@ install: $(VENV)/.installed
 # `make worker`: only one beat may run.
 run: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py seed_demo --if-empty
 	mkdir -p var/celery-broker/processed
 	@$(VENV)/bin/celery -A visitplan worker -B --pool=solo --loglevel=INFO --logfile=var/celery.log & \

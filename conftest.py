@@ -38,3 +38,12 @@ def pytest_configure():
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Pages link static files by their plain names: the tests do not run collectstatic first. The
+    # hashed, compressed files are tested where they matter (tests/test_page_weight.py collects them).
+    import tempfile
+
+    settings.STATIC_ROOT = tempfile.mkdtemp(prefix="static-root-")  # empty: WhiteNoise serves through the finders
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -1,5 +1,6 @@
 """Pages for cadres and grid workers: the households they may see, one household, an export;
-and 显示完整信息 (a POST, logged) for the roles that may see ID numbers and phones in full."""
+显示完整信息 (a POST, logged) for the roles that may see ID numbers and phones in full; and 拨打
+(a POST, logged) for those who may call the household (households.masking.may_call)."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_POST
 from core.params import int_param, text_param
 
 from .exporting import register_export_response
-from .masking import mask_phone, masked_family, reveal_family
+from .masking import mask_phone, masked_family, reveal_family, reveal_phone
 from .models import FocusGroup, Household, Node, NodeKind
 from .scoping import get_household_for_user
 from .search import search_households
@@ -101,3 +102,28 @@ def household_reveal(request, pk):
 @login_required
 def household_export(request):
     return register_export_response(request, _filtered_households(request), what="居民底册（页面导出）")
+
+
+@never_cache
+@require_POST
+@login_required
+def household_call(request, pk):
+    """拨打: the household's phone number, for its own cadre, the street admin or secretary of its
+    node (households.masking.may_call); one access-log row. 403 for the others, 404 for a
+    household the user may not see.
+
+    The page's button (households/_call.html, static/js/call.js) asks for JSON and then opens
+    ``tel:<number>``; without JavaScript the answer is a page with the number as a ``tel:`` link.
+    """
+    household = get_household_for_user(request.user, pk)
+    phone = reveal_phone(request, household)
+    if "application/json" in request.headers.get("Accept", ""):
+        if not phone:
+            return JsonResponse({"error": "该户没有登记联系电话"}, status=404)
+        return JsonResponse({"household": household.pk, "phone": phone, "tel": "tel:" + _dialable(phone)})
+    return render(request, "households/call.html", {"h": household, "phone": phone, "tel": "tel:" + _dialable(phone)})
+
+
+def _dialable(phone: str) -> str:
+    """What a ``tel:`` link dials: the digits (and a leading +), without the dashes and spaces of the register."""
+    return "".join(c for c in phone if c.isdigit() or c == "+")

@@ -308,13 +308,18 @@ class Reminder(models.Model):
 
 
 class Notification(models.Model):
-    """An in-app message to one user (the bell in the page header)."""
+    """An in-app message to one user (the bell in the page header): a deadline reminder
+    (``reminder``) or a workflow step that now waits for the user (``event``: 交办, 退办, …, see
+    issues/notifications/steps.py). Once per (reminder, user) and once per (event, user)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name="接收人", on_delete=models.CASCADE, related_name="notifications"
     )
     reminder = models.ForeignKey(
         Reminder, verbose_name="提醒", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    event = models.ForeignKey(
+        IssueEvent, verbose_name="办理记录", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     issue = models.ForeignKey(
         Issue, verbose_name="诉求", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -329,6 +334,7 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["reminder", "user"], name="notification_once_per_reminder_user"),
+            models.UniqueConstraint(fields=["event", "user"], name="notification_once_per_event_user"),
         ]
         indexes = [models.Index(fields=["user", "read_at"], name="notification_user_unread")]
 

@@ -370,7 +370,7 @@ def _process_batch(issue_ids, context, report):
             Delivery, ["notification_id", "channel", "address", "state", "attempts", "error"], deliveries
         )
         report.deliveries += len(delivery_ids)
-        _enqueue(delivery_ids, now=context.deliver_now)
+        enqueue_deliveries(delivery_ids, now=context.deliver_now)
 
 
 def _insert(model, columns, rows) -> list[int]:
@@ -401,7 +401,8 @@ def _insert(model, columns, rows) -> list[int]:
     return ids
 
 
-def _enqueue(delivery_ids, *, now=False):
+def enqueue_deliveries(delivery_ids, *, now=False):
+    """Queue the delivery task for ``delivery_ids`` after the current transaction commits."""
     from .tasks import deliver_task
 
     for offset in range(0, len(delivery_ids), DELIVERY_BATCH):

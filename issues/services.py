@@ -10,7 +10,9 @@ Views, admin actions, management commands and tests call these functions; none o
    current status (``TRANSITIONS`` below — the one table of the workflow);
 4. writes the change with ``UPDATE … WHERE pk = %s AND version = %s`` (bumping ``version``) and an
    ``IssueEvent`` (actor, kind, text, from/to status, data), all inside one transaction.
-   A concurrent change makes the UPDATE match no row: ``StaleIssueError``, nothing written.
+   A concurrent change makes the UPDATE match no row: ``StaleIssueError``, nothing written;
+5. in the same transaction, notifies whoever must act next (``notifications.steps``: 交办 → the
+   department, 退回 → the registrar, 办结 → the street admins, …); their emails go after commit.
 
 Who may do what (superusers may do everything; 领导 only read, so they appear nowhere):
 
@@ -76,11 +78,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.versioning import STALE_EDIT_MESSAGE
 from households.models import Household
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN, user_roles
 from households.scoping import user_cadre
 
 from .deadlines import apply_deadlines, format_deadline, restart_deadlines  # every deadline rule lives there
+from .notifications.steps import notify_step
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -106,7 +110,9 @@ class IssueActionError(Exception):
 
 
 class StaleIssueError(IssueActionError):
-    def __init__(self, message="该诉求已被他人修改，请刷新后重试"):
+    """Someone changed the issue since the user opened it; the one stale-edit message of the product."""
+
+    def __init__(self, message=STALE_EDIT_MESSAGE):
         super().__init__(message)
 
 
@@ -214,7 +220,7 @@ def _is_super(user) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_superuser)
 
 
-def _has_role(user, action) -> bool:
+def has_role(user, action) -> bool:
     if _is_super(user):
         return True
     if not user.is_authenticated or not user.is_active:
@@ -226,7 +232,7 @@ def _role_allows(user, action, issue, *, level=None) -> bool:
     """The role rule for ``action`` on a (visible) ``issue``, without the status rule."""
     if _is_super(user):
         return True
-    if not _has_role(user, action):
+    if not has_role(user, action):
         return False
     roles = user_roles(user)
     if action in DEPARTMENT_ACTIONS:
@@ -273,7 +279,7 @@ def _visible(by, pk, *, lock=False):
 def _require(action, by, issue, version, **role_kwargs):
     """The checks every step makes, in the order the user needs the answer."""
     if not _role_allows(by, action, issue, **role_kwargs):
-        if not _has_role(by, action):
+        if not has_role(by, action):
             raise IssueActionError(f"您没有权限执行“{ACTION_LABELS[action]}”")
         if action in DEPARTMENT_ACTIONS:
             raise IssueActionError(f"该诉求未交办到您的部门，不能执行“{ACTION_LABELS[action]}”")
@@ -320,8 +326,9 @@ def _write(issue, version, before):
     issue.updated_at = now
 
 
-def _event(issue, *, by, kind, text="", from_status="", to_status="", data=None):
-    return IssueEvent.objects.create(
+def _event(issue, *, by, kind, text="", from_status="", to_status="", data=None, notify=True):
+    """Write the event, and tell whoever must act next (``notifications.steps``, same transaction)."""
+    event = IssueEvent.objects.create(
         issue=issue,
         actor=by if by is not None and by.is_authenticated else None,
         kind=kind,
@@ -330,6 +337,9 @@ def _event(issue, *, by, kind, text="", from_status="", to_status="", data=None)
         to_status=to_status or "",
         data=data or {},
     )
+    if notify:
+        notify_step(event, issue)
+    return event
 
 
 def _step(action, *, issue, by, version, kind, text="", data=None, change=None, role_kwargs=None):
@@ -377,7 +387,7 @@ def issue_register(
     answer_on_the_spot: str = "",
 ) -> Issue:
     """登记诉求. With ``answer_on_the_spot`` the issue is closed at once (现场答复/即知即办)."""
-    if not _has_role(raised_by, "register"):
+    if not has_role(raised_by, "register"):
         raise IssueActionError("您没有权限登记诉求")
     if not Household.objects.visible_to(raised_by).filter(pk=household.pk).exists():
         raise IssueActionError("没有找到该户")
@@ -421,6 +431,7 @@ def issue_register(
                 "due_on": _iso(issue.due_on),
                 "provisional": bool(issue.plan_due_provisional or issue.due_provisional),
             },
+            notify=not answer,  # answered on the spot: nothing waits for a reviewer
         )
         if answer:
             # Answered on the spot: closed the same day, still a row of the ledger.
@@ -735,7 +746,7 @@ def issue_decide_extension(*, request: ExtensionRequest, by: AbstractBaseUser, a
         # Lock the issue first, then claim the request, so approval and a concurrent step serialise.
         current = _visible(by, request.issue_id, lock=True)
         version = current.version
-        if not _has_role(by, "decide_extension"):
+        if not has_role(by, "decide_extension"):
             raise IssueActionError("您没有权限审批延期申请")
         if approve:
             _require("decide_extension", by, current, version)
@@ -861,7 +872,7 @@ def allowed_actions(user: AbstractBaseUser, issue: Issue) -> list[str]:
     """The actions (keys of ``TRANSITIONS``) ``user`` may take on ``issue`` now, in workflow order."""
     if not user.is_authenticated or not user.is_active:
         return []
-    candidates = [a for a in ACTIONS if _has_role(user, a) and _status_allows(a, issue)]
+    candidates = [a for a in ACTIONS if has_role(user, a) and _status_allows(a, issue)]
     if not candidates or not Issue.objects.visible_to(user).filter(pk=issue.pk).exists():
         return []
     result = []

@@ -20,7 +20,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from core.params import choice_param, parse_int, parse_text, text_param
-from households.masking import can_view_full_pii
+from core.versioning import STALE_EDIT_MESSAGE
+from households.masking import call_url, may_see_address
 from households.models import Household, Node, NodeKind
 from households.roles import user_roles
 from households.scoping import get_household_for_user, user_cadre
@@ -41,9 +42,10 @@ from .forms import (
 from .models import OPEN_STATUSES, EventKind, Issue, IssueEvent, Status, overdue_q
 from .scoping import get_issue_for_user
 from .services import ACTION_LABELS, IssueActionError, StaleIssueError
+from .todo import days_text
 
 PAGE_SIZE = 20
-STALE_MESSAGE = "该诉求已被他人修改，请刷新后重试"
+STALE_MESSAGE = STALE_EDIT_MESSAGE
 GONE_MESSAGE = "该诉求已不在您的办理范围内（可能已退办或改派），请刷新后查看"
 MERGE_CANDIDATES = 30
 NEXT_MAX_LENGTH = 2000  # a back link with its query string
@@ -78,8 +80,8 @@ def _decorate(issues, *, today):
         issue.plan_days_left = deadlines.plan_working_days_left(issue, on=today, calendar=calendar)
         running = [d for d in (issue.days_left, issue.plan_days_left) if d is not None]
         issue.due_soon = not issue.overdue_now and any(0 <= d <= deadlines.DUE_SOON_WORKING_DAYS for d in running)
-        issue.days_text = _days_text(issue.days_left)
-        issue.plan_days_text = _days_text(issue.plan_days_left)
+        issue.days_text = days_text(issue.days_left)
+        issue.plan_days_text = days_text(issue.plan_days_left)
     return issues
 
 
@@ -103,16 +105,6 @@ def _paginate(request, queryset, *, today, count=None, related=()):
     page.object_list = [rows[pk] for pk in ids if pk in rows]
     _decorate(page.object_list, today=today)
     return page
-
-
-def _days_text(days):
-    if days is None:
-        return ""
-    if days > 0:
-        return f"剩{days}个工作日"
-    if days == 0:
-        return "今日到期"
-    return f"超期{-days}个工作日"
 
 
 def _querystring(request, drop=("page",)):
@@ -302,7 +294,9 @@ def _render_detail(request, issue, *, bound=None):
         "issues/detail.html",
         {
             "issue": issue,
-            "address": household_address(issue.household, full=can_view_full_pii(user)),
+            # The door number as the household page shows it to this user (households.masking).
+            "address": household_address(issue.household, full=may_see_address(user, issue.household)),
+            "call_url": call_url(user, issue.household),
             "events": events,
             "forms": forms,
             "form_actions": [f.action for f in forms],
@@ -444,9 +438,9 @@ def issue_new(request):
             "community", "grid", "building"
         )
         page = Paginator(households, PAGE_SIZE).get_page(request.GET.get("page"))
-        full = can_view_full_pii(request.user)
         for h in page.object_list:
-            h.address_shown = household_address(h, full=full)
+            # Reached through Household.objects.visible_to: the door number in full (masking.may_see_address).
+            h.address_shown = household_address(h, full=True)
         return _render(
             request, "issues/pick_household.html", {"page": page, "q": term, "querystring": _querystring(request)}
         )
@@ -473,7 +467,7 @@ def issue_new(request):
         {
             "form": form,
             "household": household,
-            "address": household_address(household, full=can_view_full_pii(request.user)),
+            "address": household_address(household, full=may_see_address(request.user, household)),
             "plan_days": deadlines.PLAN_WORKING_DAYS,
         },
     )

@@ -215,6 +215,7 @@ def cadre_targets(user, period, communities, *, today, covered=None):
         "behind": behind,
         "behind_count": len(behind),
         "week_days": targets.WEEKLY_DAYS,
+        "grace_days": targets.TAKEOVER_GRACE_DAYS,
     }
 
 
@@ -224,14 +225,18 @@ def _cadre_row(cadre, campaign, counts, month):
     tier = cadre["tier"]
     mine = targets.targets_of(tier)
     f = {"assigned": 0, "half_done": 0, "year_done": 0, "sweep_done": 0, "weekly_total": 0, "weekly_behind": 0,
-         "month_days": 0, "month_households": 0, **counts, **month}  # fmt: skip
+         "month_days": 0, "month_households": 0, "taken_over": 0, "half_excused": 0, "sweep_excused": 0, **counts,
+         **month}  # fmt: skip
     reasons = targets.behind_on(tier, campaign=campaign, assigned=f["assigned"], half_done=f["half_done"],
                                 sweep_done=f["sweep_done"], weekly_behind=f["weekly_behind"], month_days=f["month_days"],
-                                month_households=f["month_households"])  # fmt: skip
+                                month_households=f["month_households"], half_excused=f["half_excused"],
+                                sweep_excused=f["sweep_excused"])  # fmt: skip
+    # Households taken over and still in their grace days are not due yet (visits/targets.py).
+    half_due, sweep_due = f["assigned"] - f["half_excused"], f["assigned"] - f["sweep_excused"]
     if targets.HALF_YEAR in mine:
-        done = pct(f["half_done"], f["assigned"])
+        done = pct(f["half_done"], half_due) if half_due or not f["assigned"] else 100.0
     elif targets.SWEEP in mine:
-        done = pct(f["sweep_done"], f["assigned"])
+        done = pct(f["sweep_done"], sweep_due) if sweep_due or not f["assigned"] else 100.0
     elif targets.MONTH in mine:
         done = min(pct(f["month_days"], campaign.leader_days_per_month),
                    pct(f["month_households"], campaign.leader_households_per_month), 100.0)  # fmt: skip
@@ -241,6 +246,8 @@ def _cadre_row(cadre, campaign, counts, month):
             "tier_label": Tier(tier).label, "cadre__unit": cadre["unit"], "cadre__department__name": cadre["department__name"],
             "position": cadre["position"], "community": cadre["scope__name"], "targets": mine,
             "assigned": f["assigned"], "now": f["half_done"], "both": f["year_done"], "visited": f["sweep_done"],
+            "half_due": half_due, "sweep_due": sweep_due, "taken_over": f["taken_over"],
+            "half_excused": f["half_excused"], "sweep_excused": f["sweep_excused"],
             "weekly_total": f["weekly_total"], "weekly_behind": f["weekly_behind"], "days": f["month_days"],
             "households": f["month_households"], "pct": done, "reasons": reasons, "behind": bool(reasons)}  # fmt: skip
 

@@ -34,6 +34,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.versioning import STALE_EDIT_MESSAGE
 from issues.channels import Channel
 from tests.support.skipping import require_or_skip
 
@@ -350,7 +351,7 @@ def test_two_simultaneous_edits_of_one_issue_keep_one_and_refuse_the_other_in_ch
         losers = [e for r, e in outcomes if e is not None]
         assert len(winners) == 1 and len(losers) == 1, outcomes
         assert isinstance(losers[0], services.StaleIssueError)
-        assert str(losers[0]) == "该诉求已被他人修改，请刷新后重试"
+        assert str(losers[0]) == STALE_EDIT_MESSAGE
         assert Issue.objects.get(pk=issue.pk).version == seen + 1
         notes = IssueEvent.objects.filter(issue=issue, kind=EventKind.PROGRESS, text__startswith=f"第{round_}轮")
         assert notes.count() == 1

@@ -61,12 +61,15 @@ _RANGE = ("campaign", "community", "from", "to")
 PAGE_PARAMS = {
     "home": ("overview",),
     "login": ("next",),
+    "password_change": (),
+    "password_change_done": (),
     "households:list": ("q", "grid", "tag", "page"),
     "households:export": ("q", "grid", "tag"),
     "households:detail": (),
     "visits:mine": ("scope", "q", "show", "tag", "page"),
     "visits:followups": (),
-    "visits:cards": ("cadre", "grid"),
+    "visits:todo": (),
+    "visits:cards": ("cadre", "grid", "community", "missing"),
     "visits:household": (),
     "visits:visit": (),
     "visits:followup": (),
@@ -284,6 +287,7 @@ def _page_forms(w):
         ("hardship plan", STREET_ADMIN, reverse("reports:hardship_plan", args=[w.ha.pk]), _hardship_body(w, w.ha),
          ("measures-INITIAL_FORMS",)),
         ("merge", STREET_ADMIN, reverse("issues:merge", args=[w.issue_reg.pk]), POST_BODY["issues:merge"](w, w.issue_reg), ()),
+        ("cards given", CADRE, reverse("visits:cards") + "?missing=1", {**POST_BODY["visits:cards"](w, None), "expected": "1"}, ()),
         ("login", ANONYMOUS, reverse("login"), {"username": "admin", "password": "wrong-password"}, ("next",)),
     ]  # fmt: skip
 

@@ -278,6 +278,8 @@ WRITES = {
     "issues:act": {STREET_ADMIN, SECRETARY, DEPARTMENT_HANDLER},  # 审核 (a), 上报方案 (the handler's c)
     "issues:merge": {STREET_ADMIN},
     "households:reveal": {STREET_ADMIN},  # one access-log row
+    "households:call": {STREET_ADMIN, SECRETARY, CADRE, DEPARTMENT_HANDLER},  # 拨打: one access-log row
+    "visits:cards": {STREET_ADMIN, CADRE, DEPARTMENT_HANDLER},  # 已发放: the cards of their own households
     "notifications:open": {STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER},
     "notifications:read_all": {STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER},
 }
@@ -410,6 +412,7 @@ def check_param_scopes(m: Matrix, name: str):
                 expected_get = 200 if rule.may_get(role) and scope == "param-in" else 404 if rule.may_get(role) else 403
                 m.check(name, role, scope, "GET", url, str(expected_get), g, ok=g.status == expected_get)
     elif name == "visits:cards":
+        grids = w.objects["households.grid"]
         for role in ROLES[:-1]:
             own = w.users[role].cadre
             outs = {k: w.cadres[k] for k in OUT[role] if w.cadres[k] != own}
@@ -418,6 +421,21 @@ def check_param_scopes(m: Matrix, name: str):
                 r = m.send(role, "GET", url)
                 expected = 200 if scope == "param-in" else 404
                 m.check(name, role, scope, "GET", url, str(expected), r, ok=r.status == expected and unchanged(r))
+                if scope != "param-in":  # 已发放 of another node's cadre: refused as a missing one
+                    r = m.send(role, "POST", url, POST_BODY[name](w, None))
+                    m.check(
+                        name, role, scope, "POST", url, "404, nothing changed", r, ok=r.status == 404 and unchanged(r)
+                    )
+            # A grid: the whole grid for node-wide roles, one's own households in it for the others; another
+            # node's answers 404 (the handler works street-wide: only the second street's is another node's).
+            outs = ("x",) if role == DEPARTMENT_HANDLER else OUT[role]
+            for scope, grid in [(f"param-out:{k}", grids[k]) for k in outs]:
+                url = reverse(name) + f"?grid={grid.pk}"
+                for method in ("GET", "POST"):
+                    r = m.send(role, method, url, POST_BODY[name](w, None) if method == "POST" else None)
+                    m.check(
+                        name, role, scope, method, url, "404, nothing changed", r, ok=r.status == 404 and unchanged(r)
+                    )
     elif name == "reports:findings":
         for role in ROLES[:-1]:
             for scope, visit in (("param-in", w.visits["a"]), ("param-out:x", w.visits["x"])):
@@ -532,6 +550,8 @@ ADMIN_KINDS = {
     "<int:pk>/allocation/": ("allocation", "view", "allocate", True),
     # 显示完整信息 in the admin: POST only, by the roles with 查看完整信息 (households/admin/pii.py).
     "<path:object_id>/reveal/": ("reveal", "post_only", "reveal", True),
+    # A cadre's 登录账号 page (visitplan/admin.py, rules in visitplan/accounts.py): who may change the cadre.
+    "<path:object_id>/account/": ("account", "change", "change", True),
     "bulk/": ("bulk", "add_change", "add_change", False),
     "coverage/": ("coverage", "view_only", None, False),
 }

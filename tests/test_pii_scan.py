@@ -238,6 +238,7 @@ def _values_for(w, route, name):
     by_route = {
         "households/<int:pk>/": household_pks,
         "households/<int:pk>/reveal/": household_pks,
+        "households/<int:pk>/call/": household_pks,  # 拨打: POST only, a GET shows nothing
         "visits/h/<int:pk>/": household_pks,
         "visits/h/<int:pk>/visit/": household_pks,
         "visits/h/<int:pk>/followup/": household_pks,

@@ -59,10 +59,10 @@ ALLOWED = {
         "that are themselves scoped; counts only, no rows",
     ),
     ("visits/views.py", "Assignment.objects.filter"): (
-        3,
-        "my_households / contact_cards: assignments filtered by cadre=<the user's own cadre, or a cadre from "
-        "Cadre.objects.visible_to>, used as a subquery of a visible_to household queryset; household_page: "
-        "the assignments of a household already checked by get_household_for_user",
+        2,
+        "my_households: assignments filtered by cadre=<the user's own cadre>, used as a subquery of a visible_to "
+        "household queryset; household_page: the assignments of a household already checked by "
+        "get_household_for_user (the contact cards choose theirs in visits/cards.py, through the same rule)",
     ),
     ("visitplan/views.py", "Assignment.objects.filter"): (
         2,

@@ -67,6 +67,10 @@ REGISTRY: dict[str, Rule] = {
     "home": Rule(get=EVERYONE, note="overview; a cadre with households in the current campaign is sent to visits:mine"),
     "login": Rule(get=EVERYONE | {ANONYMOUS}, post=EVERYONE | {ANONYMOUS}, public=True),
     "logout": Rule(post=EVERYONE | {ANONYMOUS}, public=True, note="POST only (Django's LogoutView)"),
+    "password_change": Rule(
+        get=EVERYONE, post=EVERYONE, note="one's own password (Django's PasswordChangeView, the password validators)"
+    ),
+    "password_change_done": Rule(get=EVERYONE),
     # -------------------------------------------------------------------------------- households
     "households:list": Rule(get=EVERYONE, note="Household.objects.visible_to"),
     "households:export": Rule(get=EVERYONE, note="the list's filter, re-scoped and logged (AccessLog)"),
@@ -74,10 +78,23 @@ REGISTRY: dict[str, Rule] = {
     "households:reveal": Rule(
         post=_FULL_PII, scope=HOUSEHOLD, note="显示完整信息: POST only, households.view_full_pii, logged (AccessLog)"
     ),
+    "households:call": Rule(
+        post=frozenset({STREET_ADMIN, SECRETARY, CADRE, DEPARTMENT_HANDLER}),
+        scope=HOUSEHOLD,
+        note="拨打: POST only, answers the phone number, logged (AccessLog); households.masking.may_call: the "
+        "household's own cadre (包户), the street admin / secretary of its node; 403 for the others (a leader "
+        "only for a household assigned to him)",
+    ),
     # -------------------------------------------------------------------------------- visits
     "visits:mine": Rule(get=EVERYONE),
     "visits:followups": Rule(get=EVERYONE),
-    "visits:cards": Rule(get=EVERYONE, note="?cadre= only for node-wide roles (cadres under their node)"),
+    "visits:todo": Rule(get=EVERYONE, note="each user's own 待办: only what waits for him, through visible_to"),
+    "visits:cards": Rule(
+        get=EVERYONE,
+        post=EVERYONE,
+        note="?cadre= / ?grid= / ?community= of another cadre or a whole node only for node-wide roles (under their "
+        "node; 404 otherwise); POST 已发放 records the cards of the same choice (visits.cards)",
+    ),
     "visits:household": Rule(get=EVERYONE, scope=HOUSEHOLD),
     "visits:visit": Rule(
         get=EVERYONE,

@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.db.models import Count, Q
 from django.http import Http404
@@ -26,6 +26,7 @@ from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
 from core.admin import SafeAdminMixin, SafeModelAdmin, SafeTabularInline
+from core.params import parse_int
 from core.spreadsheets import SafeCSV
 from households.access_log import access_log_record
 from households.masking import can_view_full_pii
@@ -34,7 +35,9 @@ from households.paginator import EstimatedCountPaginator
 from households.scoping import scope_paths
 from households.search import identifier_terms
 
+from . import accounts
 from .allocation import allocate, coverage, reassign_cadre
+from .choices import cadre_choices
 from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
 from .sheets import (
     ACCEPTED,
@@ -246,7 +249,13 @@ class DepartmentAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, Sa
 
 
 class ReassignForm(forms.Form):
-    to_cadre = forms.ModelChoiceField(label="转给", queryset=Cadre.objects.none())
+    to_cadre = forms.ModelChoiceField(
+        label="转给",
+        queryset=Cadre.objects.none(),
+        empty_label=None,
+        widget=forms.Select(attrs={"size": 12}),
+        error_messages={"required": "请选择接收包户的干部", "invalid_choice": "所选干部不在可选范围内，请重新选择"},
+    )
     campaign = forms.ModelChoiceField(
         label="走访活动", queryset=Campaign.objects.none(), required=False, empty_label="全部走访活动"
     )
@@ -254,11 +263,50 @@ class ReassignForm(forms.Form):
     def __init__(self, *args, request, exclude=(), **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields["to_cadre"]
+        # Active cadres of the admin's scope, not the ones whose households are handed over.
         field.queryset = (
             Cadre.objects.visible_to(request.user).filter(active=True).exclude(pk__in=exclude).select_related("scope")
         )
-        field.label_from_instance = lambda c: f"{c.name}（{c.get_tier_display()}，{c.scope.name}）"
+        field.choices = [(c.pk, label) for c, label in cadre_choices(field.queryset)]
         self.fields["campaign"].queryset = visible_campaigns(request)
+
+
+class _PasswordFields(forms.Form):
+    """A password typed by the admin, or none: then one is generated (and shown once)."""
+
+    password1 = forms.CharField(
+        label="密码",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="留空则由系统生成一个，只在本页显示一次，请当面或电话告知本人",
+    )
+    password2 = forms.CharField(
+        label="再次输入密码",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password1", "") != data.get("password2", ""):
+            self.add_error("password2", "两次输入的密码不一致")
+        return data
+
+
+class AccountCreateForm(_PasswordFields):
+    username = forms.CharField(
+        label="登录账号",
+        max_length=150,
+        help_text="字母、数字、汉字和 @ . + - _，如姓名拼音或手机号",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    field_order = ["username", "password1", "password2"]
+
+
+class AccountPasswordForm(_PasswordFields):
+    pass
 
 
 @admin.register(Cadre)
@@ -271,16 +319,72 @@ class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeMod
     search_help_text = "输入姓名（或姓名的一部分）；有查看完整信息权限的，也可输入完整电话号码"
     raw_id_fields = ("user",)
     autocomplete_fields = ("scope",)
-    list_select_related = ("scope", "department")
-    actions = ["reassign_action"]
+    list_select_related = ("scope", "department", "user")
+    actions = ["reassign_action", "print_cards_action", "deactivate_logins_action", "reactivate_logins_action"]
+    readonly_fields = ("account_link",)
     fieldsets = (
         (None, {"fields": ("name", "tier", "scope", "active", "takes_households")}),
         ("单位与联系方式", {"fields": ("unit", "department", "position", "phone")}),
-        ("登录", {"fields": ("user",)}),
+        ("登录", {"fields": ("user", "account_link")}),
     )
+
+    def get_list_display(self, request):
+        return (*super().get_list_display(request), "login_status")
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and self.has_change_permission(request, obj):
+            return fieldsets
+        # The account page is for those who may change the cadre (and only once he exists).
+        return [
+            (name, {**opts, "fields": [f for f in opts["fields"] if f != "account_link"]}) for name, opts in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.user_id is not None and obj.user_id == request.user.pk:
+            # Marking oneself 不在岗 would end one's own login (accounts.end_login).
+            fields = (*fields, "active")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The departure rule: a cadre 不在岗 cannot log in (visitplan/accounts.py).
+        if not obj.active and accounts.end_login(obj, by=request.user):
+            self.message_user(
+                request,
+                f"{obj.name} 不在岗：其登录账号已停用，不能再登录。回岗后如需恢复登录，请在“登录账号”页选择“恢复登录”。",
+                messages.WARNING,
+            )
+        elif obj.active and "active" in form.changed_data:
+            account = accounts.account_of(obj)
+            if account is not None and not account.is_active:
+                self.message_user(
+                    request,
+                    f"{obj.name} 已改为在岗；其登录账号“{account.get_username()}”仍为停用状态，"
+                    "如需恢复登录，请在“登录账号”页选择“恢复登录”。",
+                    messages.WARNING,
+                )
+
+    @admin.display(description="登录")
+    def login_status(self, obj):
+        if not obj.user_id:
+            return "未开通"
+        if not obj.user.is_active:
+            return "已停用"
+        return "可登录" if obj.user.has_usable_password() else "未设密码"
+
+    @admin.display(description="登录账号")
+    def account_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "保存后可在“登录账号”页开通账号"
+        url = reverse("admin:visitplan_cadre_account", args=[obj.pk])
+        return format_html(
+            '{}　<a href="{}">管理登录账号（开通、重置密码、停用或恢复登录）</a>', self.login_status(obj), url
+        )
 
     def get_search_results(self, request, queryset, search_term):
         # A phone by its digits would be an oracle: only in full, and only for 查看完整信息.
@@ -299,6 +403,143 @@ class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeMod
         return request.user.has_perm("visitplan.change_assignment") and request.user.has_perm(
             "visitplan.delete_assignment"
         )
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/account/",
+                self.admin_site.admin_view(self.account_view),
+                name="visitplan_cadre_account",
+            )
+        ]
+        return urls + super().get_urls()
+
+    # -- 亲情卡
+
+    @admin.action(description="打印所选干部的亲情卡", permissions=["view"])
+    def print_cards_action(self, request, queryset):
+        count = queryset.count()
+        if count != 1:
+            self.message_user(
+                request,
+                f"亲情卡一次打印一名干部的：请只勾选一名干部（现在勾选了 {count} 名）。"
+                "整个社区或网格的亲情卡，请在“社区”或“网格”列表中勾选后打印。",
+                messages.WARNING,
+            )
+            return None
+        return redirect(f"{reverse('visits:cards')}?cadre={queryset.get().pk}")
+
+    # -- login accounts (the rules: visitplan/accounts.py)
+
+    @admin.action(description="停用所选干部的登录账号", permissions=["change"])
+    def deactivate_logins_action(self, request, queryset):
+        self._accounts_in_bulk(request, queryset, accounts.deactivate, "已停用登录", "原已停用")
+
+    @admin.action(description="恢复所选干部的登录账号", permissions=["change"])
+    def reactivate_logins_action(self, request, queryset):
+        self._accounts_in_bulk(request, queryset, accounts.reactivate, "已恢复登录", "原本就可登录")
+
+    def _accounts_in_bulk(self, request, queryset, change, done_text, unchanged_text):
+        done, unchanged, without = [], [], []
+        for cadre in queryset.order_by("name"):
+            if not cadre.user_id:
+                without.append(cadre.name)
+                continue
+            try:
+                (done if change(cadre, by=request.user) else unchanged).append(cadre.name)
+            except accounts.AccountError as exc:
+                self.message_user(request, f"{cadre.name}：{exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{done_text}：{'、'.join(done)}", messages.SUCCESS)
+        if unchanged:
+            self.message_user(request, f"{unchanged_text}：{'、'.join(unchanged)}", messages.INFO)
+        if without:
+            self.message_user(
+                request,
+                f"还没有登录账号（未作改动）：{'、'.join(without)}；请在干部的“登录账号”页开通",
+                messages.WARNING,
+            )
+
+    def account_view(self, request, object_id):
+        """One cadre's login: open an account, set a new password, stop or restore the login."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        pk = parse_int(object_id)
+        cadre = self.get_queryset(request).select_related("scope").filter(pk=pk).first() if pk else None
+        if cadre is None:
+            raise Http404("没有找到该干部")
+        if not self.has_change_permission(request, cadre):
+            raise PermissionDenied
+        create_form = AccountCreateForm(prefix="create")
+        password_form = AccountPasswordForm(prefix="password")
+        shown = None  # (account name, password): shown once, on this response only
+        if request.method == "POST":
+            op = request.POST.get("op")
+            try:
+                if op == "create":
+                    create_form = AccountCreateForm(request.POST, prefix="create")
+                    if create_form.is_valid():
+                        shown = self._create_account(request, cadre, create_form)
+                elif op == "password":
+                    password_form = AccountPasswordForm(request.POST, prefix="password")
+                    if password_form.is_valid():
+                        shown = self._set_password(request, cadre, password_form)
+                elif op in ("deactivate", "reactivate"):
+                    change = accounts.deactivate if op == "deactivate" else accounts.reactivate
+                    if change(cadre, by=request.user):
+                        text = "登录账号已停用，该干部不能再登录" if op == "deactivate" else "已恢复登录"
+                        self.message_user(request, f"{cadre.name}：{text}", messages.SUCCESS)
+                    else:
+                        self.message_user(request, f"{cadre.name}：登录账号状态未变", messages.INFO)
+                    return redirect(request.path)
+                else:
+                    self.message_user(request, "请选择要进行的操作", messages.ERROR)
+                    return redirect(request.path)
+            except accounts.AccountError as exc:
+                self.message_user(request, f"{cadre.name}：{exc.message}", messages.ERROR)
+                return redirect(request.path)
+        account = accounts.account_of(cadre)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{cadre.name} · 登录账号",
+            "opts": self.model._meta,
+            "original": cadre,
+            "cadre": cadre,
+            "cadre_label": cadre_choices([cadre])[0][1],
+            "account": account,
+            "roles": sorted(account.groups.values_list("name", flat=True)) if account else [],
+            "blocked": accounts.may_manage(request.user, cadre),
+            "create_form": create_form,
+            "password_form": password_form,
+            "shown": shown,
+            "history": accounts.account_history(cadre),
+        }
+        return TemplateResponse(request, "admin/visitplan/cadre/account.html", context)
+
+    def _create_account(self, request, cadre, form):
+        try:
+            user, password, generated = accounts.create_account(
+                cadre, by=request.user, username=form.cleaned_data["username"], password=form.cleaned_data["password1"]
+            )
+        except ValidationError as exc:  # the password validators
+            form.add_error("password1", exc)
+            return None
+        except accounts.UsernameError as exc:
+            form.add_error("username", exc.message)
+            return None
+        self.message_user(request, f"已为 {cadre.name} 开通登录账号“{user.get_username()}”", messages.SUCCESS)
+        return {"username": user.get_username(), "password": password if generated else None}
+
+    def _set_password(self, request, cadre, form):
+        try:
+            password, generated = accounts.set_password(cadre, by=request.user, password=form.cleaned_data["password1"])
+        except ValidationError as exc:
+            form.add_error("password1", exc)
+            return None
+        self.message_user(
+            request, f"已重置 {cadre.name} 的登录密码；他已登录的设备需用新密码重新登录", messages.SUCCESS
+        )
+        return {"username": accounts.account_of(cadre).get_username(), "password": password if generated else None}
 
     @admin.action(description="将所选干部的包户转给…", permissions=["reassign"])
     def reassign_action(self, request, queryset):
@@ -325,8 +566,9 @@ class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeMod
             .values("cadre_id")
             .annotate(n=Count("pk"))
         }
-        for cadre in leaving:
+        for cadre, label in cadre_choices(leaving):
             cadre.assignment_count = counts.get(cadre.pk, 0)
+            cadre.label = label
         context = {
             **self.admin_site.each_context(request),
             "title": "将所选干部的包户转给其他干部",

@@ -811,13 +811,17 @@ def coverage(campaign: Campaign) -> dict[int, dict]:
     return out
 
 
-def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | None = None) -> ReassignReport:
+def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | None = None, on=None) -> ReassignReport:
     """A cadre leaves: hand all their assignments (of one campaign, or all) to another cadre.
 
-    Moved rows become manual and take the receiving cadre's tier and department. Where the
-    receiver already has the household in that campaign, the leaver's row is dropped. A
-    move that would give a household a second department (tier 2) is skipped and reported.
+    Moved rows become manual and take the receiving cadre's tier and department, and record the
+    handover: ``taken_over_on`` (``on``, by default today) and ``taken_over_from`` (the leaver) —
+    the visits the household had by then stay counted for the receiver, who gets time for the rest
+    (visits/targets.py). Where the receiver already has the household in that campaign, the
+    leaver's row is dropped (he held it already). A move that would give a household a second
+    department (tier 2) is skipped and reported.
     """
+    on = on or timezone.localdate()
     if from_cadre.pk == to_cadre.pk:
         raise ValueError("不能把包户转给干部本人，请选择另一名干部")
     with transaction.atomic():
@@ -876,6 +880,8 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
                 tier=to.tier,
                 department_id=department_id,
                 source=Assignment.Source.MANUAL,
+                taken_over_on=on,
+                taken_over_from=source,
                 version=F("version") + 1,
             )
         report.moved, report.dropped = len(move), len(drop)

@@ -251,6 +251,19 @@ class Assignment(VersionedModel):
     )
     source = models.CharField("来源", max_length=8, choices=Source.choices, default=Source.MANUAL)
     created_at = models.DateTimeField("分配时间", auto_now_add=True)
+    # 转给: the day this cadre took the household over from another (visitplan.allocation.reassign_cadre),
+    # and from whom. The visits the household had by then count for him, and he gets time for the rest
+    # (visits/targets.py, "Households taken over").
+    taken_over_on = models.DateField("接手日期", null=True, blank=True, editable=False)
+    taken_over_from = models.ForeignKey(
+        Cadre,
+        verbose_name="原包户干部",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     objects = AssignmentQuerySet.as_manager()
 
@@ -266,6 +279,10 @@ class Assignment(VersionedModel):
         indexes = [
             models.Index(fields=["campaign", "cadre"], name="assignment_campaign_cadre"),
             models.Index(fields=["campaign", "household", "tier"], name="assignment_campaign_hh_tier"),
+            # The few households taken over, read apart by the dashboard's targets (visits/targets.py).
+            models.Index(
+                fields=["campaign", "cadre"], condition=Q(taken_over_on__isnull=False), name="assignment_taken_over"
+            ),
         ]
 
     def __str__(self):

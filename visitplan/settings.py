@@ -23,6 +23,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver leaves static files to WhiteNoise too (the same headers as production).
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
     "import_export",
@@ -36,7 +38,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it compresses the final page (gzip: a 21 KB list page is ~4 KB on a 3G link).
+    # Django masks the CSRF token per response, which is the BREACH mitigation for compressed pages.
+    "django.middleware.gzip.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files: compressed (gzip and brotli, made by collectstatic), hashed names cached for a
+    # year as immutable, served before sessions and the rest are touched.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Early, so that every response gets the header, redirects and the lockout page included.
     "core.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -46,6 +54,8 @@ MIDDLEWARE = [
     # request.scope: the user's roles, cadre and subtree, resolved once (core.scope).
     "core.scope.ScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The 待办 count in the header is counted again after the user's own step (visits.todo).
+    "visits.todo.TodoCountMiddleware",
     # Idle and absolute session timeouts: needs the user and the messages.
     "core.sessions.SessionTimeoutMiddleware",
     # Deny by default: a view whose URL is not declared in ACCESS_RULES answers 404.
@@ -73,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "visitplan.context_processors.site",
                 "issues.context_processors.notifications",
+                "visits.todo.context",
             ],
         },
     },
@@ -192,10 +203,22 @@ LANGUAGE_CODE = "zh-hans"
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
+# Chinese for what Django's and the third-party apps' zh_Hans catalogues leave in English (the admin's
+# filter_horizontal buttons, its app-list headers, django-axes…); first in line, admin/jsi18n/ included.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic writes each file under a content-hashed name plus its .gz and .br; pages link the
+    # hashed names (with DEBUG on, the plain ones), so a new release is fetched and an old one never
+    # is again. docs/decisions/0013-light-pages.md: why the app serves them (WhiteNoise) as well as nginx can.
+    "staticfiles": {"BACKEND": "core.staticfiles.StaticFilesStorage"},
+}
+# Hashed files: a year, immutable (WhiteNoise's default for them); others an hour.
+WHITENOISE_MAX_AGE = 3600
 
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 

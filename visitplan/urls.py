@@ -12,6 +12,17 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Every logged-in user changes his own password (the admin's page is for staff only).
+    path(
+        "account/password/",
+        auth_views.PasswordChangeView.as_view(template_name="registration/account_password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "account/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="registration/account_password_done.html"),
+        name="password_change_done",
+    ),
     path("households/", include("households.urls")),
     path("visits/", include("visits.urls")),
     path("reports/", include("reports.urls")),

@@ -8,13 +8,19 @@ admin is registered again here with that inline (as one extends django.contrib.a
 """
 
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from core.admin import ReadOnlyAdmin, SafeTabularInline
 from issues import admin as ledger_admin  # imported first: its IssueAdmin is replaced below
 from issues.models import Issue
 from visitplan.admin import CampaignFilter
 
-from .models import FollowUp, RaisedIssue, Visit
+from .models import CardIssued, FollowUp, RaisedIssue, Visit
+from .questionnaire import answered, ticked
+
+_READABLE = {"answers": "answers_display", "checklist": "checklist_display"}
+NEEDS_HELP = mark_safe(' <strong class="help-needed">（需要帮助）</strong>')
 
 
 @admin.register(Visit)
@@ -33,10 +39,41 @@ class VisitAdmin(ReadOnlyAdmin):
     search_fields = ("household__head_name", "cadre__name")
     list_select_related = ("household", "household__building", "cadre")
     date_hierarchy = "visited_on"
-    readonly_fields = [f.name for f in Visit._meta.fields]
+    # The JSON fields are shown as the visit form asked them: question by question, in Chinese.
+    fields = [_READABLE.get(f.name, f.name) for f in Visit._meta.fields if f.name != "id"]
+    readonly_fields = fields
 
     def get_queryset(self, request):
         return Visit.objects.visible_to(request.user)
+
+    @admin.display(description="入户必问")
+    def answers_display(self, visit):
+        rows = answered(visit.answers)
+        if not rows:
+            return "未填写"
+        return format_html(
+            '<dl class="visit-answers">{}</dl>',
+            format_html_join(
+                "",
+                '<dt><b>{}</b>{}</dt><dd>{}<br><small class="quiet">问：{}</small></dd>',
+                (
+                    (
+                        label,
+                        NEEDS_HELP if help_ else "",
+                        answer or "（未填写回答）",
+                        question,
+                    )
+                    for label, question, answer, help_ in rows
+                ),  # fmt: skip
+            ),
+        )
+
+    @admin.display(description="三了解 · 四掌握 · 五到位")
+    def checklist_display(self, visit):
+        groups = ticked(visit.checklist)
+        if not groups:
+            return "未勾选"
+        return format_html_join(mark_safe("<br>"), "<b>{}</b>：{}", ((g, "、".join(labels)) for g, labels in groups))
 
 
 @admin.register(FollowUp)
@@ -49,6 +86,20 @@ class FollowUpAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return FollowUp.objects.visible_to(request.user)
+
+
+@admin.register(CardIssued)
+class CardIssuedAdmin(ReadOnlyAdmin):
+    """亲情卡发放: marked on the cards page (visits:cards) after printing; looked up here."""
+
+    list_display = ("given_on", "household", "cadre", "given_by", "campaign")
+    list_filter = (CampaignFilter,)
+    search_fields = ("household__head_name", "cadre__name")
+    list_select_related = ("household", "household__building", "cadre", "given_by", "campaign")
+    date_hierarchy = "given_on"
+
+    def get_queryset(self, request):
+        return CardIssued.objects.visible_to(request.user)
 
 
 class SourceVisitInline(SafeTabularInline):

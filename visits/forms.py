@@ -2,6 +2,8 @@
 ``visits.services``), the ledger's are ``issues.services``. Every form carries the ``key`` it was
 opened with, so that a second submit of the same form saves nothing new."""
 
+import datetime
+import re
 import uuid
 
 from django import forms
@@ -16,6 +18,73 @@ from .questionnaire import CHECKLIST, QUESTIONS
 
 def _area(rows=2, placeholder=""):
     return forms.Textarea(attrs={"rows": rows, "placeholder": placeholder})
+
+
+TIME_HINT = "24小时制，如 14:30（也可直接输入 1430）"
+TIME_INVALID = "请按24小时制填写时间，如 14:30（小时 00–23，分钟 00–59）"
+# What a phone keyboard gives for "14:30": the colon may be a full-width one, a dot, a space or
+# missing (a numeric keypad has no colon). 上午/下午, AM/PM are refused: 24-hour time only.
+_TIME_SEPARATORS = re.compile(r"[：:.。,，\s]+")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::00)?")
+
+
+def parse_24h_time(value) -> datetime.time | None:
+    """ "14:30", "14：30", "14.30", "1430", "930" → a time; None for anything else (a 12-hour "2:30 PM" too)."""
+    text = _TIME_SEPARATORS.sub(":", str(value).strip()).strip(":")
+    if text.isdigit() and len(text) in (3, 4):
+        text = f"{text[:-2]}:{text[-2:]}"
+    m = _TIME.fullmatch(text)
+    if not m or int(m[1]) > 23 or int(m[2]) > 59:
+        return None
+    return datetime.time(int(m[1]), int(m[2]))
+
+
+class TimeText(forms.TimeInput):
+    """A time typed as text, shown as HH:MM: a phone set to 12-hour time shows the native time
+    picker's "02:00 PM" cut to "02:00" in a narrow field; a text field shows what is stored."""
+
+    input_type = "text"
+
+    def __init__(self, attrs=None):
+        base = {"inputmode": "numeric", "pattern": "([01]?[0-9]|2[0-3]):[0-5][0-9]", "maxlength": "5",
+                "placeholder": "时:分", "autocomplete": "off", "data-time": ""}  # fmt: skip
+        super().__init__(attrs={**base, **(attrs or {})}, format="%H:%M")
+
+
+class _SharedHintBoundField(forms.BoundField):
+    """The two time fields share one hint (``time-hint``, set on the widget); a field in error is
+    described by its own message too (``<id>_error``, as Django does for the other fields)."""
+
+    def build_widget_attrs(self, attrs, widget=None):
+        attrs = super().build_widget_attrs(attrs, widget)
+        shared = (widget or self.field.widget).attrs.get("aria-describedby")
+        if shared and self.errors and self.auto_id:
+            attrs["aria-describedby"] = f"{shared} {self.auto_id}_error"
+        return attrs
+
+
+class TimeOfDayField(forms.TimeField):
+    """A time of day in 24-hour form (parse_24h_time), with the error in Chinese."""
+
+    widget = TimeText
+    default_error_messages = {"invalid": TIME_INVALID}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", TIME_HINT)
+        super().__init__(**kwargs)
+
+    def get_bound_field(self, form, field_name):
+        return _SharedHintBoundField(form, self, field_name)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime.time):
+            return value
+        parsed = parse_24h_time(value)
+        if parsed is None:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return parsed
 
 
 class KeyedForm(forms.Form):
@@ -39,12 +108,9 @@ class VisitForm(KeyedForm):
     method = forms.ChoiceField(label="走访方式", choices=VisitMethod.choices, initial=VisitMethod.IN_PERSON,
                                widget=forms.RadioSelect)  # fmt: skip
     visited_on = forms.DateField(label="走访日期", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    started_at = forms.TimeField(
-        label="开始时间", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-    )
-    ended_at = forms.TimeField(
-        label="结束时间", required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
-    )
+    # The hint under both (visit_form.html, id "time-hint") says they are 24-hour times.
+    started_at = TimeOfDayField(label="开始时间", required=False, widget=TimeText({"aria-describedby": "time-hint"}))
+    ended_at = TimeOfDayField(label="结束时间", required=False, widget=TimeText({"aria-describedby": "time-hint"}))
     short_reason = forms.CharField(label="时长不足30分钟的原因", required=False, max_length=200,
                                    widget=forms.TextInput(attrs={"placeholder": "如：居民有事外出，另约时间"}))  # fmt: skip
     companions = forms.CharField(label="同行人员", required=False, max_length=200,
@@ -65,17 +131,34 @@ class VisitForm(KeyedForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for code, label in SERVICE_DOMAINS:
-            self.fields[f"q_{code}"] = forms.CharField(label=label, required=False, max_length=1000,
-                                                       widget=_area(2, "居民的回答；没有困难可填“无”"))  # fmt: skip
-            self.fields[f"h_{code}"] = forms.BooleanField(label="需要帮助", required=False)
+            # The answer box is described by its question (the <p id="q-text-…"> above it); each
+            # 需要帮助 box is named by its domain, not nine times by the same two words.
+            answer = _area(2, "居民的回答；没有困难可填“无”")
+            answer.attrs["aria-describedby"] = f"q-text-{code}"
+            self.fields[f"q_{code}"] = forms.CharField(label=label, required=False, max_length=1000, widget=answer)
+            self.fields[f"h_{code}"] = forms.BooleanField(
+                label="需要帮助", required=False,
+                widget=forms.CheckboxInput(attrs={"aria-label": f"{label}：需要帮助"}),
+            )  # fmt: skip
+        # The order of the page (the questions come before 其他困难): the error summary follows it.
+        page = ["key", "method", "visited_on", "started_at", "ended_at", "short_reason", "companions"]
+        page += [f"{p}_{code}" for code, _label in SERVICE_DOMAINS for p in ("q", "h")]
+        self.order_fields(page)
+
+    def time_fields(self):
+        return [self["started_at"], self["ended_at"]]
 
     def questions(self):
         """(code, label, question, answer field, needs-help field) for the template."""
         return [(code, label, QUESTIONS[code], self[f"q_{code}"], self[f"h_{code}"]) for code, label in SERVICE_DOMAINS]
 
     def checklist_groups(self):
+        """(group, [(code, label, ticked, input id)]): the ids number the boxes as Django's widget would."""
         chosen = set(self["checklist"].value() or [])
-        return [(group, [(code, label, code in chosen) for code, label in items]) for group, items in CHECKLIST]
+        ids = iter(f"{self['checklist'].auto_id}_{i}" for i in range(len(self.fields["checklist"].choices)))
+        return [
+            (group, [(code, label, code in chosen, next(ids)) for code, label in items]) for group, items in CHECKLIST
+        ]
 
     def service_kwargs(self):
         data = self.cleaned_data
@@ -98,6 +181,41 @@ class VisitForm(KeyedForm):
             "satisfaction": data.get("satisfaction", ""),
             "notes": data.get("notes", ""),
         }
+
+
+def _field_target(bound_field) -> str:
+    """The id of the input an error link goes to: the first choice of a list of radios or boxes."""
+    if bound_field.is_hidden:
+        return ""
+    widget = bound_field.field.widget
+    if isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
+        return f"{bound_field.auto_id}_0"
+    return bound_field.auto_id or ""
+
+
+def _form_errors(form, prefix=""):
+    items = [{"label": prefix.rstrip(" ·"), "message": m, "target": ""} for m in form.non_field_errors()]
+    for name in form.fields:  # the order of the page, whatever the order the errors were added in
+        bound = form[name]
+        label = "表单" if bound.is_hidden else f"{prefix}{getattr(bound.field, 'summary_label', bound.label)}"
+        items += [{"label": label, "message": m, "target": _field_target(bound)} for m in bound.errors]
+    return items
+
+
+def error_summary(form, formset=None) -> list[dict]:
+    """Every error of a visit or follow-up form and of its issue rows, in the order of the page,
+    for the box at its top: each {"label", "message", "target"} (target: the id of the field to go
+    to, "" for an error of the whole form)."""
+    items = _form_errors(form)
+    if formset is not None and formset.is_bound:
+        items += [{"label": "居民诉求", "message": m, "target": ""} for m in formset.non_form_errors()]
+        number = 0
+        for row in formset.forms:
+            if formset.can_delete and formset._should_delete_form(row):
+                continue
+            number += 1
+            items += _form_errors(row, prefix=f"诉求{number} · ")
+    return items
 
 
 class RaisedIssueForm(forms.Form):
@@ -161,6 +279,9 @@ class FollowUpForm(KeyedForm):
                                                            widget=forms.RadioSelect)  # fmt: skip
             self.fields[f"note_{f.pk}"] = forms.CharField(label="说明", required=False, max_length=1000,
                                                           widget=_area(1, "居民怎么说"))  # fmt: skip
+            for name in ("solved", "sat", "note"):  # the error summary names the issue each belongs to
+                field = self.fields[f"{name}_{f.pk}"]
+                field.summary_label = f"诉求#{f.issue_id} {field.label}"
 
     def items(self):
         return [(f, self[f"solved_{f.pk}"], self[f"sat_{f.pk}"], self[f"note_{f.pk}"]) for f in self.followups]

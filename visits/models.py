@@ -214,6 +214,42 @@ class FollowUp(models.Model):
         return f"回头看 #{self.issue_id} → {self.cadre.name}"
 
 
+class CardIssuedQuerySet(models.QuerySet):
+    def visible_to(self, who):
+        """The one scoping entry point for the cards given: those of households the user may see."""
+        scope = scope_of(who)
+        if scope.everything:
+            return self
+        return self.filter(household__in=Household.objects.visible_to(scope))
+
+
+class CardIssued(models.Model):
+    """亲情卡 handed to a household, marked on the cards page (已发放) after printing: when, by whom,
+    and whose card it was (the cadre printed on it). Not edited: a second mark of the same card
+    keeps the first. Whether a household has a card (this or a visit's ``card_given``) is
+    ``visits.cards.has_card``."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="+")
+    household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="cards_issued")
+    cadre = models.ForeignKey(Cadre, verbose_name="卡上干部", on_delete=models.PROTECT, related_name="+")
+    given_on = models.DateField("发放日期")
+    given_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="登记人", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField("登记时间", auto_now_add=True)
+
+    objects = CardIssuedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "亲情卡发放"
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "household", "cadre"], name="card_issued_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.given_on} 亲情卡 {self.cadre.name} → {self.household}"
+
+
 # ---------------------------------------------------------------------------------------------- 走访汇总
 # Kept by visits/tally.py as each visit is written, rebuilt from the visits by
 # ``manage.py rebuild_tallies`` (and nightly): the dashboard counts these instead of 300,000 visits.

@@ -1,6 +1,8 @@
 """The content of the visit form (the campaign plan, "a visit"): the nine 入户必问 questions, one per
 public-service domain (the domains are the ledger's: issues/domains.py), and the 三了解 / 四掌握 /
-五到位 checklist."""
+五到位 checklist, and both as read back (``answered``, ``ticked``: the visit page and the admin)."""
+
+from issues.domains import SERVICE_DOMAINS
 
 # 入户必问: what the cadre asks for each domain (keyed by its code), in the words of the campaign's question sheet.
 QUESTIONS = {
@@ -40,3 +42,25 @@ CHECKLIST = [
 ]
 CHECKLIST_CODES = [code for _group, items in CHECKLIST for code, _label in items]
 CHECKLIST_LABELS = {code: label for _group, items in CHECKLIST for code, label in items}
+
+
+def answered(answers) -> list[tuple[str, str, str, bool]]:
+    """入户必问 as read: (domain, question, answer, needs help) for each domain answered, in the
+    order of the question sheet (the labels: issues/domains.py, the questions: visits/questionnaire.py)."""
+    rows = []
+    for code, label in SERVICE_DOMAINS:
+        value = (answers or {}).get(code)
+        if not isinstance(value, dict):
+            continue
+        text = str(value.get("answer") or "").strip()
+        needs_help = bool(value.get("needs_help"))
+        if text or needs_help:
+            rows.append((label, QUESTIONS.get(code, ""), text, needs_help))
+    return rows
+
+
+def ticked(checklist) -> list[tuple[str, list[str]]]:
+    """三了解 · 四掌握 · 五到位 as read: (group, the labels ticked) for each group with one ticked."""
+    chosen = set(checklist or ())
+    groups = [(group, [label for code, label in items if code in chosen]) for group, items in CHECKLIST]
+    return [(group, labels) for group, labels in groups if labels]

@@ -1,10 +1,11 @@
 from django.urls import path
 
-from . import views
+from . import todo, views
 
 app_name = "visits"
 urlpatterns = [
     path("", views.my_households, name="mine"),
+    path("todo/", todo.todo_page, name="todo"),
     path("followups/", views.followup_list, name="followups"),
     path("cards/", views.contact_cards, name="cards"),
     path("h/<int:pk>/", views.household_page, name="household"),

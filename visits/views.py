@@ -13,38 +13,46 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from core.params import choice_param, int_param, text_param
+from core.params import choice_param, int_param, parse_date, parse_int, text_param
 from households.masking import masked_family
-from households.models import FocusGroup, Household
-from households.roles import NODE_WIDE_ROLES, user_roles
-from households.scoping import get_household_for_user, user_cadre
+from households.models import FocusGroup, Household, Node, NodeKind
+from households.scoping import get_household_for_user, is_node_wide, user_cadre
 from households.search import search_households
 from issues import deadlines
 from issues.exporting import with_overdue_flag
 from issues.models import OPEN_STATUSES, Issue
+from visitplan.choices import cadre_choices
 from visitplan.models import Assignment, Cadre, Campaign
+from visitplan.sheets.roster import ScopeNames
 
-from . import rules, services, targets
+from . import cards, rules, services, targets
 from .followups import listed_q, stage_starts_on
 from .forms import FollowUpForm, RaisedIssueFormSet, VisitForm, raised_issues
 from .models import FollowUp, FollowUpStatus, Visit
+from .questionnaire import CHECKLIST, answered
 
 PAGE_SIZE = 40
 CARDS_PER_SHEET = 10  # 2 × 5 on A4, each about a business card (90 × 54 mm)
 
+# 我的包户's filters. 本户未访 and 我未访 are two questions: nobody has visited the household in this
+# campaign (the dashboard's coverage counts it unvisited), or I have not (someone else, or the cadre
+# I took it over from, has).
 FILTERS = [
     ("", "全部"),
-    ("unvisited", "未走访"),
+    ("unvisited", "本户未访"),
+    ("notmine", "我未访"),
     ("behind", "未达标"),
     ("followup", "待回访"),
     ("focus", "重点未访"),
+    ("nocard", "未发卡"),
+    ("takenover", "接手"),
 ]
 
 
@@ -89,15 +97,22 @@ def my_households(request):
     qs = targets.annotate_progress(base, cadre=cadre, campaign=campaign, today=today)
     term = text_param(request, "q")
     qs = search_households(qs, term, request)
+    qs = qs.annotate(has_card=cards.has_card(campaign))
     show = choice_param(request, "show", FILTERS)
     if show == "unvisited":
+        qs = qs.filter(visited_by_anyone=False)
+    elif show == "notmine":
         qs = qs.filter(visited_by_me=False)
     elif show == "behind":
         qs = qs.filter(behind=True)
     elif show == "followup":
         qs = qs.filter(followup_due=True)
     elif show == "focus":
-        qs = qs.filter(tagged=True, visited_by_me=False)
+        qs = qs.filter(tagged=True, visited_for_me=False)
+    elif show == "nocard":
+        qs = qs.filter(has_card=False)
+    elif show == "takenover":
+        qs = qs.filter(taken_over_on__isnull=False)
     tag = int_param(request, "tag")
     if tag is not None:
         qs = qs.filter(tags__id=tag)
@@ -111,7 +126,9 @@ def my_households(request):
     for h in page.object_list:
         h.age_css, h.age_label = targets.age_band(h.last_visit_on, today)
         h.days_since = (today - h.last_visit_on).days if h.last_visit_on else None
+        h.grace_ends_on = targets.grace_ends_on(h.taken_over_on) if h.waiting else None
     progress = targets.cadre_targets(cadre, campaign, today=today, households=assigned)
+    without_card = assigned.annotate(has_card=cards.has_card(campaign)).filter(has_card=False).count()
     my_followups = FollowUp.objects.visible_to(user).due().filter(cadre=cadre)
     params = request.GET.copy()
     params.pop("page", None)
@@ -125,6 +142,8 @@ def my_households(request):
             "progress": progress,
             "followups_due": my_followups.count(),
             "followups_overdue": my_followups.filter(due_on__lt=today).count(),
+            "without_card": without_card,
+            "grace_days": targets.TAKEOVER_GRACE_DAYS,
             "can_see_more": visible.count() > progress.assigned,
             "scope_all": scope_all,
             "filters": FILTERS,
@@ -306,13 +325,7 @@ def visit_detail(request, pk):
     )
     if visit is None:
         raise Http404("没有找到该走访记录")
-    from issues.domains import SERVICE_DOMAINS
-
-    from .questionnaire import CHECKLIST, QUESTIONS
-
-    answers = [
-        (label, QUESTIONS[code], visit.answers.get(code)) for code, label in SERVICE_DOMAINS if visit.answers.get(code)
-    ]
+    answers = answered(visit.answers)
     ticked = set(visit.checklist)
     checklist = [(group, [(label, code in ticked) for code, label in items]) for group, items in CHECKLIST]
     issues = with_overdue_flag(
@@ -416,48 +429,127 @@ def followup_list(request):
 # ------------------------------------------------------------------------------------------ contact cards
 
 
+def _id_param(request, name):
+    """``?name=`` as an id: None when absent or blank, 0 (which names nothing: a 404) when junk."""
+    if not request.GET.get(name):
+        return None
+    value = int_param(request, name)
+    return 0 if value is None else value
+
+
+def _card_choices(user, campaign):
+    """What a street admin, leader or secretary may choose on the cards page: the communities and
+    grids of his subtree, and the active cadres under his node with households in the campaign."""
+    nodes = Node.objects.visible_to(user, ancestors=False)
+    communities = list(nodes.filter(kind=NodeKind.COMMUNITY).order_by("path"))
+    grids = list(nodes.filter(kind=NodeKind.GRID).order_by("path"))
+    names = ScopeNames.for_nodes({g.pk for g in grids})
+    held = (
+        Cadre.objects.visible_to(user)
+        .filter(active=True, assignments__campaign=campaign)
+        .annotate(households=Count("assignments"))
+        .select_related("scope")
+    )
+    return {
+        "communities": [(c.pk, c.name) for c in communities],
+        "grids": [(g.pk, names.label.get(g.pk, g.name).replace("/", " / ")) for g in grids],
+        "cadres": [(c.pk, f"{label} {c.households}户") for c, label in cadre_choices(held)],
+    }
+
+
 @login_required
 def contact_cards(request):
-    """亲情卡 / 连心卡: printable cards (A4, 10 a sheet) of a cadre's households.
+    """亲情卡 / 连心卡: printable cards (A4, 10 a sheet) and the record of the cards given.
 
-    A cadre prints his own; street admins, leaders and secretaries may print those of a cadre
-    under their node (``?cadre=``). ``?grid=`` narrows to one grid.
+    A cadre prints his own households' cards; street admins, leaders and secretaries choose a cadre,
+    a grid or a community under their node (``?cadre=``, ``?grid=``, ``?community=``; the admin's
+    打印亲情卡 links here with them). ``?missing=1``: only the households without a card yet. What
+    may be chosen and who is on each card: ``visits.cards``. POST (已发放): the cards of the same
+    choice are recorded as given on a day, by the user; ``expected`` (the number printed) guards
+    against a list that changed since.
     """
     user = request.user
     today = timezone.localdate()
     campaign = _campaign(user, today)
-    cadre = user_cadre(user)
-    if request.GET.get("cadre"):
-        wanted = int_param(request, "cadre")  # a junk id is a cadre that does not exist
-        if not (user.is_superuser or user_roles(user) & set(NODE_WIDE_ROLES)) and getattr(cadre, "pk", None) != wanted:
-            raise Http404("没有找到该干部")
-        cadre = Cadre.objects.visible_to(user).filter(pk=wanted).first() if wanted is not None else None
-        if cadre is None:
-            raise Http404("没有找到该干部")
-    if cadre is None or campaign is None:
+    wide = is_node_wide(user)
+    if campaign is None or (user_cadre(user) is None and not wide and not request.GET.get("cadre")):
         raise PermissionDenied(services.NOT_A_CADRE)
-    households = (
-        Household.objects.visible_to(user)
-        .filter(pk__in=Assignment.objects.filter(campaign=campaign, cadre=cadre).values("household_id"))
-        .select_related("community", "grid", "building")
-        .order_by("path", "unit", "room", "id")
+    chosen = cards.select(
+        user,
+        campaign,
+        cadre_id=_id_param(request, "cadre"),
+        grid_id=_id_param(request, "grid"),
+        community_id=_id_param(request, "community"),
     )
-    households = list(households)
-    grids = sorted({(h.grid_id, f"{h.community.name} {h.grid.name}") for h in households}, key=lambda g: g[1])
-    grid = int_param(request, "grid")
-    if grid is not None:
-        households = [h for h in households if h.grid_id == grid]
-    sheets = [households[i : i + CARDS_PER_SHEET] for i in range(0, len(households), CARDS_PER_SHEET)]
+    only_missing = request.GET.get("missing") == "1"
+    households = chosen.households.filter(has_card=False) if only_missing else chosen.households
+    if request.method == "POST":
+        return _cards_given(request, chosen, households, today)
+    rows = list(households.select_related("community", "grid", "building"))
+    on_cards = cards.card_cadres(rows)
+    for h in rows:
+        h.card_cadre = on_cards.get(h.card_cadre_id)
+    counts = chosen.households.aggregate(total=Count("pk"), missing=Count("pk", filter=Q(has_card=False)))
+    own_grids = []
+    if not wide:  # a cadre narrows his own households to one of his grids
+        mine = cards.select(user, campaign, cadre_id=_id_param(request, "cadre")).households
+        grids = mine.values_list("grid_id", "community__name", "grid__name")
+        own_grids = sorted({(pk, f"{community} {grid}") for pk, community, grid in grids}, key=lambda g: g[1])
+        own_grids = own_grids if len(own_grids) > 1 else []
+    selected = {k: str(_id_param(request, k) or "") for k in ("cadre", "grid", "community")}
+    # The choice, kept by the narrowing form (its own grid select replaces ?grid=).
+    keep = [(k, v) for k, v in selected.items() if v and not (k == "grid" and own_grids)]
     return render(
         request,
         "visits/cards.html",
         {
-            "cadre": cadre,
+            "chosen": chosen,
+            "cadre": chosen.cadre,
             "campaign": campaign,
-            "sheets": sheets,
-            "count": len(households),
-            "grids": grids,
-            "grid": str(grid or ""),
+            "sheets": [rows[i : i + CARDS_PER_SHEET] for i in range(0, len(rows), CARDS_PER_SHEET)],
+            "count": len(rows),
+            "total": counts["total"],
+            "missing": counts["missing"],
+            "only_missing": only_missing,
+            "choices": _card_choices(user, campaign) if wide else None,
+            "own_grids": own_grids,
+            "selected": selected,
+            "keep": keep,
+            "querystring": request.GET.urlencode(),
+            "today": today,
             "supervision_phone": settings.SUPERVISION_PHONE,
         },
     )
+
+
+def _cards_given(request, chosen, households, today):
+    """已发放: record the cards the page showed as given (``visits.cards.mark_given``)."""
+    back = reverse("visits:cards") + (f"?{request.GET.urlencode()}" if request.GET else "")
+    given_on = parse_date(request.POST.get("given_on") or today.isoformat())
+    first, last = chosen.campaign.span()
+    if given_on is None or given_on > today or not first <= given_on <= last:
+        messages.error(
+            request, f"发放日期有误：须为本次活动期间（{first:%Y-%m-%d} 至 {last:%Y-%m-%d}）且不晚于今天的日期"
+        )
+        return redirect(back)
+    count = households.count()
+    expected = parse_int(request.POST.get("expected"), minimum=0)
+    if request.POST.get("expected") not in (None, "") and expected != count:
+        messages.error(
+            request,
+            f"名单已变化：打印时 {request.POST.get('expected')[:10]} 户，现在 {count} 户，请核对后重新打印再登记",
+        )
+        return redirect(back)
+    if not count:
+        messages.error(request, "没有可登记的亲情卡：所选范围内没有包户")
+        return redirect(back)
+    new = cards.mark_given(chosen.campaign, households, by=request.user, on=given_on)
+    if new:
+        messages.success(
+            request,
+            f"已登记发放亲情卡 {new} 户（{given_on:%Y-%m-%d}）"
+            + (f"，另有 {count - new} 户此前已登记" if count > new else ""),
+        )
+    else:
+        messages.info(request, f"这 {count} 户的亲情卡此前都已登记发放，未重复登记")
+    return redirect(back)

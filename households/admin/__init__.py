@@ -5,9 +5,11 @@ phones masked, 显示完整信息 one record at a time).
 """
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from core.admin import SafeModelAdmin, SafeTabularInline
 
@@ -58,6 +60,30 @@ class ScopedNodeAdmin(SafeModelAdmin):
         return self.fields
 
 
+# 亲情卡 of a whole community or grid: the cards page (visits:cards, named only: visits is above us).
+CARD_PARAMETER = {NodeKind.COMMUNITY: "community", NodeKind.GRID: "grid"}
+
+
+@admin.action(description="打印所选社区或网格的亲情卡", permissions=["view"])
+def print_contact_cards(modeladmin, request, queryset):
+    count = queryset.count()
+    if count != 1:
+        modeladmin.message_user(
+            request, f"亲情卡一次打印一个社区或网格的：请只勾选一个（现在勾选了 {count} 个）", messages.WARNING
+        )
+        return None
+    node = queryset.get()
+    parameter = CARD_PARAMETER.get(node.kind)
+    if parameter is None:
+        modeladmin.message_user(
+            request,
+            f"“{node.name}”是{node.get_kind_display()}：亲情卡按社区或网格打印，请勾选一个社区或网格",
+            messages.WARNING,
+        )
+        return None
+    return redirect(f"{reverse('visits:cards')}?{parameter}={node.pk}")
+
+
 @admin.register(Node)
 class NodeAdmin(SafeModelAdmin):
     """The whole tree in one list; also serves the node autocomplete of other forms (e.g. a cadre's scope)."""
@@ -68,6 +94,7 @@ class NodeAdmin(SafeModelAdmin):
     ordering = ("path",)
     readonly_fields = ("path",)
     list_select_related = ("parent",)
+    actions = [print_contact_cards]
 
     def get_queryset(self, request):
         return Node.objects.visible_to(request.user)
@@ -92,11 +119,13 @@ class StreetAdmin(ScopedNodeAdmin):
 @admin.register(Community)
 class CommunityAdmin(ScopedNodeAdmin):
     list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
+    actions = [print_contact_cards]
 
 
 @admin.register(Grid)
 class GridAdmin(ScopedNodeAdmin):
     list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
+    actions = [print_contact_cards]
 
 
 @admin.register(Building)

@@ -6,10 +6,12 @@ notification of another user is "not found", the same as a missing one.
 
 from __future__ import annotations
 
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
 
-from ..models import Notification
+from ..channels import get_channels
+from ..models import Delivery, Notification
 
 
 def notifications_for(user):
@@ -49,3 +51,32 @@ def notification_mark_all_read(*, user) -> int:
     if not user.is_authenticated:
         return 0
     return Notification.objects.filter(user=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def notify(users, *, title: str, body: str, issue=None, event=None) -> int:
+    """Write one in-app notification per user and queue its outside deliveries (one per configured
+    channel the user has an address on), sent after the surrounding transaction commits.
+
+    With ``event``: once per (event, user) — a user already told about this event is skipped
+    (the unique constraint decides, also between racing requests). How many were written."""
+    from ..reminders import enqueue_deliveries
+
+    written = []
+    channels = get_channels()
+    for user in users:
+        try:
+            with transaction.atomic():  # a savepoint: a duplicate leaves the outer transaction usable
+                notification = Notification.objects.create(
+                    user=user, issue=issue, event=event, title=title[:200], body=body
+                )
+        except IntegrityError:
+            continue
+        written.append(notification)
+        for channel in channels:
+            address = channel.address_for(user)
+            if address:
+                Delivery.objects.create(notification=notification, channel=channel.name, address=address[:200])
+    delivery_ids = list(Delivery.objects.filter(notification__in=written).values_list("pk", flat=True))
+    if delivery_ids:
+        enqueue_deliveries(delivery_ids)
+    return len(written)

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.versioning import STALE_EDIT_MESSAGE
 from households.roles import DEPARTMENT_HANDLER
 from issues import deadlines, views
 from issues.models import Category, EventKind, ExtensionRequest, Issue, IssueEvent, Level, Severity, Status
@@ -21,7 +22,7 @@ from issues.tests.factories import advance, make_issue
 from tests.support.world import make_household, make_user
 from visitplan.models import Department, Tier
 
-STALE = "该诉求已被他人修改，请刷新后重试"
+STALE = STALE_EDIT_MESSAGE
 
 
 def days_ago(n):

@@ -6,6 +6,7 @@ from datetime import date
 import pytest
 from django.contrib.auth.models import User
 
+from core.versioning import STALE_EDIT_MESSAGE
 from households.models import Node, NodeKind
 from households.roles import DEPARTMENT_HANDLER
 from issues import deadlines, services, workdays
@@ -592,7 +593,7 @@ def test_it_refuses_a_stale_version_and_changes_nothing(w):
     before = _state(issue)
     with pytest.raises(StaleIssueError) as exc:
         services.issue_return(issue=issue, by=w.secretary, version=seen, reason="重复")
-    assert str(exc.value) == "该诉求已被他人修改，请刷新后重试"
+    assert str(exc.value) == STALE_EDIT_MESSAGE
     assert _state(issue) == before
 
 

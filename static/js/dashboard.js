@@ -5,7 +5,21 @@
   "use strict";
   var holder = document.getElementById("dashboard");
   var dataNode = document.getElementById("dashboard-data");
-  if (!holder || !dataNode || !window.echarts) return;
+  if (!holder || !dataNode) return;
+  // The figures are the page itself (tiles and tables); ECharts (~240 KB compressed) comes after the
+  // page has loaded, so on a weak signal the figures never wait for it.
+  function whenLoaded(fn) {
+    if (document.readyState === "complete") fn(); else window.addEventListener("load", fn);
+  }
+  whenLoaded(function () {
+    if (window.echarts) { draw(); return; }
+    var script = document.createElement("script");
+    script.src = holder.dataset.echarts;
+    script.onload = draw;
+    document.head.appendChild(script);
+  });
+
+  function draw() {
   var data = JSON.parse(dataNode.textContent);
   var RED = "#c8161d", GREEN = "#16a34a", AMBER = "#f59e0b", BLUE = "#2563eb", GREY = "#cbd5e1";
   var METHOD_COLOURS = { in_person: RED, phone: BLUE, wechat: GREEN, sms: "#7c3aed", meeting: AMBER, not_home: "#94a3b8" };
@@ -105,4 +119,6 @@
   }, function (p) { if (scores[p.dataIndex].findings) go(scores[p.dataIndex].url); });
 
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+  holder.setAttribute("data-charts-drawn", "");
+  }
 })();

@@ -7,6 +7,10 @@
  *   answer was lost may have been saved, and the server then says so instead of saving twice).
  * - Issue rows of the formset are added and removed here; 未遇 hides what a failed attempt lacks;
  *   the visit length is shown as the times are typed, with the reason field when it is too short.
+ * - Times are typed as 24-hour text ("1430", "14：30" become "14:30", as the server reads them:
+ *   visits.forms.parse_24h_time); a phone's 12-hour time picker is not used.
+ * - The banners are put where the eye is: the error summary (each error a link that moves the focus
+ *   to its field) and the "restore the draft?" banner are scrolled to and focused.
  * Without JavaScript the form posts as a plain form and the server does the same checks.
  */
 (function () {
@@ -18,7 +22,23 @@
   function $$(root, sel) { return Array.prototype.slice.call(root.querySelectorAll(sel)); }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function nowHM() { var d = new Date(); return pad(d.getHours()) + ":" + pad(d.getMinutes()); }
-  function minutes(v) { var p = /^(\d{1,2}):(\d{2})/.exec(v || ""); return p ? (+p[1]) * 60 + (+p[2]) : null; }
+  // "14:30", "14：30", "14.30", "1430", "930" → "14:30"; null for anything else (as visits.forms.parse_24h_time).
+  function hhmm(v) {
+    var text = String(v || "").trim().replace(/[：:.。,，\s]+/g, ":").replace(/^:+|:+$/g, "");
+    if (/^\d{3,4}$/.test(text)) text = text.slice(0, -2) + ":" + text.slice(-2);
+    var p = /^(\d{1,2}):(\d{2})(?::00)?$/.exec(text);
+    if (!p || +p[1] > 23 || +p[2] > 59) return null;
+    return pad(+p[1]) + ":" + p[2];
+  }
+  function minutes(v) { var t = hhmm(v); return t ? (+t.slice(0, 2)) * 60 + (+t.slice(3)) : null; }
+  function isTime(el) { return !!(el && el.hasAttribute && el.hasAttribute("data-time")); }
+  // Move the eye and the focus to a banner or a field: centred, so the sticky top bar hides nothing.
+  function bringIntoView(el) {
+    if (!el) return;
+    if (!el.hasAttribute("tabindex") && !/^(INPUT|SELECT|TEXTAREA|BUTTON|A)$/.test(el.tagName)) el.setAttribute("tabindex", "-1");
+    el.scrollIntoView({ block: "center" });
+    try { el.focus({ preventScroll: true }); } catch (e) { el.focus(); }
+  }
 
   function store() { try { return window.localStorage; } catch (e) { return null; } }
 
@@ -82,7 +102,13 @@
     var timed = (form.dataset.timed || "").split(" ");
     var minMinutes = parseInt(form.dataset.minMinutes || "0", 10);
     var durationNote = $(form, "[data-duration]");
+    var durationHint = durationNote ? durationNote.textContent : "";
     var reasonBox = $(form, "[data-short-reason]");
+    function serverError(name) {
+      var input = $(form, '[name="' + name + '"]');
+      var field = input ? input.closest(".field") : null;
+      return !!(field && field.querySelector(".error"));
+    }
     function method() { var r = $(form, 'input[name="method"]:checked'); return r ? r.value : ""; }
     function refresh() {
       var m = method();
@@ -94,7 +120,11 @@
       var short = false;
       if (start !== null && end !== null) {
         var d = end - start;
-        if (d < 0) {
+        if (d < 0 && serverError("ended_at")) {
+          // The server's message under 结束时间 already says it: not a second time here.
+          durationNote.textContent = durationHint;
+          durationNote.className = "duration";
+        } else if (d < 0) {
           durationNote.textContent = "结束时间早于开始时间";
           durationNote.className = "duration bad";
         } else {
@@ -106,12 +136,27 @@
       var reason = reasonBox ? $(reasonBox, "input") : null;
       if (reasonBox) reasonBox.hidden = !(short || (reason && reason.value) || reasonBox.querySelector(".error"));
     }
-    form.addEventListener("change", refresh);
-    form.addEventListener("input", function (e) { if (e.target.type === "time") refresh(); });
+    function clearServerError() {
+      // What the server said of the times no longer holds once one is changed: the live note takes over.
+      $$(form, "[data-time]").forEach(function (el) {
+        var field = el.closest(".field");
+        if (!field) return;
+        field.classList.remove("has-error");
+        $$(field, ".error").forEach(function (p) { p.remove(); });
+      });
+    }
+    form.addEventListener("change", function (e) {
+      if (isTime(e.target)) {
+        var t = hhmm(e.target.value);
+        if (t) e.target.value = t;
+      }
+      refresh();
+    });
+    form.addEventListener("input", function (e) { if (isTime(e.target)) { clearServerError(); refresh(); } });
     $$(form, "[data-now]").forEach(function (b) {
       b.addEventListener("click", function () {
         var input = $(form, 'input[name="' + b.dataset.now + '"]');
-        if (input) { input.value = nowHM(); refresh(); saveDraft(); }
+        if (input) { input.value = nowHM(); clearServerError(); refresh(); saveDraft(); }
       });
     });
     refresh();
@@ -169,9 +214,24 @@
     var banner = $(form, "[data-draft-banner]");
     var draft = readDraft();
     var keyInput = $(form, 'input[name="key"]');
-    var hasErrors = !!form.parentNode.querySelector(".error-box");
+    var summary = $(form, "[data-error-summary]");
+    var hasErrors = !!summary;
+    if (summary) {
+      $$(summary, "[data-error-link]").forEach(function (a) {
+        a.addEventListener("click", function (e) {
+          var id = decodeURIComponent((a.getAttribute("href") || "").slice(1));
+          var target = document.getElementById(id);
+          if (!target) return;
+          e.preventDefault();
+          var box = target.closest("[hidden]");
+          if (box) box.hidden = false;
+          bringIntoView(target);
+        });
+      });
+    }
     if (hasErrors) {
       saveDraft(); // the server sent the form back with what was typed: that is the draft now
+      bringIntoView(summary);
     } else if (draft && banner) {
       var sameKey = keyInput && draft.fields.some(function (f) { return f[0] === "key" && f[1] === keyInput.value; });
       if (!sameKey) {
@@ -179,8 +239,16 @@
         $(banner, "[data-draft-text]").textContent = "本机保存有一份未提交的记录（" + (when.getMonth() + 1) + "月" + when.getDate() + "日 " +
           pad(when.getHours()) + ":" + pad(when.getMinutes()) + "），是否恢复？";
         banner.hidden = false;
-        $(banner, "[data-draft-restore]").addEventListener("click", function () { restore(draft); banner.hidden = true; saveDraft(); });
-        $(banner, "[data-draft-discard]").addEventListener("click", function () { dropDraft(); banner.hidden = true; });
+        // A reload would put the page back where it was, below the banner: start at the banner instead.
+        if ("scrollRestoration" in window.history) window.history.scrollRestoration = "manual";
+        bringIntoView(banner);
+        var firstField = function () { return $(form, "input:not([type=hidden]), textarea, select"); };
+        $(banner, "[data-draft-restore]").addEventListener("click", function () {
+          restore(draft); banner.hidden = true; saveDraft(); bringIntoView(firstField());
+        });
+        $(banner, "[data-draft-discard]").addEventListener("click", function () {
+          dropDraft(); banner.hidden = true; bringIntoView(firstField());
+        });
       }
     }
 
@@ -240,9 +308,8 @@
       if (!fresh || !main) { failed("提交失败，请重试。"); return; }
       main.replaceWith(fresh);
       document.title = doc.title;
-      initAll();
-      var box = document.querySelector(".error-box") || document.querySelector(".has-error");
-      if (box) box.scrollIntoView({ block: "center" });
+      initAll(); // focuses the error summary of the fresh form
+      if (!document.querySelector("[data-error-summary]")) bringIntoView(document.querySelector(".has-error"));
     }
     form.addEventListener("submit", function (e) {
       if (!window.fetch || !window.FormData) return; // old browser: a plain post

@@ -1,6 +1,7 @@
 """Headless Debian Chromium for the browser tests (fixture ``browser_page``, tests/fixtures/browser.py)."""
 
 import os
+import shutil
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -15,8 +16,17 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
-def screenshot(page, name):
-    page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"), full_page=True)
+def screenshot(page, name, *, selector=None, full_page=True):
+    """var/screenshots/<name>.png: the page (whole, or the screen with ``full_page=False``) or the
+    first element matching ``selector``; copied to $SHOTS_DIR too when it is set."""
+    path = os.path.join(SCREENSHOTS, f"{name}.png")
+    if selector:
+        page.locator(selector).first.screenshot(path=path)
+    else:
+        page.screenshot(path=path, full_page=full_page)
+    if os.environ.get("SHOTS_DIR"):
+        os.makedirs(os.environ["SHOTS_DIR"], exist_ok=True)
+        shutil.copy(path, os.environ["SHOTS_DIR"])
 
 
 # The passwords of the test worlds (tests.support.world.make_user) and of ``manage.py seed_demo``.

@@ -162,6 +162,7 @@ POST_BODY = {
                                               "measures-TOTAL_FORMS": "0", "measures-INITIAL_FORMS": "0",
                                               "measures-MIN_NUM_FORMS": "0", "measures-MAX_NUM_FORMS": "30"},
     "issues:new": lambda w, obj: {"text": "路灯坏了", "category": "living", "severity": "general"},
+    "visits:cards": lambda w, obj: {"given_on": VISIT_DAY.isoformat()},
     "issues:act": lambda w, obj: issue_step(obj),
     "issues:merge": lambda w, obj: merge_into(w, obj),
 }  # fmt: skip

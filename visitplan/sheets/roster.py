@@ -19,6 +19,7 @@ from core.tables import Field
 from households.models import Node
 from households.roles import ALL_ROLES, CADRE, LEADER, SECRETARY, sync_role_groups
 
+from ..accounts import end_login
 from ..models import Cadre, Department, Tier
 from .base import Column, SheetResource
 from .reading import as_text, yes_no
@@ -394,6 +395,8 @@ class CadreResource(SheetResource):
             instance.user = account
 
     def after_save_instance(self, instance, row, **kwargs):
+        # The departure rule: a cadre the roster marks 不在岗 can no longer log in.
+        end_login(instance, by=self.user)
         role = self._role_missing(instance)
         if role:
             instance.user.groups.add(self._group(role))

@@ -100,6 +100,13 @@ def test_it_filters_my_households(client, vw):
     assert names(q="201") == {"钱戊"}
     page = client.get(reverse("visits:mine")).content.decode()
     assert "回头看待回访 <b>1</b> 条" in page and "诉求 " not in page.split("钱戊")[1][:400]
+    # 本户未访 (nobody this campaign) and 我未访 (not I): the secretary's visit takes 张甲 off the first only.
+    assert names(show="notmine") == {"张甲"}
+    Visit.objects.create(campaign=w.campaign, household=w.ha, cadre=w.secretary.cadre, visited_on=D(2026, 9, 2))
+    assert names(show="unvisited") == set()
+    assert names(show="notmine") == {"张甲"}
+    row = client.get(reverse("visits:mine")).content.decode().split("<strong>张甲</strong>")[1].split("</li>")[0]
+    assert ">我未访</span>" in row and "本户未访" not in row
 
 
 # ------------------------------------------------------------------------------------------ one household
