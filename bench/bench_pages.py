@@ -5,7 +5,7 @@ Runs against a running server with the demo data (``manage.py seed_demo``; passw
     .venv/bin/python bench/bench_pages.py --url http://127.0.0.1:8000 [--runs 3] [--json out.json]
 
 For each page (as the role that uses it) in Debian Chromium, with Chromium's network emulation at
-400 ms latency, 400 kbit/s down and 200 kbit/s up (the issue's "weak 3G"):
+400 ms latency, 400 kbit/s down and 200 kbit/s up (a weak 3G signal in a stairwell):
 
 - cold: a fresh browser context (empty cache): bytes on the wire (the encoded body and headers of
   every response), requests, DOMContentLoaded and load times, and for the dashboard the time at
@@ -15,7 +15,7 @@ For each page (as the role that uses it) in Debian Chromium, with Chromium's net
 - axe-core 4.14 (tests/support/vendor) findings by impact, at 390 px.
 
 Times are medians of ``--runs`` cold loads. The figures are what the closing note of the
-accessibility/weight issue reports, before (the previous commit's tree) and after.
+figures in bench/README.md compare, before (the previous commit's tree) and after.
 """
 
 from __future__ import annotations

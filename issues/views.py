@@ -23,7 +23,6 @@ from core.params import choice_param, parse_int, parse_text, text_param
 from core.versioning import STALE_EDIT_MESSAGE
 from households.masking import call_url, may_see_address
 from households.models import Household, Node, NodeKind
-from households.roles import user_roles
 from households.scoping import get_household_for_user, user_cadre
 from households.search import search_households
 from visitplan.models import Department
@@ -146,7 +145,7 @@ def _render(request, template, context, **kwargs):
     """render() plus the flags of the issue pages' tab bar (which tabs this user gets)."""
     user = request.user
     context["nav"] = {
-        "review": user.is_superuser or bool(user_roles(user) & services.ACTION_ROLES["accept"]),
+        "review": services.has_role(user, "accept"),
         "register": _can_register(user),
     }
     return render(request, template, context, **kwargs)

@@ -1,4 +1,4 @@
-"""The whole admin in Chinese (issue 13): Django 5.2's zh_Hans catalogue lacks the strings of the
+"""The whole admin in Chinese: Django 5.2's zh_Hans catalogue lacks the strings of the
 filter_horizontal selector ("Choose all %s", "Remove all %s", its help texts), the calendar's weekday
 letters and the app list's table headers, so they stayed English although LANGUAGE_CODE is
 "zh-hans" and admin/jsi18n/ answers Chinese for the rest. The project's catalogue

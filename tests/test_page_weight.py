@@ -1,4 +1,4 @@
-"""Light on a weak signal (issue 19): the budgets, on Chromium's emulated 3G (400 ms, 400/200 kbit/s).
+"""Light on a weak signal: the budgets, on Chromium's emulated 3G (400 ms, 400/200 kbit/s).
 
 The server is set up as in production: ``collectstatic`` writes hashed, gzip- and brotli-compressed
 files, WhiteNoise serves them (no test static handler in front), pages are gzipped. On the demo

@@ -62,10 +62,6 @@ class VisitTodo:
     campaign: Campaign | None = None
 
 
-def _campaign(user, today):
-    return Campaign.objects.visible_to(user).current(today)
-
-
 def _followups(user, cadre):
     return FollowUp.objects.visible_to(user).due().filter(cadre=cadre).filter(listed_q())
 
@@ -76,7 +72,7 @@ def visit_todo(user, *, today) -> VisitTodo:
     if cadre is None:
         return VisitTodo()
     found = VisitTodo(followups=_followups(user, cadre).count())
-    campaign = _campaign(user, today)
+    campaign = Campaign.objects.visible_to(user).current(today)
     if campaign is not None:
         progress = targets.cadre_targets(
             cadre,

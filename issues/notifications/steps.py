@@ -66,9 +66,11 @@ def _users_with(role: str, extra: Q):
 
 
 def _covering(role: str, path: str) -> list:
-    """Users of ``role`` whose cadre's work node is ``path`` or above it."""
-    users = _users_with(role, Q()).select_related("cadre__scope")
-    return [u for u in users if path == u.cadre.scope.path or path.startswith(u.cadre.scope.path + ".")]
+    """Users of ``role`` whose cadre's work node is ``path`` or above it (one indexed query: the
+    node paths from the root down to ``path``)."""
+    parts = path.split(".")
+    above = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    return list(_users_with(role, Q(cadre__scope__path__in=above)).order_by("pk"))
 
 
 def street_admins_for(issue: Issue) -> list:

@@ -1,7 +1,7 @@
 """A weak 3G link in Chromium (DevTools network emulation) and what crosses it.
 
 ``Wire(page)`` turns on the emulation for the page (400 ms latency, 400 kbit/s down, 200 kbit/s up:
-the stairwell signal of the accessibility/weight issue) and counts the bytes and requests that
+the stairwell signal grid workers work with) and counts the bytes and requests that
 came from the network (cached answers are not counted). ``timing(page)`` reads the navigation's
 DOMContentLoaded and load times and the first contentful paint, in ms from the start.
 

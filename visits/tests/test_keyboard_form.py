@@ -1,4 +1,4 @@
-"""The visit form by keyboard alone, as a screen-reader or switch user fills it (issue 19).
+"""The visit form by keyboard alone, as a screen-reader or switch user fills it.
 
 Tab moves through the form; every focus stop is visible, never under the sticky top bar or the
 sticky submit bar (at 390 × 844, and at 200 % zoom); the choices are groups with a name; a refused

@@ -1,4 +1,4 @@
-"""What a grid worker meets on a phone (issue 13): a 390-px screen set to English and 12-hour time.
+"""What a grid worker meets on a phone: a 390-px screen set to English and 12-hour time.
 
 - The visit form's times are 24-hour text ("1400" becomes "14:00"), never a 12-hour picker whose
   "02:00 PM" a narrow field cuts to "02:00"; what is stored is what was shown.
