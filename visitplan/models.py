@@ -135,6 +135,9 @@ class Campaign(VersionedModel):
     street_staff_share = models.PositiveSmallIntegerField("街道干部覆盖社区户数不低于（%）", default=30)
     leader_days_per_month = models.PositiveSmallIntegerField("班子成员每月走访天数", default=10)
     leader_households_per_month = models.PositiveSmallIntegerField("班子成员每月走访户数", default=50)
+    # 活动规则 (visitplan/rulebook.py): the document the campaign follows, and the rules changed since.
+    preset = models.CharField("依据文件", max_length=8, blank=True, default="")
+    rules = models.JSONField("活动规则（与所依据文件不同的）", default=dict, blank=True, editable=False)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
 
     objects = CampaignQuerySet.as_manager()
@@ -163,6 +166,27 @@ class Campaign(VersionedModel):
         if stages:
             return min(s.starts_on for s in stages), max(s.ends_on for s in stages)
         return datetime.date(self.year, 1, 1), datetime.date(self.year, 12, 31)
+
+
+class RuleChange(models.Model):
+    """A change to a campaign's rulebook: who, when, which rule, from what to what (in words)."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="rule_changes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="修改人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField("时间", auto_now_add=True)
+    rule = models.CharField("规则", max_length=40)
+    label = models.CharField("规则名称", max_length=60)
+    before = models.TextField("原规则")
+    after = models.TextField("新规则")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "活动规则修改记录"
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.campaign} {self.label}"
 
 
 class StageKind(models.TextChoices):
