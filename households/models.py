@@ -46,6 +46,15 @@ class NodeKind(models.TextChoices):
     BUILDING = "building", "楼栋"
 
 
+class TownshipKind(models.TextChoices):
+    """What a street-level node is: an urban 街道, or a rural 镇 / 乡 (whose levels are 村(居) /
+    村民小组 / 户: households.levels)."""
+
+    STREET = "street", "街道"
+    TOWN = "town", "镇"
+    TOWNSHIP = "township", "乡"
+
+
 CHILD_KIND = {
     NodeKind.STREET: NodeKind.COMMUNITY,
     NodeKind.COMMUNITY: NodeKind.GRID,
@@ -89,6 +98,14 @@ class Node(VersionedModel):
     path = models.CharField("路径", max_length=64, db_index=True, editable=False, default="")
     code = models.CharField("编码", max_length=32, blank=True)
     order = models.PositiveIntegerField("排序", default=0)
+    # Meaningful on the top node only: it names the levels below it (households.levels).
+    township = models.CharField(
+        "街道/镇/乡",
+        max_length=16,
+        choices=TownshipKind.choices,
+        default=TownshipKind.STREET,
+        help_text="街道下设社区、网格；镇、乡下设村(居)、村民小组",
+    )
 
     objects = NodeQuerySet.as_manager()
 

@@ -461,6 +461,21 @@ def rules_for(campaign) -> Rules:
     return rules
 
 
+def campaign_on(node, day):
+    """The campaign of ``node``'s street (a Node, or its path) running on ``day`` (else its latest);
+    None when the street has none. For what has no campaign of its own (an issue, a finding)."""
+    from .models import Campaign
+
+    path = node if isinstance(node, str) else node.path
+    street = path.split(".")[0] if path else ""
+    return Campaign.objects.filter(street__path=street).current(day) if street else None
+
+
+def rules_on(node, day) -> Rules:
+    """The rulebook of ``campaign_on(node, day)``; the product default when there is none."""
+    return rules_for(campaign_on(node, day))
+
+
 def preset_values(code: str) -> dict:
     """What creating a campaign from preset ``code`` writes: its stored rules and its columns."""
     preset = PRESETS[code]

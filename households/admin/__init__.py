@@ -56,7 +56,7 @@ class ScopedNodeAdmin(SafeModelAdmin):
 
     def get_fields(self, request, obj=None):
         if self.model.KIND == NodeKind.STREET:
-            return ("name", "code", "order", "path")
+            return ("name", "township", "code", "order", "path")
         return self.fields
 
 
@@ -113,7 +113,7 @@ class NodeAdmin(SafeModelAdmin):
 
 @admin.register(Street)
 class StreetAdmin(ScopedNodeAdmin):
-    list_display = ("name", "code", "path")
+    list_display = ("name", "township", "code", "path")
 
 
 @admin.register(Community)
