@@ -231,6 +231,7 @@ def build_world(issue_count, seed):
         categories = list(Category.values)
         severities = [Severity.GENERAL] * 8 + [Severity.MAJOR] * 2 + [Severity.GRAVE]
         counts = {}
+        rulebooks = deadlines.Rulebooks()  # each street's campaigns read once, not per issue
         batch, made = [], 0
         for n in range(issue_count):
             household_id, community_id, path = rng.choice(households)
@@ -252,7 +253,7 @@ def build_world(issue_count, seed):
                 hotline_ticket=f"2026{n:09d}" if n % 7 == 0 else "",
                 special_hardship=n % 23 == 0,
             )
-            deadlines.apply_deadlines(issue, calendar=calendar)
+            deadlines.apply_deadlines(issue, calendar=calendar, rulebooks=rulebooks)
             if status in ("routed", "planned", "in_progress", "resolved", "closed"):
                 department = rng.choice(departments)
                 issue.department = department

@@ -200,6 +200,7 @@ def seed(n_issues, rng):
             if calendar.is_workday(cursor):
                 days.append(cursor)
         deadline_cache = {}
+        rulebooks = deadlines.Rulebooks()  # each street's campaigns read once
         statuses = (
             [Status.REGISTERED] * 5
             + [Status.ACCEPTED] * 5
@@ -215,9 +216,12 @@ def seed(n_issues, rng):
             registered_on = rng.choice(days)
             severity = rng.choice(severities)
             status = rng.choice(statuses)
-            key = (registered_on, severity)
+            rules = rulebooks.rules(household.path, registered_on)
+            key = (registered_on, severity, id(rules))
             if key not in deadline_cache:
-                deadline_cache[key] = deadlines.compute_deadlines(registered_on, severity, calendar=calendar)
+                deadline_cache[key] = deadlines.compute_deadlines(
+                    registered_on, severity, rules=rules, calendar=calendar
+                )
             issue = Issue(
                 household_id=household.pk, community_id=household.community_id, path=household.path,
                 text=f"第{i}号诉求：小区路灯损坏，夜间出行不便，请尽快维修", category=rng.choice(categories),

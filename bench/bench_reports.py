@@ -655,6 +655,7 @@ def seed_issues(tree, register, people, visits, total, rng):
     severities = [Severity.GENERAL.value] * 8 + [Severity.MAJOR.value] * 2 + [Severity.GRAVE.value]
     from_visits = rng.sample(visits["kept"], min(len(visits["kept"]), total * 3 // 5))
     cache, counts, closed, raised = {}, {}, [], []
+    rulebooks = deadlines.Rulebooks()  # each street's campaigns read once
     first_id = next_id(Issue)
 
     def rows():
@@ -672,9 +673,10 @@ def seed_issues(tree, register, people, visits, total, rng):
             weights = STATUS_WEIGHTS_RECENT if age < 45 else STATUS_WEIGHTS_OLD
             status = rng.choices(list(weights), weights=list(weights.values()))[0]
             severity = rng.choice(severities)
-            key = (registered_on, severity)
+            rules = rulebooks.rules(paths[i], registered_on)
+            key = (registered_on, severity, id(rules))
             if key not in cache:
-                cache[key] = deadlines.compute_deadlines(registered_on, severity, calendar=calendar)
+                cache[key] = deadlines.compute_deadlines(registered_on, severity, rules=rules, calendar=calendar)
             d = cache[key]
             department = assignee = plan_posted_on = answered_on = closed_on = merged_into = None
             plan_text = answer = closure = ""

@@ -79,9 +79,11 @@ def remember_mapping(table: str, street, mapping: Mapping[str, str], *, by=None)
     return stored
 
 
-def table_lookup(table: str, *, street=None, mapping: Mapping[str, str] | None = None) -> dict[str, str]:
+def table_lookup(
+    table: str, *, street=None, mapping: Mapping[str, str] | None = None, fields: Sequence[Field] | None = None
+) -> dict[str, str]:
     """Normalized header → field key ("" to ignore), as ``read_office_table`` matches columns."""
-    return build_lookup(office_table(table).fields, mapping=_names(table, street, mapping))
+    return build_lookup(fields or office_table(table).fields, mapping=_names(table, street, mapping))
 
 
 def _names(table, street, mapping):
@@ -91,7 +93,16 @@ def _names(table, street, mapping):
     return stored
 
 
-def read_office_table(source, table: str, *, street=None, mapping: Mapping[str, str] | None = None, **options) -> Table:
-    """``core.tables.read_table`` with the table's fields, the stored names for ``street`` and the
-    caller's ``mapping`` (which wins over the stored ones). Raises core.tables.TableError."""
-    return read_table(source, office_table(table).fields, mapping=_names(table, street, mapping), **options)
+def read_office_table(
+    source,
+    table: str,
+    *,
+    street=None,
+    mapping: Mapping[str, str] | None = None,
+    fields: Sequence[Field] | None = None,
+    **options,
+) -> Table:
+    """``core.tables.read_table`` with the table's fields (or ``fields``: the same keys under other
+    names, as a 镇's register names them), the stored names for ``street`` and the caller's
+    ``mapping`` (which wins over the stored ones). Raises core.tables.TableError."""
+    return read_table(source, fields or office_table(table).fields, mapping=_names(table, street, mapping), **options)

@@ -18,7 +18,7 @@ import xlsxwriter
 
 from core.spreadsheets import safe_cell
 
-from .register import COLUMN_WIDTHS, HEADERS, SHEET_NAME, RowError
+from .register import COLUMN_WIDTHS, HEADERS, SHEET_NAME, TEMPLATE_KEYS, RowError, register_layout
 
 REASON_HEADER = "错误原因"
 REASON_WIDTH = 60
@@ -40,10 +40,14 @@ class ErrorFileWriter:
     file is created on the first bad row only: ``rows`` tells how many were written (0: no file).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, levels=None):
+        """``levels`` (households.levels) of the street imported into: a 镇's file names the
+        columns 村(居) and 村民小组 (its rows are in the template's order all the same)."""
         self.path = Path(path)
         self.rows = 0
         self.workbook = None
+        labels = register_layout(levels).labels
+        self.headers = HEADERS if levels is None else tuple(labels[k] for k in TEMPLATE_KEYS)
 
     def __enter__(self):
         return self
@@ -82,12 +86,13 @@ class ErrorFileWriter:
         self.duration_format = workbook.add_format({"num_format": "[h]:mm:ss"})
         header = workbook.add_format({"bold": True})
         reason = workbook.add_format({"font_color": "#C00000", "text_wrap": True, "valign": "top"})
-        self.text_column = [h in TEXT_COLUMNS for h in HEADERS]
+        headers = self.headers
+        self.text_column = [h in TEXT_COLUMNS for h in headers]
         # Column formats first: constant-memory mode writes each row once, in order.
         for index, width in enumerate(COLUMN_WIDTHS):
             sheet.set_column(index, index, width, self.formats[(True, False)] if self.text_column[index] else None)
-        sheet.set_column(len(HEADERS), len(HEADERS), REASON_WIDTH, reason)
-        sheet.write_row(0, 0, (*HEADERS, REASON_HEADER), header)
+        sheet.set_column(len(headers), len(headers), REASON_WIDTH, reason)
+        sheet.write_row(0, 0, (*headers, REASON_HEADER), header)
         sheet.freeze_panes(1, 0)
         self.reason_format = reason
         self.workbook, self.sheet = workbook, sheet

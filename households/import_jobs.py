@@ -25,6 +25,7 @@ from core.models import BackgroundJob
 from core.tables import detect_format
 
 from .import_errors import ErrorFileWriter
+from .levels import for_street, for_user
 from .models import Node, NodeKind
 from .register import ImportReport, import_register
 
@@ -210,7 +211,7 @@ def run_register_job(job_id: int) -> BackgroundJob | None:
             raise JobRefused("上传的文件已不在服务器上（已取消、已导入或已超过 24 小时），请重新上传")
         progress = _JobProgress(job, rows=count_sheet_rows(source), dry_run=dry_run)
         progress("check", 0, None)
-        with ErrorFileWriter(Path(settings.MEDIA_ROOT) / errors_name) as error_file:
+        with ErrorFileWriter(Path(settings.MEDIA_ROOT) / errors_name, levels=for_street(street)) as error_file:
             report = import_register(
                 street=street,
                 source=source,
@@ -259,7 +260,7 @@ def _street_for(job):
         raise JobRefused("你已没有导入居民底册的权限，未导入任何数据")
     street = importable_streets(user).filter(pk=job.params.get("street")).first()
     if street is None:
-        raise JobRefused("你已无权导入到所选街道，未导入任何数据")
+        raise JobRefused(for_user(user).rewrite("你已无权导入到所选街道，未导入任何数据"))
     return street
 
 

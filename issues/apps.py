@@ -7,4 +7,10 @@ class IssuesConfig(AppConfig):
 
     def ready(self):
         # Calendar overrides recompute open deadlines after commit, wherever they are saved.
+        from visitplan.rulebook import on_rules_changed
+
         from . import signals  # noqa: F401
+        from .deadlines import rules_changed
+
+        # A change to a campaign's plan_days or classes moves the deadlines of its open issues.
+        on_rules_changed(rules_changed)

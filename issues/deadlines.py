@@ -1,23 +1,38 @@
-"""Deadlines of an issue (诉求): the plan due date and the close due date, in China's working days.
+"""Deadlines of an issue (诉求): the plan due date and the close due date, in China's working days,
+and the rest of the ledger's reading of its campaign's rulebook.
 
-The counting itself lives in ``issues/workdays.py``; this module holds the numbers and applies them.
+The numbers are the campaign's rules (``visitplan.rulebook``): days to a plan (``plan_days``), the
+three classes of issue (``classes``: the codes general / major / grave stored in ``Issue.severity``,
+each with the document's own name and its days to close). An issue has no campaign of its own: it
+follows its street's campaign running on the day it was registered, else the street's latest
+(``visitplan.rulebook.campaign_on``), or the product default when the street has none. ``Rulebooks``
+resolves that in memory after reading a street's campaigns once, so lists and recomputes cost no
+query per issue; ``issue_rules`` is the one way to the rules of one issue (cached on it).
+
+The counting itself lives in ``issues/workdays.py``; this module applies the rules to it.
 Deadlines are counted from ``registered_on`` (the start day not counted) and are never typed by hand,
 unless a step restarted a clock (``restart_deadlines``): a resubmission after 退回 and a reopening
 restart both from that day, a re-route after 退办 restarts the plan's for the new department.
 A deadline that walked through a day no calendar source covers is provisional (暂定) until the
 office enters that year; entering it (or correcting any day) recomputes the open deadlines it moved
 (``recompute_open_deadlines``, called by the admin and, after commit, by the HolidayOverride signal
-receivers in ``issues/signals.py``).
+receivers in ``issues/signals.py``). Changing ``plan_days`` or ``classes`` of a campaign recomputes
+the open issues of that campaign the same way (``rules_changed``, registered with
+``visitplan.rulebook.on_rules_changed`` in ``IssuesConfig.ready``).
 """
 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
+
+from households.models import subtree_q, subtree_q_any
+from visitplan.rulebook import PRODUCT_DEFAULT, Rules, rules_for
 
 from . import workdays
 from .workdays import WorkCalendar
@@ -26,20 +41,12 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from django.contrib.auth.base_user import AbstractBaseUser
+
+    from visitplan.models import Campaign
 from .models import OPEN_STATUSES, EventKind, Issue, IssueEvent, Severity
 
-# The campaign plan (湖田街道 2022), the ledger: "a plan (解决方案) is due within 5 working days".
-PLAN_WORKING_DAYS = 5
-
-# The same plan, same rule: "closed with an answer to the resident within 15 working days (一般),
-# 30 (较大) or 60 (特别重大 / 涉及面大)". Approved extensions (extension_days) add to these.
-CLOSE_WORKING_DAYS = {
-    Severity.GENERAL: 15,
-    Severity.MAJOR: 30,
-    Severity.GRAVE: 60,
-}
-
 # The reminder rule (send_reminders): "due in ≤2 working days → reminder to the responsible person".
+# A reminder setting of the product, not a campaign rule.
 DUE_SOON_WORKING_DAYS = 2
 
 PROVISIONAL_LABEL = "暂定"
@@ -49,13 +56,165 @@ _BATCH = 500
 
 _FIELDS = ("plan_due_on", "plan_due_provisional", "due_on", "due_provisional")
 
+# The rules the deadlines follow: a change to one of them recomputes the open issues' deadlines.
+DEADLINE_RULES = frozenset({"plan_days", "classes"})
 
-def close_working_days(severity: str) -> int:
-    """Working days to close an issue of this severity (before extensions)."""
-    try:
-        return CLOSE_WORKING_DAYS[Severity(severity)]
-    except ValueError:
-        raise ValueError(f"未知的诉求等级：{severity!r}") from None
+
+# ---------------------------------------------------------------------- the rulebook of an issue
+
+
+def _street(path: str | None) -> str:
+    return (path or "").split(".")[0]
+
+
+class Rulebooks:
+    """The rulebooks of issues' campaigns, resolved in memory.
+
+    The campaigns of a street (with the bounds of their stages) are read once, in one query, however
+    many issues of it ask; ``load(paths)`` reads the streets of a whole page at once, ``Rulebooks(every_street=True)``
+    every street on first use (campaigns are few). The choice is ``CampaignQuerySet.current``'s: the
+    street's campaign running on the day (the latest of them), else its latest; none → product default.
+    """
+
+    def __init__(self, *, every_street: bool = False):
+        self._streets: dict[str, list[tuple]] = {}  # street path → [(campaign, first, last)], latest first
+        self._every_street = every_street
+        self._loaded_all = False
+
+    def load(self, paths: Iterable[str] | None = None) -> Rulebooks:
+        """Read the campaigns of the streets of ``paths`` not read yet (every street when None)."""
+        from visitplan.models import Campaign, Stage
+
+        if self._loaded_all:
+            return self
+        # One query: each campaign with its street and the bounds of its stages (``Campaign.span``).
+        stages = Stage.objects.filter(campaign=OuterRef("pk"))
+        campaigns = Campaign.objects.annotate(
+            street_path=F("street__path"),
+            first_day=Subquery(stages.order_by("starts_on").values("starts_on")[:1]),
+            last_day=Subquery(stages.order_by("-ends_on").values("ends_on")[:1]),
+        ).order_by("-year", "-id")
+        if paths is None:
+            wanted = None
+            self._loaded_all = True
+        else:
+            wanted = {_street(p) for p in paths} - set(self._streets) - {""}
+            if not wanted:
+                return self
+            campaigns = campaigns.filter(street__path__in=wanted)
+        found: dict[str, list[tuple]] = {street: [] for street in wanted or ()}
+        for campaign in campaigns:
+            # As Campaign.span(): the first stage's start to the last stage's end, else its year.
+            first = campaign.first_day or datetime.date(campaign.year, 1, 1)
+            last = campaign.last_day or datetime.date(campaign.year, 12, 31)
+            found.setdefault(campaign.street_path, []).append((campaign, first, last))
+        self._streets.update(found)
+        return self
+
+    def _of(self, street: str) -> list[tuple]:
+        if street not in self._streets and not self._loaded_all:
+            self.load(None if self._every_street else [street])
+        return self._streets.get(street, [])
+
+    def campaign(self, path: str | None, day: datetime.date | None) -> Campaign | None:
+        """The campaign an issue at ``path`` registered on ``day`` follows (None: the street has none)."""
+        street = _street(path)
+        campaigns = self._of(street) if street else []
+        if day is not None:
+            for campaign, first, last in campaigns:
+                if first <= day <= last:
+                    return campaign
+        return campaigns[0][0] if campaigns else None
+
+    def rules(self, path: str | None, day: datetime.date | None) -> Rules:
+        return rules_for(self.campaign(path, day))
+
+    def where(self, test: Callable[[Rules], bool]) -> Q | None:
+        """The issues whose rulebook passes ``test``, as a condition on their path and registration
+        day (reads every street's campaigns once); None when no issue can pass."""
+        self.load()
+        q, any_match = Q(pk__in=[]), False
+        streets = [street for street, campaigns in self._streets.items() if campaigns]
+        for street in streets:
+            for first, last, campaign in self._segments(street):
+                if not test(rules_for(campaign)):
+                    continue
+                condition = subtree_q(street)
+                if first is not None:
+                    condition &= Q(registered_on__gte=first)
+                if last is not None:
+                    condition &= Q(registered_on__lte=last)
+                q |= condition
+                any_match = True
+        if test(PRODUCT_DEFAULT):  # the streets without a campaign
+            q |= ~subtree_q_any(streets)
+            any_match = True
+        return q if any_match else None
+
+    def _segments(self, street: str) -> list[tuple]:
+        """[(first day or None, last day or None, campaign)]: the registration days of the street cut
+        where the campaign an issue follows changes (first / last None: open-ended)."""
+        campaigns = self._streets[street]
+        cuts = sorted(
+            {first for _c, first, _l in campaigns} | {last + datetime.timedelta(days=1) for _c, _f, last in campaigns}
+        )
+        pieces = [(None, cuts[0] - datetime.timedelta(days=1))]
+        pieces += [(cut, following - datetime.timedelta(days=1)) for cut, following in zip(cuts, cuts[1:])]
+        pieces.append((cuts[-1], None))
+        out = []
+        for first, last in pieces:
+            campaign = self.campaign(street, first if first is not None else last)
+            if out and out[-1][2] is campaign:
+                out[-1] = (out[-1][0], last, campaign)
+            else:
+                out.append((first, last, campaign))
+        return out
+
+
+def rules_at(path: str | None, day: datetime.date | None) -> Rules:
+    """The rulebook an issue of the household at ``path`` registered on ``day`` follows (forms)."""
+    return Rulebooks().rules(path, day)
+
+
+def issue_rules(issue: Issue, *, rulebooks: Rulebooks | None = None) -> Rules:
+    """The rulebook ``issue`` follows (cached on the instance: a list resolves its page with
+    ``attach_rules`` first, so that no row asks the database)."""
+    rules = issue.__dict__.get("_rules")
+    if rules is None:
+        rules = (rulebooks or Rulebooks()).rules(issue.path, issue.registered_on)
+        issue._rules = rules
+    return rules
+
+
+def attach_rules(issues: Iterable[Issue], *, rulebooks: Rulebooks | None = None) -> list[Issue]:
+    """Resolve the rulebook of each of ``issues`` at once (one query for the lot, none when known)."""
+    issues = list(issues)
+    pending = [issue for issue in issues if issue.__dict__.get("_rules") is None]
+    if pending:
+        rulebooks = (rulebooks or Rulebooks()).load(issue.path for issue in pending)
+        for issue in pending:
+            issue._rules = rulebooks.rules(issue.path, issue.registered_on)
+    return issues
+
+
+def class_label(issue: Issue) -> str:
+    """What users read for the issue's class (``severity``): the name its campaign's document gives
+    it (002: 一般问题 …; 004: 立刻办理 / 定期办理 / 做好解释工作长期推进)."""
+    return issue_rules(issue).class_label(issue.severity)
+
+
+def class_choices(rules: Rules | None = None) -> list[tuple[str, str]]:
+    """The classes to choose from, with their days: [("general", "立刻办理（15个工作日）"), …]."""
+    rules = rules or PRODUCT_DEFAULT
+    return [(code, f"{rules.class_label(code)}（{rules.class_days(code)}个工作日）") for code in Severity.values]
+
+
+def street_reviews(issue: Issue) -> bool:
+    """Whether only the street reviews (审核: accept / return) the issue (``review_by``, 002)."""
+    return issue_rules(issue).review_by == "street"
+
+
+# ---------------------------------------------------------------------- computing
 
 
 def compute_deadlines(
@@ -63,16 +222,20 @@ def compute_deadlines(
     severity: str,
     extension_days: int = 0,
     *,
+    rules: Rules,
     calendar: WorkCalendar | None = None,
     plan_from: datetime.date | None = None,
     due_from: datetime.date | None = None,
 ) -> dict[str, datetime.date | bool]:
-    """The four deadline fields for these inputs (a dict keyed like the Issue fields). Each deadline
-    counts from its own start day when one is given (``plan_from`` / ``due_from``), else from
-    ``registered_on``."""
+    """The four deadline fields for these inputs (a dict keyed like the Issue fields) under ``rules``
+    (``issue_rules`` / ``Rulebooks.rules``): ``plan_days`` to a plan, the class's days to close plus
+    the approved extensions. Each deadline counts from its own start day when one is given
+    (``plan_from`` / ``due_from``), else from ``registered_on``."""
+    if severity not in Severity.values:
+        raise ValueError(f"未知的诉求等级：{severity!r}")
     calendar = calendar or workdays.current_calendar()
-    plan = calendar.add_working_days(plan_from or registered_on, PLAN_WORKING_DAYS)
-    due = calendar.add_working_days(due_from or registered_on, close_working_days(severity) + (extension_days or 0))
+    plan = calendar.add_working_days(plan_from or registered_on, rules.plan_days)
+    due = calendar.add_working_days(due_from or registered_on, rules.class_days(severity) + (extension_days or 0))
     return {
         "plan_due_on": plan.date,
         "plan_due_provisional": plan.provisional,
@@ -81,13 +244,14 @@ def compute_deadlines(
     }
 
 
-def apply_deadlines(issue: Issue, *, calendar: WorkCalendar | None = None) -> None:
+def apply_deadlines(issue: Issue, *, calendar: WorkCalendar | None = None, rulebooks: Rulebooks | None = None) -> None:
     """Set plan_due_on/_provisional and due_on/_provisional from registered_on (or the restart days
-    plan_from / due_from), severity and extension_days. Does not save."""
+    plan_from / due_from), severity and extension_days, under the issue's rulebook. Does not save."""
     for field, value in compute_deadlines(
         issue.registered_on,
         issue.severity,
         issue.extension_days,
+        rules=issue_rules(issue, rulebooks=rulebooks),
         calendar=calendar,
         plan_from=issue.plan_from,
         due_from=issue.due_from,
@@ -146,7 +310,7 @@ def format_deadline(day: datetime.date | None, provisional: bool) -> str:
     return f"{text}（{PROVISIONAL_LABEL}）" if provisional else text
 
 
-# ---------------------------------------------------------------------- recomputing after a calendar change
+# ---------------------------------------------------------------------- recomputing
 
 
 def _affected(years):
@@ -161,7 +325,7 @@ def _affected(years):
     return Issue.objects.filter(status__in=OPEN_STATUSES).filter(condition)
 
 
-def _describe(old: dict, new: dict) -> str:
+def _describe(old: dict, new: dict, *, why: str = "节假日调整后重算时限") -> str:
     parts = []
     for label, date_field, flag_field in (
         ("方案时限", "plan_due_on", "plan_due_provisional"),
@@ -172,7 +336,7 @@ def _describe(old: dict, new: dict) -> str:
                 f"{label} {format_deadline(old[date_field], old[flag_field]) or '无'}"
                 f" → {format_deadline(new[date_field], new[flag_field])}"
             )
-    return "节假日调整后重算时限：" + "；".join(parts)
+    return f"{why}：" + "；".join(parts)
 
 
 def _as_json(values: dict) -> dict:
@@ -193,13 +357,62 @@ def recompute_open_deadlines(
     concurrent step (an approved extension, a closure) is never overwritten: an issue that changed
     between our read and our write is read again and recomputed from its new values.
     """
-    # Always a fresh snapshot: we run right after the overrides changed, maybe in the same transaction.
-    calendar = calendar or workdays.WorkCalendar.load()
     year_list = sorted(set(years)) if years else []
+    return _recompute(
+        _affected(years),
+        # Always a fresh snapshot: we run right after the overrides changed, maybe in the same transaction.
+        calendar=calendar or workdays.WorkCalendar.load(),
+        rulebooks=Rulebooks(every_street=True),
+        actor_id=by.pk if by is not None and by.is_authenticated else None,
+        why="节假日调整后重算时限",
+        data={"years": year_list},
+    )
+
+
+def recompute_campaign_deadlines(campaign: Campaign, *, rules: Iterable[str] = (), actor_id: int | None = None) -> int:
+    """Recompute the deadlines of the open issues that follow ``campaign`` after its rules ``rules``
+    changed (``plan_days``, ``classes``); returns how many moved. As ``recompute_open_deadlines``:
+    a restarted clock keeps its restart day, approved extensions stay, each moved issue gets its
+    version bumped and a DEADLINE_RECOMPUTED event saying why."""
+    street = campaign.street.path
+    rule_list = sorted(rules)
+    return _recompute(
+        Issue.objects.filter(status__in=OPEN_STATUSES).filter(subtree_q(street)),
+        calendar=workdays.WorkCalendar.load(),
+        rulebooks=Rulebooks().load([street]),
+        campaign_id=campaign.pk,
+        actor_id=actor_id,
+        why=f"活动规则（{'、'.join(_RULE_NAMES.get(r, r) for r in rule_list)}）调整后重算时限",
+        data={"campaign": campaign.pk, "rules": rule_list},
+    )
+
+
+_RULE_NAMES = {"plan_days": "提出解决方案时限", "classes": "问题类别与办结时限"}
+
+
+def rules_changed(campaign: Campaign, changed: frozenset[str]) -> int:
+    """``visitplan.rulebook.on_rules_changed`` listener: a change to the deadlines' rules moves the
+    open issues of the campaign, in the same transaction as the change (the actor is whoever
+    changed the rule, from the ``RuleChange`` just written)."""
+    rules = set(changed) & DEADLINE_RULES
+    if not rules:
+        return 0
+    from visitplan.models import RuleChange
+
+    actor_id = (
+        RuleChange.objects.filter(campaign_id=campaign.pk, rule__in=rules)
+        .order_by("-at", "-id")
+        .values_list("user_id", flat=True)
+        .first()
+    )
+    return recompute_campaign_deadlines(campaign, rules=rules, actor_id=actor_id)
+
+
+def _recompute(queryset, *, calendar, rulebooks, actor_id, why, data, campaign_id=None) -> int:
     changed = 0
-    rows = _affected(years).values_list(*_READ).iterator(chunk_size=2000)
+    rows = queryset.values_list(*_READ).iterator(chunk_size=2000)
     for _attempt in range(3):
-        moves = _moves(rows, calendar)
+        moves = _moves(rows, calendar, rulebooks, campaign_id=campaign_id)
         raced = []
         # Short transactions: an UPDATE per moved issue and its events commit together.
         for offset in range(0, len(moves), _BATCH):
@@ -215,10 +428,10 @@ def recompute_open_deadlines(
                     events.append(
                         IssueEvent(
                             issue_id=issue_id,
-                            actor=by,
+                            actor_id=actor_id,
                             kind=EventKind.DEADLINE_RECOMPUTED,
-                            text=_describe(old, new),
-                            data={"old": _as_json(old), "new": _as_json(new), "years": year_list},
+                            text=_describe(old, new, why=why),
+                            data={"old": _as_json(old), "new": _as_json(new), **data},
                         )
                     )
                 IssueEvent.objects.bulk_create(events)
@@ -230,20 +443,28 @@ def recompute_open_deadlines(
     return changed
 
 
-_READ = ("id", "version", "status", "registered_on", "plan_from", "due_from", "severity", "extension_days", *_FIELDS)
+_READ = (
+    "id", "version", "status", "path", "registered_on", "plan_from", "due_from", "severity", "extension_days", *_FIELDS
+)  # fmt: skip
 
 
-def _moves(rows, calendar) -> list[tuple[int, int, dict, dict]]:
-    """(id, version seen, old deadlines, new deadlines) of the open issues whose deadlines move."""
+def _moves(rows, calendar, rulebooks, *, campaign_id=None) -> list[tuple[int, int, dict, dict]]:
+    """(id, version seen, old deadlines, new deadlines) of the open issues whose deadlines move
+    (only those following campaign ``campaign_id`` when given)."""
     moves = []
     for row in rows:
         current = dict(zip(_READ, row))
         if current["status"] not in OPEN_STATUSES:
             continue
+        if campaign_id is not None:
+            campaign = rulebooks.campaign(current["path"], current["registered_on"])
+            if campaign is None or campaign.pk != campaign_id:
+                continue
         new = compute_deadlines(
             current["registered_on"],
             current["severity"],
             current["extension_days"],
+            rules=rulebooks.rules(current["path"], current["registered_on"]),
             calendar=calendar,
             plan_from=current["plan_from"],
             due_from=current["due_from"],

@@ -21,10 +21,12 @@ from openpyxl.utils import get_column_letter
 
 from core.spreadsheets import safe_cell
 from households.access_log import access_log_record
+from households.levels import for_user as levels_for_user
 from households.masking import can_view_full_pii, mask_room
 
+from .deadlines import Rulebooks
 from .forms import display_name
-from .models import Category, Closure, Issue, Severity, Status, overdue_q
+from .models import Category, Closure, Issue, Status, overdue_q
 
 SHEET_NAME = "问题整改台账"
 # The ledger's own columns of the 问题整改台账, in order; the apps above it add theirs after these
@@ -47,7 +49,7 @@ HEADERS = (
     "状态",
     "是否逾期",
 )
-WIDTHS = (6, 12, 10, 22, 48, 10, 8, 12, 12, 12, 18, 16, 10, 48, 10, 9)
+WIDTHS = (6, 12, 10, 22, 48, 10, 20, 12, 12, 12, 18, 16, 10, 48, 10, 9)
 CHUNK_SIZE = 2000
 # 时限暂定: which deadlines fall in a year without holiday data (issues/workdays.py), counted
 # Monday to Friday until the schedule is entered. The deadlines themselves stay date cells.
@@ -150,6 +152,7 @@ ROW_FIELDS = (
     "text",
     "category",
     "severity",
+    "path",
     "registered_on",
     "plan_due_on",
     "plan_due_provisional",
@@ -168,13 +171,13 @@ ROW_FIELDS = (
     "overdue_now",
 )
 CATEGORY_LABELS = dict(Category.choices)
-SEVERITY_LABELS = dict(Severity.choices)
 STATUS_LABELS = dict(Status.choices)
 CLOSURE_LABELS = dict(Closure.choices)
 
 
-def ledger_row(sheet, number, r, *, full_address):
-    """One sheet row from one ``values(*row_fields())`` dict."""
+def ledger_row(sheet, number, r, *, full_address, rulebooks: Rulebooks):
+    """One sheet row from one ``values(*row_fields())`` dict. 等级 is the class as the issue's
+    campaign names it (``rulebooks``: each street's campaigns read once for the whole export)."""
     values = (
         number,
         r["community__name"],
@@ -188,7 +191,7 @@ def ledger_row(sheet, number, r, *, full_address):
         ),
         r["text"],
         CATEGORY_LABELS.get(r["category"], r["category"]),
-        SEVERITY_LABELS.get(r["severity"], r["severity"]),
+        rulebooks.rules(r["path"], r["registered_on"]).class_label(r["severity"]),
         _date(sheet, r["registered_on"]),
         _date(sheet, r["plan_due_on"]),
         _date(sheet, r["due_on"]),
@@ -212,8 +215,9 @@ def ledger_row(sheet, number, r, *, full_address):
     return [safe_cell(sheet, v) for v in values]
 
 
-def write_ledger(queryset, fileobj, *, today: datetime.date, full_address: bool) -> int:
-    """Write the rows of ``queryset`` (already scoped and filtered) to ``fileobj``; returns the row count."""
+def write_ledger(queryset, fileobj, *, today: datetime.date, full_address: bool, levels=None) -> int:
+    """Write the rows of ``queryset`` (already scoped and filtered) to ``fileobj``; returns the row count.
+    ``levels`` (households.levels) name the level columns: 村(居) in a 镇's ledger."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(SHEET_NAME)
     layout = columns()
@@ -223,16 +227,17 @@ def write_ledger(queryset, fileobj, *, today: datetime.date, full_address: bool)
     bold = Font(bold=True)
     header = []
     for title, _width in layout:
-        cell = WriteOnlyCell(sheet, title)
+        cell = WriteOnlyCell(sheet, title if levels is None else levels.rewrite(title))
         cell.font = bold
         cell.alignment = Alignment(horizontal="center")
         header.append(cell)
     sheet.append(header)
     count = 0
+    rulebooks = Rulebooks()
     rows = with_overdue_flag(queryset, today=today).values(*row_fields())
     for row in rows.iterator(chunk_size=CHUNK_SIZE):
         count += 1
-        sheet.append(ledger_row(sheet, count, row, full_address=full_address))
+        sheet.append(ledger_row(sheet, count, row, full_address=full_address, rulebooks=rulebooks))
     workbook.save(fileobj)
     return count
 
@@ -243,7 +248,8 @@ def ledger_export_response(request, queryset, *, what="问题整改台账（页�
     scoped = queryset & Issue.objects.visible_to(request.user)
     today = timezone.localdate()
     spool = tempfile.TemporaryFile()
-    rows = write_ledger(scoped, spool, today=today, full_address=can_view_full_pii(request.user))
+    full = can_view_full_pii(request.user)
+    rows = write_ledger(scoped, spool, today=today, full_address=full, levels=levels_for_user(request.user))
     spool.seek(0)
     access_log_record(request, what=what, rows=rows)
     return FileResponse(spool, as_attachment=True, filename=f"问题整改台账_{today:%Y%m%d}.xlsx", content_type=XLSX)

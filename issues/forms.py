@@ -15,7 +15,7 @@ from core.params import parse_int
 from households.models import Household
 from visitplan.models import Cadre, Department
 
-from .deadlines import CLOSE_WORKING_DAYS, upcoming_window
+from .deadlines import class_choices, issue_rules, upcoming_window
 from .models import OPEN_STATUSES, Category, Level, Severity, Status
 from .services import MAX_EXTENSION_DAYS
 
@@ -65,12 +65,14 @@ class LedgerFilterForm(forms.Form):
 
     OPEN = "open"
 
-    def __init__(self, data=None, *, communities=(), departments=()):
+    def __init__(self, data=None, *, communities=(), departments=(), levels=None):
         super().__init__(data)
+        community = levels.community if levels is not None else "社区"  # households.levels: 村(居) in a 镇
+        self.fields["community"].label = community
         self.fields["status"].choices = [("", "全部状态"), (self.OPEN, "未办结（全部在办）")] + list(Status.choices)
         self.fields["category"].choices = [("", "全部类别")] + list(Category.choices)
         self.fields["department"].choices = [("", "全部责任单位")] + [(d.pk, d.name) for d in departments]
-        self.fields["community"].choices = [("", "全部社区")] + [(c.pk, c.name) for c in communities]
+        self.fields["community"].choices = [("", f"全部{community}")] + [(c.pk, c.name) for c in communities]
 
     def apply(self, queryset, *, today):
         """The filtered queryset; an invalid value is ignored (a bookmarked link never errors)."""
@@ -137,12 +139,8 @@ def search_q(term):
 class IssueRegisterForm(forms.Form):
     text = forms.CharField(label="诉求内容", max_length=2000, widget=_textarea(4, "群众反映的问题、诉求或意见建议"))
     category = forms.ChoiceField(label="类别", choices=[("", "请选择类别")] + list(Category.choices))
-    severity = forms.ChoiceField(
-        label="等级",
-        choices=Severity.choices,
-        initial=Severity.GENERAL,
-        help_text="、".join(f"{s.label} {CLOSE_WORKING_DAYS[s]} 个工作日" for s in Severity) + "内办结",
-    )
+    # Choices: the classes of the rulebook the issue will follow (``rules``), e.g. "立刻办理（15个工作日）".
+    severity = forms.ChoiceField(label="等级", initial=Severity.GENERAL, help_text="括号内为办结时限")
     hotline_ticket = forms.CharField(label="12345工单号", max_length=32, required=False)
     special_hardship = forms.BooleanField(label="特殊困难群体（一户一策）", required=False)
     answer_on_the_spot = forms.CharField(
@@ -151,6 +149,10 @@ class IssueRegisterForm(forms.Form):
         max_length=2000,
         widget=_textarea(2, "已当场答复或办结的，填写答复内容，诉求直接销号"),
     )
+
+    def __init__(self, *args, rules=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["severity"].choices = class_choices(rules)
 
     def clean_text(self):
         text = self.cleaned_data["text"].strip()
@@ -200,18 +202,14 @@ def _text_field(label, placeholder="", required=True, rows=3):
 
 class AcceptForm(ActionForm):
     action, title, submit = "accept", "审核通过", "审核通过，待交办"
-    severity = forms.ChoiceField(
-        label="诉求等级",
-        choices=Severity.choices,
-        required=False,
-        help_text="、".join(f"{s.label} {CLOSE_WORKING_DAYS[s]} 个工作日" for s in Severity)
-        + "内办结；调整后重算办结时限",
-    )
+    # Choices: the classes of the issue's rulebook, with their days.
+    severity = forms.ChoiceField(label="诉求等级", required=False, help_text="括号内为办结时限；调整后重算办结时限")
     severity_reason = _text_field("调整等级理由", "调整等级时必填", required=False, rows=2)
     note = _text_field("审核意见", "可不填", required=False, rows=2)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["severity"].choices = class_choices(issue_rules(self.issue) if self.issue is not None else None)
         if self.issue is not None and not self.is_bound:
             self.initial.setdefault("severity", self.issue.severity)
 

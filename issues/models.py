@@ -53,7 +53,8 @@ class Category(models.TextChoices):
 
 
 class Severity(models.TextChoices):
-    # Working days to close live in issues/deadlines.py (15 / 30 / 60).
+    # The codes of the campaign rulebook's three classes (visitplan/rulebook.py ``classes``); what users
+    # read and the days to close are the issue's campaign's (``Issue.class_label``, issues/deadlines.py).
     GENERAL = "general", "一般"
     MAJOR = "major", "较大"
     GRAVE = "grave", "特别重大"
@@ -194,6 +195,13 @@ class Issue(VersionedModel):
     @property
     def is_open(self):
         return self.status in OPEN_STATUSES
+
+    @property
+    def class_label(self):
+        """The class (``severity``) as the issue's campaign names it (``issues.deadlines.class_label``)."""
+        from .deadlines import class_label
+
+        return class_label(self)
 
 
 class EventKind(models.TextChoices):

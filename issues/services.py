@@ -22,9 +22,11 @@ action             roles
 register           干部/网格员, 社区书记, 街道管理员, 领导 (leaders visit focus households and
                    file what they hear) — for a household they can see; the raiser may answer on
                    the spot (现场答复/即知即办), which closes the issue at once
-accept             街道管理员, 社区书记 (审核; the secretary within his community); the reviewer
-                   may set the severity (等级) then, with a reason, and the close deadline follows it
-return             街道管理员, 社区书记 (退回登记人)
+accept             街道管理员, 社区书记 (审核; the secretary within his community) — only 街道管理员
+                   when the issue's campaign says the street reviews (rulebook ``review_by``,
+                   002); the reviewer may set the severity (等级: the rulebook's class) then,
+                   with a reason, and the close deadline follows it
+return             街道管理员, 社区书记 (退回登记人) — as accept
 resubmit           the registrar himself (干部/网格员, 社区书记, 街道管理员): completes a returned
                    issue and sends it back to 待审核
 merge              街道管理员 (整合分类: duplicates may sit in two communities of the street)
@@ -75,7 +77,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.versioning import STALE_EDIT_MESSAGE
@@ -83,7 +85,15 @@ from households.models import Household
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN, user_roles
 from households.scoping import user_cadre
 
-from .deadlines import apply_deadlines, format_deadline, restart_deadlines  # every deadline rule lives there
+# every deadline rule lives there, and the reading of the campaign's rulebook
+from .deadlines import (
+    Rulebooks,
+    apply_deadlines,
+    format_deadline,
+    issue_rules,
+    restart_deadlines,
+    street_reviews,
+)
 from .notifications.steps import notify_step
 
 if TYPE_CHECKING:
@@ -166,6 +176,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
 }
 
 DEPARTMENT_ACTIONS = frozenset({"misroute", "post_plan", "add_progress", "resolve", "request_extension"})
+# 审核: by the community's secretary or the street, or by the street only (the campaign's ``review_by``).
+REVIEW_ACTIONS = frozenset({"accept", "return"})
 
 ReopenCheck = Callable[["AbstractBaseUser", "Issue"], bool]
 
@@ -240,6 +252,9 @@ def _role_allows(user, action, issue, *, level=None) -> bool:
         return bool(cadre and cadre.department_id and cadre.department_id == issue.department_id)
     if action == "resubmit":
         return issue.raised_by_id is not None and issue.raised_by_id == user.pk
+    if action in REVIEW_ACTIONS and STREET_ADMIN not in roles:
+        # A secretary reviews unless the issue's campaign leaves the review to the street (002).
+        return not street_reviews(issue)
     if action == "reopen" and not roles & {STREET_ADMIN, SECRETARY}:
         # A cadre reopens only what his own 回头看 found unsolved (see grant_reopen).
         return any(check(user, issue) for check in _REOPEN_GRANTS)
@@ -287,6 +302,8 @@ def _require(action, by, issue, version, **role_kwargs):
             raise IssueActionError("该诉求不在您的回头看名单上，不能重新办理")
         if action == "resubmit":
             raise IssueActionError("只有登记人可以补充后重新提交")
+        if action in REVIEW_ACTIONS:
+            raise IssueActionError(f"按本次活动规则，诉求只由街道审核，您不能执行“{ACTION_LABELS[action]}”")
         raise IssueActionError("社区书记只能将社区层级的诉求提级到街道")
     if version is not None and issue.version != version:
         raise StaleIssueError()
@@ -493,12 +510,13 @@ def issue_accept(
             "accept", issue=issue, by=by, version=version, kind=EventKind.ACCEPTED, text=note.strip(), change=change
         )
         if changed:
+            rules = issue_rules(current)
             _event(
                 current,
                 by=by,
                 kind=EventKind.SEVERITY_CHANGED,
                 text=(
-                    f"等级由“{Severity(changed['old']).label}”调整为“{Severity(changed['new']).label}”："
+                    f"等级由“{rules.class_label(changed['old'])}”调整为“{rules.class_label(changed['new'])}”："
                     f"{severity_reason}；办结时限 {changed['old_due']} → {changed['new_due']}"
                 ),
                 data={
@@ -641,7 +659,7 @@ def issue_misroute(*, issue: Issue, by: AbstractBaseUser, version: int, reason: 
 
 
 def issue_post_plan(*, issue: Issue, by: AbstractBaseUser, version: int, plan: str) -> Issue:
-    """上报方案 (due within 5 working days of registration)."""
+    """上报方案 (due within the campaign's ``plan_days`` working days of registration)."""
     plan = _text(plan, "请填写解决方案")
     today = _today()
 
@@ -891,6 +909,18 @@ def allowed_actions(user: AbstractBaseUser, issue: Issue) -> list[str]:
             continue
         result.append(action)
     return result
+
+
+def review_q(user: AbstractBaseUser) -> Q | None:
+    """The issues ``user`` may review (accept / return) by the rule above, as a condition for lists
+    (待审核 in ``issues.todo``, the review queue): every one for the street; for a secretary, those
+    whose campaign does not leave the review to the street. None: he reviews nothing."""
+    if not has_role(user, "accept"):
+        return None
+    if _is_super(user) or STREET_ADMIN in user_roles(user):
+        return Q()
+    street_only = Rulebooks(every_street=True).where(lambda rules: rules.review_by == "street")
+    return Q() if street_only is None else ~street_only
 
 
 def issue_timeline(issue: Issue) -> QuerySet[IssueEvent]:

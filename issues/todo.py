@@ -8,7 +8,9 @@ households due a visit). The page links each row to the step on the issue page (
 Who an issue waits for (each through ``Issue.objects.visible_to``, so a secretary sees his
 community's, a department handler his department's):
 
-- 待审核 / 待交办 — whoever may accept / route (``ACTION_ROLES``: street admins, secretaries);
+- 待审核 / 待交办 — whoever may accept / route (``ACTION_ROLES``: street admins, secretaries); 待审核
+  not for a secretary when the issue's campaign leaves the review to the street
+  (``services.review_q``, the rule of ``services._role_allows``);
 - 被退回待补充 — the registrar himself (退回登记人);
 - 待上报方案 / 待办结 — the handlers of the issue's department, when it is assigned to them or to
   nobody in particular; 重新办理 — the same, for issues reopened after a 回头看;
@@ -29,7 +31,7 @@ from households.scoping import user_cadre
 from . import deadlines, workdays
 from .exporting import with_overdue_flag
 from .models import OPEN_STATUSES, ExtensionRequest, Issue, Status
-from .services import has_role
+from .services import has_role, review_q
 
 _WORKING = (Status.ROUTED, Status.PLANNED, Status.IN_PROGRESS)
 _PENDING_EXTENSION = Exists(
@@ -51,7 +53,7 @@ GROUPS = (
     Group("review", "待审核", "accept", "审核", "plan", "新登记的诉求：审核通过、退回登记人或合并"),
     Group("route", "待交办", "route", "交办", "plan", "审核通过的诉求：交办到责任单位"),
     Group("returned", "被退回待补充", "resubmit", "补充后重新提交", "plan", "您登记的诉求被退回：按理由补充后重新提交"),
-    Group("plan", "待上报方案", "post_plan", "上报方案", "plan", "交办到本部门的诉求：5个工作日内上报解决方案"),
+    Group("plan", "待上报方案", "post_plan", "上报方案", "plan", "交办到本部门的诉求：在方案时限内上报解决方案"),
     Group("reopened", "重新办理", "resolve", "办结", "close", "回头看未解决、已重新办理的诉求"),
     Group("close", "待办结", "resolve", "办结", "close", "已上报方案的诉求：按时限办结并答复居民"),
     Group("extension", "延期待审批", "decide_extension", "审批延期", "close", "责任单位的延期申请"),
@@ -67,8 +69,9 @@ def _conditions(user) -> dict[str, Q]:
     if not user.is_authenticated or not user.is_active:
         return {}
     found = {}
-    if has_role(user, "accept"):
-        found["review"] = Q(status=Status.REGISTERED)
+    review = review_q(user)
+    if review is not None:
+        found["review"] = Q(status=Status.REGISTERED) & review
     if has_role(user, "route"):
         found["route"] = Q(status=Status.ACCEPTED)
     if has_role(user, "resubmit"):
@@ -87,9 +90,9 @@ def _conditions(user) -> dict[str, Q]:
     return found
 
 
-def issue_todo_counts(user) -> dict[str, int]:
+def issue_todo_counts(user, *, conditions: dict[str, Q] | None = None) -> dict[str, int]:
     """{group key: how many issues wait for ``user``}, in one aggregate query."""
-    conditions = _conditions(user)
+    conditions = _conditions(user) if conditions is None else conditions
     if not conditions:
         return {}
     return Issue.objects.visible_to(user).aggregate(**{key: Count("pk", filter=q) for key, q in conditions.items()})
@@ -112,8 +115,9 @@ def issue_todo_groups(user, *, today: date, limit: int = 20) -> list[TodoGroup]:
     """The groups with something in them, each with its first ``limit`` rows, earliest deadline first.
     Each row is an Issue with ``days_left`` / ``days_text`` / ``overdue`` for the group's deadline."""
     conditions = _conditions(user)
-    counts = issue_todo_counts(user)
+    counts = issue_todo_counts(user, conditions=conditions)
     calendar = workdays.current_calendar()
+    rulebooks = deadlines.Rulebooks()
     visible = Issue.objects.visible_to(user)
     groups = []
     for group in GROUPS:
@@ -125,6 +129,7 @@ def issue_todo_groups(user, *, today: date, limit: int = 20) -> list[TodoGroup]:
             .select_related("community", "household", "household__grid", "household__building", "department")
             .order_by(*_order(group))[:limit]
         )
+        deadlines.attach_rules(rows, rulebooks=rulebooks)  # the class labels, without a query per row
         for issue in rows:
             if group.deadline == "plan" and issue.plan_posted_on is None:
                 issue.todo_due_on, issue.todo_provisional = issue.plan_due_on, issue.plan_due_provisional

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from core.params import choice_param, parse_int, parse_text, text_param
 from core.versioning import STALE_EDIT_MESSAGE
+from households.levels import for_user as levels_for_user
 from households.masking import call_url, may_see_address
 from households.models import Household, Node, NodeKind
 from households.scoping import get_household_for_user, user_cadre
@@ -68,12 +69,14 @@ def ledger_queryset(queryset, *, today):
 
 
 def _decorate(issues, *, today):
-    """Days left and the due-soon mark for a page of issues, from the calendar snapshot (no query per row).
+    """Days left and the due-soon mark for a page of issues, from the calendar snapshot (no query per row),
+    and each issue's rulebook (its class label, who reviews it: its street's campaigns read once).
 
     ``overdue_now`` comes annotated from the database (IssueQuerySet.overdue); the rest is
     deadlines.working_days_left / plan_working_days_left on the in-memory working-day calendar.
     """
     calendar = workdays.current_calendar()
+    deadlines.attach_rules(issues)
     for issue in issues:
         issue.days_left = deadlines.working_days_left(issue, on=today, calendar=calendar)
         issue.plan_days_left = deadlines.plan_working_days_left(issue, on=today, calendar=calendar)
@@ -117,7 +120,10 @@ def _ledger_filter(request):
     user = request.user
     communities = Node.objects.visible_to(user, ancestors=False).filter(kind=NodeKind.COMMUNITY).order_by("path")
     return LedgerFilterForm(
-        request.GET or None, communities=list(communities), departments=list(Department.objects.all())
+        request.GET or None,
+        communities=list(communities),
+        departments=list(Department.objects.all()),
+        levels=levels_for_user(user),
     )
 
 
@@ -159,7 +165,9 @@ def ledger(request):
     """The street office's ledger: filters, a page of issues, the counts that matter today."""
     today = timezone.localdate()
     form, filtered = _filtered_ledger(request, today=today)
-    # One pass over the user's issues for the counters (and the total, which is the unfiltered count).
+    # One pass over the user's issues for the counters, the total (the unfiltered count) and, when a
+    # filter is set, the filtered count the pages need (no COUNT query of its own).
+    active = form.active
     stats = Issue.objects.visible_to(request.user).aggregate(
         total=Count("pk"),
         open=Count("pk", filter=Q(status__in=OPEN_STATUSES)),
@@ -167,8 +175,9 @@ def ledger(request):
         week=Count("pk", filter=Q(status__in=OPEN_STATUSES) & due_this_week_q(today)),
         review=Count("pk", filter=Q(status=Status.REGISTERED)),
         reopened=Count("pk", filter=reopened_q()),
+        **({"filtered": Count("pk", filter=Q(pk__in=filtered.values("pk")))} if active else {}),
     )
-    page = _paginate(request, filtered, today=today, count=None if form.active else stats["total"])
+    page = _paginate(request, filtered, today=today, count=stats["filtered"] if active else stats["total"])
     return _render(
         request,
         "issues/ledger.html",
@@ -195,6 +204,10 @@ def review_queue(request):
     """待审核, oldest first, each with accept / return / merge."""
     today = timezone.localdate()
     qs = Issue.objects.visible_to(request.user).filter(status=Status.REGISTERED).order_by("registered_on", "id")
+    review = services.review_q(request.user)
+    if review is not None:
+        # Only what he may review (a secretary under a campaign whose review is the street's sees none).
+        qs = qs.filter(review)
     page = _paginate(request, qs, today=today, related=("raised_by__cadre",))
     for issue in page.object_list:
         allowed = services.allowed_actions(request.user, issue)
@@ -303,7 +316,7 @@ def _render_detail(request, issue, *, bound=None):
             "open_action": open_action,
             "can_merge": "merge" in allowed,
             "pending": pending,
-            "plan_days": deadlines.PLAN_WORKING_DAYS,
+            "plan_days": deadlines.issue_rules(issue).plan_days,
             "assignee_name": person_name(issue.assignee),
             "level_person_name": person_name(issue.level_person),
             "raised_by_name": person_name(issue.raised_by),
@@ -445,8 +458,10 @@ def issue_new(request):
         )
     household = get_household_for_user(request.user, parse_int(household_id))  # a junk id: 404, as a missing one
     household = Household.objects.select_related("community", "grid", "building").get(pk=household.pk)
+    # The rulebook the issue will follow: the community's street's campaign of today.
+    rules = deadlines.rules_at(household.path, timezone.localdate())
     if request.method == "POST":
-        form = IssueRegisterForm(request.POST)
+        form = IssueRegisterForm(request.POST, rules=rules)
         if form.is_valid():
             try:
                 issue = services.issue_register(household=household, raised_by=request.user, **form.cleaned_data)
@@ -459,7 +474,7 @@ def issue_new(request):
                     messages.success(request, f"已登记诉求 #{issue.pk}，等待街道审核")
                 return redirect("issues:detail", issue.pk)
     else:
-        form = IssueRegisterForm()
+        form = IssueRegisterForm(rules=rules)
     return _render(
         request,
         "issues/new.html",
@@ -467,6 +482,6 @@ def issue_new(request):
             "form": form,
             "household": household,
             "address": household_address(household, full=may_see_address(request.user, household)),
-            "plan_days": deadlines.PLAN_WORKING_DAYS,
+            "plan_days": rules.plan_days,
         },
     )

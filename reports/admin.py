@@ -7,7 +7,7 @@ from core.admin import ReadOnlyAdmin
 from households.admin import CommunityFilter
 from visitplan.admin import CampaignFilter
 
-from .models import Finding, MonthlyReport, PhoneCheck
+from .models import Bulletin, Finding, MonthlyReport, PhoneCheck
 
 
 @admin.register(Finding)
@@ -44,3 +44,15 @@ class PhoneCheckAdmin(ReadOnlyAdmin):
 @admin.register(MonthlyReport)
 class MonthlyReportAdmin(ReadOnlyAdmin):
     list_display = ("month", "street", "built_at")
+
+
+@admin.register(Bulletin)
+class BulletinAdmin(ReadOnlyAdmin):
+    """督查通报: built by the job of the 1st (reports/bulletin/); read on the 督查通报 page."""
+
+    list_display = ("month", "campaign", "built_at", "notified_at")
+    list_filter = (CampaignFilter,)
+    list_select_related = ("campaign",)
+
+    def get_queryset(self, request):
+        return Bulletin.objects.visible_to(request.user).select_related("campaign")

@@ -21,6 +21,7 @@ from households.models import FocusGroup, Household, Node, NodeKind
 from issues import workdays
 from issues.models import OPEN_STATUSES, Category, Closure, Issue, Status, overdue_q
 from visitplan.models import Assignment, Cadre, Tier
+from visitplan.rulebook import rules_for
 from visits import tally, targets
 from visits.models import DayTotal, FollowUp, FollowUpStatus, HouseholdDays, Satisfaction, VisitMethod
 
@@ -125,7 +126,7 @@ def visit_activity(user, period, communities):
     """Visits per day by method, with the length figures: the day totals of the communities
     (visits/tally.py), one GROUP BY (day, method), summed here (a few hundred rows). The
     communities are the user's (``scope_communities``)."""
-    minimum = period.campaign.min_visit_minutes
+    minimum = rules_for(period.campaign).min_visit_minutes
     rows = list(
         DayTotal.objects.filter(
             campaign=period.campaign, community_id__in=communities, day__range=(period.first, period.last)
@@ -190,44 +191,46 @@ def cadre_targets(user, period, communities, *, today, covered=None):
     )
     counts = targets.tallied_figures(assignments, campaign=campaign, today=today)
     leaders = cadres.filter(tier__in=targets.LEADER_TIERS)
-    months = targets.leader_months(leaders, day)
-    secretaries = cadres.filter(tier__in=targets.TARGET_TIERS[targets.SWEEP], scope_id__in=communities)
+    months = targets.leader_months(leaders, day, campaign)
+    secretaries = cadres.filter(tier__in=targets.tiers_with(campaign, targets.SWEEP), scope_id__in=communities)
     named = cadres.filter(Q(pk__in=list(counts)) | Q(pk__in=leaders) | Q(pk__in=secretaries)).values(
         "pk", "name", "tier", "unit", "position", "department__name", "scope_id", "scope__name"
     )
-    rows = [_cadre_row(c, campaign, counts.get(c["pk"], {}), months.get(c["pk"], {})) for c in named]  # by tier, scope
+    rows = [_cadre_row(c, campaign, day, counts.get(c["pk"], {}), months.get(c["pk"], {})) for c in named]  # by tier, scope
     linked = [r for r in rows if targets.HALF_YEAR in r["targets"]]
     behind = sorted(
         (r for r in rows if r["reasons"]), key=lambda r: (r["pct"], -r["assigned"], r["cadre__name"], r["cadre_id"])
     )
+    rules = rules_for(campaign)
     return {
-        "share": campaign.street_staff_share,
+        "share": rules.street_staff_share,
         "street_staff": street_staff,
         "secretaries": [r for r in rows if targets.SWEEP in r["targets"]],
         "leaders": [r for r in rows if targets.is_leader(r["cadre__tier"])],
-        "leader_days": campaign.leader_days_per_month,
-        "leader_households": campaign.leader_households_per_month,
-        "half_label": targets.half_label(day),
+        "leader_days": rules.leader_days_per_month,
+        "leader_households": rules.leader_households_per_month,
+        "half_label": targets.period_label(campaign, day),
+        "link_period": rules.link_period,
         "linked_total": sum(r["assigned"] for r in linked),
         "linked_now": sum(r["now"] for r in linked),
         "linked_both": sum(r["both"] for r in linked),
         "weekly_cadres": sum(1 for r in rows if targets.WEEKLY in r["reasons"]),
         "behind": behind,
         "behind_count": len(behind),
-        "week_days": targets.WEEKLY_DAYS,
-        "grace_days": targets.TAKEOVER_GRACE_DAYS,
+        "week_days": rules.weekly_days,
+        "grace_days": rules.takeover_grace_days,
     }
 
 
-def _cadre_row(cadre, campaign, counts, month):
+def _cadre_row(cadre, campaign, day, counts, month):
     """One cadre's line: his counts, the targets he falls short of (``visits.targets.behind_on``),
     and ``pct``, how far along his main target is (the behind list puts the lowest first)."""
     tier = cadre["tier"]
-    mine = targets.targets_of(tier)
+    mine = targets.targets_of(tier, campaign)
     f = {"assigned": 0, "half_done": 0, "year_done": 0, "sweep_done": 0, "weekly_total": 0, "weekly_behind": 0,
          "month_days": 0, "month_households": 0, "taken_over": 0, "half_excused": 0, "sweep_excused": 0, **counts,
          **month}  # fmt: skip
-    reasons = targets.behind_on(tier, campaign=campaign, assigned=f["assigned"], half_done=f["half_done"],
+    reasons = targets.behind_on(tier, campaign=campaign, day=day, assigned=f["assigned"], half_done=f["half_done"],
                                 sweep_done=f["sweep_done"], weekly_behind=f["weekly_behind"], month_days=f["month_days"],
                                 month_households=f["month_households"], half_excused=f["half_excused"],
                                 sweep_excused=f["sweep_excused"])  # fmt: skip
@@ -238,8 +241,9 @@ def _cadre_row(cadre, campaign, counts, month):
     elif targets.SWEEP in mine:
         done = pct(f["sweep_done"], sweep_due) if sweep_due or not f["assigned"] else 100.0
     elif targets.MONTH in mine:
-        done = min(pct(f["month_days"], campaign.leader_days_per_month),
-                   pct(f["month_households"], campaign.leader_households_per_month), 100.0)  # fmt: skip
+        rules = rules_for(campaign)
+        done = min(pct(f["month_days"], rules.leader_days_per_month),
+                   pct(f["month_households"], rules.leader_households_per_month), 100.0)  # fmt: skip
     else:
         done = 100.0
     return {"cadre_id": cadre["pk"], "cadre__name": cadre["name"], "name": cadre["name"], "cadre__tier": tier,
@@ -273,7 +277,9 @@ ISSUE_FIGURES = {
 ISSUE_RATES = {"plan_due": "plan_on_time", "close_due": "close_on_time"}
 
 
-def _answered_q():
+def answered_q():
+    """Closed with the answer to the resident (办结; merged ones are their target's): what the
+    on-time closure divides by (also reports/evaluation.py)."""
     return Q(answered_on__isnull=False) & ~Q(status=Status.MERGED)
 
 
@@ -293,9 +299,9 @@ def issue_figure_q(figure, *, today) -> Q:
     if figure == "plan_on_time":
         return Q(plan_posted_on__isnull=False, plan_posted_on__lte=F("plan_due_on"))
     if figure == "close_due":
-        return _answered_q() | Q(due_on__lt=today, status__in=OPEN_STATUSES)
+        return answered_q() | Q(due_on__lt=today, status__in=OPEN_STATUSES)
     if figure == "close_on_time":
-        return _answered_q() & Q(answered_on__lte=F("due_on"))
+        return answered_q() & Q(answered_on__lte=F("due_on"))
     if figure == "merged":
         return Q(status=Status.MERGED)
     if figure == "on_the_spot":
@@ -336,7 +342,7 @@ def issue_figures(user, period, communities, *, today):
     f = issues.aggregate(**counts)
     # Working days to close: the distinct (registered, answered) pairs, counted on the calendar.
     calendar = workdays.current_calendar()
-    pairs = issues.filter(_answered_q()).values("registered_on", "answered_on").annotate(n=Count("pk"))
+    pairs = issues.filter(answered_q()).values("registered_on", "answered_on").annotate(n=Count("pk"))
     spent = weight = 0
     for p in pairs:
         spent += max(0, calendar.working_days_between(p["registered_on"], p["answered_on"])) * p["n"]
@@ -415,10 +421,17 @@ class Dashboard:
     followups: dict
     scores: list
     interviews: list = field(default_factory=list)
+    # 阶段遗留事项: what the campaign's 集中走访 / 集中整改 stages left undone (reports/leftovers.py)
+    leftovers: list = field(default_factory=list)
 
     @property
     def findings(self):
         return sum(s.findings for s in self.scores)
+
+    @property
+    def deducted(self):
+        """The points the findings cost, by the campaign's rulebook (not every kind costs points)."""
+        return sum(s.deducted for s in self.scores)
 
 
 def scope_communities(user, community_id=None):
@@ -448,4 +461,13 @@ def build(user, campaign, *, today, start=None, end=None, community_id=None) -> 
         followups=followup_figures(user, period, ids),
         scores=scoring.community_scores(campaign, communities),
         interviews=scoring.interview_list(campaign, communities),
+        leftovers=_leftovers(user, campaign, ids, today=today),
     )
+
+
+def _leftovers(user, campaign, communities, *, today):
+    """The 阶段遗留事项 panel (two queries per ended stage). Imported here: reports/leftovers.py counts
+    with this module's ``Period`` and ``visited``."""
+    from .leftovers import dashboard_panel
+
+    return dashboard_panel(user, campaign, communities, today=today)

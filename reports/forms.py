@@ -16,7 +16,7 @@ class FindingForm(forms.Form):
     kind = forms.ChoiceField(label="问题类型", choices=FindingKind.choices, widget=forms.RadioSelect)
     method = forms.ChoiceField(label="检查方式", choices=CheckMethod.choices, widget=forms.RadioSelect)
     visit = forms.IntegerField(
-        label="走访记录编号", required=False, min_value=1, help_text="针对某次走访（不入户、虚假入户）"
+        label="走访记录编号", required=False, min_value=1, help_text="针对某次走访（不入户、虚假入户、征求意见不实）"
     )
     issue = forms.IntegerField(
         label="诉求编号", required=False, min_value=1, help_text="针对某条诉求（不整改、虚假整改、整改不彻底）"
@@ -76,9 +76,12 @@ class PhoneCheckDrawForm(forms.Form):
     community = forms.ModelChoiceField(label="社区", queryset=None, empty_label="请选择社区")
     size = forms.IntegerField(label="抽查户数", min_value=1, max_value=50, initial=10)
 
-    def __init__(self, *args, communities, **kwargs):
+    def __init__(self, *args, communities, levels=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["community"].queryset = communities
+        if levels is not None:  # households.levels: 村(居) in a 镇
+            self.fields["community"].label = levels.community
+            self.fields["community"].empty_label = f"请选择{levels.community}"
 
     def service_kwargs(self):
         return {"community": self.cleaned_data["community"], "size": self.cleaned_data["size"]}

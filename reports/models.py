@@ -1,5 +1,6 @@
 """Supervision (督导检查) and the monthly report: findings that cost a community points, the phone
-checks (电话调查) that find them, and the monthly 大走访活动入户表 per cadre.
+checks (电话调查) that find them, the monthly 大走访活动入户表 per cadre, and the monthly 督查通报
+per campaign (``reports/bulletin/``).
 
 The scoring rules are in ``reports/scoring.py``; the dashboard's figures in ``reports/dashboard.py``;
 the Excel ledgers in ``reports/ledgers/``.
@@ -23,6 +24,7 @@ class CheckMethod(models.TextChoices):
 class FindingKind(models.TextChoices):
     NOT_VISITED = "not_visited", "不入户"
     FAKE_VISIT = "fake_visit", "虚假入户"
+    FAKE_OPINIONS = "fake_opinions", "征求意见不实"
     NOT_RECTIFIED = "not_rectified", "不整改"
     FAKE_RECTIFICATION = "fake_rectification", "虚假整改"
     INCOMPLETE = "incomplete", "整改不彻底"
@@ -134,7 +136,100 @@ class MonthlyCadreRow(models.Model):
     visits = models.PositiveIntegerField("走访次数")
     issues_raised = models.PositiveIntegerField("收集诉求")
     issues_solved = models.PositiveIntegerField("解决诉求")
+    # Against the month's target of the campaign's rulebook (reports/monthly.py): a leader's days and
+    # households (the target, met or not, the shortfall); the others' households still due.
+    target_days = models.PositiveSmallIntegerField("月度任务（天）", null=True, blank=True)
+    target_households = models.PositiveIntegerField("月度任务（户）", null=True, blank=True)
+    target_met = models.BooleanField("是否达标", null=True, blank=True)
+    short_days = models.PositiveSmallIntegerField("差天数", null=True, blank=True)
+    short_households = models.PositiveIntegerField("差户数", null=True, blank=True)
+    households_due = models.PositiveIntegerField("待走访户数", null=True, blank=True)
 
     class Meta:
         verbose_name = verbose_name_plural = "月度入户表明细"
         constraints = [models.UniqueConstraint(fields=["report", "cadre"], name="monthly_row_once")]
+
+
+class StageNotice(models.Model):
+    """The claim that one person was told what a stage left undone (reports/leftovers.py): once per
+    stage and person, inserted with the notification in one transaction."""
+
+    stage = models.ForeignKey("visitplan.Stage", verbose_name="活动阶段", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="接收人", on_delete=models.CASCADE, related_name="+"
+    )
+    sent_on = models.DateField("通知日期")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "阶段遗留通知"
+        constraints = [models.UniqueConstraint(fields=["stage", "user"], name="stage_notice_once")]
+
+
+class BulletinQuerySet(models.QuerySet):
+    def visible_to(self, who):
+        """The bulletins of the street the user works in, for the node-wide roles (its rows are
+        ``BulletinRow.objects.visible_to``'s: a secretary's community only); nobody else's."""
+        scope = scope_of(who)
+        paths = scope.paths
+        if paths is None:
+            return self
+        if not scope.node_wide or not paths:
+            return self.none()
+        return self.filter(campaign__street__path__in={p.split(".")[0] for p in paths})
+
+
+class Bulletin(models.Model):
+    """督查通报 of one campaign for one month (003: "每月对大走访活动督查一次…每月召开一次工作例会,对大走访活动
+    通报一次"): built on the 1st for the month before (``reports.bulletin.build_bulletin``), one row per
+    community; the street admins and leaders are told once (``notified_at`` is the claim)."""
+
+    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="bulletins")
+    month = models.DateField("月份", help_text="该月1日")
+    built_at = models.DateTimeField("生成时间", auto_now=True)
+    notified_at = models.DateTimeField("通知时间", null=True, blank=True)
+
+    objects = BulletinQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "督查通报"
+        ordering = ["-month", "campaign_id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "month"], name="bulletin_once")]
+
+    def __str__(self):
+        return f"{self.campaign} {self.month:%Y年%m月}督查通报"
+
+
+class BulletinRowQuerySet(models.QuerySet):
+    def visible_to(self, who):
+        """Like findings: the rows of the communities under the reader's node, for node-wide roles."""
+        scope = scope_of(who)
+        paths = scope.paths
+        if paths is None:
+            return self
+        if not scope.node_wide or not paths:
+            return self.none()
+        return self.filter(subtree_q_any(paths, "community__path"))
+
+
+class BulletinRow(models.Model):
+    """One community in a 督查通报: the month's findings by kind, the points they cost and the score at
+    the month's end, the month's visits, and the month's issues (registered, 办结, overdue)."""
+
+    bulletin = models.ForeignKey(Bulletin, verbose_name="督查通报", on_delete=models.CASCADE, related_name="rows")
+    community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.CASCADE, related_name="+")
+    findings = models.JSONField("当月督查发现（按问题类型）", default=dict, blank=True)
+    deducted = models.PositiveIntegerField("当月扣分")
+    score = models.PositiveIntegerField("月末累计得分")
+    visits = models.PositiveIntegerField("当月走访次数")
+    households = models.PositiveIntegerField("当月走访户数")
+    issues_registered = models.PositiveIntegerField("当月登记诉求")
+    issues_closed = models.PositiveIntegerField("当月办结诉求")
+    issues_closed_on_time = models.PositiveIntegerField("当月按期办结")
+    issues_close_due = models.PositiveIntegerField("当月应办结")
+    issues_overdue = models.PositiveIntegerField("当月逾期诉求")
+
+    objects = BulletinRowQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "督查通报明细"
+        constraints = [models.UniqueConstraint(fields=["bulletin", "community"], name="bulletin_row_once")]

@@ -1,5 +1,5 @@
 """督导检查: recording findings and the 电话调查 tool. The only code that writes a Finding or a
-PhoneCheck; the points they cost are ``reports/scoring.py``'s.
+PhoneCheck; the points they cost are ``reports/scoring.py``'s (read from the campaign's rulebook).
 
 Only the street office records findings (街道管理员; superusers too): supervision is the
 street's job over its communities. The community of a finding is the one of the visit, issue or
@@ -51,10 +51,12 @@ def _community_of(*, visit=None, issue=None, cadre=None):
 def finding_record(
     *, by, campaign, kind, method, evidence, found_on=None, visit=None, issue=None, cadre=None
 ) -> Finding:
-    """Record one finding; it costs its community a point (reports/scoring.py)."""
+    """Record one finding (any ``FindingKind``: 不入户, 虚假入户, 征求意见不实, 不整改, 虚假整改, 整改不彻底);
+    what it costs its community and whether it counts toward 约谈 is the campaign's rulebook's
+    (reports/scoring.py)."""
     _require(by)
     if kind not in FindingKind.values:
-        raise SupervisionError("请选择问题类型")
+        raise SupervisionError("问题类型：请选择不入户、虚假入户、征求意见不实、不整改、虚假整改或整改不彻底")
     if method not in CheckMethod.values:
         raise SupervisionError("请选择检查方式")
     evidence = (evidence or "").strip()

@@ -15,6 +15,9 @@ urlpatterns = [
     path("phone-checks/", views.phone_checks, name="phone_checks"),
     path("phone-checks/<int:pk>/", views.phone_check, name="phone_check"),
     path("summary/", views.summary, name="summary"),
+    path("evaluation/", views.evaluation_page, name="evaluation"),
+    path("evaluation/export/", views.evaluation_export, name="evaluation_export"),
     path("ledgers/", include("reports.ledgers.urls")),
     path("hardship/", include("reports.hardship.urls")),
+    path("bulletin/", include("reports.bulletin.urls")),
 ]

@@ -15,17 +15,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.params import choice_param, date_param, int_param
+from households.levels import for_user as levels_for_user
 from households.masking import can_view_full_pii, log_reveal, mask_phone
 from households.models import FocusGroup, Household, Node
 from households.scoping import is_node_wide
 from issues.models import Category, Status
 from visitplan.models import Assignment, Cadre, Campaign
+from visitplan.rulebook import rules_for
 from visits import targets as visit_targets
 from visits.models import FollowUp, FollowUpStatus, Satisfaction, Visit, VisitMethod
-from visits.rules import TIMED_METHODS
 
 from . import dashboard as figures
-from . import scoring, supervision
+from . import evaluation, scoring, supervision
+from .bulletin import may_read as may_read_bulletin
 from .forms import FindingForm, PhoneCheckDrawForm, PhoneCheckForm
 from .models import Finding, PhoneCheck
 
@@ -78,6 +80,7 @@ def dashboard(request):
     today = timezone.localdate()
     campaign, start, end, community_id = _selection(request)
     board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
+    rules_text = scoring.rules_text(campaign)
     charts = {
         "coverage": [
             {"id": c["id"], "name": c["name"], "visited": c["visited"], "unvisited": c["unvisited"], "pct": c["pct"]}
@@ -95,12 +98,12 @@ def dashboard(request):
                 "score": s.score,
                 "deducted": s.deducted,
                 "findings": s.findings,
+                "interview": s.interview,
                 "url": _findings_url(campaign, s.community_id),
             }
             for s in board.scores
         ],  # fmt: skip
-        "full_score": scoring.FULL_SCORE,
-        "interview_at": scoring.INTERVIEW_AT,
+        "full_score": rules_text["full_score"],
     }
     return render(
         request,
@@ -114,9 +117,10 @@ def dashboard(request):
             "community_id": community_id,
             "today": today,
             "query": _query(request, campaign=campaign.pk),
-            "interview_at": scoring.INTERVIEW_AT,
-            "full_score": scoring.FULL_SCORE,
+            "scoring": rules_text,
             "can_supervise": supervision.may_supervise(user),
+            "can_evaluate": evaluation.may_evaluate(user),
+            "can_read_bulletin": may_read_bulletin(user),
         },
     )
 
@@ -222,11 +226,10 @@ def cadre_households(request):
         rows = rows.filter(behind=True)
     rows = rows.select_related("community", "grid", "building").order_by("path", "unit", "room", "id")
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    half = ("my_first_half", "my_second_half")[visit_targets.current_half(visit_targets.campaign_day(campaign, today))]
-    mine = visit_targets.targets_of(cadre.tier)
+    mine = visit_targets.targets_of(cadre.tier, campaign)
     for h in page.object_list:
         h.phone_shown = mask_phone(h.phone)
-        h.half_done = getattr(h, half)
+        h.half_done = h.period_done
     return render(
         request,
         "reports/cadre_households.html",
@@ -239,7 +242,7 @@ def cadre_households(request):
             "half_year": visit_targets.HALF_YEAR in mine,
             "sweep": visit_targets.SWEEP in mine,
             "weekly": visit_targets.WEEKLY in mine,
-            "week_days": visit_targets.WEEKLY_DAYS,
+            "week_days": rules_for(campaign).weekly_days,
             "query": _query(request, behind=None, cadre=None),
             "cadre_query": _query(request, behind=None),
             "querystring": _query(request),
@@ -298,7 +301,8 @@ def visit_rows(request):
         visits = visits.filter(method=method)
     short = request.GET.get("short") == "1"
     if short:
-        visits = visits.filter(method__in=TIMED_METHODS, duration_minutes__lt=campaign.min_visit_minutes)
+        rules = rules_for(campaign)
+        visits = visits.filter(method__in=rules.timed_methods, duration_minutes__lt=rules.min_visit_minutes)
     visits = visits.select_related(
         "household", "household__community", "household__grid", "household__building", "cadre"
     )
@@ -348,7 +352,8 @@ def findings(request):
             except supervision.SupervisionError as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, f"已记录：{finding.community.name} {finding.get_kind_display()}，扣1分")
+                cost = scoring.finding_cost(campaign, finding.kind)
+                messages.success(request, f"已记录：{finding.community.name} {finding.get_kind_display()}，{cost}")
                 return redirect(f"{request.path}?campaign={campaign.pk}")
     elif request.method == "POST":
         raise PermissionDenied("只有街道管理员可以记录督查结果")
@@ -367,7 +372,7 @@ def findings(request):
             "campaign": campaign,
             "scores": scoring.community_scores(campaign, communities),
             "interviews": scoring.interview_list(campaign, communities),
-            "interview_at": scoring.INTERVIEW_AT,
+            "scoring": scoring.rules_text(campaign),
         },  # fmt: skip
     )
 
@@ -380,7 +385,8 @@ def phone_checks(request):
     campaign, _start, _end, community_id = _selection(request)
     may = supervision.may_supervise(user)
     communities = figures.scope_communities(user)
-    draw = PhoneCheckDrawForm(request.POST or None, communities=communities) if may else None
+    levels = levels_for_user(user)
+    draw = PhoneCheckDrawForm(request.POST or None, communities=communities, levels=levels) if may else None
     if request.method == "POST":
         if not may:
             raise PermissionDenied("只有街道管理员可以开展电话调查")
@@ -424,7 +430,8 @@ def phone_check(request, pk):
             form.add_error(None, str(exc))
         else:
             if check.finding_id:
-                messages.warning(request, f"居民表示未被走访：已记为“虚假入户”督查发现，{check.community.name}扣1分")
+                cost = scoring.finding_cost(check.campaign, check.finding.kind)
+                messages.warning(request, f"居民表示未被走访：已记为“虚假入户”督查发现，{check.community.name}{cost}")
             else:
                 messages.success(request, "电话调查已记录")
             return redirect(f"/reports/phone-checks/?campaign={check.campaign_id}")
@@ -450,4 +457,52 @@ def summary(request):
     campaign, start, end, community_id = _selection(request)
     board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
     return render(request, "reports/summary.html",
-                  {"board": board, "campaign": campaign, "today": today, "full_score": scoring.FULL_SCORE})  # fmt: skip
+                  {"board": board, "campaign": campaign, "today": today, "scoring": scoring.rules_text(campaign)})  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------- 综合评议
+
+
+def _evaluation_campaign(request):
+    """The campaign of ``?campaign=`` (the user's), else the one of ``?year=`` running or latest,
+    else the current one; junk or another street's falls back as the dashboard's does."""
+    user = request.user
+    if not evaluation.may_evaluate(user):
+        raise PermissionDenied("综合评议供街道管理员和领导查看")
+    campaigns = Campaign.objects.visible_to(user).select_related("street")
+    today = timezone.localdate()
+    wanted = int_param(request, "campaign")
+    campaign = campaigns.filter(pk=wanted).prefetch_related("stages").first() if wanted is not None else None
+    year = int_param(request, "year", minimum=1900, maximum=9990)
+    if campaign is None and year is not None:
+        campaign = campaigns.filter(year=year).current(today)
+    campaign = campaign or campaigns.current(today)
+    if campaign is None:
+        raise Http404("还没有走访活动")
+    return campaign, campaigns
+
+
+@login_required
+def evaluation_page(request):
+    """综合评议 (``reports.evaluation``): the campaign's cadres and units, each ranked."""
+    campaign, campaigns = _evaluation_campaign(request)
+    result = evaluation.evaluate(request.user, campaign, today=timezone.localdate())
+    return render(
+        request,
+        "reports/evaluation.html",
+        {
+            "campaign": campaign,
+            "campaigns": campaigns,
+            "years": sorted({c.year for c in campaigns}, reverse=True),
+            "result": result,
+            "weights": [(evaluation.RATE_LABELS[k], w) for k, w in evaluation.WEIGHTS.items()],
+            "query": f"campaign={campaign.pk}",
+        },
+    )
+
+
+@login_required
+def evaluation_export(request):
+    """综合评议 as Excel (?campaign=&year=), logged."""
+    campaign, _campaigns = _evaluation_campaign(request)
+    return evaluation.export_response(request, campaign, today=timezone.localdate())

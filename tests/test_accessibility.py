@@ -23,6 +23,7 @@ def ids():
     from households.models import Household
     from issues.models import Issue
     from reports.models import PhoneCheck
+    from visitplan.models import Campaign
     from visits.models import Visit
 
     try:
@@ -32,17 +33,19 @@ def ids():
             "issue": Issue.objects.filter(community__name="湖田社区").order_by("pk").first().pk,
             "visit": Visit.objects.filter(household__community__name="湖田社区").order_by("pk").first().pk,
             "phone_check": PhoneCheck.objects.order_by("pk").values_list("pk", flat=True).first(),
+            "campaign": Campaign.objects.order_by("pk").values_list("pk", flat=True).first(),
         }
     finally:
         connection.close()
 
 
 def pages_of(o):
+    rules = f"/campaigns/{o['campaign']}/rules/"  # 活动规则 (its edit page: the street admin's)
     cadre = ["/", "/visits/", "/visits/todo/", "/visits/followups/", "/visits/cards/",
              f"/visits/h/{o['household']}/", f"/visits/h/{o['household']}/visit/", f"/visits/{o['visit']}/",
              "/households/", f"/households/{o['household']}/", "/issues/", "/issues/mine/",
              f"/issues/{o['issue']}/", f"/issues/new/?household={o['household']}", "/issues/new/",
-             "/notifications/", "/account/password/"]  # fmt: skip
+             "/notifications/", "/account/password/", rules]  # fmt: skip
     reports = ["/reports/", "/reports/unvisited/", "/reports/behind/", "/reports/issues/", "/reports/visits/",
                "/reports/followups/", "/reports/findings/", "/reports/phone-checks/", "/reports/summary/"]  # fmt: skip
     admin = ["/admin/", "/admin/households/household/", f"/admin/households/household/{o['household']}/change/",
@@ -50,9 +53,14 @@ def pages_of(o):
     return {
         "grid_hutian_1": cadre,
         "sec_hutian": cadre + ["/issues/review/"] + reports + admin[:2],
-        "admin": cadre + ["/issues/review/"] + reports + admin,
-        "leader1": ["/", "/visits/", "/visits/todo/", "/issues/", f"/issues/{o['issue']}/", *reports],
-        "dept_minzheng_1": ["/visits/", "/visits/todo/", "/issues/", "/issues/mine/", "/notifications/"],
+        "admin": cadre
+        + ["/issues/review/", f"{rules}edit/"]
+        + reports
+        + admin
+        + ["/reports/evaluation/", "/reports/bulletin/"],
+        "leader1": ["/", "/visits/", "/visits/todo/", "/issues/", f"/issues/{o['issue']}/", *reports]
+        + ["/reports/evaluation/", "/reports/bulletin/", rules],
+        "dept_minzheng_1": ["/visits/", "/visits/todo/", "/issues/", "/issues/mine/", "/notifications/", rules],
     }
 
 

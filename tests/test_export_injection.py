@@ -117,6 +117,7 @@ XLSX_EXPORTS = {
     ),
     "月度入户表": (lambda c, w: page_export(c, "reports:ledger_monthly", month="2026-10"), [SUM, UNIT, MINUS]),
     "督查扣分表": (lambda c, w: page_export(c, "reports:ledger_supervision", **campaign(w)), [SUM, CR]),
+    "综合评议": (lambda c, w: page_export(c, "reports:evaluation_export", **campaign(w)), [SUM, MINUS, DEPT]),
     "干部名册": (lambda c, w: admin_export(c, "cadre", 0), [SUM, UNIT, MINUS, DEPT]),
     "责任单位": (lambda c, w: admin_export(c, "department", 0), [DEPT]),
     "包户名单": (lambda c, w: admin_export(c, "assignment", 0), [HYPERLINK, GRID, SUM, UNIT]),

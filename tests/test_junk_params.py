@@ -85,6 +85,10 @@ PAGE_PARAMS = {
     "reports:phone_checks": _RANGE,
     "reports:phone_check": (),
     "reports:summary": _RANGE,
+    "reports:evaluation": ("campaign", "year"),
+    "reports:evaluation_export": ("campaign", "year"),
+    "reports:bulletin": ("campaign", "month"),
+    "reports:bulletin_export": ("campaign", "month"),
     "reports:ledgers": (),
     "reports:ledger_visits": _RANGE,
     "reports:ledger_hardship": _RANGE,
@@ -100,6 +104,8 @@ PAGE_PARAMS = {
     "issues:detail": (),
     "issues:merge": (),
     "notifications:list": ("page",),
+    "visitplan:rulebook": (),
+    "visitplan:rulebook_edit": (),
 }
 
 USERS = [role for role in ROLES if role != ANONYMOUS]
@@ -289,7 +295,18 @@ def _page_forms(w):
         ("merge", STREET_ADMIN, reverse("issues:merge", args=[w.issue_reg.pk]), POST_BODY["issues:merge"](w, w.issue_reg), ()),
         ("cards given", CADRE, reverse("visits:cards") + "?missing=1", {**POST_BODY["visits:cards"](w, None), "expected": "1"}, ()),
         ("login", ANONYMOUS, reverse("login"), {"username": "admin", "password": "wrong-password"}, ("next",)),
+        *_rulebook_forms(w),
     ]  # fmt: skip
+
+
+def _rulebook_forms(w):
+    """Each section of the rulebook's edit page, with one rule changed so that the body is saved."""
+    from visitplan.rulebook_pages.forms import SECTION_KEYS, section_post_data
+
+    url = reverse("visitplan:rulebook_edit", args=[w.campaign.pk])
+    extra = ("section", "questions-TOTAL_FORMS", "checklist-TOTAL_FORMS", "questions-0-domains", "checklist-0-code")
+    return [(f"rulebook {key}", STREET_ADMIN, url, section_post_data(w.campaign, key), extra)
+            for key in SECTION_KEYS.values()]  # fmt: skip
 
 
 # Each field alone gets these in an otherwise valid body (so that the value reaches the form's

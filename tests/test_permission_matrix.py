@@ -282,6 +282,7 @@ WRITES = {
     "visits:cards": {STREET_ADMIN, CADRE, DEPARTMENT_HANDLER},  # 已发放: the cards of their own households
     "notifications:open": {STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER},
     "notifications:read_all": {STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER},
+    "visitplan:rulebook_edit": {STREET_ADMIN},  # one rule changed, logged (RuleChange)
 }
 # Bodies built from the URL's object; for a missing id the others' bodies are sent as they are.
 OBJECT_BODIES = {"visits:followup", "issues:act", "issues:merge"}

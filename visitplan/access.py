@@ -41,6 +41,7 @@ VISIT = "visit"  # visits.Visit.objects.visible_to
 ISSUE = "issue"  # issues.scoping.get_issue_for_user
 PHONE_CHECK = "phone_check"  # reports.PhoneCheck.objects.visible_to
 NOTIFICATION = "notification"  # issues.notifications: the user's own only
+CAMPAIGN = "campaign"  # visitplan.Campaign.objects.visible_to (the campaigns of the user's street)
 
 
 ADMIN = Rule(
@@ -61,6 +62,12 @@ _ISSUE_REGISTRARS = frozenset({STREET_ADMIN, SECRETARY, CADRE})
 _FULL_PII = frozenset({STREET_ADMIN})
 # reports.supervision.may_supervise: the street office records findings and phone checks.
 _SUPERVISORS = frozenset({STREET_ADMIN})
+# reports.evaluation.may_evaluate: the street office and its leaders read the 综合评议.
+_EVALUATORS = frozenset({STREET_ADMIN, LEADER})
+# reports.bulletin.may_read: the monthly 督查通报 is the street's, for its admins and leaders.
+_BULLETIN_READERS = frozenset({STREET_ADMIN, LEADER})
+# visitplan.rulebook_pages.forms.may_edit_rules: the street admin of the campaign's whole street.
+_RULE_EDITORS = frozenset({STREET_ADMIN})
 
 REGISTRY: dict[str, Rule] = {
     # -------------------------------------------------------------------------------- visitplan
@@ -71,6 +78,16 @@ REGISTRY: dict[str, Rule] = {
         get=EVERYONE, post=EVERYONE, note="one's own password (Django's PasswordChangeView, the password validators)"
     ),
     "password_change_done": Rule(get=EVERYONE),
+    "visitplan:rulebook": Rule(
+        get=EVERYONE, scope=CAMPAIGN, note="活动规则, read-only: everyone who sees the campaign (Campaign.visible_to)"
+    ),
+    "visitplan:rulebook_edit": Rule(
+        get=_RULE_EDITORS,
+        post=_RULE_EDITORS,
+        scope=CAMPAIGN,
+        note="one section of the rulebook per POST (update_rules, logged), with the campaign's version; a street "
+        "admin whose scope is not the campaign's whole street gets 403",
+    ),
     # -------------------------------------------------------------------------------- households
     "households:list": Rule(get=EVERYONE, note="Household.objects.visible_to"),
     "households:export": Rule(get=EVERYONE, note="the list's filter, re-scoped and logged (AccessLog)"),
@@ -122,6 +139,15 @@ REGISTRY: dict[str, Rule] = {
     "reports:phone_checks": Rule(get=NODE_WIDE, post=_SUPERVISORS),
     "reports:phone_check": Rule(get=_SUPERVISORS, post=_SUPERVISORS, scope=PHONE_CHECK),
     "reports:summary": Rule(get=NODE_WIDE),
+    "reports:evaluation": Rule(
+        get=_EVALUATORS, note="综合评议 (reports.evaluation.may_evaluate): the cadres of the reader's node, visible_to"
+    ),
+    "reports:evaluation_export": Rule(get=_EVALUATORS, note="the same rows as xlsx, logged (AccessLog)"),
+    "reports:bulletin": Rule(
+        get=_BULLETIN_READERS,
+        note="督查通报 (reports.bulletin.may_read): the street admins and leaders; rows by visible_to",
+    ),
+    "reports:bulletin_export": Rule(get=_BULLETIN_READERS, note="the page's rows as xlsx, logged (AccessLog)"),
     "reports:ledgers": Rule(get=EVERYONE, note="each ledger scoped to what the user may see"),
     "reports:ledger_visits": Rule(get=EVERYONE),
     "reports:ledger_hardship": Rule(get=EVERYONE),

@@ -29,6 +29,7 @@ from core.admin import SafeAdminMixin, SafeModelAdmin, SafeTabularInline
 from core.params import parse_int
 from core.spreadsheets import SafeCSV
 from households.access_log import access_log_record
+from households.levels import for_node as levels_for_node
 from households.masking import can_view_full_pii
 from households.models import Household, Node, NodeKind
 from households.paginator import EstimatedCountPaginator
@@ -39,6 +40,8 @@ from . import accounts
 from .allocation import allocate, coverage, reassign_cadre
 from .choices import cadre_choices
 from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
+from .rulebook import PRESET_CHOICES, apply_preset
+from .rulebook_pages.presets import DOCUMENTS, preset_of
 from .sheets import (
     ACCEPTED,
     MAX_UPLOAD_MB,
@@ -608,23 +611,60 @@ class CampaignAdmin(SafeModelAdmin):
     inlines = [StageInline, DepartmentQuotaInline]
     actions = ["allocate_action"]
     change_form_template = "admin/visitplan/campaign/change_form.html"
+    # The rules (the minutes, the 30 %, the leaders' month …) are edited on the rulebook's page
+    # (visitplan:rulebook_edit), where each change is logged; here the campaign is created from
+    # one of the documents (依据文件) and shows it.
     fieldsets = (
         (None, {"fields": ("year", "name", "street")}),
-        (
-            "工作要求",
-            {
-                "fields": (
-                    "min_visit_minutes",
-                    "street_staff_share",
-                    "leader_days_per_month",
-                    "leader_households_per_month",
-                )
-            },
-        ),
+        ("活动规则", {"fields": ("preset_shown", "rulebook_links")}),
     )
+    add_fieldsets = ((None, {"fields": ("year", "name", "street", "preset")}),)
+    readonly_fields = ("preset_shown", "rulebook_links")
 
     def get_queryset(self, request):
         return super().get_queryset(request).visible_to(request.user)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.add_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "preset":
+            return forms.ChoiceField(
+                label="依据文件",
+                choices=PRESET_CHOICES,
+                initial="002",
+                required=False,
+                help_text="活动规则（走访方式、时长、任务、整改时限、考核等）按所选文件填好，每条注明文件原文；"
+                "创建后可在“活动规则”页逐项修改",
+                error_messages={"invalid_choice": "“依据文件”的选项无效，请从列表中选择"},
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            apply_preset(obj, form.cleaned_data.get("preset") or "")
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="依据文件")
+    def preset_shown(self, obj):
+        preset = preset_of(obj)
+        title = DOCUMENTS.get(preset.code)
+        return format_html("{}<br>《{}》", preset.label, title) if title else preset.label
+
+    @admin.display(description="活动规则")
+    def rulebook_links(self, obj):
+        if not obj.pk:
+            return "—"
+        changes = obj.rule_changes.count()
+        return format_html(
+            '<a href="{}">查看活动规则</a> · <a href="{}">修改活动规则</a>（街道管理员） · <a href="{}#log">修改记录 {} 条</a>',
+            reverse("visitplan:rulebook", args=[obj.pk]),
+            reverse("visitplan:rulebook_edit", args=[obj.pk]),
+            reverse("visitplan:rulebook", args=[obj.pk]),
+            changes,
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "street":
@@ -718,6 +758,7 @@ class CampaignAdmin(SafeModelAdmin):
             "uncovered": uncovered[:UNCOVERED_ON_PAGE],
             "uncovered_more": max(0, len(uncovered) - UNCOVERED_ON_PAGE),
             "can_allocate": allowed,
+            "levels": levels_for_node(campaign.street),  # the campaign's 街道 or 镇 names its levels
         }
         return TemplateResponse(request, "admin/visitplan/campaign/allocation.html", context)
 

@@ -10,14 +10,17 @@ Households of a campaign are ``Household.objects.under(campaign.street)``. Tiers
 in this order, each one seeing what the earlier ones (and earlier runs, and hand-made
 assignments) already did:
 
-1. 街道班子成员 (leaders): the *focus households* — any tag with ``FocusGroup.key_five``
-   (五个重点访) or the tag named 驻区企业 — of the communities under the leader's scope
+Every number and group below is the campaign's rulebook's (``visitplan.rulebook.rules_for``).
+
+1. 街道班子成员 (leaders): the *focus households* — tagged with a group of ``rules.leader_groups``
+   (by name or alias; 000: 驻区企业、党员代表、困难家庭、低保户、残疾人、信访人员; 003: 上访户、困难户、
+   老党员…; a group the register lacks is reported) — of the communities under the leader's scope
    node (a street scope covers all its communities; a community, grid or building scope
    covers the community it lies in). A focus household gets one leader, the least
    loaded one that covers it; households are taken community by community in turn
    (round-robin over communities, address order within one) so that a cap that is too
    small still spreads the leaders over every community. Cap per leader =
-   ``leader_households_per_month`` × calendar months touched by the 集中走访 stage
+   ``rules.leader_households_per_month`` × calendar months touched by the 集中走访 stage
    (at least 1; no stage counts as one month and is reported).
 2. 部门挂包 (departments): for every ``DepartmentQuota`` the department's active tier-2
    cadres get ``households`` households of that community in total, dealt round-robin
@@ -28,11 +31,12 @@ assignments) already did:
    in each), so every grid keeps households for its own grid worker. Existing tier-2 assignments of the
    department in the community (hand-made ones too) count toward the quota.
 3. 街道干部 (包村居组, scope = a community, or a node under it): at least
-   ``ceil(street_staff_share% × households of the community)`` households have a tier-3
-   assignment; households without any 包户 cadre go first, an even share of each grid as for
+   ``ceil(rules.street_staff_share% × households of the community)`` households have a tier-3
+   assignment; the households of ``rules.staff_groups`` go first (002: "街道干部职工要重点走访上访老户、
+   困难户等家庭"), then households without any 包户 cadre, an even share of each grid as for
    departments; dealt round-robin.
-4. 社区书记 (scope = community): every household of the community gets a tier-4 assignment
-   (户户到). With two or more active secretaries each household gets one of them
+4. 社区书记 (scope = community), when the rulebook has 户户到 (``rules.secretary_sweep``): every
+   household of the community gets a tier-4 assignment. With two or more active secretaries each household gets one of them
    (round-robin), not all of them.
 5. 两委成员/社区工作者 "by proximity": a cadre scoped to a *building* takes that building's
    households that still have no 包户 cadre (shared evenly, contiguous, between the
@@ -81,12 +85,13 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F
 from django.utils import timezone
 
 from households.models import FocusGroup, Household, Node, NodeKind, subtree_q
 
 from .models import Assignment, Cadre, Campaign, DepartmentQuota, StageKind, Tier
+from .rulebook import rules_for
 
 __all__ = [
     "LINK_TIERS",
@@ -101,7 +106,6 @@ __all__ = [
 #: Tiers whose assignment makes a household "linked" (has its 包户干部).
 LINK_TIERS = frozenset({Tier.DEPARTMENT, Tier.STREET_STAFF, Tier.COMMITTEE, Tier.GRID_WORKER})
 #: The focus group that leaders visit besides the 五个重点访.
-ENTERPRISE_GROUP = "驻区企业"
 BATCH_SIZE = 5000
 
 TIER_SHORT = {
@@ -424,9 +428,10 @@ class _Allocator:
 
     def leaders(self):
         campaign = self.campaign
+        rules = rules_for(campaign)
         visit = next((s for s in campaign.stages.all() if s.kind == StageKind.VISIT), None)
         months = months_touched(visit.starts_on, visit.ends_on) if visit else 1
-        cap = campaign.leader_households_per_month * months
+        cap = rules.leader_households_per_month * months
 
         by_comm = defaultdict(list)
         for c in self.cadres:
@@ -438,12 +443,7 @@ class _Allocator:
             else:
                 by_comm[self._ancestor_of_kind(c.scope_id, NodeKind.COMMUNITY)].append(c)
 
-        focus_groups = FocusGroup.objects.filter(Q(key_five=True) | Q(name=ENTERPRISE_GROUP))
-        focus = set(
-            Household.tags.through.objects.filter(
-                focusgroup__in=focus_groups, household__in=Household.objects.under(self.street)
-            ).values_list("household_id", flat=True)
-        )
+        focus = self._tagged(rules.leader_groups, "班子成员重点走访")
         if not focus:
             return
         if visit is None:
@@ -489,7 +489,7 @@ class _Allocator:
         for cid, n in over_cap.items():
             self.notes.append(
                 f"{self._name(cid)}另有 {_n(n)} 户重点户由包户干部走访：班子成员每人 {_n(cap)} 户"
-                f"（每月 {campaign.leader_households_per_month} 户 × {months} 个月）已排满"
+                f"（每月 {rules.leader_households_per_month} 户 × {months} 个月）已排满"
             )
 
     def departments(self):
@@ -576,10 +576,34 @@ class _Allocator:
                 by_comm[cid].append(c)
         return by_comm
 
+    def _tagged(self, names, purpose) -> set[int]:
+        """The street's households in the focus groups ``names`` (by name or alias) of the rulebook;
+        a group the register does not know is reported."""
+        if not names:
+            return set()
+        groups, known = [], set()
+        for pk, name, aliases in FocusGroup.objects.values_list("pk", "name", "aliases"):
+            words = {name, *(a.strip() for a in re.split(r"[、,，]", aliases or "") if a.strip())}
+            hit = words & set(names)
+            if hit:
+                groups.append(pk)
+                known |= hit
+        for name in names:
+            if name not in known:
+                self.notes.append(f"活动规则的{purpose}人群“{name}”在底册中没有对应的重点人群标签")
+        return set(
+            Household.tags.through.objects.filter(
+                focusgroup__in=groups, household__in=Household.objects.under(self.street)
+            ).values_list("household_id", flat=True)
+        )
+
     def street_staff(self):
-        share = self.campaign.street_staff_share
+        rules = rules_for(self.campaign)
+        share = rules.street_staff_share
         by_comm = self._community_cadres(Tier.STREET_STAFF)
         have_t3 = self.tier_hh[Tier.STREET_STAFF]
+        # 002: "街道干部职工要重点走访上访老户、困难户等家庭" — those households first, then an even share of each grid.
+        first_groups = self._tagged(rules.staff_groups, "街道干部重点走访")
         for cid in self.communities:
             households = self.by_comm.get(cid, [])
             if not households:
@@ -596,7 +620,10 @@ class _Allocator:
                     f"已有 {_n(have)} 户"
                 )
                 continue
-            todo = self._spread([h for h in households if h not in have_t3], need)
+            candidates = [h for h in households if h not in have_t3]
+            first = [h for h in candidates if h in first_groups]
+            rest = self._spread([h for h in candidates if h not in first_groups], max(need - len(first), 0))
+            todo = first + rest
             given = self._deal(
                 todo, cadres, need, Tier.STREET_STAFF, lambda c, cid=cid: ("comm", c.pk, Tier.STREET_STAFF, cid)
             )
@@ -604,6 +631,8 @@ class _Allocator:
                 self.problems.append(f"{self._name(cid)}街道干部包户未达 {share}%：还差 {_n(need - given)} 户")
 
     def secretaries(self):
+        if not rules_for(self.campaign).secretary_sweep:
+            return
         by_comm = self._community_cadres(Tier.SECRETARY)
         have_t4 = self.tier_hh[Tier.SECRETARY]
         for cid in self.communities:
@@ -784,7 +813,7 @@ def coverage(campaign: Campaign) -> dict[int, dict]:
     linked = distinct_per_community(active.filter(tier__in=list(LINK_TIERS)))
     staff = distinct_per_community(active.filter(tier=Tier.STREET_STAFF))
     secretary = distinct_per_community(active.filter(tier=Tier.SECRETARY))
-    share = campaign.street_staff_share
+    share = rules_for(campaign).street_staff_share
     out = {}
     communities = sorted(
         Node.objects.filter(kind=NodeKind.COMMUNITY, path__startswith=street.path + ".").values_list(

@@ -168,18 +168,35 @@ class Campaign(VersionedModel):
         return datetime.date(self.year, 1, 1), datetime.date(self.year, 12, 31)
 
 
+class RuleChangeQuerySet(models.QuerySet):
+    def visible_to(self, who):
+        """The changes to the rulebooks of the campaigns the user may see (``Campaign.visible_to``)."""
+        if scope_of(who).everything:
+            return self
+        return self.filter(campaign__in=Campaign.objects.visible_to(who))
+
+
 class RuleChange(models.Model):
     """A change to a campaign's rulebook: who, when, which rule, from what to what (in words)."""
 
-    campaign = models.ForeignKey(Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="rule_changes")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name="走访活动", on_delete=models.CASCADE, related_name="rule_changes"
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name="修改人", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name="修改人",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     at = models.DateTimeField("时间", auto_now_add=True)
     rule = models.CharField("规则", max_length=40)
     label = models.CharField("规则名称", max_length=60)
     before = models.TextField("原规则")
     after = models.TextField("新规则")
+
+    objects = RuleChangeQuerySet.as_manager()
 
     class Meta:
         verbose_name = verbose_name_plural = "活动规则修改记录"

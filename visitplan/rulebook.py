@@ -23,6 +23,7 @@ numeric columns the campaign already had (minutes, share, the leaders' days and 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,7 +37,11 @@ REMOTE = ["phone", "wechat", "sms"]
 
 WINDOWS = {"stages": "活动阶段起止日期之内", "year": "全年（活动年度内）"}
 # The linked cadres' target: one counted visit per household in each period.
-PERIODS = {"half_year": "每半年（上半年、下半年各 1 次）", "year": "每年 1 次", "campaign": "集中走访阶段内 1 次（全覆盖）"}
+PERIODS = {
+    "half_year": "每半年（上半年、下半年各 1 次）",
+    "year": "每年 1 次",
+    "campaign": "集中走访阶段内 1 次（全覆盖）",
+}
 REVIEWERS = {"community": "社区（村）书记或街道审核", "street": "只由街道审核"}
 
 # Tiers (``visitplan.models.Tier`` values), for the rules naming them.
@@ -132,6 +137,8 @@ class Rules:
     leader_households_per_month: int = 50
     leader_methods: tuple = ("in_person", "meeting", "phone", "wechat", "sms")
     street_staff_share: int = 30
+    # "behind" by pace (the target prorated to the day) or only by the whole target
+    pace_targets: bool = True
     # who is visited first
     leader_groups: tuple = ("老党员", "困难群众", "孤寡老人", "留守儿童", "上访老户", "驻区企业")
     staff_groups: tuple = ()
@@ -142,9 +149,23 @@ class Rules:
     # supervision (千分制)
     full_score: int = 1000
     points_per_finding: int = 1
-    deduct_kinds: tuple = ("not_visited", "fake_visit", "fake_opinions", "not_rectified", "fake_rectification", "incomplete")
+    deduct_kinds: tuple = (
+        "not_visited",
+        "fake_visit",
+        "fake_opinions",
+        "not_rectified",
+        "fake_rectification",
+        "incomplete",
+    )
     interview_at: int = 3
-    interview_kinds: tuple = ("not_visited", "fake_visit", "fake_opinions", "not_rectified", "fake_rectification", "incomplete")
+    interview_kinds: tuple = (
+        "not_visited",
+        "fake_visit",
+        "fake_opinions",
+        "not_rectified",
+        "fake_rectification",
+        "incomplete",
+    )
     interview_tiers: tuple = (STREET_STAFF, COMMITTEE)
     # the visit form and the card
     questions: tuple = ()
@@ -286,13 +307,14 @@ _preset(
         "card_fields": ["name", "unit", "position", "phone", "supervision_phone"],
     },
     {
-        "window": "三、时间安排：组织部署(6月初)…集中走访(6月底前)…总结评估(11月中旬前)",
-        "counted_methods": "坚持条块结合…走进千家万户,因长期在外等原因不能入户走访的要通过电话、微信、短信访问",
+        "window": "(一)组织部署(6月初)…(二)集中走访(6月底前)…(五)总结评估(11月中旬前)",
+        "counted_methods": "走进千家万户,因长期在外等原因不能入户走访的要通过电话、微信、短信访问",
         "away_only_methods": "因长期在外等原因不能入户走访的要通过电话、微信、短信访问",
+        "away_groups": "因长期在外等原因不能入户走访的【在底册中以重点人群“长期在外”标记】",
         "min_visit_minutes": "每户访问时间不少于30分钟",
-        "link_period": "入户走访全覆盖…做到不漏一村、不落一户；集中走访(6月底前)…集中有序开展全覆盖走访",
+        "link_period": "做到不漏一村、不落一户…(二)集中走访(6月底前)…集中有序开展全覆盖走访",
         "secretary_sweep": "村居(社区)党组织负责人年内要对本村居(社区)走访“户户到”",
-        "weekly_groups": "文件未规定每周走访的人群，不设此目标",
+        "weekly_groups": "【文件未规定每周走访的人群，不设此目标】",
         "street_staff_share": "各包村居组以挂包村居为单位,原则上走访户数不低于辖区总户数的30%",
         "leader_groups": "着重做好老党员、困难群众、孤寡老人、留守儿童、上访老户等“五个重点访”",
         "staff_groups": "在确定走访关系时,街道干部职工要重点走访上访老户、困难户等家庭",
@@ -305,7 +327,7 @@ _preset(
         "interview_at": "对不入户、虚假入户,征求意见不实,问题不整改、虚假整改、整改不彻底等问题出现3个(含3个)以上的",
         "interview_kinds": "不入户、虚假入户,征求意见不实,问题不整改、虚假整改、整改不彻底",
         "interview_tiers": "由街道纪工委对包村居干部和社区“两委”成员进行约谈",
-        "questions": "附件2 入户访问参考（7 个民生事项问题与 2 个开放问题）",
+        "questions": "附件2…入户访问参考【7 个民生事项问题与 2 个开放问题，逐字】",
         "card_fields": "通过印制便民服务卡、互留微信等方式,与走访群众保持经常性联系",
     },
     ["timed_methods", "takeover_grace_days", "weekly_days", "weekly_tiers", "weekly_methods", "leader_days_per_month",
@@ -326,13 +348,13 @@ _preset(
         "card_fields": ["name", "unit", "position", "phone", "supervision_phone", "departments"],
     },
     {
-        "window": "聯戶黨員干部每人每年到聯系戶走訪不少于2次(上半年、下半年至少各1次)",
-        "counted_methods": "聯戶黨員干部每人每年到聯系戶走訪不少于2次；要通過上門走訪、蹲點調研、電話聯系等多種方式,經常保持與聯系戶的直接聯系",
-        "link_period": "每人每年到聯系戶走訪不少于2次(上半年、下半年至少各1次)",
-        "secretary_sweep": "文件未规定书记“户户到”，不设此目标",
-        "weekly_groups": "文件未规定每周走访的人群，不设此目标",
+        "window": "聯(lián)戶黨員干部每人每年到聯(lián)系戶走訪不少于2次(上半年、下半年至少各1次)【全年，不以阶段为限】",
+        "counted_methods": "每人每年到聯(lián)系戶走訪不少于2次【到户走访；电话是“隨時電話聯(lián)系”，不计入 2 次】",
+        "link_period": "每人每年到聯(lián)系戶走訪不少于2次(上半年、下半年至少各1次)",
+        "secretary_sweep": "【文件未规定书记“户户到”，不设此目标】",
+        "weekly_groups": "【文件未规定每周走访的人群，不设此目标】",
         "checklist": "三了解、四掌握、五到位",
-        "card_fields": "設置“親情卡”,提供相關責任單位、責任人名單及聯系電話；注明干部姓名、工作單位、職務、聯系電話、監督電話",
+        "card_fields": "設(shè)置“親情卡”,提供相關(guān)責(zé)任單位、責(zé)任人名單及聯(lián)系電話…注明干部姓名、工作單位、職務(wù)、聯(lián)系電話、監(jiān)督電話",
     },
     ["away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days", "leader_days_per_month",
      "leader_households_per_month", "leader_methods", "street_staff_share", "leader_groups", "staff_groups",
@@ -358,13 +380,13 @@ _preset(
     {
         "window": "大走访活动从2023年3月1日至2023年12月底结束",
         "counted_methods": "通过入户走访、座谈、发放社情民意征集表等各种有效途径到群众一线",
-        "secretary_sweep": "村(居)党组织书记要把知民情、解民忧、化民怨、暖民心作为经常性工作（未定户数）",
-        "weekly_groups": "文件未规定每周走访的人群，不设此目标",
+        "secretary_sweep": "村(居)党组织书记要把知民情、解民忧、化民怨、暖民心作为经常性工作【未定户数，不设“户户到”】",
+        "weekly_groups": "【文件未规定每周走访的人群，不设此目标】",
         "leader_days_per_month": "镇党政主要领导及党政班子成员每月至少安排10天时间进村入户",
         "leader_households_per_month": "每月至少安排10天时间进村入户,走访不少于50户",
         "leader_methods": "进村入户",
-        "leader_groups": "重点走访上访户、困难户、老党员、老干部、老模范、城镇下岗失业人员和进城务工人员、农村致富带头人",
-        "interview_tiers": "镇、村两级党组织书记带头；考评结果作为党组织负责人年终述职、年度考评的重要内容",
+        "leader_groups": "重点走访上访户、困难户、老党员、老干部、老模范、城镇下岗…失业人员和进城务工人员、农村致富带头人",
+        "interview_tiers": "镇、村两级党组织书记带头…并作为党组织负责人年终述职、年度考评的重要内容【村(居)书记与包村干部、两委成员一并约谈】",
     },
     ["away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days", "link_period",
      "street_staff_share", "staff_groups", "plan_days", "classes", "review_by", "full_score", "points_per_finding",
@@ -391,15 +413,15 @@ _preset(
         ],
     },
     {
-        "window": "常态化“走亲”，不分阶段",
+        "window": "组织全体社区干部开展主动“认亲”活动【常态化，不分阶段：全年】",
         "counted_methods": "采取进家门、扫微信、聊家常、发放“连心卡”等方式,与网格居民家庭逐一“认亲”,一户不落",
         "weekly_groups": "针对高龄老人、孤寡老人、卧床病人、单亲儿童等居民…作为日常重点“探亲”对象",
         "weekly_days": "社区“两委”干部每周至少上门“探亲”一次",
         "weekly_tiers": "社区“两委”干部每周至少上门“探亲”一次",
         "weekly_methods": "每周至少上门“探亲”一次",
-        "secretary_sweep": "文件未规定书记“户户到”，不设此目标",
+        "secretary_sweep": "【文件未规定书记“户户到”，不设此目标】",
         "leader_groups": "重点关注困难党员、低收入、留守儿童家庭",
-        "classes": "按照轻重缓急划分为立刻办理、定期办理以及做好解释工作长期推进等类型（办结天数文件未作规定，沿用产品默认 15 / 30 / 60 个工作日）",
+        "classes": "按照轻重缓急划分为立刻办理、定期办理以及做好解释工作长期推进等类型【办结天数文件未作规定，沿用产品默认 15 / 30 / 60 个工作日】",
     },
     ["away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days", "link_period",
      "leader_days_per_month", "leader_households_per_month", "leader_methods", "street_staff_share",
@@ -419,10 +441,10 @@ _preset(
         "leader_groups": ["驻区企业", "党员代表", "困难群众", "低保户", "残疾人", "上访老户"],
     },
     {
-        "window": "动员部署阶段、集中走访阶段、总结提升阶段（各有起止日期）",
+        "window": "(一)动员部署阶段(20xx年x月x日—x月x日)…(二)集中走访阶段(20xx年x月x日—x月x日)…(三)总结提升阶段(20xx年x月x日—x月x日)",
         "link_period": "按照网格化区域分布,分片、分区、分楼进行全覆盖入户走访…实行包片到组、包户到人",
-        "secretary_sweep": "文件未规定书记“户户到”，不设此目标",
-        "weekly_groups": "社区干部和网格长要…定期开展走访活动,重点关注孤寡老人、留守儿童（未定频次），不设每周目标",
+        "secretary_sweep": "【文件未规定书记“户户到”，不设此目标】",
+        "weekly_groups": "社区干部和网格长要充分利用自身的地缘优势,定期开展走访活动,重点关注孤寡老人、留守儿童等特殊群体【未定频次，不设每周目标】",
         "leader_groups": "街道班子成员重点走访驻区企业、党员代表、困难家庭、低保户、残疾人、信访人员等群体",
     },
     ["counted_methods", "away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days",
@@ -449,13 +471,11 @@ def rules_for(campaign) -> Rules:
     preset = PRESETS.get(campaign.preset or "", PRESETS[""])
     stored = dict(campaign.rules or {})
     values = {**stored, **{name: getattr(campaign, name) for name in COLUMNS}}
-    changed = set(stored)
+    # the office's own rules: those stored, and the columns it set to other than the preset's numbers
+    base = preset.rules()
+    changed = set(stored) | {name for name in COLUMNS if getattr(campaign, name) != getattr(base, name)}
     sources = {k: v for k, v in preset.sources.items() if k not in changed}
-    defaulted = {k for k in preset.silent if k not in changed and k not in COLUMNS}
-    # a column the preset is silent on but the office set to something else is the office's own rule
-    for name in COLUMNS:
-        if name in preset.silent and getattr(campaign, name) == getattr(PRODUCT_DEFAULT, name):
-            defaulted.add(name)
+    defaulted = {k for k in preset.silent if k not in changed}
     rules = _build({**preset.values, **values}, preset=preset.code, sources=sources, defaulted=defaulted)
     campaign._rules_cache = rules
     return rules
@@ -515,6 +535,101 @@ def stored_value(name, value):
     return _thaw(name, value)
 
 
+def service_domains() -> list[tuple[str, str]]:
+    """The service domains a question may file under, [(code, label)]: the ledger's, named by the
+    ``RULEBOOK_DOMAINS`` setting (the plan may not import the ledger, which sits above it)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    return [(str(code), str(label)) for code, label in import_string(settings.RULEBOOK_DOMAINS)]
+
+
+_NUMBERS = {
+    "min_visit_minutes": (0, 240),
+    "takeover_grace_days": (0, 365),
+    "weekly_days": (1, 31),
+    "leader_days_per_month": (0, 31),
+    "leader_households_per_month": (0, 1000),
+    "street_staff_share": (0, 100),
+    "plan_days": (1, 60),
+    "full_score": (1, 100000),
+    "points_per_finding": (0, 1000),
+    "interview_at": (1, 1000),
+}
+_CODES = {
+    "counted_methods": METHODS,
+    "away_only_methods": METHODS,
+    "timed_methods": METHODS,
+    "weekly_methods": METHODS,
+    "leader_methods": METHODS,
+    "deduct_kinds": FINDINGS,
+    "interview_kinds": FINDINGS,
+    "card_fields": CARD_FIELDS,
+}
+_CHOICES = {"window": WINDOWS, "link_period": PERIODS, "review_by": REVIEWERS}
+
+
+def rule_errors(changes: dict) -> dict[str, str]:
+    """{rule: what is wrong} for the values of ``changes`` (empty when all are valid), in Chinese,
+    naming the rule: the one check for the edit page and ``update_rules``."""
+    errors = {}
+    for name, value in changes.items():
+        label = LABELS.get(name, name)
+        if name not in FIELDS:
+            errors[name] = f"未知的规则：{name}"
+        elif name in _NUMBERS:
+            low, high = _NUMBERS[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                errors[name] = f"“{label}”须为 {low} 至 {high} 之间的整数"
+        elif name in _CODES:
+            unknown = [v for v in value if v not in _CODES[name]]
+            if unknown:
+                errors[name] = f"“{label}”中有不认识的项：{'、'.join(map(str, unknown))}"
+        elif name in _CHOICES and value not in _CHOICES[name]:
+            errors[name] = f"“{label}”只能是：{'、'.join(_CHOICES[name].values())}"
+        elif name in ("secretary_sweep", "pace_targets") and not isinstance(value, bool):
+            errors[name] = f"“{label}”须为是或否"
+        elif name in ("weekly_tiers", "interview_tiers") and any(t not in range(1, 7) for t in value):
+            errors[name] = f"“{label}”中有不认识的层级"
+        elif name == "classes":
+            errors.update(_class_errors(value, label))
+        elif name == "questions":
+            errors.update(_question_errors(value, label))
+        elif name == "checklist":
+            labels = [item[1] for _group, items in value for item in items]
+            if any(not str(x).strip() for x in labels):
+                errors[name] = f"“{label}”的每一项都须有文字"
+    return errors
+
+
+def _class_errors(value, label) -> dict:
+    classes = [dict(c) for c in value]
+    if sorted(c.get("code") for c in classes) != sorted(CLASS_CODES):
+        return {"classes": f"“{label}”须有且只有三类：一般、较大、重大（可改名称和天数）"}
+    for c in classes:
+        if not str(c.get("label", "")).strip():
+            return {"classes": f"“{label}”的每一类都须有名称"}
+        days = c.get("days")
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+            return {"classes": f"“{label}”中“{c.get('label')}”的办结时限须为 1 至 365 个工作日"}
+    return {}
+
+
+def _question_errors(value, label) -> dict:
+    questions = [dict(q) for q in value]
+    codes = [q.get("code") for q in questions]
+    if len(set(codes)) != len(codes) or not all(codes):
+        return {"questions": f"“{label}”的问题编号须各不相同"}
+    for n, q in enumerate(questions, start=1):
+        if not str(q.get("text", "")).strip():
+            return {"questions": f"“{label}”第 {n} 题没有题目文字"}
+        known = dict(service_domains())
+        unknown = [d for d in q.get("domains", ()) if d not in known]
+        if unknown:
+            return {"questions": f"“{label}”第 {n} 题的问题领域不认识：{'、'.join(unknown)}"}
+    return {}
+
+
 # Apps above the plan register what must follow a rule change: fn(campaign, changed rule names).
 _LISTENERS: list[Callable] = []
 
@@ -559,18 +674,27 @@ def describe_value(name: str, value) -> str:
 
 
 @transaction.atomic
-def update_rules(campaign, changes: dict, *, user=None) -> list[str]:
+def update_rules(campaign, changes: dict, *, user=None, version: int | None = None) -> list[str]:
     """Change rules of ``campaign`` (``{rule: value}``); logs each change and tells the listeners.
-    Returns the names of the rules that changed."""
+    Returns the names of the rules that changed. ``version``: the campaign's version the editor's
+    page was rendered with; if someone saved the campaign since, nothing is changed
+    (``StaleEditError``, core/versioning.py)."""
+    from core.versioning import StaleEditError
+
     from .models import Campaign, RuleChange
 
-    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    given, campaign = campaign, Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if version is not None and version != campaign.version:
+        raise StaleEditError()
+    errors = rule_errors(changes)
+    if errors:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError(errors)
     before = rules_for(campaign)
     stored = dict(campaign.rules or {})
     changed = []
     for name, value in changes.items():
-        if name not in FIELDS:
-            raise ValueError(f"未知的规则：{name}")
         if getattr(before, name) == getattr(_build({name: value}), name):
             continue
         changed.append(name)
@@ -590,6 +714,10 @@ def update_rules(campaign, changes: dict, *, user=None) -> list[str]:
         for name in changed
     )  # fmt: skip
     ensure_focus_groups(after)
+    # the caller's copy reads the new rules too
+    given.rules, given.version, given._rules_cache = campaign.rules, campaign.version, None
+    for name in COLUMNS:
+        setattr(given, name, getattr(campaign, name))
     for listener in _LISTENERS:
         listener(campaign, frozenset(changed))
     return changed
@@ -617,6 +745,7 @@ SECTIONS = [
         ("leader_households_per_month", "班子成员每月走访户数"),
         ("leader_methods", "班子成员每月任务计入的方式"),
         ("street_staff_share", "街道干部覆盖社区户数不低于（%）"),
+        ("pace_targets", "落后按进度计算（目标按天折算）"),
     ]),
     ("重点走访对象", [
         ("leader_groups", "班子成员重点走访"),
@@ -646,21 +775,26 @@ LABELS = {name: label for _section, rules in SECTIONS for name, label in rules}
 
 
 def rulebook_rows(campaign) -> list[tuple[str, list[dict]]]:
-    """The rulebook page: per section, each rule's label, value in words, source and whether the
-    product default stands."""
+    """The rulebook page: per section, each rule's label, value in words, source (the document's
+    words), note (ours on them), whether the product default stands and whether the office changed it."""
     rules = rules_for(campaign)
+    preset = PRESETS.get(campaign.preset or "", PRESETS[""]).rules()
+    own = set(campaign.rules or {}) | {n for n in COLUMNS if getattr(campaign, n) != getattr(preset, n)}
     out = []
     for section, items in SECTIONS:
         rows = []
         for name, label in items:
             value = getattr(rules, name)
+            source = rules.sources.get(name, "")
             rows.append({
                 "name": name,
                 "label": label,
                 "value": describe_value(name, value),
-                "source": rules.sources.get(name, ""),
+                # the document's words, and our note on them (written 【…】 in the preset)
+                "source": re.sub(r"【[^】]*】", "", source).strip(),
+                "note": "；".join(re.findall(r"【([^】]*)】", source)),
                 "defaulted": name in rules.defaulted,
-                "own": name in (campaign.rules or {}),
+                "own": name in own,
             })  # fmt: skip
         out.append((section, rows))
     return out

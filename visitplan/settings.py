@@ -70,6 +70,9 @@ ROOT_URLCONF = "visitplan.urls"
 ACCESS_RULES = "visitplan.access"
 # The Scope of a user (roles, cadre, subtree) that every visible_to takes (core.scope).
 SCOPE_CLASS = "visitplan.scope.UserScope"
+# The service domains a 入户必问 question may name, as [(code, label)]: the ledger owns them
+# (issues/domains.py); the rulebook's pages (visitplan/rulebook_pages/) read them through this name.
+RULEBOOK_DOMAINS = "issues.domains.SERVICE_DOMAINS"
 
 TEMPLATES = [
     {
@@ -82,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "visitplan.context_processors.site",
+                "households.levels.context",
                 "issues.context_processors.notifications",
                 "visits.todo.context",
             ],
@@ -271,8 +275,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.build_monthly_report_task",
         "schedule": crontab(day_of_month=1, hour=6, minute=0),
     },
+    # The month before's 督查通报 (reports/bulletin/), on the 1st at 06:30, sent to the street admins and leaders.
+    "build-bulletin": {
+        "task": "reports.tasks.build_bulletin_task",
+        "schedule": crontab(day_of_month=1, hour=6, minute=30),
+    },
     # The dashboard's tallies recomputed from the visits (visits/tally.py), a safety net at 02:30.
     "rebuild-tallies-nightly": {"task": "visits.tasks.rebuild_tallies_task", "schedule": crontab(hour=2, minute=30)},
+    # What a 集中走访 / 集中整改 stage left undone (reports/leftovers.py), told the day after it ends, at 08:10.
+    "notify-stage-leftovers-daily": {
+        "task": "reports.tasks.notify_stage_leftovers_task",
+        "schedule": crontab(hour=8, minute=10),
+    },
 }
 
 # Outside channels for reminders (issues/channels.py), as dotted paths; an SMS channel plugs in here.

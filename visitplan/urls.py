@@ -28,5 +28,7 @@ urlpatterns = [
     path("reports/", include("reports.urls")),
     path("issues/", include("issues.urls")),
     path("notifications/", include("issues.notifications.urls")),
+    # 活动规则: each campaign's rulebook, read by all who see the campaign, edited by the street admin.
+    path("campaigns/", include("visitplan.rulebook_pages.urls")),
     path("admin/", admin.site.urls),
 ]

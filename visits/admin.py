@@ -15,6 +15,7 @@ from core.admin import ReadOnlyAdmin, SafeTabularInline
 from issues import admin as ledger_admin  # imported first: its IssueAdmin is replaced below
 from issues.models import Issue
 from visitplan.admin import CampaignFilter
+from visitplan.rulebook import rules_for
 
 from .models import CardIssued, FollowUp, RaisedIssue, Visit
 from .questionnaire import answered, ticked
@@ -39,7 +40,8 @@ class VisitAdmin(ReadOnlyAdmin):
     search_fields = ("household__head_name", "cadre__name")
     list_select_related = ("household", "household__building", "cadre")
     date_hierarchy = "visited_on"
-    # The JSON fields are shown as the visit form asked them: question by question, in Chinese.
+    # The JSON fields are shown as the visit form asked them: question by question, in Chinese, by
+    # the rulebook of the visit's campaign (its questions, its checklist's words).
     fields = [_READABLE.get(f.name, f.name) for f in Visit._meta.fields if f.name != "id"]
     readonly_fields = fields
 
@@ -48,7 +50,7 @@ class VisitAdmin(ReadOnlyAdmin):
 
     @admin.display(description="入户必问")
     def answers_display(self, visit):
-        rows = answered(visit.answers)
+        rows = answered(visit.answers, rules_for(visit.campaign))
         if not rows:
             return "未填写"
         return format_html(
@@ -70,7 +72,7 @@ class VisitAdmin(ReadOnlyAdmin):
 
     @admin.display(description="三了解 · 四掌握 · 五到位")
     def checklist_display(self, visit):
-        groups = ticked(visit.checklist)
+        groups = ticked(visit.checklist, rules_for(visit.campaign))
         if not groups:
             return "未勾选"
         return format_html_join(mark_safe("<br>"), "<b>{}</b>：{}", ((g, "、".join(labels)) for g, labels in groups))

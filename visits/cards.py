@@ -16,6 +16,11 @@
   without an active cadre gets no card (``Selection.without_cadre`` counts them).
 - ``mark_given``: record the selection's cards as given on a day, by a user (once per household
   and cadre: a second mark keeps the first).
+- what a card prints is the campaign's rule (``Rules.card_fields``, visitplan/rulebook.py
+  ``CARD_FIELDS``): the cadre's name, unit, position and phone, the supervision phone
+  (``supervision_phone``: the campaign's own, else the installation's ``SUPERVISION_PHONE``) and,
+  where the rule asks for them (001: 相关责任单位、责任人名单及联系电话), the responsible units of
+  the household's community (``responsible_units``).
 
 Everything is one query per list, whatever the number of households (no query per household).
 """
@@ -25,11 +30,13 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import (
     BooleanField,
     Case,
     Exists,
     ExpressionWrapper,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -37,12 +44,14 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from households.models import Household, Node, NodeKind
 from households.scoping import is_node_wide, user_cadre
 from visitplan.allocation import LINK_TIERS
-from visitplan.models import Assignment, Cadre, Tier
+from visitplan.models import Assignment, Cadre, Department, DepartmentQuota, Tier
+from visitplan.rulebook import CARD_FIELDS
 
 from .models import CardIssued, Visit
 
@@ -179,3 +188,54 @@ def mark_given(campaign, households, *, by, on: datetime.date) -> int:
     ]
     CardIssued.objects.bulk_create(new, batch_size=500, ignore_conflicts=True)
     return len(new)
+
+
+# ---------------------------------------------------------------------------------------------- what a card prints
+
+
+def card_fields(rules) -> list[str]:
+    """The fields the campaign's cards print (``Rules.card_fields``, the known ones, in their order)."""
+    return [name for name in rules.card_fields if name in CARD_FIELDS]
+
+
+def supervision_phone(rules) -> str:
+    """The 监督电话 on the cards: the campaign's own rule, else the installation's setting ("" for neither)."""
+    return (rules.supervision_phone or "").strip() or (getattr(settings, "SUPERVISION_PHONE", "") or "").strip()
+
+
+def responsible_units(campaign, community_ids) -> dict[int, list[Department]]:
+    """相关责任单位 of the cards, per community: the departments taking part in the campaign there —
+    with a quota for the community (部门包户安排表) or households of it in their charge (an
+    assignment naming the department, or a department cadre's) — with their head and phone, in the
+    order of the departments list. A community no department serves gets none. Three queries,
+    whatever the number of cards."""
+    ids = {pk for pk in community_ids if pk is not None}
+    if campaign is None or not ids:
+        return {}
+    pairs = set(
+        DepartmentQuota.objects.filter(campaign=campaign, community_id__in=ids).values_list(
+            "community_id", "department_id"
+        )
+    )
+    charged = (
+        Assignment.objects.filter(campaign=campaign, household__community_id__in=ids)
+        .annotate(
+            unit=Coalesce(
+                F("department_id"),
+                Case(When(cadre__tier=Tier.DEPARTMENT, then=F("cadre__department_id")), output_field=IntegerField()),
+                output_field=IntegerField(),
+            )
+        )
+        .filter(unit__isnull=False)
+        .order_by()
+        .values_list("household__community_id", "unit")
+        .distinct()
+    )
+    pairs |= set(charged)
+    departments = Department.objects.filter(pk__in={d for _c, d in pairs}).only("name", "level", "head_name", "phone")
+    rank = {d.pk: (n, d) for n, d in enumerate(departments.order_by("level", "name"))}
+    units: dict[int, list[Department]] = {}
+    for community_id, department_id in pairs:
+        if department_id in rank:
+            units.setdefault(community_id, []).append(rank[department_id])
+    return {c: [d for _n, d in sorted(found, key=lambda item: item[0])] for c, found in units.items()}

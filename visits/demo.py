@@ -16,9 +16,9 @@ from households.models import FocusGroup
 from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Cadre, StageKind, Tier
 
-from . import tally
+from . import rules, tally
 from .models import Satisfaction, Visit, VisitMethod
-from .questionnaire import CHECKLIST_CODES
+from .questionnaire import checklist_codes, questions
 
 ANSWERS = {
     "elderly": ["老人身体尚可，想了解助餐点", "希望有人定期上门量血压", "无"],
@@ -53,12 +53,21 @@ def seed_visits(*, campaign, rng, today) -> dict:
     h1_end = min(datetime.date(campaign.year, 6, 30), last)
     h2_start = datetime.date(campaign.year, 7, 1)
     weekly = set(
-        FocusGroup.objects.filter(weekly_visit=True).values_list("households", flat=True).exclude(households=None)
+        FocusGroup.objects.filter(name__in=rules.rules_for(campaign).weekly_groups)
+        .values_list("households", flat=True)
+        .exclude(households=None)
     )
     assignments = list(
         Assignment.objects.filter(campaign=campaign, cadre__active=True).values_list("household_id", "cadre_id", "tier")
     )
     users = dict(Cadre.objects.filter(pk__in={a[1] for a in assignments}).values_list("pk", "user_id"))
+    book = rules.rules_for(campaign)
+    # The demo answers are per domain: each goes to the campaign's question asking about it.
+    asked = {}
+    for q in questions(book):
+        for domain in q.domains:
+            asked.setdefault(domain, q.code)
+    codes = checklist_codes(book)
     visits = []
 
     def add(household_id, cadre_id, day, *, method=VisitMethod.IN_PERSON):
@@ -74,9 +83,10 @@ def seed_visits(*, campaign, rng, today) -> dict:
         end = (datetime.datetime.combine(day, start) + datetime.timedelta(minutes=minutes)).time()
         domains = rng.sample(list(ANSWERS), rng.randint(2, 4))
         answers = {}
-        for code in domains:
-            text = rng.choice(ANSWERS[code])
-            answers[code] = {"answer": text, "needs_help": text != "无" and rng.random() < 0.3}
+        for domain in domains:
+            text = rng.choice(ANSWERS[domain])
+            if domain in asked and asked[domain] not in answers:
+                answers[asked[domain]] = {"answer": text, "needs_help": text != "无" and rng.random() < 0.3}
         visits.append(
             Visit(
                 campaign=campaign,
@@ -89,7 +99,7 @@ def seed_visits(*, campaign, rng, today) -> dict:
                 duration_minutes=minutes,
                 short_reason=rng.choice(SHORT_REASONS) if short else "",
                 answers=answers,
-                checklist=[c for c in CHECKLIST_CODES if rng.random() < 0.85],
+                checklist=[c for c in codes if rng.random() < 0.85],
                 card_given=rng.random() < 0.85,
                 satisfaction=rng.choices(
                     [Satisfaction.SATISFIED, Satisfaction.BASIC, Satisfaction.UNSATISFIED], [80, 17, 3]
@@ -117,5 +127,7 @@ def seed_visits(*, campaign, rng, today) -> dict:
     for visit in visits:
         visit.created_by_id = users.get(visit.cadre_id)
     Visit.objects.bulk_create(visits, batch_size=2000)
-    tally.rebuild(campaign)  # bulk_create bypasses visit_record, which keeps the tallies
+    # bulk_create bypasses Visit.save (whether each counts) and visit_record (the tallies): the
+    # rebuild recounts and tallies them
+    tally.rebuild(campaign)
     return {"走访记录": len(visits), "其中未遇": sum(1 for v in visits if v.method == VisitMethod.NOT_HOME)}

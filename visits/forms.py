@@ -9,11 +9,13 @@ import uuid
 from django import forms
 from django.core.exceptions import ValidationError
 
-from issues.domains import SERVICE_DOMAINS
+from issues.deadlines import class_choices
+from issues.domains import DOMAIN_LABELS
 from issues.models import Category, Severity
+from visitplan.rulebook import PRODUCT_DEFAULT
 
 from .models import FOLLOW_UP_METHODS, Satisfaction, VisitMethod
-from .questionnaire import CHECKLIST, QUESTIONS
+from .questionnaire import questions as rulebook_questions
 
 
 def _area(rows=2, placeholder=""):
@@ -103,7 +105,9 @@ class KeyedForm(forms.Form):
 
 
 class VisitForm(KeyedForm):
-    """入户走访台账 row: method, when, the nine questions, the checklist, the card, satisfaction, notes."""
+    """入户走访台账 row: method, when, the campaign's 入户必问 and checklist, the card, satisfaction,
+    notes. The questions and the checklist are those of the campaign's rulebook (``rules``:
+    ``visitplan.rulebook.rules_for(campaign)``; the product default when none is given)."""
 
     method = forms.ChoiceField(label="走访方式", choices=VisitMethod.choices, initial=VisitMethod.IN_PERSON,
                                widget=forms.RadioSelect)  # fmt: skip
@@ -118,47 +122,104 @@ class VisitForm(KeyedForm):
     other_difficulties = forms.CharField(label="其他困难", required=False, widget=_area(2))
     suggestions = forms.CharField(label="意见建议", required=False, widget=_area(2))
     checklist = forms.MultipleChoiceField(
-        label="三了解 · 四掌握 · 五到位",
-        required=False,
-        choices=[(code, label) for _group, items in CHECKLIST for code, label in items],
-        widget=forms.CheckboxSelectMultiple,
-    )
+        label="三了解 · 四掌握 · 五到位", required=False, widget=forms.CheckboxSelectMultiple,
+        error_messages={"invalid_choice": "三了解 · 四掌握 · 五到位：没有“%(value)s”这一项，请刷新页面后重新勾选"},
+    )  # fmt: skip
     card_given = forms.BooleanField(label="已发放亲情卡（连心卡）", required=False)
     satisfaction = forms.ChoiceField(label="群众满意度", required=False, choices=[("", "未评价")] + list(Satisfaction.choices),
                                      widget=forms.RadioSelect)  # fmt: skip
     notes = forms.CharField(label="民情日记", required=False, widget=_area(3, "走访见闻、家庭变化、需要跟进的事"))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, rules=None, **kwargs):
         super().__init__(*args, **kwargs)
-        for code, label in SERVICE_DOMAINS:
-            # The answer box is described by its question (the <p id="q-text-…"> above it); each
-            # 需要帮助 box is named by its domain, not nine times by the same two words.
-            answer = _area(2, "居民的回答；没有困难可填“无”")
-            answer.attrs["aria-describedby"] = f"q-text-{code}"
-            self.fields[f"q_{code}"] = forms.CharField(label=label, required=False, max_length=1000, widget=answer)
-            self.fields[f"h_{code}"] = forms.BooleanField(
-                label="需要帮助", required=False,
-                widget=forms.CheckboxInput(attrs={"aria-label": f"{label}：需要帮助"}),
-            )  # fmt: skip
-        # The order of the page (the questions come before 其他困难): the error summary follows it.
+        self.rules = rules or PRODUCT_DEFAULT
+        self.sheet = rulebook_questions(self.rules)
+        self.fields["checklist"].choices = [
+            (code, label) for _group, items in self.rules.checklist_groups() for code, label in items
+        ]
         page = ["key", "method", "visited_on", "started_at", "ended_at", "short_reason", "companions"]
-        page += [f"{p}_{code}" for code, _label in SERVICE_DOMAINS for p in ("q", "h")]
+        for q in self.sheet:
+            # The answer box is described by its question (the <p id="q-text-…"> above it); each
+            # 需要帮助 box is named by its question, not nine times by the same two words.
+            answer = _area(2, "居民的回答；没有困难可填“无”")
+            answer.attrs["aria-describedby"] = f"q-text-{q.code}"
+            self.fields[f"q_{q.code}"] = forms.CharField(label=q.label, required=False, max_length=1000, widget=answer)
+            self.fields[f"h_{q.code}"] = forms.BooleanField(
+                label="需要帮助", required=False,
+                widget=forms.CheckboxInput(attrs={"aria-label": f"{q.label}：需要帮助"}),
+            )  # fmt: skip
+            page += [f"q_{q.code}", f"h_{q.code}"]
+            if len(q.domains) > 1:
+                # A question of several domains: the cadre says which one its 需要帮助 is filed under.
+                self.fields[f"d_{q.code}"] = forms.ChoiceField(
+                    label="诉求类别", required=False, initial=q.domains[0],
+                    choices=[(d, DOMAIN_LABELS[d]) for d in q.domains],
+                    error_messages={"invalid_choice": f"诉求类别须为{'或'.join(DOMAIN_LABELS[d] for d in q.domains)}"},
+                )  # fmt: skip
+                self.fields[f"d_{q.code}"].summary_label = f"{q.label} 诉求类别"
+                page.append(f"d_{q.code}")
+        # The order of the page (the questions come before 其他困难): the error summary follows it.
         self.order_fields(page)
 
     def time_fields(self):
         return [self["started_at"], self["ended_at"]]
 
     def questions(self):
-        """(code, label, question, answer field, needs-help field) for the template."""
-        return [(code, label, QUESTIONS[code], self[f"q_{code}"], self[f"h_{code}"]) for code, label in SERVICE_DOMAINS]
+        """Per question, for the template: the question, its answer and 需要帮助 fields, and the
+        choice of domain of a question that has several (else None)."""
+        return [
+            {"q": q, "answer": self[f"q_{q.code}"], "help": self[f"h_{q.code}"],
+             "domain": self[f"d_{q.code}"] if f"d_{q.code}" in self.fields else None}
+            for q in self.sheet
+        ]  # fmt: skip
 
     def checklist_groups(self):
         """(group, [(code, label, ticked, input id)]): the ids number the boxes as Django's widget would."""
         chosen = set(self["checklist"].value() or [])
         ids = iter(f"{self['checklist'].auto_id}_{i}" for i in range(len(self.fields["checklist"].choices)))
         return [
-            (group, [(code, label, code in chosen, next(ids)) for code, label in items]) for group, items in CHECKLIST
+            (group, [(code, label, code in chosen, next(ids)) for code, label in items])
+            for group, items in self.rules.checklist_groups()
         ]
+
+    def _category(self, q):
+        return q.category_for(self.cleaned_data.get(f"d_{q.code}"))
+
+    def answers(self):
+        data = self.cleaned_data
+        answers = {}
+        for q in self.sheet:
+            item = {"answer": data.get(f"q_{q.code}", ""), "needs_help": data.get(f"h_{q.code}", False)}
+            if len(q.domains) > 1:
+                item["domain"] = self._category(q)
+            answers[q.code] = item
+        return answers
+
+    def help_issues(self, raised=()):
+        """The issues the questions ticked 需要帮助 file (after ``is_valid``): one per question, under
+        its domain (the chosen one of several; 其他 for an open question), its answer as the text —
+        except where the cadre has registered a request of that category among ``raised`` (the
+        居民诉求 rows) already. A tick without an answer (and no such row) is an error on the answer."""
+        if self.cleaned_data.get("method") == VisitMethod.NOT_HOME:
+            return []  # 未遇: nothing was asked
+        taken = {item.get("category") for item in raised}
+        issues = []
+        for q in self.sheet:
+            if not self.cleaned_data.get(f"h_{q.code}"):
+                continue
+            category = self._category(q)
+            if category in taken:
+                continue
+            text = (self.cleaned_data.get(f"q_{q.code}") or "").strip()
+            if not text:
+                label = dict(Category.choices).get(category, category)
+                self.add_error(
+                    f"q_{q.code}",
+                    f"勾选了“需要帮助”，请写明需要帮助解决的困难（或在下方“居民诉求”中登记一条{label}诉求）",
+                )
+                continue
+            issues.append({"text": text, "category": category, "severity": Severity.GENERAL, "answer_on_the_spot": ""})
+        return issues
 
     def service_kwargs(self):
         data = self.cleaned_data
@@ -170,10 +231,7 @@ class VisitForm(KeyedForm):
             "ended_at": data.get("ended_at"),
             "short_reason": data.get("short_reason", ""),
             "companions": data.get("companions", ""),
-            "answers": {
-                code: {"answer": data.get(f"q_{code}", ""), "needs_help": data.get(f"h_{code}", False)}
-                for code, _label in SERVICE_DOMAINS
-            },
+            "answers": self.answers(),
             "other_difficulties": data.get("other_difficulties", ""),
             "suggestions": data.get("suggestions", ""),
             "checklist": data.get("checklist", []),
@@ -181,6 +239,15 @@ class VisitForm(KeyedForm):
             "satisfaction": data.get("satisfaction", ""),
             "notes": data.get("notes", ""),
         }
+
+
+def visit_issues(form, formset, *, files_help=True):
+    """What a visit files in the ledger (a valid form and formset): the 居民诉求 rows, then one for
+    each question ticked 需要帮助 that no row of its category covers (``VisitForm.help_issues``;
+    it may add errors to the form — check ``form.errors`` before saving). ``files_help`` False (a
+    user who may not register issues): the ticks stay on the answers only."""
+    raised = raised_issues(formset)
+    return raised + form.help_issues(raised) if files_help else raised
 
 
 def _field_target(bound_field) -> str:
@@ -225,11 +292,16 @@ class RaisedIssueForm(forms.Form):
         label="诉求内容", max_length=2000, widget=_area(2, "居民反映的问题或需求，尽量写清地点、人、事")
     )
     category = forms.ChoiceField(label="类别", choices=[("", "请选择")] + list(Category.choices))
-    severity = forms.ChoiceField(label="等级", choices=Severity.choices, initial=Severity.GENERAL)
+    # Choices: the classes of the rulebook the issue will follow (``rules``), with their days to close.
+    severity = forms.ChoiceField(label="等级", initial=Severity.GENERAL)
     on_the_spot = forms.BooleanField(label="现场答复 / 即知即办（直接销号）", required=False)
     answer = forms.CharField(
         label="答复内容", required=False, max_length=2000, widget=_area(2, "当场如何答复、办理了什么")
     )
+
+    def __init__(self, *args, rules=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["severity"].choices = class_choices(rules)
 
     def clean(self):
         data = super().clean()

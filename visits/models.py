@@ -62,13 +62,14 @@ class VisitQuerySet(models.QuerySet):
 
     def counted(self):
         """Visits that count toward the targets: real visits that reached the household (not 未遇,
-        not a 回头看 contact)."""
-        return self.filter(purpose=Purpose.VISIT).exclude(method=VisitMethod.NOT_HOME)
+        not a 回头看 contact) by a method the campaign's rulebook counts for that household
+        (``Visit.counts``, set by ``visits.rules.counts_toward``)."""
+        return self.filter(counts=True)
 
 
 def is_counted(visit) -> bool:
     """``VisitQuerySet.counted`` for one visit in memory (visits/tally.py keeps the tallies by it)."""
-    return visit.purpose == Purpose.VISIT and visit.method != VisitMethod.NOT_HOME
+    return bool(visit.counts)
 
 
 class Visit(models.Model):
@@ -81,13 +82,18 @@ class Visit(models.Model):
     started_at = models.TimeField("开始时间", null=True, blank=True)
     ended_at = models.TimeField("结束时间", null=True, blank=True)
     duration_minutes = models.PositiveSmallIntegerField("时长（分钟）", null=True, blank=True, editable=False)
+    # Whether it counts toward the targets under the campaign's rulebook (visits.rules.counts_toward):
+    # set on every save, recomputed for the campaign when its rules change (visits/signals.py).
+    counts = models.BooleanField("计入走访任务", default=False, editable=False)
     short_reason = models.CharField("时长不足的原因", max_length=200, blank=True)
     companions = models.CharField("同行人员", max_length=200, blank=True)
-    # 入户必问: {domain code: {"answer": text, "needs_help": bool}} for the domains answered (issues/domains.py).
+    # 入户必问: {question code: {"answer": text, "needs_help": bool, …}} for the questions answered; the
+    # questions are the campaign rulebook's (``Rules.question_list()``; the product default's codes are
+    # the domains' of issues/domains.py).
     answers = models.JSONField("入户必问", default=dict, blank=True)
     other_difficulties = models.TextField("其他困难", blank=True)
     suggestions = models.TextField("意见建议", blank=True)
-    # 三了解 / 四掌握 / 五到位: the codes ticked (visits/questionnaire.CHECKLIST).
+    # 三了解 / 四掌握 / 五到位: the codes ticked (the rulebook's ``checklist_groups()``).
     checklist = models.JSONField("三了解四掌握五到位", default=list, blank=True)
     card_given = models.BooleanField("发放亲情卡", default=False)
     satisfaction = models.CharField("群众满意度", max_length=16, choices=Satisfaction.choices, blank=True)
@@ -130,8 +136,17 @@ class Visit(models.Model):
     def __str__(self):
         return f"{self.visited_on} {self.cadre.name} → {self.household}"
 
+    def save(self, *args, **kwargs):
+        from .rules import counts_toward
+
+        self.counts = counts_toward(self)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "counts"}
+        super().save(*args, **kwargs)
+
     @property
-    def needs_help_domains(self):
+    def needs_help_questions(self):
+        """The codes of the questions answered with 需要帮助 ticked."""
         return [code for code, a in (self.answers or {}).items() if isinstance(a, dict) and a.get("needs_help")]
 
 

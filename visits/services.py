@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from households.models import Household
 from households.scoping import user_cadre
-from issues.domains import DOMAIN_LABELS
+from visitplan.rulebook import rules_for
 
 from . import rules, tally
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from visitplan.models import Cadre, Campaign
 from .models import FOLLOW_UP_METHODS, FollowUp, FollowUpStatus, Purpose, RaisedIssue, Satisfaction, Visit, VisitMethod
-from .questionnaire import CHECKLIST_CODES
+from .questionnaire import checklist_codes, questions
 
 
 class VisitNotAllowed(Exception):
@@ -119,16 +119,31 @@ def _begin(*, by, household, key):
     return cadre, key, _replay(key, by=by, household=household)
 
 
-def _normalise_answers(answers) -> dict:
+def _normalise_answers(answers, rules) -> dict:
+    """The answers to the campaign's questions (keyed by question code; others dropped), the ones
+    left blank left out; a question of several domains ticked 需要帮助 keeps the one it was filed
+    under (its first unless another of them was chosen)."""
+    sheet = {q.code: q for q in questions(rules)}
     cleaned = {}
     for code, value in (answers or {}).items():
-        if code not in DOMAIN_LABELS or not isinstance(value, dict):
+        q = sheet.get(code)
+        if q is None or not isinstance(value, dict):
             continue
         text = (value.get("answer") or "").strip()
         needs_help = bool(value.get("needs_help"))
         if text or needs_help:
             cleaned[code] = {"answer": text, "needs_help": needs_help}
+            if needs_help and len(q.domains) > 1:
+                cleaned[code]["domain"] = q.category_for(value.get("domain"))
     return cleaned
+
+
+def help_files_issue(user) -> bool:
+    """Does a question ticked 需要帮助 by ``user`` file an issue (visits.forms.visit_issues)? Only
+    for one who may register issues; for another the tick stays on the answer."""
+    from issues.services import has_role
+
+    return has_role(user, "register")
 
 
 def _register_issues(items, *, household, by, visit, registered_on):
@@ -215,6 +230,7 @@ def visit_record(
     if errors:
         raise ValidationError(errors)
     failed = method == VisitMethod.NOT_HOME
+    book = rules_for(campaign)
     visit = Visit(
         campaign=campaign,
         household=household,
@@ -227,10 +243,10 @@ def visit_record(
         duration_minutes=minutes,
         short_reason=(short_reason or "").strip(),
         companions=(companions or "").strip(),
-        answers={} if failed else _normalise_answers(answers),
+        answers={} if failed else _normalise_answers(answers, book),
         other_difficulties=(other_difficulties or "").strip(),
         suggestions=(suggestions or "").strip(),
-        checklist=[] if failed else [c for c in CHECKLIST_CODES if c in set(checklist or ())],
+        checklist=[] if failed else [c for c in checklist_codes(book) if c in set(checklist or ())],
         card_given=bool(card_given),
         satisfaction="" if failed else satisfaction,
         notes=(notes or "").strip(),

@@ -30,9 +30,10 @@ from django.db.models.functions import Greatest, Least
 from django.db.models.lookups import GreaterThan
 
 from visitplan.models import Campaign, Tier
+from visitplan.rulebook import rules_for
 
 from .models import WORD_BITS, WORDS, CadreSpan, DayTotal, HouseholdDays, Purpose, Visit, is_counted
-from .rules import TIMED_METHODS
+from .rules import recount
 
 BATCH = 2000
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def record(visit: Visit, *, household=None, cadre=None, campaign=None) -> None:
         return
     campaign = campaign or visit.campaign
     household = household or visit.household
-    timed = visit.method in TIMED_METHODS and visit.duration_minutes is not None
+    rules = rules_for(campaign)
+    timed = visit.method in rules.timed_methods and visit.duration_minutes is not None
     key = {
         "campaign_id": campaign.pk,
         "community_id": household.community_id,
@@ -95,7 +97,7 @@ def record(visit: Visit, *, household=None, cadre=None, campaign=None) -> None:
         visits=F("visits") + 1,
         timed=F("timed") + int(timed),
         minutes=F("minutes") + (visit.duration_minutes if timed else 0),
-        short=F("short") + int(timed and visit.duration_minutes < campaign.min_visit_minutes),
+        short=F("short") + int(timed and visit.duration_minutes < rules.min_visit_minutes),
         cards=F("cards") + int(visit.card_given),
     )
     if not is_counted(visit):
@@ -126,16 +128,19 @@ def rebuild(campaign) -> dict:
     so the rebuild waits for those in flight and new ones wait for the rebuild (seconds)."""
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        # whether each visit counts, by the rulebook and the households' marks as they are now
+        recount(campaign)
         for model in (DayTotal, CadreSpan, HouseholdDays):
             model.objects.filter(campaign=campaign).delete()
         visits = Visit.objects.filter(campaign=campaign, purpose=Purpose.VISIT)
-        timed = Q(method__in=TIMED_METHODS, duration_minutes__isnull=False)
+        rules = rules_for(campaign)
+        timed = Q(method__in=rules.timed_methods, duration_minutes__isnull=False)
         days = [
             DayTotal(campaign=campaign, community_id=r["household__community_id"], day=r["visited_on"], method=r["method"],
                      visits=r["n"], timed=r["timed"], minutes=r["minutes"] or 0, short=r["short"], cards=r["cards"])
             for r in visits.values("household__community_id", "visited_on", "method").annotate(
                 n=Count("pk"), timed=Count("pk", filter=timed), minutes=Sum("duration_minutes", filter=timed),
-                short=Count("pk", filter=timed & Q(duration_minutes__lt=campaign.min_visit_minutes)),
+                short=Count("pk", filter=timed & Q(duration_minutes__lt=rules.min_visit_minutes)),
                 cards=Count("pk", filter=Q(card_given=True)),
             ).order_by()
         ]  # fmt: skip

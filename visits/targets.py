@@ -1,23 +1,29 @@
 """The visit targets, counted: the one module that says who is behind (the campaign plan, "a visit" and
-"Who visits whom"). The cadre's page (我的包户) and the leaders' dashboard both ask it.
+"Who visits whom"). The cadre's page (我的包户) and the leaders' dashboard both ask it. Every number
+and list is the campaign's rulebook's (``visitplan.rulebook.rules_for``); ``held(campaign)`` says
+which tiers hold which target under it.
 
-Targets by tier (the campaign documents; ``TARGET_TIERS`` says which tier has which):
+- **包户干部** (tiers 2, 3, 5, 6 — ``visitplan.allocation.LINK_TIERS``): each linked household one
+  counted visit from its cadre in each period of ``rules.link_period``: each half-year (001: "每年
+  不少于2次(上半年、下半年至少各1次)"), the year, or the whole campaign (002 / 000: 全覆盖 by the end
+  of 集中走访). "Done" = a visit counted for him in the current period (``period``).
+- **社区书记** (tier 4) when ``rules.secretary_sweep`` (002: 户户到): every household of the
+  community at least once in the year.
+- **Weekly focus households** (``rules.weekly_groups``; 004: 高龄老人、孤寡老人、卧床病人、单亲儿童):
+  a visit every ``rules.weekly_days`` days from a cadre of ``rules.weekly_tiers`` by one of
+  ``rules.weekly_methods`` (004: "两委干部每周至少上门") — held by those tiers.
+- **Leaders** (tier 1): ``rules.leader_days_per_month`` days with visits and
+  ``rules.leader_households_per_month`` households in the calendar month, by ``rules.leader_methods``
+  (003: "每月至少安排10天时间进村入户,走访不少于50户").
 
-- **包户干部** (tiers 2, 3, 5, 6 — ``visitplan.allocation.LINK_TIERS``): each linked household at
-  least ``VISITS_PER_YEAR`` (2) visits a year from its cadre, at least one in each half-year
-  (1–6月, 7–12月 of the campaign year). "Behind" = no visit yet in the current half-year.
-- **社区书记** (tier 4): 户户到 — every household of the community at least once in the year.
-  "Behind" = not yet visited by the secretary this year.
-- **Community cadres** (tiers 4, 5, 6): focus households whose group is marked weekly
-  (``FocusGroup.weekly_visit``: 高龄老人, 孤寡老人, 卧床病人, 单亲儿童) get a visit from a community
-  cadre at least every ``WEEKLY_DAYS`` (7) days. "Behind" = no such visit in the last 7 days.
-- **Leaders** (tier 1): ``campaign.leader_days_per_month`` (10) days with visits and
-  ``campaign.leader_households_per_month`` (50) households visited in the calendar month.
+What counts at all is ``Visit.objects.counted()``: a visit that reached the household, by a method
+the rulebook counts (``Visit.counts``, set by ``visits/rules.py``: 002's phone, WeChat and SMS count
+only for households marked 长期在外).
 
-The household targets are counted over the households assigned to the cadre in the campaign
-(包户到人: the allocation gives the secretary every household of his community). What counts is
-``Visit.objects.counted()`` of the campaign: a visit that reached the household (not 未遇, not a
-回头看 contact).
+"Behind" is prorated to the day (``prorated``): a cadre is behind a period target when he has done
+less than its share of the days gone — on the 6th of a 30-day month a leader owes 2 days and 10
+households, not 10 and 50; the linked target of a whole campaign is paced over its 集中走访 stage.
+A household still to visit in the period is marked 待走访 (``behind`` per household) all the same.
 
 Households taken over (转给: ``visitplan.allocation.reassign_cadre`` records
 ``Assignment.taken_over_on`` and ``taken_over_from``). A visit belongs to the household and the
@@ -29,12 +35,12 @@ campaign, not to the cadre who made it:
    已走访. From that day on only his own visits count, as for every other household of his.
 2. **Time for the rest.** A household taken over and not yet done for a target (half-year rule: no
    visit counted in the current half-year; 户户到: none this year) stays out of that target —
-   neither due nor behind — for ``TAKEOVER_GRACE_DAYS`` (30) days from the day he took it over;
-   then it is due like any other (``in_grace``). A household taken over in the last month of a
+   neither due nor behind — for ``rules.takeover_grace_days`` (30) days from the day he took it
+   over; then it is due like any other (``in_grace``). A household taken over in the last month of a
    half-year thus never makes him 落后 in that half-year, and one taken over earlier gives him a
    month to get round to it — the time a street office gives a newcomer.
 
-The weekly focus visit is the household's whoever holds it (any community cadre's visit counts),
+The weekly focus visit is the household's whoever holds it (any weekly-tier cadre's visit counts),
 and the leaders' month counts the leader's own visits: a takeover changes neither.
 
 Each rule is here once, in two forms that give the same figures:
@@ -43,8 +49,8 @@ Each rule is here once, in two forms that give the same figures:
   also marks each household);
 - for every cadre at once, over the tallies of ``visits/tally.py`` (``tallied_figures``: the
   leaders' dashboard, at district size) — a cadre's first and last visit of a household answer
-  "visited in this half-year / this week" because visits are never dated in the future
-  (``visits/rules.py``).
+  "visited in this half-year" because visits are never dated in the future (``visits/rules.py``);
+  the weekly visit, which depends on the method, is read from the few weekly households' visits.
 
 Both end in ``behind_on``, which turns a cadre's counts into the targets he falls short of.
 Everything is computed by the database: annotations and GROUP BY aggregates, never a query per
@@ -54,6 +60,7 @@ household or per cadre.
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field
 
 from django.db.models import (
@@ -73,28 +80,18 @@ from django.db.models import (
 
 from households.models import FocusGroup, Household
 from visitplan.allocation import LINK_TIERS
-from visitplan.models import Assignment, Tier
+from visitplan.models import Assignment, StageKind, Tier
+from visitplan.rulebook import METHODS, rules_for
 
-from .models import CadreSpan, FollowUp, FollowUpStatus, Visit
+from .models import FollowUp, FollowUpStatus, Visit
+from .rules import visit_window
 
-# The campaign plan: "each linked household gets at least 2 visits a year from its cadre, at least one in each half-year".
-VISITS_PER_YEAR = 2
-# The campaign plan: "focus households (高龄, 孤寡, 卧床, 单亲儿童) are visited weekly by community cadres".
-WEEKLY_DAYS = 7
-# Households taken over (module docstring): days a household not yet done stays out of his targets.
-TAKEOVER_GRACE_DAYS = 30
-COMMUNITY_TIERS = frozenset({Tier.SECRETARY, Tier.COMMITTEE, Tier.GRID_WORKER})
-# Who visits whom, tier 1: "街道班子成员 … each leader at least 10 days and 50 households a month".
+# Who visits whom, tier 1: the leaders' month is theirs whatever the rulebook.
 LEADER_TIERS = frozenset({Tier.LEADER})
 
-# The targets (see the module docstring) and the tiers held to each.
+# The targets (see the module docstring); which tiers hold each is the campaign's rulebook's (``held``).
 HALF_YEAR, SWEEP, WEEKLY, MONTH = "half_year", "sweep", "weekly", "month"
-TARGET_TIERS = {
-    HALF_YEAR: LINK_TIERS,
-    SWEEP: frozenset({Tier.SECRETARY}),
-    WEEKLY: COMMUNITY_TIERS,
-    MONTH: LEADER_TIERS,
-}
+TARGETS = (HALF_YEAR, SWEEP, WEEKLY, MONTH)
 # The targets counted over the cadre's assigned households (the leaders' month counts his visits).
 HOUSEHOLD_TARGETS = (HALF_YEAR, SWEEP, WEEKLY)
 HALF_LABELS = ("上半年", "下半年")
@@ -103,14 +100,26 @@ HALF_LABELS = ("上半年", "下半年")
 AGE_BANDS = [(30, "fresh", "近30天"), (90, "aging", "30–90天"), (None, "stale", "超过90天")]
 
 
-def targets_of(tier) -> frozenset[str]:
-    """The targets a cadre of ``tier`` is held to."""
-    return frozenset(target for target, tiers in TARGET_TIERS.items() if tier in tiers)
+def held(campaign) -> dict[str, frozenset]:
+    """{target: the tiers held to it} under the campaign's rulebook."""
+    rules = rules_for(campaign)
+    return {
+        HALF_YEAR: LINK_TIERS,
+        SWEEP: frozenset({Tier.SECRETARY}) if rules.secretary_sweep else frozenset(),
+        WEEKLY: frozenset(rules.weekly_tiers) if rules.weekly_groups and rules.weekly_days else frozenset(),
+        MONTH: LEADER_TIERS if rules.leader_days_per_month or rules.leader_households_per_month else frozenset(),
+    }
 
 
-def tiers_with(*targets) -> frozenset[int]:
+def targets_of(tier, campaign) -> frozenset[str]:
+    """The targets a cadre of ``tier`` is held to in ``campaign``."""
+    return frozenset(target for target, tiers in held(campaign).items() if tier in tiers)
+
+
+def tiers_with(campaign, *targets) -> frozenset[int]:
     """The tiers held to any of ``targets`` (for ``cadre__tier__in`` filters)."""
-    return frozenset().union(*(TARGET_TIERS[t] for t in targets))
+    tiers = held(campaign)
+    return frozenset().union(*(tiers[t] for t in targets))
 
 
 def is_leader(tier) -> bool:
@@ -129,10 +138,6 @@ def current_half(day: datetime.date) -> int:
     return 0 if day.month <= 6 else 1
 
 
-def half_label(day: datetime.date) -> str:
-    return HALF_LABELS[current_half(day)]
-
-
 def campaign_day(campaign, today: datetime.date) -> datetime.date:
     """``today`` clamped into the campaign's year, so a past campaign is judged at its end."""
     if today.year > campaign.year:
@@ -142,39 +147,118 @@ def campaign_day(campaign, today: datetime.date) -> datetime.date:
     return today
 
 
-def week_of(day: datetime.date) -> tuple[datetime.date, datetime.date]:
-    """The last ``WEEKLY_DAYS`` days up to ``day``, both ends included."""
-    return day - datetime.timedelta(days=WEEKLY_DAYS - 1), day
+def period(campaign, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The linked cadres' current period (``rules.link_period``): the half-year of ``day``, the
+    campaign's year, or the whole campaign (its visit window)."""
+    rules = rules_for(campaign)
+    if rules.link_period == "half_year":
+        return half_years(campaign.year)[current_half(day)]
+    if rules.link_period == "campaign":
+        return visit_window(campaign)
+    return datetime.date(campaign.year, 1, 1), datetime.date(campaign.year, 12, 31)
 
 
-def month_short(campaign, days: int, households: int) -> bool:
-    """A leader's month below the campaign's days or households."""
-    return days < campaign.leader_days_per_month or households < campaign.leader_households_per_month
+def period_label(campaign, day: datetime.date) -> str:
+    link = rules_for(campaign).link_period
+    if link == "half_year":
+        return HALF_LABELS[current_half(day)]
+    return "本次活动" if link == "campaign" else "本年度"
+
+
+half_label = period_label
+
+
+def pace_span(campaign, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The days the linked target is prorated over: its period, or for a whole-campaign target the
+    集中走访 stage (the document's "6月底前 … 全覆盖") when the campaign has one."""
+    if rules_for(campaign).link_period == "campaign":
+        stage = campaign.stage(StageKind.VISIT)
+        if stage is not None:
+            return stage.starts_on, stage.ends_on
+    return period(campaign, day)
+
+
+def prorated(target: int, span: tuple[datetime.date, datetime.date], day: datetime.date) -> int:
+    """What ``target`` asks by ``day`` when it is due by the end of ``span``: its share of the days
+    gone (``day`` included), rounded to the nearest whole (half up) — none before the span, all of it
+    from its last day. On the 6th of a 31-day month 10 days ask 2 (1.9) and 50 households 10 (9.7);
+    one household due by 31 December is due from mid-October on."""
+    first, last = span
+    if day >= last:
+        return target
+    if day < first:
+        return 0
+    return math.floor(target * ((day - first).days + 1) / ((last - first).days + 1) + 0.5)
+
+
+def month_span(day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    first = day.replace(day=1)
+    return first, (first + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
+
+
+def week_of(campaign, day: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The last ``rules.weekly_days`` days up to ``day``, both ends included."""
+    return day - datetime.timedelta(days=rules_for(campaign).weekly_days - 1), day
+
+
+def month_short(campaign, days: int, households: int, day: datetime.date | None = None) -> bool:
+    """A leader's month below the campaign's days or households, prorated to ``day`` (the whole
+    month's target when no day is given)."""
+    rules = rules_for(campaign)
+    if not rules.pace_targets:
+        day = None
+    span = month_span(day) if day else None
+    want_days = prorated(rules.leader_days_per_month, span, day) if day else rules.leader_days_per_month
+    want_households = (
+        prorated(rules.leader_households_per_month, span, day) if day else rules.leader_households_per_month
+    )
+    return days < want_days or households < want_households
 
 
 def staff_share_short(campaign, visited: int, total: int) -> bool:
     """A community whose households visited by 街道干部 (包村居组) are under the campaign's share
     (tier 3: "at least 30% of the community's households"): a target of the community's street
     staff together, so the dashboard shows it per community."""
-    return visited * 100 < campaign.street_staff_share * total
+    return visited * 100 < rules_for(campaign).street_staff_share * total
 
 
-def behind_on(tier, *, campaign, assigned=0, half_done=0, sweep_done=0, weekly_behind=0, month_days=0,
+def behind_on(tier, *, campaign, day, assigned=0, half_done=0, sweep_done=0, weekly_behind=0, month_days=0,
               month_households=0, half_excused=0, sweep_excused=0) -> list[str]:  # fmt: skip
-    """The targets of ``tier`` that a cadre's counts fall short of, in ``TARGET_TIERS`` order: the
-    one test of "behind", for the cadre's page and the leaders' dashboard alike. The counts are
-    over his assigned households (``half_done``: visited for him in the current half-year,
-    ``sweep_done``: this year, ``weekly_behind``: weekly focus households without a community
-    cadre's visit this week; ``half_excused`` / ``sweep_excused``: taken over, not yet done and
-    still in their grace days, so not due) and his visits this month."""
+    """The targets of ``tier`` that a cadre's counts fall short of on ``day``, in ``TARGETS`` order:
+    the one test of "behind", for the cadre's page and the leaders' dashboard alike. The counts are
+    over his assigned households (``half_done``: visited for him in the current period of the
+    linked target, ``sweep_done``: this year, ``weekly_behind``: weekly focus households without a
+    weekly visit; ``half_excused`` / ``sweep_excused``: taken over, not yet done and still in their
+    grace days, so not due) and his visits this month. Period targets are prorated to ``day``
+    (``prorated``): a cadre is behind when he is below the pace, not merely unfinished."""
+    year = (datetime.date(campaign.year, 1, 1), datetime.date(campaign.year, 12, 31))
+    if not rules_for(campaign).pace_targets:
+        day = datetime.date.max  # the whole target, whatever the day
     short = {
-        HALF_YEAR: half_done < assigned - half_excused,
-        SWEEP: sweep_done < assigned - sweep_excused,
+        HALF_YEAR: half_done < prorated(assigned - half_excused, pace_span(campaign, day), day),
+        SWEEP: sweep_done < prorated(assigned - sweep_excused, year, day),
         WEEKLY: weekly_behind > 0,
-        MONTH: month_short(campaign, month_days, month_households),
+        MONTH: month_short(campaign, month_days, month_households, day),
     }
-    mine = targets_of(tier)
-    return [target for target in TARGET_TIERS if target in mine and short[target]]
+    mine = targets_of(tier, campaign)
+    return [target for target in TARGETS if target in mine and short[target]]
+
+
+def target_words(campaign) -> dict[str, str]:
+    """Each target in a cadre's words, under the campaign's rulebook (the cadre's page, the 待办)."""
+    rules = rules_for(campaign)
+    methods = "、".join(METHODS.get(m, m) for m in rules.weekly_methods)
+    leader = "、".join(METHODS.get(m, m) for m in rules.leader_methods)
+    return {
+        HALF_YEAR: {
+            "half_year": "每户每年至少走访2次、上下半年各1次",
+            "year": "每户每年至少走访1次",
+            "campaign": "本次活动每户至少走访1次（集中走访阶段全覆盖）",
+        }[rules.link_period],
+        SWEEP: "书记户户到（年内每户至少1次）",
+        WEEKLY: f"重点户每周走访（{'、'.join(rules.weekly_groups)}，每{rules.weekly_days}天至少1次，{methods}）",
+        MONTH: f"班子成员每月走访{rules.leader_days_per_month}天、{rules.leader_households_per_month}户（{leader}）",
+    }
 
 
 def age_band(last_visit_on, today):
@@ -188,14 +272,20 @@ def age_band(last_visit_on, today):
     return AGE_BANDS[-1][1:]  # pragma: no cover - the last band has no limit
 
 
-def grace_ends_on(taken_over_on: datetime.date) -> datetime.date:
+def grace_ends_on(campaign, taken_over_on: datetime.date) -> datetime.date:
     """The last day a household taken over on ``taken_over_on`` may still be undone without being due."""
-    return taken_over_on + datetime.timedelta(days=TAKEOVER_GRACE_DAYS - 1)
+    return taken_over_on + datetime.timedelta(days=rules_for(campaign).takeover_grace_days - 1)
 
 
-def in_grace_q(day: datetime.date, field: str = "taken_over_on") -> Q:
-    """Taken over less than ``TAKEOVER_GRACE_DAYS`` days before ``day`` (the date at ``field``)."""
-    return Q(**{f"{field}__gt": day - datetime.timedelta(days=TAKEOVER_GRACE_DAYS)})
+def in_grace_q(campaign, day: datetime.date, field: str = "taken_over_on") -> Q:
+    """Taken over less than ``rules.takeover_grace_days`` days before ``day`` (the date at ``field``)."""
+    return Q(**{f"{field}__gt": day - datetime.timedelta(days=rules_for(campaign).takeover_grace_days)})
+
+
+def weekly_groups_q(campaign, field: str = "pk") -> Q:
+    """The households in a focus group visited weekly under the rulebook (``rules.weekly_groups``)."""
+    groups = FocusGroup.objects.filter(name__in=rules_for(campaign).weekly_groups, households=OuterRef(field))
+    return Q(Exists(groups))
 
 
 # ------------------------------------------------------------------------------ one cadre, over visits
@@ -225,16 +315,18 @@ def annotate_progress(households, *, cadre, campaign, today):
     (a community cadre's visit this week), ``followup_due`` (on his list), ``behind`` and
     ``waiting`` (taken over, undone, in its grace days; see the module docstring)."""
     day = campaign_day(campaign, today)
+    rules = rules_for(campaign)
     year = campaign.year
     h1, h2 = half_years(year)
-    weekly_groups = FocusGroup.objects.filter(weekly_visit=True, households=OuterRef("pk"))
     holding = FilteredRelation("assignments", condition=Q(assignments__campaign=campaign, assignments__cadre=cadre))
     qs = households.alias(holding=holding).annotate(
         taken_over_on=F("holding__taken_over_on"),
         taken_over_from=F("holding__taken_over_from__name"),
     )
     qs = qs.annotate(
-        in_grace=Case(When(in_grace_q(day), then=Value(True)), default=Value(False), output_field=BooleanField()),
+        in_grace=Case(
+            When(in_grace_q(campaign, day), then=Value(True)), default=Value(False), output_field=BooleanField()
+        ),  # fmt: skip
         last_visit_on=Subquery(_counted().order_by("-visited_on").values("visited_on")[:1]),
         my_last_visit_on=Subquery(_counted(cadre=cadre).order_by("-visited_on").values("visited_on")[:1]),
         visited_by_me=Exists(_counted(cadre=cadre, campaign=campaign)),
@@ -242,26 +334,35 @@ def annotate_progress(households, *, cadre, campaign, today):
         visited_for_me=_for_holder(cadre, campaign),
         my_first_half=_for_holder(cadre, campaign, visited_on__range=h1),
         my_second_half=_for_holder(cadre, campaign, visited_on__range=h2),
+        period_done=_for_holder(cadre, campaign, visited_on__range=period(campaign, day)),
         visited_by_me_this_year=_for_holder(cadre, campaign, visited_on__year=year),
         tagged=Exists(FocusGroup.objects.filter(households=OuterRef("pk"))),
-        weekly_focus=Exists(weekly_groups),
-        weekly_ok=Exists(_counted(campaign=campaign, cadre__tier__in=COMMUNITY_TIERS, visited_on__range=week_of(day))),
+        weekly_focus=ExpressionWrapper(weekly_groups_q(campaign), output_field=BooleanField()),
+        weekly_ok=Exists(
+            _counted(
+                campaign=campaign,
+                cadre__tier__in=rules.weekly_tiers,
+                method__in=rules.weekly_methods,
+                visited_on__range=week_of(campaign, day),
+            )
+        ),  # fmt: skip
         followup_due=Exists(FollowUp.objects.filter(household=OuterRef("pk"), cadre=cadre, status=FollowUpStatus.DUE)),
     )
     return qs.annotate(
-        behind=ExpressionWrapper(behind_q(cadre, day), output_field=BooleanField()),
-        waiting=ExpressionWrapper(waiting_q(cadre, day), output_field=BooleanField()),
+        behind=ExpressionWrapper(behind_q(cadre, campaign), output_field=BooleanField()),
+        waiting=ExpressionWrapper(waiting_q(cadre, campaign), output_field=BooleanField()),
     )
 
 
-def behind_q(cadre, day):
-    """A household behind on a household target of the cadre's tier, over the annotations of
-    ``annotate_progress``; aggregates filter on this Q itself rather than on the ``behind``
-    annotation. A tier without household targets (leaders) is never behind per household."""
-    mine = targets_of(cadre.tier)
+def behind_q(cadre, campaign):
+    """A household still to visit for a household target of the cadre's tier (待走访: not done in
+    the current period, not in its grace days; a weekly focus household without its weekly visit),
+    over the annotations of ``annotate_progress``; aggregates filter on this Q itself rather than
+    on the ``behind`` annotation. A tier without household targets (leaders) has none."""
+    mine = targets_of(cadre.tier, campaign)
     parts = []
     if HALF_YEAR in mine:
-        parts.append(Q(**{_current_field(day): False}, in_grace=False))
+        parts.append(Q(period_done=False, in_grace=False))
     if SWEEP in mine:
         parts.append(Q(visited_by_me_this_year=False, in_grace=False))
     if WEEKLY in mine:
@@ -274,20 +375,16 @@ def behind_q(cadre, day):
     return q
 
 
-def waiting_q(cadre, day):
-    """A household taken over, not yet done for a household target of the cadre's tier (half-year
-    rule, 户户到) and still in its grace days: not due yet (``annotate_progress``'s ``waiting``)."""
-    mine = targets_of(cadre.tier)
+def waiting_q(cadre, campaign):
+    """A household taken over, not yet done for a household target of the cadre's tier (the linked
+    target's period, 户户到) and still in its grace days: not due yet (``annotate_progress``'s ``waiting``)."""
+    mine = targets_of(cadre.tier, campaign)
     undone = Q(pk__isnull=True)  # never true
     if HALF_YEAR in mine:
-        undone |= Q(**{_current_field(day): False})
+        undone |= Q(period_done=False)
     if SWEEP in mine:
         undone |= Q(visited_by_me_this_year=False)
     return Q(in_grace=True) & undone
-
-
-def _current_field(day):
-    return ("my_first_half", "my_second_half")[current_half(day)]
 
 
 def assigned_households(cadre, campaign):
@@ -310,8 +407,10 @@ class CadreTargets:
     taken_over: int = 0
     half_excused: int = 0
     sweep_excused: int = 0
-    # the targets he falls short of (``behind_on``)
+    # the targets he falls short of (``behind_on``), and each target in words (``target_words``)
     reasons: list = field(default_factory=list)
+    words: dict = field(default_factory=dict)
+    week_days: int = 7
     # 2 a year, one per half-year (linked tiers)
     half_done: int | None = None
     year_done: int | None = None
@@ -325,6 +424,9 @@ class CadreTargets:
     month_households: int | None = None
     month_days_target: int | None = None
     month_households_target: int | None = None
+    # what the month asks by today (prorated)
+    month_days_pace: int | None = None
+    month_households_pace: int | None = None
 
     @property
     def percent(self):
@@ -351,7 +453,7 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
     households = assigned_households(cadre, campaign) if households is None else households
     day = campaign_day(campaign, today)
     qs = annotate_progress(households, cadre=cadre, campaign=campaign, today=today)
-    current = _current_field(day)
+    current = "period_done"
     figures = qs.aggregate(
         assigned=Count("pk"),
         visited=Count("pk", filter=Q(visited_for_me=True)),
@@ -360,7 +462,7 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
         taken_over=Count("pk", filter=Q(taken_over_on__isnull=False)),
         half_excused=Count("pk", filter=Q(**{current: False}, in_grace=True)),
         sweep_excused=Count("pk", filter=Q(visited_by_me_this_year=False, in_grace=True)),
-        behind=Count("pk", filter=behind_q(cadre, day)),
+        behind=Count("pk", filter=behind_q(cadre, campaign)),
         half_done=Count("pk", filter=Q(**{current: True})),
         year_done=Count("pk", filter=Q(my_first_half=True, my_second_half=True)),
         sweep_done=Count("pk", filter=Q(visited_by_me_this_year=True)),
@@ -374,10 +476,12 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
         focus_unvisited=figures["focus_unvisited"],
         behind=figures["behind"],
         tier=cadre.tier,
-        half_label=half_label(day),
+        half_label=period_label(campaign, day),
         taken_over=figures["taken_over"],
+        words=target_words(campaign),
+        week_days=rules_for(campaign).weekly_days,
     )
-    mine = targets_of(cadre.tier)
+    mine = targets_of(cadre.tier, campaign)
     if HALF_YEAR in mine:
         targets.half_done, targets.year_done = figures["half_done"], figures["year_done"]
         targets.half_excused = figures["half_excused"]
@@ -387,11 +491,16 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
         targets.weekly_total, targets.weekly_behind = figures["weekly_total"], figures["weekly_behind"]
     month = {}
     if MONTH in mine:
-        month = leader_months([cadre.pk], day).get(cadre.pk, {"month_days": 0, "month_households": 0})
+        month = leader_months([cadre.pk], day, campaign).get(cadre.pk, {"month_days": 0, "month_households": 0})
         targets.month_days, targets.month_households = month["month_days"], month["month_households"]
-        targets.month_days_target = campaign.leader_days_per_month
-        targets.month_households_target = campaign.leader_households_per_month
-    targets.reasons = behind_on(cadre.tier, campaign=campaign, assigned=figures["assigned"], half_done=figures["half_done"],
+        rules = rules_for(campaign)
+        targets.month_days_target = rules.leader_days_per_month
+        targets.month_households_target = rules.leader_households_per_month
+        span = month_span(day)
+        pace_day = day if rules.pace_targets else span[1]
+        targets.month_days_pace = prorated(rules.leader_days_per_month, span, pace_day)
+        targets.month_households_pace = prorated(rules.leader_households_per_month, span, pace_day)
+    targets.reasons = behind_on(cadre.tier, campaign=campaign, day=day, assigned=figures["assigned"], half_done=figures["half_done"],
                                 sweep_done=figures["sweep_done"], weekly_behind=figures["weekly_behind"],
                                 half_excused=figures["half_excused"], sweep_excused=figures["sweep_excused"], **month)  # fmt: skip
     return targets
@@ -400,14 +509,17 @@ def cadre_targets(cadre, campaign, *, today, households=None) -> CadreTargets:
 # ------------------------------------------------------------------------------ every cadre at once
 
 
-def leader_months(cadres, day) -> dict:
+def leader_months(cadres, day, campaign) -> dict:
     """{cadre id: {"month_days", "month_households"}}: days with visits and households visited by
-    each of ``cadres`` (ids or a Cadre queryset) in ``day``'s calendar month, up to ``day``. One
+    each of ``cadres`` (ids or a Cadre queryset) in ``day``'s calendar month, up to ``day``, by the
+    methods the rulebook counts for the leaders' month (003: 进村入户 — not a phone call). One
     query over the visits (the leaders are few, and their visits too); a cadre without visits has
     no entry."""
     rows = (
         Visit.objects.counted()
-        .filter(cadre__in=cadres, visited_on__range=(day.replace(day=1), day))
+        .filter(
+            cadre__in=cadres, visited_on__range=(day.replace(day=1), day), method__in=rules_for(campaign).leader_methods
+        )  # fmt: skip
         .values("cadre_id")
         .annotate(month_days=Count("visited_on", distinct=True), month_households=Count("household_id", distinct=True))
         .order_by()
@@ -426,14 +538,15 @@ def tallied_figures(assignments, *, campaign, today) -> dict:
     over (``_tallied_taken_over``), one for the weekly focus households. The counts named like
     ``behind_on``'s arguments are ready for it."""
     day = campaign_day(campaign, today)
-    held = assignments.filter(cadre__tier__in=tiers_with(*HOUSEHOLD_TARGETS))
+    holding = assignments.filter(cadre__tier__in=tiers_with(campaign, *HOUSEHOLD_TARGETS))
     span, in_half = _span_in_half(campaign)
+    now = _in_period(campaign, day, in_half)
     own = Q(taken_over_on__isnull=True)
     rows = (
-        held.alias(span=span)
+        holding.alias(span=span)
         .values("cadre_id")
         .annotate(assigned=Count("pk"), taken_over=Count("pk", filter=~own), sweep_done=Count("span__pk", filter=own),
-                  half_done=Count("pk", filter=own & in_half[current_half(day)]),
+                  half_done=Count("pk", filter=own & now),
                   year_done=Count("pk", filter=own & in_half[0] & in_half[1]))
         .order_by()
     )  # fmt: skip
@@ -441,13 +554,22 @@ def tallied_figures(assignments, *, campaign, today) -> dict:
         r.pop("cadre_id"): {**r, "half_excused": 0, "sweep_excused": 0, "weekly_total": 0, "weekly_behind": 0}
         for r in rows
     }
-    for r in _tallied_taken_over(held, campaign=campaign, day=day):
+    for r in _tallied_taken_over(holding, campaign=campaign, day=day):
         counts = figures[r.pop("cadre_id")]
         for key, n in r.items():
             counts[key] += n
     for r in _tallied_weekly(assignments, campaign=campaign, day=day):
         figures[r["cadre_id"]].update(weekly_total=r["weekly_total"], weekly_behind=r["weekly_behind"])
     return figures
+
+
+def _in_period(campaign, day, in_half, anything=None):
+    """Over the cadre span aliased ``span``: "he visited it in the linked target's current period".
+    A half-year by the span's ends (``in_half``); a year or the whole campaign is any visit at all
+    (the campaign lies in its year and its visits in its window)."""
+    if rules_for(campaign).link_period == "half_year":
+        return in_half[current_half(day)]
+    return anything if anything is not None else Q(span__pk__isnull=False)
 
 
 def _span_in_half(campaign):
@@ -462,7 +584,7 @@ def _span_in_half(campaign):
     return span, (Q(span__first_on__lte=h1[1]), Q(span__last_on__gte=h2[0]))
 
 
-def _tallied_taken_over(held, *, campaign, day):
+def _tallied_taken_over(holding, *, campaign, day):
     """Per cadre, over the households he took over (a partial index finds them: a few per
     thousand): those done for him (his span, or anyone's counted visit on or before the takeover
     — read from the visits, for these rows only) per half-year and at all, and those still in
@@ -477,10 +599,10 @@ def _tallied_taken_over(held, *, campaign, day):
     h1, h2 = half_years(campaign.year)
     done = (in_half[0] | before(h1), in_half[1] | before(h2))
     done_any = Q(span__pk__isnull=False) | before(h1) | before(h2)
-    now = done[current_half(day)]
-    grace = in_grace_q(day)
+    now = _in_period(campaign, day, done, anything=done_any)
+    grace = in_grace_q(campaign, day)
     return (
-        held.filter(taken_over_on__isnull=False)
+        holding.filter(taken_over_on__isnull=False)
         .alias(span=span)
         .values("cadre_id")
         .annotate(half_done=Count("pk", filter=now), year_done=Count("pk", filter=done[0] & done[1]),
@@ -491,16 +613,20 @@ def _tallied_taken_over(held, *, campaign, day):
 
 
 def _tallied_weekly(assignments, *, campaign, day):
-    """Per community cadre: his weekly focus households, and those without a community cadre's
-    visit this week. A cadre span (first, last) holds a visit in the week when it starts by ``day``
-    and ends in the week: no visit is dated after today, and ``day`` is today or the end of the
-    campaign's year. Only the weekly focus households' assignments are read (a few percent)."""
-    week_first, _ = week_of(day)
-    weekly = Household.tags.through.objects.filter(household_id=OuterRef("household_id"), focusgroup__weekly_visit=True)
-    this_week = CadreSpan.objects.filter(campaign=campaign, household_id=OuterRef("household_id"),
-                                         cadre__tier__in=COMMUNITY_TIERS, first_on__lte=day, last_on__gte=week_first)  # fmt: skip
+    """Per cadre held to the weekly target: his weekly focus households (``rules.weekly_groups``),
+    and those without a weekly visit — a counted visit in the last ``weekly_days`` days, by a
+    cadre of ``weekly_tiers`` and a method of ``weekly_methods`` (004: 上门, not a WeChat message),
+    read from the visits: only the weekly focus households' assignments are read (a few percent)."""
+    rules = rules_for(campaign)
+    tiers = held(campaign)[WEEKLY]
+    if not tiers:
+        return []
+    this_week = Visit.objects.counted().filter(
+        campaign=campaign, household_id=OuterRef("household_id"), cadre__tier__in=rules.weekly_tiers,
+        method__in=rules.weekly_methods, visited_on__range=week_of(campaign, day),
+    )  # fmt: skip
     return (
-        assignments.filter(Exists(weekly), cadre__tier__in=TARGET_TIERS[WEEKLY])
+        assignments.filter(weekly_groups_q(campaign, "household_id"), cadre__tier__in=tiers)
         .values("cadre_id")
         .annotate(weekly_total=Count("pk"), weekly_behind=Count("pk", filter=~Exists(this_week)))
         .order_by()

@@ -43,14 +43,6 @@ ROW_LIMIT = 20
 HEADER_TTL = 60  # seconds
 SESSION_KEY = "todo_count"  # [count, unread notifications then, epoch seconds]
 
-# The targets (``visits.targets``) in a cadre's words.
-TARGET_WORDS = {
-    targets.HALF_YEAR: "{half}每户至少走访1次",
-    targets.SWEEP: "全年户户到",
-    targets.WEEKLY: f"重点户每{targets.WEEKLY_DAYS}天走访",
-    targets.MONTH: "领导每月走访天数和户数",
-}
-
 
 @dataclass
 class VisitTodo:
@@ -83,7 +75,7 @@ def visit_todo(user, *, today) -> VisitTodo:
             ),
         )
         found.behind, found.campaign = progress.behind, campaign
-        found.reasons = [TARGET_WORDS[r].format(half=progress.half_label) for r in progress.reasons]
+        found.reasons = [progress.words[r] for r in progress.reasons]
     return found
 
 

@@ -8,7 +8,6 @@ visit and what a valid visit is, ``visits.rules``; the targets, ``visits.targets
 
 import datetime
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,13 +29,14 @@ from issues.exporting import with_overdue_flag
 from issues.models import OPEN_STATUSES, Issue
 from visitplan.choices import cadre_choices
 from visitplan.models import Assignment, Cadre, Campaign
+from visitplan.rulebook import rules_for
 from visitplan.sheets.roster import ScopeNames
 
 from . import cards, rules, services, targets
 from .followups import listed_q, stage_starts_on
-from .forms import FollowUpForm, RaisedIssueFormSet, VisitForm, raised_issues
+from .forms import FollowUpForm, RaisedIssueFormSet, VisitForm, raised_issues, visit_issues
 from .models import FollowUp, FollowUpStatus, Visit
-from .questionnaire import CHECKLIST, answered
+from .questionnaire import answered, checklist_rows
 
 PAGE_SIZE = 40
 CARDS_PER_SHEET = 10  # 2 × 5 on A4, each about a business card (90 × 54 mm)
@@ -48,7 +48,7 @@ FILTERS = [
     ("", "全部"),
     ("unvisited", "本户未访"),
     ("notmine", "我未访"),
-    ("behind", "未达标"),
+    ("behind", "待走访"),
     ("followup", "待回访"),
     ("focus", "重点未访"),
     ("nocard", "未发卡"),
@@ -126,7 +126,7 @@ def my_households(request):
     for h in page.object_list:
         h.age_css, h.age_label = targets.age_band(h.last_visit_on, today)
         h.days_since = (today - h.last_visit_on).days if h.last_visit_on else None
-        h.grace_ends_on = targets.grace_ends_on(h.taken_over_on) if h.waiting else None
+        h.grace_ends_on = targets.grace_ends_on(campaign, h.taken_over_on) if h.waiting else None
     progress = targets.cadre_targets(cadre, campaign, today=today, households=assigned)
     without_card = assigned.annotate(has_card=cards.has_card(campaign)).filter(has_card=False).count()
     my_followups = FollowUp.objects.visible_to(user).due().filter(cadre=cadre)
@@ -143,7 +143,7 @@ def my_households(request):
             "followups_due": my_followups.count(),
             "followups_overdue": my_followups.filter(due_on__lt=today).count(),
             "without_card": without_card,
-            "grace_days": targets.TAKEOVER_GRACE_DAYS,
+            "grace_days": rules_for(campaign).takeover_grace_days,
             "can_see_more": visible.count() > progress.assigned,
             "scope_all": scope_all,
             "filters": FILTERS,
@@ -237,16 +237,24 @@ def _other_visits(user, household, campaign, cadre):
 # ------------------------------------------------------------------------------------------ the visit form
 
 
+def _issue_rules(household, day):
+    """The rulebook the issues raised at ``household`` on ``day`` follow (their days and classes)."""
+    return deadlines.rules_at(household.path, day)
+
+
 def _form_context(request, household, campaign, cadre, form, formset, **extra):
+    issue_book = formset.form_kwargs.get("rules") or _issue_rules(household, timezone.localdate())
     return {
         "h": household,
         "campaign": campaign,
         "form": form,
         "formset": formset,
         "others": _other_visits(request.user, household, campaign, cadre),
-        "min_minutes": campaign.min_visit_minutes,
-        "plan_days": deadlines.PLAN_WORKING_DAYS,
-        "close_days": deadlines.CLOSE_WORKING_DAYS,
+        "min_minutes": rules_for(campaign).min_visit_minutes,
+        "timed_methods": " ".join(rules_for(campaign).timed_methods),
+        "method_hint": rules.method_hint(campaign, household),
+        "plan_days": issue_book.plan_days,
+        "issue_classes": issue_book.class_list(),
         **extra,
     }
 
@@ -282,20 +290,26 @@ def visit_new(request, pk):
     campaign = _campaign(user, now.date())
     if campaign is None or not rules.may_visit(cadre, household, campaign):
         raise PermissionDenied(services.NOT_YOURS)
+    book = rules_for(campaign)
+    files_help = services.help_files_issue(user)  # does a 需要帮助 file an issue
+    issue_book = _issue_rules(household, now.date())
     if request.method == "POST":
-        form = VisitForm(request.POST)
-        formset = RaisedIssueFormSet(request.POST, prefix="issues")
-        if form.is_valid() and not formset.is_valid():
+        form = VisitForm(request.POST, rules=book)
+        formset = RaisedIssueFormSet(request.POST, prefix="issues", form_kwargs={"rules": issue_book})
+        valid = form.is_valid()
+        issues = visit_issues(form, formset, files_help=files_help) if valid and formset.is_valid() else None
+        if valid and (issues is None or form.errors):
+            # A refused row (or a 需要帮助 without words) must not hide the rule errors of the visit.
             form.add_service_errors(
                 ValidationError(services.visit_errors(campaign=campaign, **form.service_kwargs()) or {})
             )
-        elif form.is_valid():
+        elif valid:
             try:
                 recorded = services.visit_record(
                     household=household,
                     by=user,
                     campaign=campaign,
-                    issues=raised_issues(formset),
+                    issues=issues,
                     **form.service_kwargs(),
                 )
             except ValidationError as exc:
@@ -304,12 +318,17 @@ def visit_new(request, pk):
                 form.add_error(None, str(exc))
             else:
                 _saved_message(request, recorded, "走访记录")
+                if recorded.created and not recorded.visit.counts:
+                    reason = rules.not_counted_reason(campaign, recorded.visit.method, household)
+                    if reason:
+                        messages.warning(request, reason)
                 return _done(request, reverse("visits:household", args=[household.pk]) + f"#visit-{recorded.visit.pk}")
     else:
         start = (now - datetime.timedelta(minutes=now.minute % 5)).time().replace(second=0, microsecond=0)
-        form = VisitForm(initial={"visited_on": now.date(), "started_at": start})
-        formset = RaisedIssueFormSet(prefix="issues")
-    return render(request, "visits/visit_form.html", _form_context(request, household, campaign, cadre, form, formset))
+        form = VisitForm(initial={"visited_on": now.date(), "started_at": start}, rules=book)
+        formset = RaisedIssueFormSet(prefix="issues", form_kwargs={"rules": issue_book})
+    context = _form_context(request, household, campaign, cadre, form, formset, files_help=files_help)
+    return render(request, "visits/visit_form.html", context)
 
 
 @login_required
@@ -325,9 +344,9 @@ def visit_detail(request, pk):
     )
     if visit is None:
         raise Http404("没有找到该走访记录")
-    answers = answered(visit.answers)
-    ticked = set(visit.checklist)
-    checklist = [(group, [(label, code in ticked) for code, label in items]) for group, items in CHECKLIST]
+    book = rules_for(visit.campaign)
+    answers = answered(visit.answers, book)
+    checklist = checklist_rows(visit.checklist, book)
     issues = with_overdue_flag(
         Issue.objects.visible_to(request.user).filter(raised_on__visit=visit), today=timezone.localdate()
     )
@@ -355,9 +374,10 @@ def followup_new(request, pk):
     household = _household(user, pk)
     cadre = _require_cadre(user)
     due = list(services.due_followups(cadre, household))
+    issue_book = _issue_rules(household, today)
     if request.method == "POST":
         form = FollowUpForm(request.POST, followups=due)
-        formset = RaisedIssueFormSet(request.POST, prefix="issues")
+        formset = RaisedIssueFormSet(request.POST, prefix="issues", form_kwargs={"rules": issue_book})
         if form.is_valid() and formset.is_valid():
             try:
                 recorded = services.followup_record(household=household, by=user, issues=raised_issues(formset),
@@ -374,7 +394,7 @@ def followup_new(request, pk):
             messages.info(request, "该户没有待您回访的诉求")
             return redirect("visits:household", household.pk)
         form = FollowUpForm(initial={"visited_on": today}, followups=due)
-        formset = RaisedIssueFormSet(prefix="issues")
+        formset = RaisedIssueFormSet(prefix="issues", form_kwargs={"rules": issue_book})
     for f in due:
         f.issue.days_left = deadlines.working_days_left(f.issue, on=today)
     return render(
@@ -386,8 +406,8 @@ def followup_new(request, pk):
             "formset": formset,
             "due": due,
             "today": today,
-            "plan_days": deadlines.PLAN_WORKING_DAYS,
-            "close_days": deadlines.CLOSE_WORKING_DAYS,
+            "plan_days": issue_book.plan_days,
+            "issue_classes": issue_book.class_list(),
         },  # fmt: skip
     )
 
@@ -487,8 +507,12 @@ def contact_cards(request):
         return _cards_given(request, chosen, households, today)
     rows = list(households.select_related("community", "grid", "building"))
     on_cards = cards.card_cadres(rows)
+    book = rules_for(campaign)
+    fields = cards.card_fields(book)
+    units = cards.responsible_units(campaign, {h.community_id for h in rows}) if "departments" in fields else {}
     for h in rows:
         h.card_cadre = on_cards.get(h.card_cadre_id)
+        h.units = units.get(h.community_id, [])
     counts = chosen.households.aggregate(total=Count("pk"), missing=Count("pk", filter=Q(has_card=False)))
     own_grids = []
     if not wide:  # a cadre narrows his own households to one of his grids
@@ -517,7 +541,10 @@ def contact_cards(request):
             "keep": keep,
             "querystring": request.GET.urlencode(),
             "today": today,
-            "supervision_phone": settings.SUPERVISION_PHONE,
+            "card_fields": fields,
+            "supervision_phone": cards.supervision_phone(book),
+            "without_units": sum(1 for h in rows if not h.units) if "departments" in fields else 0,
+            "most_units": max((len(h.units) for h in rows), default=0),
         },
     )
 

@@ -315,7 +315,7 @@ def _admin_case(name, w):
     if name == "cadre":
         return w.worker_a.cadre, None, {"position": "网格长"}, {"unit": "湖田社区居委会"}
     if name == "campaign":
-        return w.campaign, None, {"name": "春季大走访"}, {"min_visit_minutes": "40"}
+        return w.campaign, None, {"name": "春季大走访"}, {"year": "2027"}  # the rules: the rulebook's page
     if name == "stage":
         stage = Stage.objects.create(
             campaign=w.campaign, kind=StageKind.VISIT, starts_on=D(2026, 3, 1), ends_on=D(2026, 3, 31)

@@ -15,6 +15,7 @@ from core.admin import SafeModelAdmin, SafeTabularInline
 
 from ..column_aliases import office_tables
 from ..exporting import register_export_response
+from ..levels import for_user as levels_for_user
 from ..models import CHILD_KIND as _CHILD_KIND
 from ..models import (
     AccessLog,
@@ -67,9 +68,12 @@ CARD_PARAMETER = {NodeKind.COMMUNITY: "community", NodeKind.GRID: "grid"}
 @admin.action(description="打印所选社区或网格的亲情卡", permissions=["view"])
 def print_contact_cards(modeladmin, request, queryset):
     count = queryset.count()
+    levels = levels_for_user(request.user)  # 村(居)、村民小组 in a 镇
     if count != 1:
         modeladmin.message_user(
-            request, f"亲情卡一次打印一个社区或网格的：请只勾选一个（现在勾选了 {count} 个）", messages.WARNING
+            request,
+            levels.rewrite(f"亲情卡一次打印一个社区或网格的：请只勾选一个（现在勾选了 {count} 个）"),
+            messages.WARNING,
         )
         return None
     node = queryset.get()
@@ -77,7 +81,8 @@ def print_contact_cards(modeladmin, request, queryset):
     if parameter is None:
         modeladmin.message_user(
             request,
-            f"“{node.name}”是{node.get_kind_display()}：亲情卡按社区或网格打印，请勾选一个社区或网格",
+            f"“{node.name}”是{levels.label(node.kind)}："
+            + levels.rewrite("亲情卡按社区或网格打印，请勾选一个社区或网格"),
             messages.WARNING,
         )
         return None
@@ -154,6 +159,10 @@ class CommunityFilter(admin.SimpleListFilter):
     title = "社区"
     parameter_name = "community"
 
+    def __init__(self, request, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.title = levels_for_user(request.user).community  # 村(居) in a 镇
+
     def lookups(self, request, model_admin):
         return Node.objects.visible_to(request.user).filter(kind=NodeKind.COMMUNITY).values_list("pk", "name")
 
@@ -166,6 +175,10 @@ class CommunityFilter(admin.SimpleListFilter):
 class GridFilter(admin.SimpleListFilter):
     title = "网格"
     parameter_name = "grid"
+
+    def __init__(self, request, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.title = levels_for_user(request.user).grid  # 村民小组 in a 镇
 
     def lookups(self, request, model_admin):
         grids = Node.objects.visible_to(request.user).filter(kind=NodeKind.GRID).select_related("parent")

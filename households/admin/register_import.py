@@ -34,7 +34,7 @@ from core.tables import detect_format
 from core.xlsx_guard import inspect_xlsx
 
 from ..access_log import access_log_record
-from ..column_aliases import office_table, remember_mapping
+from ..column_aliases import IGNORE, office_table, remember_mapping
 from ..import_errors import REASON_HEADER
 from ..import_jobs import (
     CHECK,
@@ -48,8 +48,9 @@ from ..import_jobs import (
     upload_dir,
     upload_path,
 )
+from ..levels import for_node, for_user
 from ..models import Household, Node
-from ..register import HEADERS, ImportReport, write_register
+from ..register import ImportReport, register_layout, write_register
 
 __all__ = ["IMPORT_PERMISSIONS", "get_import_urls", "importable_streets"]
 
@@ -92,6 +93,15 @@ class RegisterUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["street"].queryset = importable_streets(user)
         self.fields["file"].help_text += f"，不超过 {settings.IMPORT_MAX_UPLOAD_MB} MB"
+        self.levels = levels = for_user(user)
+        if levels.rural:  # the labels and hints in the words of the user's 镇
+            community, grid = levels.community, levels.grid
+            self.fields["street"].label = f"导入到{levels.street}"
+            self.fields["community"].label = f"所属{community}"
+            hint = f"文件中没有“{community}”列时填写：整份文件的户都属于这个{community}（如“张家村”）"
+            self.fields["community"].help_text = hint
+            self.fields["grid"].label = f"所属{grid}"
+            self.fields["grid"].help_text = f"文件中没有“{grid}”列时填写，如“第1村民小组”"
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -99,7 +109,9 @@ class RegisterUploadForm(forms.Form):
         if upload.size > limit * 1024 * 1024:
             # Checked before the file is opened: parsing cost grows with the file, not the row count.
             raise forms.ValidationError(
-                f"文件有 {upload.size / 1024 / 1024:.1f} MB，超过了 {limit} MB 的上限；请按社区拆分成几个文件分别导入"
+                self.levels.rewrite(
+                    f"文件有 {upload.size / 1024 / 1024:.1f} MB，超过了 {limit} MB 的上限；请按社区拆分成几个文件分别导入"
+                )
             )
         # The format by content, whatever the name says. An .xlsx: zip, XML and cell bombs,
         # macros refused before the file is stored or parsed (XlsxRejected, a ValidationError).
@@ -181,7 +193,7 @@ def import_view(request, *, model_admin):
     context = {
         **_admin_context(request, model_admin, "导入居民底册"),
         "form": form,
-        "headers": HEADERS,
+        "headers": register_layout(for_user(request.user), buildings=False).headers,
         "max_upload_mb": settings.IMPORT_MAX_UPLOAD_MB,
         "max_rows": settings.IMPORT_MAX_ROWS,
         "background_rows": settings.IMPORT_BACKGROUND_ROWS,
@@ -323,11 +335,16 @@ def import_errors_view(request, *, model_admin):
 
 
 def import_template_view(request, *, model_admin):
-    """The blank template: header row and the 填写说明 sheet, written by the same code as exports."""
+    """The blank template: header row and the 填写说明 sheet, written by the same code as exports.
+    ``?street=N``: that street's (a 镇's has 村(居) and 村民小组, no 楼栋 or 单元); else the
+    user's own street's."""
     _check_permission(request)
+    street_id = int_param(request, "street")
+    street = importable_streets(request.user).filter(pk=street_id).first() if street_id is not None else None
+    levels = for_node(street) if street is not None else for_user(request.user)
     response = HttpResponse(content_type=XLSX_CONTENT_TYPE)
     response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename="居民底册模板.xlsx")
-    write_register(Household.objects.none(), response)
+    write_register(Household.objects.none(), response, levels=levels)
     return response
 
 
@@ -387,8 +404,11 @@ def _render_job(request, model_admin, job):
         title = "导入检查未通过"
     found = report.found or {}
     options = job.params.get("options") or {}
+    levels = report.levels  # the street imported into: a 镇's counts and columns in its words
+    layout = register_layout(levels)
     context = {
         **_admin_context(request, model_admin, title),
+        "levels": levels,
         "job": job,
         "report": report,
         "filename": filename,
@@ -396,7 +416,7 @@ def _render_job(request, model_admin, job):
         "options": options,
         # The column mapping form, while the upload is still pending in this session.
         "columns_url": _admin_url(model_admin, "import_columns") if is_pending and job.kind == CHECK else "",
-        "field_choices": office_table(TABLE).choices(),
+        "field_choices": [(IGNORE, "（忽略该列）")] + [(f.key, f.label) for f in layout.fields],
         "pending_token": pending["token"] if is_pending else "",
         # 确认导入 only for the upload still pending in this session (not cancelled, replaced or imported).
         "token": pending["token"] if report.ok and report.dry_run and is_pending else None,

@@ -1,6 +1,7 @@
 """The household register (居民底册) as an Excel file: the one place holding its rules.
 
-- ``layout``: the template's sheets and columns (shared/samples/households-template.xlsx);
+- ``layout``: the template's sheets and columns (shared/samples/households-template.xlsx), and
+  ``register_layout(levels)``: a 镇's or 乡's (村(居), 村民小组; households.levels);
 - ``rules``: what a valid row is (``clean_row``), the natural key ``address_key``;
 - ``reading``: the file read as the office keeps it (.xlsx, .xls, .csv; the header found, the
   columns by their names, one row per household or per person) through core.tables;
@@ -19,6 +20,9 @@ from .layout import (
     INSTRUCTIONS_SHEET_NAME,
     SHEET_NAME,
     TAG_SEPARATOR,
+    TEMPLATE_KEYS,
+    RegisterLayout,
+    register_layout,
 )
 from .reading import RegisterFileError, RegisterRead, read_register
 from .rules import MemberValues, RegisterRow, RowError, address_key, clean_member, clean_row, focus_group_lookup
@@ -32,10 +36,12 @@ __all__ = [
     "INSTRUCTIONS_SHEET_NAME",
     "SHEET_NAME",
     "TAG_SEPARATOR",
+    "TEMPLATE_KEYS",
     "ImportReport",
     "MemberValues",
     "RegisterFileError",
     "RegisterRead",
+    "RegisterLayout",
     "RegisterRow",
     "RowError",
     "address_key",
@@ -46,5 +52,6 @@ __all__ = [
     "import_register",
     "import_register_file",
     "read_register",
+    "register_layout",
     "write_register",
 ]

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field, fields
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..models import Household, Member, Node, NodeKind, Street
+from .. import levels as level_names
+from ..models import Household, Member, Node, NodeKind, Street, TownshipKind
+from .layout import RegisterLayout, register_layout
 from .reading import RegisterFileError, read_register
 from .rules import RegisterRow, RowError, clean_member, clean_row, focus_group_lookup, raw_address_key
 
@@ -33,6 +35,7 @@ class ImportReport:
 
     street: str
     dry_run: bool = False
+    township: str = TownshipKind.STREET  # the street's kind: 街道, or 镇 / 乡 (村(居), 村民小组 in the summary)
     total_rows: int = 0
     created: int = 0
     updated: int = 0
@@ -80,15 +83,24 @@ class ImportReport:
                 lines.append(f"……另有 {self.errors_not_listed} 处错误未列出（共 {self.error_count} 处）")
             return "\n".join(lines)
         n = self.nodes_created
+        levels = self.levels
+        created = f"新建{levels.community} {n['community']} 个、{levels.grid} {n['grid']} 个"
+        if not levels.rural or n["building"]:
+            created += f"、楼栋 {n['building']} 个"
         line = (
             f"共 {self.total_rows} 行：新增 {self.created} 户，更新 {self.updated} 户，未变 {self.unchanged} 户；"
-            f"新建社区 {n['community']} 个、网格 {n['grid']} 个、楼栋 {n['building']} 个"
+            + created
         )
         if self.members_written:
             line += f"；写入 {self.members_written} 位家庭成员"
         if self.dry_run:
             line = "试导入（未写入任何数据）：" + line
         return "\n".join([line] + self.notes)
+
+    @property
+    def levels(self):
+        """The level words of the street imported into (households.levels)."""
+        return level_names.of_township(self.township)
 
     def as_dict(self) -> dict:
         """The report as JSON (a background job's result); ``from_dict`` reads it back."""
@@ -115,6 +127,7 @@ def clean_register(
     mapping=None,
     sheet=None,
     defaults=None,
+    layout: RegisterLayout | None = None,
 ) -> list[RegisterRow]:
     """Read and check every household (and member); the valid households, cleaned.
 
@@ -123,13 +136,17 @@ def clean_register(
     ``on_bad_row(row number, cells as read, errors)`` is called for each household with errors,
     when all its errors are known (the error file). ``progress("check", rows read, None)`` is
     called every PROGRESS_ROWS households. ``street``, ``mapping``, ``sheet``: see read_register.
+    ``layout``: the register of the street's kind (default: ``street``'s, or a 街道's without one);
+    a 镇's errors name its columns 村(居) and 村民小组.
     """
+    if layout is None:
+        layout = register_layout(level_names.for_street(street))
     focus_groups = focus_group_lookup()
     seen = {}  # address key → first row number
     rows = []
     try:
         found = read_register(
-            source, inspected=inspected, street=street, mapping=mapping, sheet=sheet, defaults=defaults
+            source, inspected=inspected, street=street, mapping=mapping, sheet=sheet, defaults=defaults, layout=layout
         )
     except RegisterFileError as exc:
         # A file-level problem makes the row errors found so far beside the point.
@@ -142,7 +159,7 @@ def clean_register(
         report.total_rows += 1
         if progress is not None and report.total_rows % PROGRESS_ROWS == 0:
             progress("check", number - 1, None)
-        result = clean_row(number, cells, focus_groups=focus_groups)
+        result = clean_row(number, cells, focus_groups=focus_groups, layout=layout)
         row_errors = list(row_errors) + (result if isinstance(result, list) else [])
         cleaned_members = None
         if members is not None:
@@ -159,7 +176,8 @@ def clean_register(
                 RowError(
                     number,
                     "门牌号",
-                    f"与第 {seen[key]} 行是同一户地址（社区+网格+楼栋+单元+门牌号相同），同一街道内每户只能出现一次",
+                    f"与第 {seen[key]} 行是同一户地址（{layout.address_words}相同），"
+                    f"同一{layout.street}内每户只能出现一次",
                 )
             )
         elif key is not None:
@@ -206,7 +224,7 @@ def import_register(
     """
     if street.kind != NodeKind.STREET:
         raise ValueError(f"{street} is not a street")
-    report = ImportReport(street=street.name, dry_run=dry_run, max_errors=max_errors)
+    report = ImportReport(street=street.name, dry_run=dry_run, max_errors=max_errors, township=street.township)
     rows = clean_register(
         source,
         report,

@@ -4,6 +4,8 @@ A sheet 居民底册 with the columns of ``COLUMNS`` in that order, and a sheet 
 them; the export writes both, the import reads the first.
 """
 
+from dataclasses import dataclass
+
 from core.tables import Field
 
 SHEET_NAME = "居民底册"
@@ -82,3 +84,86 @@ FIELDS = (
 TEMPLATE_KEYS = tuple(COLUMNS.values())
 # What 与户主关系 says of the head of the household.
 HEAD_RELATIONS = frozenset({"户主", "本人", "户主本人", "户主(本人)", "之户主"})
+
+
+# --- a 镇 / 乡's register ----------------------------------------------------------------------
+# The same fields, named as villages name them: 村(居) for the community level, 村民小组 for the
+# grid level (in a 街道's file 村民小组 is a 楼栋, as in "张家村3组15号"); a village register has
+# no 楼栋 or 单元 column: a house is its 门牌号 (or 户号) within its 村民小组.
+
+_RURAL_NAMES = {
+    "community": ("村(居)", ("社区", *next(f for f in FIELDS if f.key == "community").aliases, "村(居)委会")),
+    "grid": ("村民小组", ("网格", *next(f for f in FIELDS if f.key == "grid").aliases, "组", "小组", "村民组",
+                         "村小组", "自然村", "村民小组名称", "所属小组", "所属村民小组")),
+}  # fmt: skip
+_GROUP_WORDS = frozenset({"组", "村民小组", "小组", "自然村"})
+RURAL_FIELDS = tuple(
+    Field(f.key, _RURAL_NAMES[f.key][0], _RURAL_NAMES[f.key][1], f.required)
+    if f.key in _RURAL_NAMES
+    else Field(f.key, f.label, tuple(a for a in f.aliases if a not in _GROUP_WORDS), f.required)
+    if f.key == "building"
+    else f
+    for f in FIELDS
+)
+
+
+def _rural_instructions(street, *, buildings):
+    rows = [
+        INSTRUCTIONS[0],
+        ("村(居)", "是", f"村（居）委会全称，如“张家村”；不存在时导入会在所选{street}下新建"),
+        ("村民小组", "是", "村民小组名称，如“第3村民小组”或“3组”"),
+    ]
+    if buildings:
+        rows += [("楼栋", "否", "集镇小区的楼栋，如“18号楼”；农户留空"), ("单元", "否", "如“2单元”；农户留空")]
+    rows.append(
+        (
+            "门牌号",
+            "是",
+            f"门牌号或户号，如“15号”；同一{street}内 村(居)+村民小组+门牌号 唯一确定一户；没有门牌号一列时按“户号”列",
+        ),
+    )
+    rows += INSTRUCTIONS[6:]  # 户主姓名 on: as in a 街道's
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class RegisterLayout:
+    """The register of one kind of street: its columns (header, field key, width), the 填写说明,
+    the fields an import reads it with, and the level words its messages use."""
+
+    headers: tuple[str, ...]
+    keys: tuple[str, ...]  # field key of each column
+    widths: tuple[int, ...]
+    instructions: tuple[tuple[str, str, str], ...]
+    fields: tuple[Field, ...]
+    street: str  # 街道 / 镇 / 乡
+    address_words: str  # what makes a household's address: 社区+网格+楼栋+单元+门牌号
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Field key → the column's name in messages (every field, in or out of ``headers``)."""
+        return {f.key: f.label for f in self.fields}
+
+
+URBAN_LAYOUT = RegisterLayout(
+    HEADERS, TEMPLATE_KEYS, COLUMN_WIDTHS, INSTRUCTIONS, FIELDS, "街道", "社区+网格+楼栋+单元+门牌号"
+)
+
+
+def register_layout(levels=None, *, buildings=True) -> RegisterLayout:
+    """The layout of a street's register (households.levels.Levels; None: a 街道's). A 镇 or 乡's
+    file has no 楼栋 and 单元 columns unless ``buildings`` (its export when some household has one)."""
+    if levels is None or not levels.rural:
+        return URBAN_LAYOUT
+    width = dict(zip(TEMPLATE_KEYS, COLUMN_WIDTHS, strict=True))
+    keys = tuple(k for k in TEMPLATE_KEYS if buildings or k not in ("building", "unit"))
+    label = {f.key: f.label for f in RURAL_FIELDS}
+    return RegisterLayout(
+        headers=tuple(label[k] for k in keys),
+        keys=keys,
+        widths=tuple(width[k] for k in keys),
+        instructions=_rural_instructions(levels.street, buildings=buildings),
+        fields=RURAL_FIELDS,
+        street=levels.street,
+        address_words="村(居)+村民小组+门牌号",
+    )

@@ -29,7 +29,7 @@ from core.table_read import column_letter
 from core.tables import Column, Table, TableError, normalize_header
 
 from ..column_aliases import read_office_table, table_lookup
-from .layout import FIELDS, HEAD_RELATIONS, SHEET_NAME, TEMPLATE_KEYS
+from .layout import FIELDS, HEAD_RELATIONS, SHEET_NAME, TEMPLATE_KEYS, URBAN_LAYOUT, RegisterLayout
 from .rules import RowError, as_text
 
 TABLE = "register"
@@ -38,7 +38,6 @@ if tuple(f.key for f in FIELDS[: len(TEMPLATE_KEYS)]) != TEMPLATE_KEYS:  # _hous
 # Fields a file may lack when the import says what they are for every row.
 DEFAULTABLE = ("community", "grid")
 _INDEX = {f.key: i for i, f in enumerate(FIELDS)}
-_LABEL = {f.key: f.label for f in FIELDS}
 
 
 class RegisterFileError(Exception):
@@ -87,6 +86,7 @@ class RegisterRead:
     layout: str  # "household" or "person"
     address_split: bool  # 楼栋/单元/门牌号 taken from a 住址 column
     lines: list[RegisterLine] = field(default_factory=list, repr=False)
+    labels: dict = field(default_factory=lambda: URBAN_LAYOUT.labels, repr=False)  # field key → name shown
 
     @property
     def layout_label(self) -> str:
@@ -102,7 +102,7 @@ class RegisterRead:
             "sheet_name": self.sheet_name,
             "sheet_names": list(self.sheet_names),
             "header_row": self.header_row,
-            "columns": _columns_summary(self.columns),
+            "columns": _columns_summary(self.columns, self.labels),
             "ignored": list(self.ignored),
             "layout": self.layout,
             "layout_label": self.layout_label,
@@ -110,9 +110,9 @@ class RegisterRead:
         }
 
 
-def _columns_summary(columns) -> list[list[str]]:
+def _columns_summary(columns, labels) -> list[list[str]]:
     """[letter, header as written, field key ("" ignored), field label] per column."""
-    return [[c.letter, c.header, c.key or "", _LABEL.get(c.key, "")] for c in columns]
+    return [[c.letter, c.header, c.key or "", labels.get(c.key, "")] for c in columns]
 
 
 def read_register(
@@ -123,34 +123,54 @@ def read_register(
     mapping: Mapping[str, str] | None = None,
     sheet: str | None = None,
     defaults: Mapping[str, str] | None = None,
+    layout: RegisterLayout = URBAN_LAYOUT,
 ) -> RegisterRead:
     """The households of a register file. ``street``: whose stored column names apply;
     ``mapping``: the admin's choices for this file ({header: field key, "" to ignore}); ``sheet``:
     the sheet to read when several could be; ``defaults``: {"community": name, "grid": name} for
-    a file without that column (a grid's own list), its value for every row. Raises
-    RegisterFileError (with ``sheet_choices`` when the admin must pick a sheet)."""
+    a file without that column (a grid's own list), its value for every row; ``layout``
+    (layout.register_layout): the names of the columns, a 镇's (村(居), 村民小组) or a 街道's.
+    Raises RegisterFileError (with ``sheet_choices`` when the admin must pick a sheet).
+
+    A 镇 or 乡's file (``layout.fields`` is not a 街道's): 村民小组 is the grid level; a file
+    without 门牌号 (and 住址) takes each house's 户号 as its 门牌号; a 住址 like "张家村3组15号"
+    gives the 村民小组 when the row has none."""
+    rural = layout.fields is not FIELDS
+    labels = layout.labels
     try:
         table = read_office_table(
-            source, TABLE, street=street, mapping=mapping, sheet=sheet, prefer_sheet=SHEET_NAME, inspected=inspected
+            source,
+            TABLE,
+            street=street,
+            mapping=mapping,
+            sheet=sheet,
+            prefer_sheet=SHEET_NAME,
+            inspected=inspected,
+            fields=layout.fields,
         )
     except TableError as exc:
         error = RegisterFileError(exc.message, row=exc.row, column=exc.column, sheet_choices=exc.sheet_choices)
         if exc.header_cells:
-            lookup = table_lookup(TABLE, street=street, mapping=mapping)
+            lookup = table_lookup(TABLE, street=street, mapping=mapping, fields=layout.fields)
             columns = [
                 Column(column_letter(i), text, lookup.get(normalize_header(text)) or None)
                 for i, text in enumerate(exc.header_cells)
                 if text
             ]
-            error.found = {"header_row": exc.row, "columns": _columns_summary(columns)}
+            error.found = {"header_row": exc.row, "columns": _columns_summary(columns, labels)}
         raise error from None
     found = table.field_columns
     person = "relation" in found
     defaults = {k: v.strip() for k, v in (defaults or {}).items() if k in DEFAULTABLE and v and v.strip()}
-    _check_columns(table, person, defaults)
+    _check_columns(table, person, defaults, layout, rural=rural)
     if defaults:
         _apply_defaults(table, defaults)
     address_split = "address" in found and "room" not in found
+    how = _How(
+        address_split=address_split,
+        rural=rural,
+        room_from_number=rural and not address_split and "room" not in found and "household_no" in found,
+    )
     read = RegisterRead(
         format=table.format,
         sheet_name=table.sheet_name,
@@ -160,9 +180,18 @@ def read_register(
         ignored=table.ignored,
         layout="person" if person else "household",
         address_split=address_split,
+        labels=labels,
     )
-    read.lines = _person_lines(table, address_split) if person else _household_lines(table, address_split)
+    read.lines = _person_lines(table, how) if person else _household_lines(table, how)
     return read
+
+
+class _How(NamedTuple):
+    """How the rows of a file become households' cells."""
+
+    address_split: bool  # 楼栋/单元/门牌号 from the 住址 column
+    rural: bool  # a 镇's file: a 住址's 村民小组 is the grid level
+    room_from_number: bool  # no 门牌号 column: the 户号 is the house's number
 
 
 def _apply_defaults(table: Table, defaults):
@@ -175,15 +204,15 @@ def _apply_defaults(table: Table, defaults):
             values[index] = value
 
 
-def _check_columns(table: Table, person: bool, defaults):
+def _check_columns(table: Table, person: bool, defaults, layout: RegisterLayout, *, rural: bool):
     """The columns a layout cannot do without, named with the names they go by."""
     found = {*table.field_columns, *defaults}
     missing = []
     if "community" not in found:
         missing.append("community")
-    if "grid" not in found:
+    if "grid" not in found and not (rural and "address" in found):
         missing.append("grid")
-    if "room" not in found and "address" not in found:
+    if "room" not in found and "address" not in found and not (rural and "household_no" in found):
         missing.append("room")
     if person:
         if "name" not in found and "head_name" not in found:
@@ -195,17 +224,21 @@ def _check_columns(table: Table, person: bool, defaults):
             missing.append("size")
     if not missing:
         return
-    by_key = {f.key: f for f in FIELDS}
+    by_key = {f.key: f for f in layout.fields}
     named = "；".join(f"{by_key[k].label}（可写作：{'、'.join(by_key[k].names())}）" for k in missing)
+    community, grid = by_key["community"].label, by_key["grid"].label
     if "room" in missing:
-        named += "；门牌号也可以和楼栋、单元一起写在一列“住址”中"
+        if rural:
+            named += "；门牌号也可以写在一列“住址”中（如“张家村3组15号”），或用“户号”一列"
+        else:
+            named += "；门牌号也可以和楼栋、单元一起写在一列“住址”中"
     if {"community", "grid"} & set(missing):
-        named += "；整个文件属于同一社区、网格时，也可以在导入页面填写所属社区和网格"
+        named += f"；整个文件属于同一{community}、{grid}时，也可以在导入页面填写所属{community}和{grid}"
     ignored = "、".join(f"“{h}”" for h in table.ignored)
     message = f"第 {table.header_row} 行表头缺少列：{named}" + (f"。未识别的列：{ignored}" if ignored else "")
     message += "。请把列名改为可识别的写法，或在导入页面指定各列对应的字段"
     error = RegisterFileError(message, row=table.header_row, column=by_key[missing[0]].label)
-    error.found = {"header_row": table.header_row, "columns": _columns_summary(table.columns)}
+    error.found = {"header_row": table.header_row, "columns": _columns_summary(table.columns, layout.labels)}
     raise error
 
 
@@ -213,15 +246,22 @@ def _value(values, key):
     return values[_INDEX[key]]
 
 
-def _address_parts(values, address_split) -> tuple:
+def _address_parts(values, how: _How) -> tuple:
     """(community, grid, building, unit, room) of a row, 住址 split when the file has no 门牌号 column."""
     community, grid = _value(values, "community"), _value(values, "grid")
     building, unit, room = _value(values, "building"), _value(values, "unit"), _value(values, "room")
-    if address_split:
+    if how.room_from_number:
+        room = _value(values, "household_no")
+    if how.address_split:
         text = as_text(_value(values, "address"))
         parts = split_address(text) if text else None
+        if parts and how.rural and parts.get("group"):
+            # A 镇's 村民小组 is the grid level: "张家村3组15号" is 3组, house 15号.
+            grid = grid if as_text(grid) else parts["group"]
+            parts = {k: v for k, v in parts.items() if k != "group"}
         if parts:
-            building = building if as_text(building) else _building_of(parts, as_text(community))
+            if not as_text(building):
+                building = _building_of(parts, as_text(community)) if not how.rural or parts.get("building") else ""
             unit = unit if as_text(unit) else parts.get("unit", "")
             room = parts.get("room", "")
         else:
@@ -240,8 +280,8 @@ def _building_of(parts: dict, community: str) -> str:
     return f"{place}{level}" if level else place
 
 
-def _cells(values, address_split, *, head_name=None, size=None, tags=None, phone=None) -> list:
-    community, grid, building, unit, room = _address_parts(values, address_split)
+def _cells(values, how: _How, *, head_name=None, size=None, tags=None, phone=None) -> list:
+    community, grid, building, unit, room = _address_parts(values, how)
     by_key = {
         "community": community,
         "grid": grid,
@@ -263,9 +303,10 @@ def _name_of(values):
     return head if as_text(head) else _value(values, "name")
 
 
-def _household_lines(table: Table, address_split) -> list[RegisterLine]:
-    if address_split or ("head_name" not in table.field_columns and "name" in table.field_columns):
-        return [RegisterLine(number, _cells(values, address_split), None, []) for number, values in table.rows]
+def _household_lines(table: Table, how: _How) -> list[RegisterLine]:
+    slow = how.address_split or how.room_from_number
+    if slow or ("head_name" not in table.field_columns and "name" in table.field_columns):
+        return [RegisterLine(number, _cells(values, how), None, []) for number, values in table.rows]
     # The usual case, 100,000 rows at a time: the template's fields lead ``FIELDS``, in its order;
     # only the columns the file lacks read as None.
     width = len(TEMPLATE_KEYS)
@@ -279,13 +320,13 @@ def _household_lines(table: Table, address_split) -> list[RegisterLine]:
     return lines
 
 
-def _person_lines(table: Table, address_split) -> list[RegisterLine]:
+def _person_lines(table: Table, how: _How) -> list[RegisterLine]:
     """Persons grouped into households: by 户号 when the row has one, else by address."""
     groups: dict[tuple, list] = {}
     by_number = "household_no" in table.field_columns
     for number, values in table.rows:
         household_no = as_text(_value(values, "household_no")) if by_number else ""
-        key = ("户号", household_no) if household_no else ("地址", *map(as_text, _address_parts(values, address_split)))
+        key = ("户号", household_no) if household_no else ("地址", *map(as_text, _address_parts(values, how)))
         groups.setdefault(key, []).append((number, values))
     has_size = "size" in table.field_columns
     lines = []
@@ -319,7 +360,7 @@ def _person_lines(table: Table, address_split) -> list[RegisterLine]:
         if not as_text(phone):
             phone = next((p for _, v in persons if as_text(p := _value(v, "phone"))), "")
         size = None if has_size else len(persons)
-        cells = _cells(head, address_split, head_name=_name_of(head), size=size, tags=tags, phone=phone)
+        cells = _cells(head, how, head_name=_name_of(head), size=size, tags=tags, phone=phone)
         members = [
             MemberRow(
                 n,

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from ..models import FocusGroup, Household, Member, Node
 from ..validators import id_number_error, normalize_id_number, normalize_phone, phone_error
-from .layout import ADDRESS_HEADERS, HEADERS, TAG_SEPARATOR
+from .layout import ADDRESS_HEADERS, TAG_SEPARATOR, TEMPLATE_KEYS, URBAN_LAYOUT, RegisterLayout
 
 # "、" is the rule; full- and half-width commas are the usual slips and mean the same.
 _TAG_SPLIT = re.compile(r"[、，,]")
@@ -84,12 +84,12 @@ def _max_lengths():
     node = Node._meta.get_field("name").max_length
     household = {f: Household._meta.get_field(f).max_length for f in ("unit", "room", "head_name", "address_key")}
     return {
-        "社区": node,
-        "网格": node,
-        "楼栋": node,
-        "单元": household["unit"],
-        "门牌号": household["room"],
-        "户主姓名": household["head_name"],
+        "community": node,
+        "grid": node,
+        "building": node,
+        "unit": household["unit"],
+        "room": household["room"],
+        "head_name": household["head_name"],
         "address_key": household["address_key"],
     }
 
@@ -109,62 +109,67 @@ def focus_group_lookup() -> dict[str, int]:
     return lookup
 
 
-def clean_row(row: int, cells: Sequence, *, focus_groups: Mapping[str, int]) -> RegisterRow | list[RowError]:
-    """Check one data row (cells in ``HEADERS`` order); the cleaned row, or every error it has."""
+def clean_row(
+    row: int, cells: Sequence, *, focus_groups: Mapping[str, int], layout: RegisterLayout = URBAN_LAYOUT
+) -> RegisterRow | list[RowError]:
+    """Check one data row (cells in ``HEADERS`` order); the cleaned row, or every error it has.
+    ``layout`` (layout.register_layout): the names the errors give the columns (村民小组 in a 镇)."""
     errors = []
-    values = dict(zip(HEADERS, cells, strict=False))
+    values = dict(zip(TEMPLATE_KEYS, cells, strict=False))
+    labels = layout.labels
     max_lengths = _max_lengths()
 
     def error(column, message):
         errors.append(RowError(row, column, message))
 
-    def text(column, *, required=False):
-        value = values.get(column)
+    def text(key, *, required=False):
+        column = labels[key]
+        value = values.get(key)
         if isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
             error(column, f"{column}被 Excel 识别成了日期/时间，请把该列设置为“文本”格式后重新填写")
             return ""
         result = as_text(value)
-        limit = max_lengths.get(column)
+        limit = max_lengths.get(key)
         if required and not result:
             error(column, f"{column}不能为空")
         elif limit and len(result) > limit:
             error(column, f"{column}不能超过 {limit} 个字（现有 {len(result)} 个）")
         return result
 
-    community = text("社区", required=True)
-    grid = text("网格", required=True)
-    building = text("楼栋")
-    unit = text("单元")
-    room = text("门牌号", required=True)
-    head_name = text("户主姓名", required=True)
+    community = text("community", required=True)
+    grid = text("grid", required=True)
+    building = text("building")
+    unit = text("unit")
+    room = text("room", required=True)
+    head_name = text("head_name", required=True)
 
-    if _is_number(values.get("身份证号")):
+    if _is_number(values.get("id_number")):
         # Excel keeps 15 significant digits: an 18-digit number has already lost its last digits.
         error("身份证号", "身份证号被 Excel 存成了数字，末几位已丢失；请把该列设置为“文本”格式后重新填写身份证号")
         id_number = ""
     else:
-        id_number = normalize_id_number(text("身份证号", required=True))
+        id_number = normalize_id_number(text("id_number", required=True))
         reason = id_number and id_number_error(id_number)
         if reason:
             error("身份证号", reason)
 
-    phone = normalize_phone(text("联系电话"))
+    phone = normalize_phone(text("phone"))
     reason = phone and phone_error(phone)
     if reason:
-        if _is_number(values.get("联系电话")):
+        if _is_number(values.get("phone")):
             reason += "；该单元格是数字格式，区号开头的 0 会丢失，请把该列设置为“文本”格式"
         error("联系电话", reason)
 
-    size = _positive_int(values.get("家庭人口"))
+    size = _positive_int(values.get("size"))
     if size is None:
-        raw = as_text(values.get("家庭人口"))
+        raw = as_text(values.get("size"))
         error("家庭人口", "家庭人口不能为空" if not raw else f"家庭人口应为正整数，现为“{raw}”")
     elif size > _MAX_SIZE:
         error("家庭人口", f"家庭人口不能超过 {_MAX_SIZE}")
 
     tags = set()
     unknown = []
-    for name in _TAG_SPLIT.split(text("重点人群")):
+    for name in _TAG_SPLIT.split(text("tags")):
         name = name.strip()
         if not name:
             continue
@@ -176,11 +181,11 @@ def clean_row(row: int, cells: Sequence, *, focus_groups: Mapping[str, int]) -> 
         choices = TAG_SEPARATOR.join(focus_groups)
         error("重点人群", f"没有名为“{TAG_SEPARATOR.join(unknown)}”的重点人群，可填：{choices}")
 
-    notes = text("备注")
+    notes = text("notes")
 
     key_limit = max_lengths["address_key"]
     if not errors and len(address_key(community, grid, building, unit, room)) > key_limit:
-        error("门牌号", f"地址（社区+网格+楼栋+单元+门牌号）合计不能超过 {key_limit - 4} 个字")
+        error("门牌号", f"地址（{layout.address_words}）合计不能超过 {key_limit - 4} 个字")
 
     if errors:
         return errors

@@ -4,7 +4,7 @@ openpyxl's write-only mode (constant memory); every value through ``core.spreads
 the export rule against formula injection.
 """
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 
@@ -12,26 +12,33 @@ from core.spreadsheets import safe_cell
 
 from ..masking import mask_id_number, mask_phone
 from ..models import FocusGroup
-from .layout import COLUMN_WIDTHS, HEADERS, INSTRUCTIONS, INSTRUCTIONS_SHEET_NAME, SHEET_NAME, TAG_SEPARATOR
+from .layout import INSTRUCTIONS_SHEET_NAME, SHEET_NAME, TAG_SEPARATOR, TEMPLATE_KEYS, register_layout
 
 # Households fetched from the database at a time.
 CHUNK_SIZE = 2000
 
 
-def write_register(queryset, fileobj, *, mask=False) -> int:
+def write_register(queryset, fileobj, *, mask=False, levels=None) -> int:
     """Write the households of ``queryset`` to ``fileobj`` in the template layout; returns the row count.
 
     With ``mask`` ID numbers and phones are written masked (roles without 查看完整信息); such a
-    file is for reading, it does not import back.
+    file is for reading, it does not import back. ``levels`` (households.levels; None: a 街道's):
+    a 镇 or 乡's file names its columns 村(居) and 村民小组, and has the 楼栋 and 单元 columns only
+    when one of its households has a building or a unit (the blank template has none).
 
     openpyxl's write-only mode streams rows to disk (constant memory); rows come from the database
     2,000 at a time, names by select_related and focus groups by one prefetch per chunk.
     """
+    buildings = True
+    if levels is not None and levels.rural:
+        buildings = queryset.filter(Q(building__isnull=False) | ~Q(unit="")).exists()
+    layout = register_layout(levels, buildings=buildings)
+    kept = [TEMPLATE_KEYS.index(key) for key in layout.keys]
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(SHEET_NAME)
-    for index, width in enumerate(COLUMN_WIDTHS, start=1):
+    for index, width in enumerate(layout.widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.append(HEADERS)
+    sheet.append(layout.headers)
 
     households = (
         queryset.select_related("community", "grid", "building")
@@ -63,14 +70,14 @@ def write_register(queryset, fileobj, *, mask=False) -> int:
             h.size,
             TAG_SEPARATOR.join(t.name for t in h.tags.all()),
             h.notes,
-        )
-        sheet.append([safe_cell(sheet, v) for v in values])
+        )  # in TEMPLATE_KEYS order
+        sheet.append([safe_cell(sheet, values[i]) for i in kept])
         count += 1
 
     instructions = workbook.create_sheet(INSTRUCTIONS_SHEET_NAME)
     for index, width in enumerate((10, 6, 80), start=1):
         instructions.column_dimensions[get_column_letter(index)].width = width
-    for row in INSTRUCTIONS:
+    for row in layout.instructions:
         instructions.append(row)
     workbook.save(fileobj)
     return count

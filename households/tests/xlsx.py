@@ -60,3 +60,49 @@ def read_sheet(path, sheet=SHEET_NAME):
     """All rows of a sheet as tuples of values (openpyxl, so the check does not share the import's reader)."""
     workbook = load_workbook(path)
     return [tuple(r) for r in workbook[sheet].iter_rows(values_only=True)]
+
+
+# A village register (村级户籍底册) as a 镇's offices keep it: no 楼栋 or 单元 column, the village
+# and its 村民小组, the house by its 门牌号. households.register reads 村民小组 as the grid level
+# when the register goes into a 镇 (Node.township), as a 楼栋 into a 街道.
+VILLAGE_HEADERS = ("村", "村民小组", "门牌号", "户主姓名", "身份证号", "联系电话", "家庭人口", "重点人群", "备注")
+VILLAGES = (("张家村", "第1村民小组"), ("张家村", "第2村民小组"), ("李庄村", "第1村民小组"))
+
+
+def village_row(n=1, **values):
+    """A valid row (header → value) of household n of a village register; keyword arguments
+    override columns by header ("村民小组", "门牌号"…)."""
+    village, group = VILLAGES[(n - 1) % len(VILLAGES)]
+    row = {
+        "村": village,
+        "村民小组": group,
+        "门牌号": f"{n}号",
+        "户主姓名": f"村民{n}",
+        "身份证号": valid_id_number(500 + n, region="350821"),
+        "联系电话": f"139{n:08d}",
+        "家庭人口": 4,
+        "重点人群": "",
+        "备注": "",
+    }
+    row.update(values)
+    return row
+
+
+def write_village_register(path, rows=None, *, headers=VILLAGE_HEADERS, title="平川镇村级户籍底册"):
+    """A village register of ``rows`` (default: six households over three 村民小组 of two villages),
+    under a title row as offices make them."""
+    rows = [village_row(n) for n in range(1, 7)] if rows is None else rows
+    workbook = Workbook()
+    ws = workbook.active
+    ws.title = "户籍底册"
+    ws.append([title])
+    ws.append(list(headers))
+    for row in rows:
+        values = [row.get(h, "") for h in headers]
+        ws.append([None if v == "" else v for v in values])
+    for index, header in enumerate(headers, start=1):
+        if header in ("身份证号", "联系电话"):
+            for (cell,) in ws.iter_rows(min_row=3, min_col=index, max_col=index):
+                cell.number_format = "@"
+    workbook.save(path)
+    return Path(path)

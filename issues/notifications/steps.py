@@ -10,18 +10,20 @@ The step → whoever must act next:
 step (event)           recipients
 =====================  ==================================================================
 登记 / 补充后重新提交  the reviewers (审核): the community's secretaries; none → the street
-                       admins covering the issue. A resubmission goes first to whoever
-                       returned it.
+                       admins covering the issue; only the street admins when the issue's
+                       campaign leaves the review to the street (rulebook ``review_by``, 002).
+                       A resubmission goes first to whoever returned it (if he still reviews).
 退回登记人             the registrar (to complete and resubmit)
 交办                   the named responsible person (责任人) of the department; none named →
                        the department's handlers (部门经办人)
-退办                   whoever routed it (to route it again); gone → the street admins
+退办                   whoever routed it (to route it again); gone → who routes (交办): the
+                       community's secretaries, else the street admins
 申请延期               the approvers: the street admins covering the issue
 批准 / 驳回延期        whoever asked for the extension
 办结                   the street admins covering the issue (销号)
 销号 / 解疑释惑        the registrar (who tells the resident)
 重新办理               the department (responsible person, else its handlers); an issue
-                       without a department → the reviewers, who route it
+                       without a department → who routes it
 提级办理               the named 分包责任人
 =====================  ==================================================================
 
@@ -36,9 +38,9 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from households.roles import DEPARTMENT_HANDLER, SECRETARY, STREET_ADMIN
+from households.roles import DEPARTMENT_HANDLER, SECRETARY, STREET_ADMIN, user_roles
 
-from ..deadlines import format_deadline
+from ..deadlines import format_deadline, street_reviews
 from ..models import EventKind, ExtensionRequest, Issue, IssueEvent, Status
 from ..reminders import issue_path
 from .services import notify
@@ -77,9 +79,21 @@ def street_admins_for(issue: Issue) -> list:
     return _covering(STREET_ADMIN, issue.path)
 
 
-def reviewers_for(issue: Issue) -> list:
-    """Who reviews (审核) and routes (交办) the issue: its community's secretaries, else the street admins."""
+def routers_for(issue: Issue) -> list:
+    """Who routes (交办) the issue: its community's secretaries, else the street admins."""
     return _covering(SECRETARY, issue.path) or street_admins_for(issue)
+
+
+def reviewers_for(issue: Issue) -> list:
+    """Who reviews (审核) the issue: as who routes it, or only the street admins when its campaign
+    leaves the review to the street (the rule of ``services._role_allows``)."""
+    if street_reviews(issue):
+        return street_admins_for(issue)
+    return routers_for(issue)
+
+
+def _may_review(user, issue: Issue) -> bool:
+    return not street_reviews(issue) or user.is_superuser or STREET_ADMIN in user_roles(user)
 
 
 def department_people(issue: Issue) -> list:
@@ -113,13 +127,14 @@ def recipients(event: IssueEvent, issue: Issue) -> list:
     if kind == EventKind.REGISTERED:
         return reviewers_for(issue)
     if kind == EventKind.RESUBMITTED:
-        return _last_actor(issue, EventKind.RETURNED) or reviewers_for(issue)
+        returned_by = [u for u in _last_actor(issue, EventKind.RETURNED) if _may_review(u, issue)]
+        return returned_by or reviewers_for(issue)
     if kind in (EventKind.RETURNED, EventKind.CLOSED, EventKind.EXPLAINED):
         return _registrar(issue)
     if kind == EventKind.ROUTED:
         return department_people(issue)
     if kind == EventKind.MISROUTED:
-        return _last_actor(issue, EventKind.ROUTED) or reviewers_for(issue)
+        return _last_actor(issue, EventKind.ROUTED) or routers_for(issue)
     if kind in (EventKind.EXTENSION_REQUESTED, EventKind.RESOLVED):
         return street_admins_for(issue)
     if kind in (EventKind.EXTENSION_APPROVED, EventKind.EXTENSION_REJECTED):
@@ -129,7 +144,7 @@ def recipients(event: IssueEvent, issue: Issue) -> list:
         return [who] if who is not None and who.is_active else []
     if kind == EventKind.REOPENED:
         if issue.status == Status.ACCEPTED or not issue.department_id:
-            return reviewers_for(issue)
+            return routers_for(issue)
         return department_people(issue)
     if kind == EventKind.ESCALATED:
         person = issue.level_person if issue.level_person_id else None

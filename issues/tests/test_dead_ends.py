@@ -69,7 +69,7 @@ def test_a_returned_issue_is_in_the_registrars_list_and_he_resubmits_it(client, 
     issue.refresh_from_db()
     assert issue.status == Status.REGISTERED and issue.text == "1号楼2单元楼道灯坏了两周"
     # The deadlines run from the day it came back complete, not from the first, incomplete registration.
-    assert issue.plan_due_on == workdays.add_working_days(D(2026, 3, 9), deadlines.PLAN_WORKING_DAYS).date
+    assert issue.plan_due_on == workdays.add_working_days(D(2026, 3, 9), 5).date
     assert kinds(issue) == [EventKind.REGISTERED, EventKind.RETURNED, EventKind.RESUBMITTED]
     # Back in the review queue.
     client.force_login(w.admin)
@@ -104,7 +104,7 @@ def test_re_routing_after_misroute_drops_the_old_plan_and_starts_a_fresh_plan_de
     issue = services.issue_misroute(issue=issue, by=w.handler, version=issue.version, reason="属住建局职责")
     assert issue.plan_text == "" and issue.plan_posted_on is None
     issue = services.issue_route(issue=issue, by=w.admin, version=issue.version, department=dept2)
-    assert issue.plan_due_on == workdays.add_working_days(D(2026, 3, 16), deadlines.PLAN_WORKING_DAYS).date
+    assert issue.plan_due_on == workdays.add_working_days(D(2026, 3, 16), 5).date
     assert issue.plan_due_on == D(2026, 3, 23)
     # Not overdue on the day of the re-route, although the first plan deadline is long past.
     assert not Issue.objects.filter(pk=issue.pk).filter(overdue_q(D(2026, 3, 16))).exists()
@@ -127,8 +127,8 @@ def test_a_reopened_issue_gets_new_deadlines_and_counts_as_reopened_not_late(cli
     on_day(monkeypatch, reopen_day)
     issue = services.issue_reopen(issue=issue, by=w.admin, reason="回访：灯又坏了")
     assert issue.status == Status.IN_PROGRESS and issue.reopened_on == reopen_day
-    assert issue.due_on == workdays.add_working_days(reopen_day, deadlines.CLOSE_WORKING_DAYS[Severity.GENERAL]).date
-    assert deadlines.working_days_left(issue, on=reopen_day) == deadlines.CLOSE_WORKING_DAYS[Severity.GENERAL]
+    assert issue.due_on == workdays.add_working_days(reopen_day, 15).date
+    assert deadlines.working_days_left(issue, on=reopen_day) == 15
     client.force_login(w.admin)
     response = client.get(reverse("issues:ledger"))
     stats = response.context["stats"]
@@ -169,7 +169,7 @@ def test_the_reviewer_sets_the_severity_at_review_with_a_reason(client, world, m
     assert response.status_code == 302, messages_of(response)
     issue.refresh_from_db()
     assert issue.status == Status.ACCEPTED and issue.severity == Severity.MAJOR
-    assert issue.due_on == workdays.add_working_days(D(2026, 3, 2), deadlines.CLOSE_WORKING_DAYS[Severity.MAJOR]).date
+    assert issue.due_on == workdays.add_working_days(D(2026, 3, 2), 30).date
     event = IssueEvent.objects.get(issue=issue, kind=EventKind.SEVERITY_CHANGED)
     assert "涉及整栋楼30户" in event.text and event.data["old"] == "general" and event.data["new"] == "major"
 

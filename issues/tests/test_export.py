@@ -70,7 +70,8 @@ def test_it_writes_a_row_per_issue_with_real_dates(client, w):
     assert values["社区"] == "湖田社区" and values["户主"] == "张甲"
     assert values["地址"] == "第1网格1号楼1单元101"  # the street admin sees residents' data in full
     assert values["类别"] == issue.get_category_display()
-    assert values["等级"] == "一般" and values["状态"] == "方案已报"
+    assert values["等级"] == "一般问题"  # the class as the product default's rulebook names it
+    assert values["状态"] == "方案已报"
     assert values["责任单位"] == "区民政局" and values["责任人"] == "dept1"
     assert values["办理情况"].startswith("方案：")
     assert values["是否逾期"] == "是" and values["回访结果"] is None  # not on a 回头看 list yet

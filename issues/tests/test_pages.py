@@ -616,7 +616,7 @@ def test_it_registers_an_issue_with_computed_deadlines(client, w):
     assert response.status_code == 302 and response["Location"] == reverse("issues:detail", args=[issue.pk])
     assert (issue.household, issue.raised_by, issue.status) == (w.hb, w.secretary, Status.REGISTERED)
     assert issue.hotline_ticket == "123" and issue.severity == Severity.MAJOR
-    expected = deadlines.compute_deadlines(issue.registered_on, Severity.MAJOR)
+    expected = deadlines.compute_deadlines(issue.registered_on, Severity.MAJOR, rules=deadlines.issue_rules(issue))
     assert issue.plan_due_on == expected["plan_due_on"] and issue.due_on == expected["due_on"]
     assert issue.due_provisional == expected["due_provisional"]
     assert IssueEvent.objects.filter(issue=issue, kind=EventKind.REGISTERED).count() == 1

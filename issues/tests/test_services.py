@@ -9,7 +9,7 @@ from django.contrib.auth.models import User
 from core.versioning import STALE_EDIT_MESSAGE
 from households.models import Node, NodeKind
 from households.roles import DEPARTMENT_HANDLER
-from issues import deadlines, services, workdays
+from issues import services, workdays
 from issues.models import (
     Category,
     Closure,
@@ -518,7 +518,7 @@ def test_it_reopens_a_closed_issue_with_new_deadlines_from_today(w, monkeypatch)
     assert issue.closure == "" and issue.closed_on is None and issue.answer == "" and issue.answered_on is None
     # The full time again from the reopening; the old round's extensions go with it.
     assert issue.reopened_on == today and issue.extension_days == 0
-    assert issue.due_on == workdays.add_working_days(today, deadlines.CLOSE_WORKING_DAYS[Severity.GENERAL]).date
+    assert issue.due_on == workdays.add_working_days(today, 15).date
     event = _last_event(issue)
     assert event.kind == EventKind.REOPENED and event.text == "回头看：路灯仍不亮"
     assert event.data["old_closure"] == Closure.SOLVED and event.data["old_due_on"] == due.isoformat()

@@ -31,6 +31,8 @@ from openpyxl.utils import get_column_letter
 from core.spreadsheets import safe_cell
 from households import hardship
 from households.access_log import access_log_record
+from households.levels import for_node as levels_for_node
+from households.levels import for_user as levels_for_user
 from households.masking import can_view_full_pii, mask_id_number, mask_phone
 from households.models import Household, Node, NodeKind
 from households.register import TAG_SEPARATOR
@@ -61,8 +63,11 @@ FINDING_KIND_LABELS = dict(FindingKind.choices)
 # ------------------------------------------------------------------------------------------------ writing
 
 
-def _sheet(workbook, title, headers, widths):
-    """A write-only sheet with its column widths, a frozen bold header row."""
+def _sheet(workbook, title, headers, widths, levels=None):
+    """A write-only sheet with its column widths, a frozen bold header row; ``levels``
+    (households.levels) name the level columns: 村(居), 村民小组 in a 镇's ledger."""
+    if levels is not None:
+        headers = [levels.rewrite(h) for h in headers]
     sheet = workbook.create_sheet(title)
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
@@ -195,10 +200,10 @@ def visit_row(sheet, number, r, *, full_address):
     )
 
 
-def write_visit_ledger(visits, fileobj, *, full_address: bool) -> int:
+def write_visit_ledger(visits, fileobj, *, full_address: bool, levels=None) -> int:
     """Write the visits of ``visits`` (already scoped and filtered) to ``fileobj``; returns the row count."""
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, VISIT_SHEET, VISIT_HEADERS, VISIT_WIDTHS)
+    sheet = _sheet(workbook, VISIT_SHEET, VISIT_HEADERS, VISIT_WIDTHS, levels)
     rows = with_issue_count(visits).order_by("household__community__path", "visited_on", "started_at", "pk")
     count = 0
     for r in rows.values(*VISIT_FIELDS).iterator(chunk_size=CHUNK_SIZE):
@@ -223,9 +228,10 @@ def visit_ledger_response(request, *, campaign, community=None, date_from=None, 
     if date_from or date_to:
         what.append(f"·{date_from or ''}至{date_to or ''}")
     full = can_view_full_pii(request.user)
+    levels = levels_for_node(campaign.street)
     return _response(
         request,
-        write=lambda f: write_visit_ledger(visits, f, full_address=full),
+        write=lambda f: write_visit_ledger(visits, f, full_address=full, levels=levels),
         what="".join(what) + "）",
         filename=f"入户走访台账_{campaign.year}_{timezone.localdate():%Y%m%d}.xlsx",
     )
@@ -309,12 +315,12 @@ def hardship_row(sheet, number, r, *, tags, mask, today):
     )
 
 
-def write_hardship_ledger(households, fileobj, *, mask: bool, today: datetime.date) -> int:
+def write_hardship_ledger(households, fileobj, *, mask: bool, today: datetime.date, levels=None) -> int:
     """One row per measure, or one per household without any (序号 numbers the households, so a
     household's measures share it); returns the row count. The focus groups of each batch of
     2,000 rows come in one query."""
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, HARDSHIP_SHEET, HARDSHIP_HEADERS, HARDSHIP_WIDTHS)
+    sheet = _sheet(workbook, HARDSHIP_SHEET, HARDSHIP_HEADERS, HARDSHIP_WIDTHS, levels)
     rows = households.order_by(
         "path", "unit", "room", "pk", "hardship_plan__measures__order", "hardship_plan__measures__id"
     ).values(*HARDSHIP_FIELDS)
@@ -339,9 +345,10 @@ def hardship_ledger_response(request, *, community=None):
         what += f"·{community.name}"
     today = timezone.localdate()
     mask = not can_view_full_pii(request.user)
+    levels = levels_for_user(request.user)
     return _response(
         request,
-        write=lambda f: write_hardship_ledger(households, f, mask=mask, today=today),
+        write=lambda f: write_hardship_ledger(households, f, mask=mask, today=today, levels=levels),
         what=what,
         filename=f"特殊困难群体台账_{today:%Y%m%d}.xlsx",
     )
@@ -361,8 +368,14 @@ MONTHLY_HEADERS = (
     "走访次数",
     "收集诉求",
     "解决诉求",
+    # against the month's target of the campaign's rulebook (reports/monthly.py)
+    "月度任务",
+    "完成情况",
+    "差天数",
+    "差户数",
+    "待走访户数",
 )
-MONTHLY_WIDTHS = (6, 14, 10, 18, 18, 14, 9, 9, 9, 9, 9)
+MONTHLY_WIDTHS = (6, 14, 10, 18, 18, 14, 9, 9, 9, 9, 9, 12, 9, 8, 8, 10)
 MONTHLY_FIELDS = (
     "report__street__name",
     "community__name",
@@ -375,8 +388,23 @@ MONTHLY_FIELDS = (
     "visits",
     "issues_raised",
     "issues_solved",
+    "target_days",
+    "target_households",
+    "target_met",
+    "short_days",
+    "short_households",
+    "households_due",
 )
-MONTHLY_FIGURES = MONTHLY_FIELDS[-5:]
+MONTHLY_FIGURES = MONTHLY_FIELDS[6:11]
+
+
+def monthly_target_cells(r) -> tuple:
+    """月度任务, 完成情况, 差天数, 差户数 (a leader's month) and 待走访户数 (the others'); blank where
+    the cadre has no such target (or the month no campaign)."""
+    if r["target_met"] is None:
+        return None, None, None, None, r["households_due"]
+    return (f"{r['target_days']}天/{r['target_households']}户", "达标" if r["target_met"] else "未达标",
+            r["short_days"], r["short_households"], r["households_due"])  # fmt: skip
 
 
 def monthly_rows_visible_to(user, month):
@@ -396,19 +424,21 @@ def monthly_rows_visible_to(user, month):
     return rows.filter(q)
 
 
-def write_monthly_report(rows, fileobj, *, month: datetime.date) -> int:
+def write_monthly_report(rows, fileobj, *, month: datetime.date, levels=None) -> int:
     """The rows of ``rows`` (already scoped), then a totals row; returns the row count without it."""
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, f"{month_label(month)}入户表", MONTHLY_HEADERS, MONTHLY_WIDTHS)
+    sheet = _sheet(workbook, f"{month_label(month)}入户表", MONTHLY_HEADERS, MONTHLY_WIDTHS, levels)
     ordered = rows.order_by(
         "report__street__path", F("community__path").asc(nulls_first=True), "cadre__tier", "cadre__name", "cadre_id"
     )
     totals = dict.fromkeys(MONTHLY_FIGURES, 0)
-    count = 0
+    count = short = due = 0
     for r in ordered.values(*MONTHLY_FIELDS).iterator(chunk_size=CHUNK_SIZE):
         count += 1
         for name in MONTHLY_FIGURES:
             totals[name] += r[name]
+        short += r["target_met"] is False
+        due += r["households_due"] or 0
         _append(
             sheet,
             (
@@ -419,11 +449,12 @@ def write_monthly_report(rows, fileobj, *, month: datetime.date) -> int:
                 r["cadre__unit"],
                 r["cadre__position"],
                 *(r[name] for name in MONTHLY_FIGURES),
+                *monthly_target_cells(r),
             ),
         )
     bold = Font(bold=True)
     total_row = []
-    for value in ("合计", "", f"{count}人", "", "", "", *totals.values()):
+    for value in ("合计", "", f"{count}人", "", "", "", *totals.values(), "", f"未达标{short}人", "", "", due):
         cell = WriteOnlyCell(sheet, value)
         cell.font = bold
         total_row.append(cell)
@@ -438,9 +469,10 @@ def monthly_report_response(request, *, month: datetime.date):
     today = timezone.localdate()
     ensure_monthly_report(month=month, today=today)
     rows = monthly_rows_visible_to(request.user, month)
+    levels = levels_for_user(request.user)
     return _response(
         request,
-        write=lambda f: write_monthly_report(rows, f, month=month),
+        write=lambda f: write_monthly_report(rows, f, month=month, levels=levels),
         what=f"月度大走访活动入户表（{month_label(month)}）",
         filename=f"大走访活动入户表_{month:%Y%m}.xlsx",
     )
@@ -450,10 +482,10 @@ def monthly_report_response(request, *, month: datetime.date):
 
 SCORE_SHEET = "督查扣分表"
 SCORE_HEADERS = ("排名", "社区", "督查发现数", *FINDING_KIND_LABELS.values(), "扣分", "得分", "是否约谈")
-SCORE_WIDTHS = (6, 14, 10, 8, 9, 8, 9, 11, 8, 8, 9)
+SCORE_WIDTHS = (6, 14, 10, *(max(8, 2 * len(label) + 2) for label in FINDING_KIND_LABELS.values()), 8, 8, 9)
 INTERVIEW_SHEET = "约谈名单"
-INTERVIEW_HEADERS = ("序号", "社区", "姓名", "层级", "工作单位", "职务", "督查发现数")
-INTERVIEW_WIDTHS = (6, 14, 10, 20, 18, 14, 10)
+INTERVIEW_HEADERS = ("序号", "社区", "姓名", "层级", "工作单位", "职务", "督查发现数", "约谈原因")
+INTERVIEW_WIDTHS = (6, 14, 10, 20, 18, 14, 10, 36)
 FINDING_SHEET = "督查发现明细"
 FINDING_HEADERS = ("日期", "社区", "检查方式", "问题类型", "责任干部", "情况说明", "记录人")
 FINDING_WIDTHS = (12, 14, 10, 11, 10, 50, 10)
@@ -479,33 +511,26 @@ def supervision_communities(user, campaign):
     )
 
 
-def write_supervision(*, campaign, communities, findings, fileobj) -> int:
-    """Three sheets: the scores (``reports.scoring``), the interview list, the findings one by one;
+def write_supervision(*, campaign, communities, findings, fileobj, levels=None) -> int:
+    """Three sheets: the scores (``reports.scoring``, by the campaign's rulebook: the findings by
+    kind and the points they cost), the interview list with the reason, the findings one by one;
     returns the data rows of all three."""
     workbook = Workbook(write_only=True)
     scores = scoring.community_scores(campaign, communities)
-    by_kind = {}
-    for community_id, kind, n in findings.order_by().values_list("community_id", "kind").annotate(n=Count("pk")):
-        by_kind[(community_id, kind)] = n
-
-    sheet = _sheet(workbook, SCORE_SHEET, SCORE_HEADERS, SCORE_WIDTHS)
+    sheet = _sheet(workbook, SCORE_SHEET, SCORE_HEADERS, SCORE_WIDTHS, levels)
     for s in scores:
-        kinds = (by_kind.get((s.community_id, kind), 0) for kind in FINDING_KIND_LABELS)
-        _append(
-            sheet,
-            (s.rank, s.name, s.findings, *kinds, scoring.FULL_SCORE - s.score, s.score, "是" if s.interview else "否"),
-        )
+        kinds = (s.by_kind.get(kind, 0) for kind in FINDING_KIND_LABELS)
+        _append(sheet, (s.rank, s.name, s.findings, *kinds, s.deducted, s.score, "是" if s.interview else "否"))
     count = len(scores)
 
-    sheet = _sheet(workbook, INTERVIEW_SHEET, INTERVIEW_HEADERS, INTERVIEW_WIDTHS)
-    found = {s.name: s.findings for s in scores}
+    sheet = _sheet(workbook, INTERVIEW_SHEET, INTERVIEW_HEADERS, INTERVIEW_WIDTHS, levels)
     for number, cadre in enumerate(scoring.interview_list(campaign, communities), start=1):
         row = (number, cadre.community_name, cadre.name, TIER_LABELS.get(cadre.tier, ""), cadre.unit, cadre.position,
-               found.get(cadre.community_name, 0))  # fmt: skip
+               cadre.counted, cadre.reason)  # fmt: skip
         _append(sheet, row)
         count += 1
 
-    sheet = _sheet(workbook, FINDING_SHEET, FINDING_HEADERS, FINDING_WIDTHS)
+    sheet = _sheet(workbook, FINDING_SHEET, FINDING_HEADERS, FINDING_WIDTHS, levels)
     for r in findings.order_by("found_on", "pk").values(*FINDING_FIELDS).iterator(chunk_size=CHUNK_SIZE):
         recorder = display_name(
             r["recorded_by__cadre__name"],
@@ -525,9 +550,12 @@ def supervision_response(request, *, campaign):
     """The 督查扣分表 of ``campaign`` for the communities the user may see, as xlsx; logged."""
     communities = supervision_communities(request.user, campaign)
     findings = Finding.objects.visible_to(request.user).filter(campaign=campaign, community__in=communities)
+    levels = levels_for_node(campaign.street)
     return _response(
         request,
-        write=lambda f: write_supervision(campaign=campaign, communities=communities, findings=findings, fileobj=f),
+        write=lambda f: write_supervision(
+            campaign=campaign, communities=communities, findings=findings, fileobj=f, levels=levels
+        ),
         what=f"督查扣分表（{campaign}）",
         filename=f"督查扣分表_{campaign.year}_{timezone.localdate():%Y%m%d}.xlsx",
     )

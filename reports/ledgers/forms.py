@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from core.params import MAX_DATE, MIN_DATE, date_in_range
+from households.levels import for_user
 from households.models import Node, NodeKind
 from visitplan.models import Campaign
 
@@ -45,6 +46,9 @@ class LedgerFilterForm(forms.Form):
         self.user = user
         self.fields["campaign"].queryset = visible_campaigns(user)
         self.fields["community"].queryset = visible_communities(user)
+        community = for_user(user).community  # households.levels: 村(居) in a 镇
+        self.fields["community"].label = community
+        self.fields["community"].error_messages["invalid_choice"] = f"没有找到该{community}"
 
     def clean(self):
         data = super().clean()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from core.params import month_param
 from households.masking import can_view_full_pii
 
+from ..bulletin import may_read as may_read_bulletin
 from ..monthly import month_label, month_start, previous_month
 from . import excel
 from .forms import LedgerFilterForm, visible_campaigns, visible_communities
@@ -63,6 +64,7 @@ def ledger_page(request):
             "months": _recent_months(today),
             "last_month": f"{previous_month(today):%Y-%m}",
             "can_view_full_pii": can_view_full_pii(request.user),
+            "can_read_bulletin": may_read_bulletin(request.user),
         },
     )
 

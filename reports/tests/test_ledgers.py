@@ -210,6 +210,7 @@ SCORE_HEADERS = [
     "督查发现数",
     "不入户",
     "虚假入户",
+    "征求意见不实",
     "不整改",
     "虚假整改",
     "整改不彻底",
@@ -246,21 +247,21 @@ def test_it_writes_the_score_sheet_from_the_scoring_rule(client, found):
     sheet = book["督查扣分表"]
     assert header_of(sheet) == SCORE_HEADERS
     assert rows_of(sheet) == [
-        [1, "南纬社区", 1, 0, 0, 0, 0, 1, 1, 999, "否"],
-        [2, "湖田社区", 3, 2, 1, 0, 0, 0, 3, 997, "是"],
+        [1, "南纬社区", 1, 0, 0, 0, 0, 0, 1, 1, 999, "否"],
+        [2, "湖田社区", 3, 2, 1, 0, 0, 0, 0, 3, 997, "是"],
     ]
     scores = scoring.community_scores(found.campaign, ledgers.supervision_communities(found.admin, found.campaign))
-    assert [(r[0], r[1], r[9]) for r in rows_of(sheet)] == [(s.rank, s.name, s.score) for s in scores]
+    assert [(r[0], r[1], r[10]) for r in rows_of(sheet)] == [(s.rank, s.name, s.score) for s in scores]
 
 
 @pytest.mark.django_db
 def test_it_writes_the_interview_list_and_every_finding(client, found):
     book = supervision_book(client, found.admin)
     interviews = as_dicts(book["约谈名单"])
-    assert header_of(book["约谈名单"]) == ["序号", "社区", "姓名", "层级", "工作单位", "职务", "督查发现数"]
-    assert {(r["社区"], r["姓名"], r["督查发现数"]) for r in interviews} == {
-        ("湖田社区", "staff_c1", 3),
-        ("湖田社区", "lw_c1", 3),
+    assert header_of(book["约谈名单"]) == ["序号", "社区", "姓名", "层级", "工作单位", "职务", "督查发现数", "约谈原因"]
+    assert {(r["社区"], r["姓名"], r["督查发现数"], r["约谈原因"]) for r in interviews} == {
+        ("湖田社区", "staff_c1", 3, "3 条（不入户 2、虚假入户 1）"),
+        ("湖田社区", "lw_c1", 3, "3 条（不入户 2、虚假入户 1）"),
     }
     sheet = book["督查发现明细"]
     assert header_of(sheet) == FINDING_HEADERS

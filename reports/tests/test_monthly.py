@@ -1,5 +1,6 @@
 """The 月度大走访活动入户表 (reports/monthly.py): the rows counted by hand, rebuilt the same twice,
-the Celery task and the command, the export and its scope.
+the Celery task and the command, the export and its scope. (Every cadre's row, zeros included, and
+the month's targets: test_monthly_zero_rows.py.)
 
 October 2026 in the ``lw`` world (reports/tests/conftest.py), counted visits only (no 未遇, no 回头看):
 
@@ -8,6 +9,8 @@ October 2026 in the ``lw`` world (reports/tests/conftest.py), counted visits onl
             (i2 was answered in September: it counts there, not again when closed in October)
     grid_b  湖田社区  v4 (10-12): 1, 1, 1; raised i5 = 1; solved 0
     dept1   (street)  v8 (10-12): 1, 1, 1; raised 0; solved 0
+
+and the street's other six active cadres (admin, leader, sec1, lw_c1, staff_c1, staff_c2) with zeros.
 """
 
 import datetime
@@ -29,6 +32,7 @@ from reports.tests.factories import make_visit
 from reports.tests.workbooks import as_dicts, header_of, rows_of, workbook_of
 from tests.support.world import make_household, make_user
 from visitplan.models import Cadre, Tier
+from visits import tally
 
 D = datetime.date
 OCTOBER = D(2026, 10, 1)
@@ -44,6 +48,11 @@ MONTHLY_HEADERS = [
     "走访次数",
     "收集诉求",
     "解决诉求",
+    "月度任务",
+    "完成情况",
+    "差天数",
+    "差户数",
+    "待走访户数",
 ]
 
 
@@ -56,11 +65,22 @@ def stored_rows(month=OCTOBER):
     ]  # fmt: skip
 
 
-OCTOBER_ROWS = [
+# The cadres of the street who did not visit: (name, community), a row of zeros each.
+IDLE = {"admin": None, "leader": None, "lw_c1": "湖田社区", "sec1": "湖田社区", "staff_c1": "湖田社区",
+        "staff_c2": "南纬社区"}  # fmt: skip
+
+
+def with_idle(rows, idle=IDLE):
+    """``rows`` and the zero rows of ``idle``, by name (as ``stored_rows`` orders them)."""
+    zeros = [(name, community, 0, 0, 0, 0, 0) for name, community in idle.items()]
+    return sorted([*rows, *zeros])
+
+
+OCTOBER_ROWS = with_idle([
     ("dept1", None, 1, 1, 1, 0, 0),
     ("grid_a", "湖田社区", 2, 2, 3, 2, 2),
     ("grid_b", "湖田社区", 1, 1, 1, 1, 0),
-]
+])  # fmt: skip
 
 
 @pytest.mark.django_db
@@ -70,7 +90,9 @@ def test_it_counts_each_cadres_month_by_hand(lw):
     assert stored_rows() == OCTOBER_ROWS
     monthly.build_monthly_report(month=D(2026, 9, 1))
     # September: v1 only; i1 and i2 raised, i2 answered on 9-30.
-    assert stored_rows(D(2026, 9, 1)) == [("grid_a", "湖田社区", 1, 1, 1, 2, 1)]
+    assert stored_rows(D(2026, 9, 1)) == with_idle(
+        [("grid_a", "湖田社区", 1, 1, 1, 2, 1), ("dept1", None, 0, 0, 0, 0, 0), ("grid_b", "湖田社区", 0, 0, 0, 0, 0)]
+    )
 
 
 @pytest.mark.django_db
@@ -79,7 +101,7 @@ def test_running_it_twice_gives_the_same_rows(lw):
     first = stored_rows()
     monthly.build_monthly_report(month=OCTOBER)
     assert stored_rows() == first == OCTOBER_ROWS
-    assert MonthlyReport.objects.count() == 1 and MonthlyCadreRow.objects.count() == 3
+    assert MonthlyReport.objects.count() == 1 and MonthlyCadreRow.objects.count() == 9
 
 
 @pytest.mark.django_db
@@ -88,7 +110,7 @@ def test_a_rebuild_follows_the_data_and_leaves_out_inactive_cadres(lw):
     Cadre.objects.filter(pk=lw.worker_b.cadre.pk).update(active=False)
     make_visit(lw, lw.hc, lw.handler, D(2026, 10, 30))
     monthly.build_monthly_report(month=OCTOBER)
-    assert stored_rows() == [("dept1", None, 2, 1, 2, 0, 0), ("grid_a", "湖田社区", 2, 2, 3, 2, 2)]
+    assert stored_rows() == with_idle([("dept1", None, 2, 1, 2, 0, 0), ("grid_a", "湖田社区", 2, 2, 3, 2, 2)])
 
 
 @pytest.mark.django_db
@@ -99,7 +121,7 @@ def test_every_street_gets_its_own_report(lw):
     worker = make_user("north", CADRE, scope=grid, tier=Tier.GRID_WORKER)
     make_visit(lw, make_household(grid, "901", "孙戊", 90), worker, D(2026, 10, 3))
     reports = monthly.build_monthly_report(month=OCTOBER)
-    assert [(r.street.name, len(r.cadre_rows)) for r in reports] == [("湖田街道", 3), ("北岭街道", 1)]
+    assert [(r.street.name, len(r.cadre_rows)) for r in reports] == [("湖田街道", 9), ("北岭街道", 1)]
     north = MonthlyCadreRow.objects.get(report__street=other)
     assert (north.cadre, north.community, north.visits) == (worker.cadre, community, 1)
 
@@ -118,7 +140,7 @@ def test_its_number_of_queries_does_not_grow_with_the_cadres(lw):
         worker = make_user(f"new{n}", CADRE, scope=grid, tier=Tier.GRID_WORKER)
         make_visit(lw, make_household(grid, "101", f"新户{n}", 200 + n), worker, D(2026, 10, 2 + n))
     assert queries() == before
-    assert MonthlyCadreRow.objects.count() == 8
+    assert MonthlyCadreRow.objects.count() == 14
 
 
 # ------------------------------------------------------------------------------------------------ the task and the command
@@ -127,8 +149,8 @@ def test_its_number_of_queries_does_not_grow_with_the_cadres(lw):
 @pytest.mark.django_db
 def test_the_task_builds_the_month_before_by_default(lw, monkeypatch):
     monkeypatch.setattr("core.clock.today", lambda: D(2026, 11, 1))
-    assert build_monthly_report_task() == {"month": "2026-10", "streets": 1, "rows": 3}
-    assert build_monthly_report_task.delay("2026-10").get() == {"month": "2026-10", "streets": 1, "rows": 3}
+    assert build_monthly_report_task() == {"month": "2026-10", "streets": 1, "rows": 9}
+    assert build_monthly_report_task.delay("2026-10").get() == {"month": "2026-10", "streets": 1, "rows": 9}
     assert stored_rows() == OCTOBER_ROWS
 
 
@@ -143,7 +165,7 @@ def test_the_command_prints_a_line_per_street_and_gives_the_same_rows_twice(lw):
     for _ in range(2):
         out = StringIO()
         call_command("build_monthly_report", "--month", "2026-10", stdout=out)
-        assert out.getvalue().strip() == "湖田街道 2026年10月：干部 3 人，走访 5 次，收集诉求 3 件，解决诉求 2 件"
+        assert out.getvalue().strip() == "湖田街道 2026年10月：干部 9 人，走访 5 次，收集诉求 3 件，解决诉求 2 件"
         assert stored_rows() == OCTOBER_ROWS
 
 
@@ -168,19 +190,29 @@ def monthly_sheet(client, user, month="2026-10"):
 
 @pytest.mark.django_db
 def test_the_export_builds_a_missing_month_and_ends_with_the_totals(client, lw):
+    # The households still due are read from the tallies (the world's visits are not tallied).
+    tally.rebuild(lw.campaign)
     assert not MonthlyReport.objects.exists()
     sheet = monthly_sheet(client, lw.admin)
     assert MonthlyReport.objects.filter(month=OCTOBER).count() == 1
     assert sheet.title == "2026年10月入户表"
     assert header_of(sheet) == MONTHLY_HEADERS
+    none = [None] * 4  # no leader's month
     assert rows_of(sheet) == [
-        [1, "湖田街道", "dept1", "市/区直部门挂包单位", None, None, 1, 1, 1, 0, 0],  # street-level: the street's name
-        [2, "湖田社区", "grid_a", "网格员", None, None, 2, 2, 3, 2, 2],
-        [3, "湖田社区", "grid_b", "网格员", None, None, 1, 1, 1, 1, 0],
-        ["合计", None, "3人", None, None, None, 4, 4, 5, 3, 2],
+        # street-level cadres (the street's name), by tier: the leader against the campaign's 10 days / 50 households
+        [1, "湖田街道", "leader", "街道班子成员", None, None, 0, 0, 0, 0, 0, "10天/50户", "未达标", 10, 50, None],
+        [2, "湖田街道", "dept1", "市/区直部门挂包单位", None, None, 1, 1, 1, 0, 0, *none, 0],
+        [3, "湖田街道", "admin", "街道干部（包村居组）", None, None, 0, 0, 0, 0, 0, *none, 0],
+        [4, "湖田社区", "staff_c1", "街道干部（包村居组）", None, None, 0, 0, 0, 0, 0, *none, 0],
+        [5, "湖田社区", "sec1", "社区书记", None, None, 0, 0, 0, 0, 0, *none, 0],
+        [6, "湖田社区", "lw_c1", "两委成员/社区工作者", None, None, 0, 0, 0, 0, 0, *none, 0],
+        [7, "湖田社区", "grid_a", "网格员", None, None, 2, 2, 3, 2, 2, *none, 0],
+        [8, "湖田社区", "grid_b", "网格员", None, None, 1, 1, 1, 1, 0, *none, 0],
+        [9, "南纬社区", "staff_c2", "街道干部（包村居组）", None, None, 0, 0, 0, 0, 0, *none, 0],
+        ["合计", None, "9人", None, None, None, 4, 4, 5, 3, 2, None, "未达标1人", None, None, 0],
     ]
     log = AccessLog.objects.get()
-    assert (log.user, log.rows, log.what, log.ip) == (lw.admin, 3, "月度大走访活动入户表（2026年10月）", "127.0.0.1")
+    assert (log.user, log.rows, log.what, log.ip) == (lw.admin, 9, "月度大走访活动入户表（2026年10月）", "127.0.0.1")
 
 
 @pytest.mark.django_db
@@ -193,8 +225,8 @@ def test_the_export_reads_a_finished_month_as_it_was_built(client, lw):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who,names", [
-    ("leader", ["dept1", "grid_a", "grid_b"]),
-    ("secretary", ["grid_a", "grid_b"]),  # the cadres of his community
+    ("leader", ["leader", "dept1", "admin", "staff_c1", "sec1", "lw_c1", "grid_a", "grid_b", "staff_c2"]),
+    ("secretary", ["staff_c1", "sec1", "lw_c1", "grid_a", "grid_b"]),  # the cadres of his community
     ("worker_a", ["grid_a"]),  # everyone else: his own row
     ("handler", ["dept1"]),
 ])  # fmt: skip

@@ -100,7 +100,8 @@
 
   // 千分制: the points each community lost (倒扣分) on an axis from 0, the score in the label. Bars of
   // the scores themselves would need an axis starting near 1000, where a 3-point gap looks like a
-  // collapse. The dashed line is the 约谈 threshold; a bar opens the findings behind it.
+  // collapse. A red bar is a community on the 约谈 list (the rulebook counts findings toward it, some
+  // of which may cost no points, so no line on this axis marks it); a bar opens the findings behind it.
   var scores = data.scores;
   var worst = scores.reduce(function (m, s) { return Math.max(m, s.deducted); }, 0);
   chart("ch-scores", {
@@ -109,13 +110,11 @@
       var s = scores[ps[0].dataIndex];
       return s.name + "<br>得分 " + s.score + " / " + data.full_score + "<br>扣 " + s.deducted + " 分（督查发现 " + s.findings + " 条）";
     } },
-    xAxis: { type: "value", min: 0, max: Math.max(worst, data.interview_at), minInterval: 1 },
+    xAxis: { type: "value", min: 0, max: Math.max(worst, 1), minInterval: 1 },
     yAxis: { type: "category", inverse: true, data: scores.map(function (s) { return s.name; }) },
     series: [{ type: "bar", barMinHeight: 2,
-      label: { show: true, position: "right", formatter: function (p) { var s = scores[p.dataIndex]; return s.score + "分（扣" + s.deducted + "）"; } },
-      markLine: { silent: true, symbol: "none", lineStyle: { color: RED, type: "dashed" }, label: { formatter: "约谈线", color: RED },
-        data: [{ xAxis: data.interview_at }] },
-      data: scores.map(function (s) { return { value: s.deducted, itemStyle: { color: s.findings >= data.interview_at ? RED : (s.deducted ? AMBER : GREEN) } }; }) }]
+      label: { show: true, position: "right", formatter: function (p) { var s = scores[p.dataIndex]; return s.score + "分（扣" + s.deducted + "）" + (s.interview ? " 约谈" : ""); } },
+      data: scores.map(function (s) { return { value: s.deducted, itemStyle: { color: s.interview ? RED : (s.deducted ? AMBER : GREEN) } }; }) }]
   }, function (p) { if (scores[p.dataIndex].findings) go(scores[p.dataIndex].url); });
 
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });

@@ -22,7 +22,7 @@ from django.utils import timezone
 from core.access import ANONYMOUS
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
 from tests.support.visits import VISIT_DAY
-from visitplan.access import HOUSEHOLD, ISSUE, NOTIFICATION, PHONE_CHECK, VISIT
+from visitplan.access import CAMPAIGN, HOUSEHOLD, ISSUE, NOTIFICATION, PHONE_CHECK, VISIT
 
 if TYPE_CHECKING:  # the URL conf is walked when a test imports it, not when the matrix world is built
     from tests.support.urlconf import Pattern
@@ -96,6 +96,9 @@ def app_objects(w, rule, role):
         return home_and_out(w.issues, role)
     if rule.scope == PHONE_CHECK:
         return home_and_out(w.phone_checks, role)
+    if rule.scope == CAMPAIGN:  # every role of the first street sees its campaign; the second street's is out
+        campaigns = w.objects["visitplan.campaign"]
+        return campaigns["a"], {"x": campaigns["x"]}
     if rule.scope == NOTIFICATION:
         own = w.notes.get(role, w.notes[CADRE])
         other_role = LEADER if role != LEADER else CADRE
@@ -135,6 +138,16 @@ def followup_form(w, household):
             "issues-TOTAL_FORMS": "0", "issues-INITIAL_FORMS": "0"}  # fmt: skip
 
 
+def rulebook_section(w, campaign):
+    """The rulebook's 问题整改 section of ``campaign`` (the first street's for a missing id), with
+    the days to a plan changed: what the street admin's save writes."""
+    from visitplan.models import Campaign
+    from visitplan.rulebook_pages.forms import section_post_data
+
+    campaign = Campaign.objects.get(pk=(campaign or w.campaign).pk)
+    return {**section_post_data(campaign, "issues"), "plan_days": "7"}
+
+
 def issue_step(issue):
     issue.refresh_from_db()
     if issue_action(issue) == "accept":
@@ -165,4 +178,5 @@ POST_BODY = {
     "visits:cards": lambda w, obj: {"given_on": VISIT_DAY.isoformat()},
     "issues:act": lambda w, obj: issue_step(obj),
     "issues:merge": lambda w, obj: merge_into(w, obj),
+    "visitplan:rulebook_edit": lambda w, obj: rulebook_section(w, obj),
 }  # fmt: skip

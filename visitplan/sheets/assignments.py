@@ -3,6 +3,8 @@
 from import_export import resources
 from import_export.fields import Field
 
+from households.levels import for_user
+
 from ..models import Assignment
 
 
@@ -41,6 +43,10 @@ class AssignmentResource(resources.ModelResource):
     def __init__(self, user=None, **kwargs):
         super().__init__(**kwargs)
         self.user = user
+        if user is not None:  # a 镇's list names the levels 村(居), 村民小组 (households.levels)
+            levels = for_user(user)
+            self.fields["community"].column_name = levels.community
+            self.fields["grid"].column_name = levels.grid
 
     def get_queryset(self):
         qs = Assignment.objects.all() if self.user is None else Assignment.objects.visible_to(self.user)

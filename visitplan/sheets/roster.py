@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from core.tables import Field
+from households.levels import for_user as levels_for_user
 from households.models import Node
 from households.roles import ALL_ROLES, CADRE, LEADER, SECRETARY, sync_role_groups
 
@@ -81,7 +82,9 @@ class ScopeNames:
     what tells two streets apart for someone who sees several.
     """
 
-    def __init__(self, nodes):
+    def __init__(self, nodes, levels=None):
+        # households.levels: a 镇's messages say 村(居), 村民小组
+        self.levels = levels
         rows = list(nodes.order_by().values_list("pk", "path", "name"))
         names = {path: name for _pk, path, name in rows}
         above = {".".join(path.split(".")[:i]) for _pk, path, _name in rows for i in range(1, path.count(".") + 1)}
@@ -108,6 +111,15 @@ class ScopeNames:
         pks = self._by_key.get(_normalize_scope(text), set())
         if len(pks) == 1:
             return next(iter(pks)), None
+        levels = self.levels
+        if levels is not None and levels.rural:
+            street, community, grid = levels.street, levels.community, levels.grid
+            if pks:
+                return None, f"工作范围“{text}”在多个{street}中都有，请在前面加上{street}名称，如“某某{street}/{text}”"
+            return None, (
+                f"找不到工作范围“{text}”，或它不在您的管辖范围内；请填写{street}名称，或“{community}”“{community}/{grid}”，"
+                f"如“张家村/第1村民小组”"
+            )
         if pks:
             return None, f"工作范围“{text}”在多个街道中都有，请在前面加上街道名称，如“某某街道/{text}”"
         return None, (
@@ -236,7 +248,7 @@ class CadreResource(SheetResource):
 
     def prepare(self, dataset, user):
         User = get_user_model()
-        self.scope_names = ScopeNames(Node.objects.visible_to(user, ancestors=False))
+        self.scope_names = ScopeNames(Node.objects.visible_to(user, ancestors=False), levels=levels_for_user(user))
         self.departments = {d.name: d for d in Department.objects.all()}
         self.tiers = _tier_lookup()
         cadres = list(Cadre.objects.visible_to(user).select_related("user", "department"))

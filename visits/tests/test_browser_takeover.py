@@ -103,7 +103,7 @@ def test_the_receiver_and_the_leaders_keep_the_visits_done_before(browser_page, 
     assert f"另有新接手 {mine_after.half_excused} 户在宽限期内" in targets_text
     page.goto(f"{live_server.url}/visits/?show=unvisited")
     text = page.locator("li.hh", has_text="新住户").inner_text()
-    last = targets.grace_ends_on(today)
+    last = targets.grace_ends_on(campaign, today)
     assert "本户未访" in text and f"宽限至{last.month}月{last.day}日" in text, text
 
     # 本户未访 lists only the households nobody has visited in this campaign.

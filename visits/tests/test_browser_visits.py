@@ -97,10 +97,11 @@ def test_a_grid_worker_visits_raises_issues_and_follows_up(browser_page, live_se
     page.fill("input[name=ended_at]", "09:45")
     assert page.locator("[data-duration]").inner_text() == "时长 45 分钟"
     assert not page.locator("[data-short-reason]").is_visible()
-    page.fill("textarea[name=q_elderly]", "老人想申请高龄津贴，不清楚流程")
-    page.fill("textarea[name=q_living]", "1号楼2单元楼道灯坏了两周")
-    page.check("input[name=h_living]")
-    for label in ("家庭成员", "生活状况", "愿望诉求", "政策宣传到位", "关心关爱到位"):
+    # the demo follows 002: 附件2 question 5 (老有颐养) and 2 (住有宜居, its 需要帮助 ticked)
+    page.fill("textarea[name=q_q5]", "老人想申请高龄津贴，不清楚流程")
+    page.fill("textarea[name=q_q2]", "1号楼2单元楼道灯坏了两周")
+    page.check("input[name=h_q2]")
+    for label in ("了解家庭成员", "了解生活状况", "掌握诉求愿望", "宣讲政策到位", "感情传递到位"):
         page.click(f".cc-check:has-text('{label}')")
     page.check("input[name=card_given]")
     page.click(".cc:has-text('基本满意')")
@@ -140,7 +141,7 @@ def test_a_grid_worker_visits_raises_issues_and_follows_up(browser_page, live_se
     page.click("[data-draft-restore]")
     assert page.input_value("textarea[name=notes]") == "老两口身体尚可，儿子在外地工作"
     assert page.input_value("textarea[name='issues-1-text']").startswith("1号楼2单元楼道声控灯")
-    assert page.is_checked("input[name=h_living]")
+    assert page.is_checked("input[name=h_q2]")
     page.click("[data-submit]")
     page.wait_for_url(re.compile(rf"/visits/h/{household.pk}/(#.*)?$"))
     assert "已保存过，重复提交未重复保存" in page.locator(".messages").inner_text()

@@ -109,7 +109,7 @@ def test_the_receiver_keeps_the_visits_done_before_on_his_page_and_on_the_dashbo
 def test_after_the_grace_days_an_undone_household_is_due_like_any_other(handover):
     w = handover
     take_over(w)
-    last = targets.grace_ends_on(TODAY)
+    last = targets.grace_ends_on(w.campaign, TODAY)
     assert last == D(2026, 12, 19)
     assert page(w, w.worker_b, last).reasons == []
     assert board_row(w, w.worker_b, last)[1] is None
@@ -278,11 +278,13 @@ def test_page_and_dashboard_agree_with_random_visits_and_handovers(rw):
         for judged in (today, today + datetime.timedelta(days=rng.randrange(45))):
             counts = targets.tallied_figures(Assignment.objects.filter(campaign=w.campaign), campaign=w.campaign,
                                              today=judged)  # fmt: skip
-            for cadre in Cadre.objects.filter(tier__in=targets.tiers_with(targets.HALF_YEAR, targets.SWEEP)):
+            for cadre in Cadre.objects.filter(
+                tier__in=targets.tiers_with(w.campaign, targets.HALF_YEAR, targets.SWEEP)
+            ):
                 p = targets.cadre_targets(cadre, w.campaign, today=judged)
                 c = counts.get(cadre.pk, {"assigned": 0, "half_done": 0, "year_done": 0, "sweep_done": 0,
                                           "taken_over": 0, "half_excused": 0, "sweep_excused": 0})  # fmt: skip
-                mine = targets.targets_of(cadre.tier)
+                mine = targets.targets_of(cadre.tier, w.campaign)
                 got = (c["assigned"], c["taken_over"])
                 assert got == (p.assigned, p.taken_over), (judged, cadre)
                 if targets.HALF_YEAR in mine:

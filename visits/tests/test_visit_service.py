@@ -31,7 +31,7 @@ def test_it_records_a_visit_with_what_was_asked_and_its_length(vw):
     assert visit.duration_minutes == 40
     # Empty answers are dropped, unknown checklist codes too.
     assert visit.answers == {"living": {"answer": "楼道灯坏了两周", "needs_help": True}}
-    assert visit.needs_help_domains == ["living"]
+    assert visit.needs_help_questions == ["living"]
     assert visit.checklist == ["know_family", "done_care"]
     assert visit.card_given and visit.satisfaction == "satisfied"
 

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from households.column_aliases import office_table
 from households.import_errors import ErrorFileWriter
+from households.levels import for_street
 from households.models import Street
 from households.register import import_register_file
 
@@ -55,7 +56,8 @@ class Command(BaseCommand):
         progress = _Progress(self.stderr)
         try:
             if errors_file:
-                with ErrorFileWriter(errors_file) as writer:
+                existing = Street.objects.filter(name=street.strip()).first()
+                with ErrorFileWriter(errors_file, levels=for_street(existing) if existing else None) as writer:
                     report = import_register_file(
                         file,
                         street_name=street,

@@ -719,8 +719,12 @@ class Command(BaseCommand):
 
     def build_campaign(self, street, communities):
         from visitplan.models import Campaign, DepartmentQuota, Stage, StageKind
+        from visitplan.rulebook import apply_preset
 
-        campaign = Campaign.objects.create(year=REFERENCE_YEAR, name="入户大走访", street=street)
+        # The demo street runs 湖田街道's own plan (002): its rulebook, each rule quoting the document.
+        campaign = Campaign(year=REFERENCE_YEAR, name="入户大走访", street=street)
+        apply_preset(campaign, "002")
+        campaign.save()
         d = datetime.date
         stages = {
             StageKind.MOBILISE: (d(2026, 3, 1), d(2026, 3, 20)),
