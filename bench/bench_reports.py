@@ -543,9 +543,10 @@ def seed_visits(campaign, tree, register, people, assigned, total, rng):
     households, 两委 in their grid, leaders anywhere; mostly 入户 (20–70 minutes), some 电话 and 未遇. COPY."""
     from django.utils import timezone
 
+    from visitplan.rulebook import rules_for
     from visits.demo import ANSWERS, NOTES, SHORT_REASONS
     from visits.models import Purpose, Satisfaction, Visit, VisitMethod
-    from visits.questionnaire import CHECKLIST_CODES
+    from visits.questionnaire import checklist_codes
 
     ids, grid_index, ranges, grids = register["ids"], register["grid_index"], register["grid_ranges"], tree["grids"]
     grid_pos = {g.pk: n for n, g in enumerate(grids)}
@@ -558,7 +559,8 @@ def seed_visits(campaign, tree, register, people, assigned, total, rng):
             text = rng.choice(ANSWERS[code])
             answers[code] = {"answer": text, "needs_help": text != "无" and rng.random() < 0.3}
         answer_pool.append(json.dumps(answers, ensure_ascii=False))
-    checklist_pool = [json.dumps([c for c in CHECKLIST_CODES if rng.random() < 0.85]) for _ in range(500)]
+    codes = checklist_codes(rules_for(campaign))
+    checklist_pool = [json.dumps([c for c in codes if rng.random() < 0.85]) for _ in range(500)]
     starts = [datetime.time(h, m) for h in (8, 9, 10, 14, 15, 16, 19) for m in (0, 10, 20, 30, 40)]
     ends = {(s, n): (datetime.datetime.combine(VISITS_FROM, s) + datetime.timedelta(minutes=n)).time()
             for s in starts for n in range(5, 71)}  # fmt: skip

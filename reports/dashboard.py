@@ -196,7 +196,9 @@ def cadre_targets(user, period, communities, *, today, covered=None):
     named = cadres.filter(Q(pk__in=list(counts)) | Q(pk__in=leaders) | Q(pk__in=secretaries)).values(
         "pk", "name", "tier", "unit", "position", "department__name", "scope_id", "scope__name"
     )
-    rows = [_cadre_row(c, campaign, day, counts.get(c["pk"], {}), months.get(c["pk"], {})) for c in named]  # by tier, scope
+    rows = [
+        _cadre_row(c, campaign, day, counts.get(c["pk"], {}), months.get(c["pk"], {})) for c in named
+    ]  # by tier, scope
     linked = [r for r in rows if targets.HALF_YEAR in r["targets"]]
     behind = sorted(
         (r for r in rows if r["reasons"]), key=lambda r: (r["pct"], -r["assigned"], r["cadre__name"], r["cadre_id"])

@@ -95,7 +95,9 @@ def test_a_town_runs_a_village_campaign_under_003(live_server, browser_page, set
     # A 镇 leader, planned onto 003's groups (上访户、老党员 …).
     leader = db(lambda: make_user("town_leader", LEADER, scope=town, tier=Tier.LEADER, staff=True))
     db(lambda: allocate(Campaign.objects.get(pk=campaign.pk)))
-    mine = db(lambda: sorted(Household.objects.filter(assignments__cadre=leader.cadre).values_list("head_name", flat=True)))
+    mine = db(
+        lambda: sorted(Household.objects.filter(assignments__cadre=leader.cadre).values_list("head_name", flat=True))
+    )
     assert mine == [rows[0]["户主姓名"], rows[3]["户主姓名"]]
 
     # On his phone: 我的包户 in the town's words, with 003's month.

@@ -273,8 +273,10 @@ _D = "文件未作规定，沿用产品默认"
 PRESETS: dict[str, Preset] = {}
 
 
-def _preset(code, label, document, values, sources, silent=()):
-    silent = {name: _D for name in silent} if not isinstance(silent, dict) else silent
+def _preset(code, label, document, values, sources, note=_D):
+    """A preset: the rules it sets (``values``) and the words they come from (``sources``); it is
+    silent on every other rule, which keeps the product default, marked with ``note``."""
+    silent = {name: note for name in sorted(FIELDS - set(values) - set(sources))}
     PRESETS[code] = Preset(code, label, document, values, sources, silent)
 
 
@@ -330,8 +332,6 @@ _preset(
         "questions": "附件2…入户访问参考【7 个民生事项问题与 2 个开放问题，逐字】",
         "card_fields": "通过印制便民服务卡、互留微信等方式,与走访群众保持经常性联系",
     },
-    ["timed_methods", "takeover_grace_days", "weekly_days", "weekly_tiers", "weekly_methods", "leader_days_per_month",
-     "leader_households_per_month", "leader_methods", "checklist", "supervision_phone"],
 )  # fmt: skip
 
 _preset(
@@ -356,10 +356,6 @@ _preset(
         "checklist": "三了解、四掌握、五到位",
         "card_fields": "設(shè)置“親情卡”,提供相關(guān)責(zé)任單位、責(zé)任人名單及聯(lián)系電話…注明干部姓名、工作單位、職務(wù)、聯(lián)系電話、監(jiān)督電話",
     },
-    ["away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days", "leader_days_per_month",
-     "leader_households_per_month", "leader_methods", "street_staff_share", "leader_groups", "staff_groups",
-     "plan_days", "classes", "review_by", "full_score", "points_per_finding", "deduct_kinds", "interview_at",
-     "interview_kinds", "interview_tiers", "questions", "supervision_phone"],
 )  # fmt: skip
 
 _preset(
@@ -388,9 +384,6 @@ _preset(
         "leader_groups": "重点走访上访户、困难户、老党员、老干部、老模范、城镇下岗…失业人员和进城务工人员、农村致富带头人",
         "interview_tiers": "镇、村两级党组织书记带头…并作为党组织负责人年终述职、年度考评的重要内容【村(居)书记与包村干部、两委成员一并约谈】",
     },
-    ["away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days", "link_period",
-     "street_staff_share", "staff_groups", "plan_days", "classes", "review_by", "full_score", "points_per_finding",
-     "deduct_kinds", "interview_at", "interview_kinds", "questions", "checklist", "card_fields", "supervision_phone"],
 )  # fmt: skip
 
 _preset(
@@ -423,10 +416,6 @@ _preset(
         "leader_groups": "重点关注困难党员、低收入、留守儿童家庭",
         "classes": "按照轻重缓急划分为立刻办理、定期办理以及做好解释工作长期推进等类型【办结天数文件未作规定，沿用产品默认 15 / 30 / 60 个工作日】",
     },
-    ["away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days", "link_period",
-     "leader_days_per_month", "leader_households_per_month", "leader_methods", "street_staff_share",
-     "staff_groups", "plan_days", "review_by", "full_score", "points_per_finding", "deduct_kinds", "interview_at",
-     "interview_kinds", "interview_tiers", "questions", "checklist", "card_fields", "supervision_phone"],
 )  # fmt: skip
 
 _preset(
@@ -447,13 +436,9 @@ _preset(
         "weekly_groups": "社区干部和网格长要充分利用自身的地缘优势,定期开展走访活动,重点关注孤寡老人、留守儿童等特殊群体【未定频次，不设每周目标】",
         "leader_groups": "街道班子成员重点走访驻区企业、党员代表、困难家庭、低保户、残疾人、信访人员等群体",
     },
-    ["counted_methods", "away_only_methods", "min_visit_minutes", "timed_methods", "takeover_grace_days",
-     "leader_days_per_month", "leader_households_per_month", "leader_methods", "street_staff_share", "staff_groups",
-     "plan_days", "classes", "review_by", "full_score", "points_per_finding", "deduct_kinds", "interview_at",
-     "interview_kinds", "interview_tiers", "questions", "checklist", "card_fields", "supervision_phone"],
 )  # fmt: skip
 
-_preset("", "产品默认（不按某一文件）", "", {}, {}, {name: "产品默认" for name in FIELDS})
+_preset("", "产品默认（不按某一文件）", "", {}, {}, note="产品默认")
 
 PRESET_CHOICES = [(code, p.label) for code, p in PRESETS.items()]
 

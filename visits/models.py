@@ -84,7 +84,8 @@ class Visit(models.Model):
     duration_minutes = models.PositiveSmallIntegerField("时长（分钟）", null=True, blank=True, editable=False)
     # Whether it counts toward the targets under the campaign's rulebook (visits.rules.counts_toward):
     # set on every save, recomputed for the campaign when its rules change (visits/signals.py).
-    counts = models.BooleanField("计入走访任务", default=False, editable=False)
+    # db_default: raw INSERTs (the benchmarks' COPY) get False until the tallies' rebuild recounts them.
+    counts = models.BooleanField("计入走访任务", default=False, db_default=False, editable=False)
     short_reason = models.CharField("时长不足的原因", max_length=200, blank=True)
     companions = models.CharField("同行人员", max_length=200, blank=True)
     # 入户必问: {question code: {"answer": text, "needs_help": bool, …}} for the questions answered; the

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from issues.domains import DOMAIN_LABELS
-from visitplan.rulebook import PRODUCT_DEFAULT
 
 OPEN_CATEGORY = "other"  # issues.models.Category.OTHER: an open question's 需要帮助
 OPEN_HEADING = "其他"
@@ -96,9 +95,3 @@ def checklist_rows(checklist, rules) -> list[tuple[str, list[tuple[str, bool]]]]
     """Every group with each item and whether it was ticked (the visit page shows the unticked too)."""
     chosen = set(checklist or ())
     return [(group, [(label, code in chosen) for code, label in items]) for group, items in rules.checklist_groups()]
-
-
-# Only for the readers not yet given the visit's campaign (reports/ledgers/excel.py, bench/): the
-# codes of the product default's checklist, which every preset shares (001's words). Read
-# ``checklist_codes(rules_for(campaign))`` instead.
-CHECKLIST_CODES = checklist_codes(PRODUCT_DEFAULT)

@@ -37,13 +37,13 @@ from households.masking import can_view_full_pii, mask_id_number, mask_phone
 from households.models import Household, Node, NodeKind
 from households.register import TAG_SEPARATOR
 from households.scoping import is_node_wide, scope_paths
-from issues.domains import DOMAIN_LABELS
 from issues.exporting import DATE_FORMAT, XLSX, format_address
 from issues.forms import display_name
 from issues.models import Issue
 from visitplan.models import Cadre, Tier
+from visitplan.rulebook import rules_for
 from visits.models import Purpose, RaisedIssue, Satisfaction, Visit, VisitMethod
-from visits.questionnaire import CHECKLIST_CODES
+from visits.questionnaire import answered, checklist_codes
 
 from .. import scoring
 from ..models import CheckMethod, Finding, FindingKind, MonthlyCadreRow
@@ -150,21 +150,21 @@ VISIT_FIELDS = (
 )
 
 
-def needs_help_summary(answers) -> str:
-    """入户必问: the domains where the household needs help, each with what was said."""
+def needs_help_summary(answers, rules) -> str:
+    """入户必问: the questions of the campaign's sheet where the household needs help (by their
+    domain heading), each with what was said (``visits.questionnaire.answered``)."""
     parts = []
-    for code, label in DOMAIN_LABELS.items():
-        answer = (answers or {}).get(code)
-        if isinstance(answer, dict) and answer.get("needs_help"):
-            text = (answer.get("answer") or "").strip()
-            parts.append(f"{label}：{text}" if text else label)
+    for heading, _question, text, needs_help in answered(answers, rules):
+        if needs_help:
+            parts.append(f"{heading}：{text}" if text else heading)
     return "；".join(parts)
 
 
-def checklist_summary(checklist) -> str:
-    """三了解四掌握五到位 as '完成项数/12'; unknown codes do not count."""
-    done = len(set(checklist or ()) & set(CHECKLIST_CODES))
-    return f"{done}/{len(CHECKLIST_CODES)}"
+def checklist_summary(checklist, rules) -> str:
+    """三了解四掌握五到位 as '完成项数/项数' of the campaign's checklist; unknown codes do not count."""
+    codes = checklist_codes(rules)
+    done = len(set(checklist or ()) & set(codes))
+    return f"{done}/{len(codes)}"
 
 
 def with_issue_count(visits):
@@ -174,7 +174,7 @@ def with_issue_count(visits):
     return visits.annotate(issue_count=Coalesce(Subquery(counts, output_field=IntegerField()), 0))
 
 
-def visit_row(sheet, number, r, *, full_address):
+def visit_row(sheet, number, r, *, full_address, rules):
     return (
         number,
         r["household__community__name"],
@@ -190,8 +190,8 @@ def visit_row(sheet, number, r, *, full_address):
         r["cadre__name"],
         TIER_LABELS.get(r["cadre__tier"], ""),
         r["cadre__unit"],
-        needs_help_summary(r["answers"]),
-        checklist_summary(r["checklist"]),
+        needs_help_summary(r["answers"], rules),
+        checklist_summary(r["checklist"], rules),
         "是" if r["card_given"] else "否",
         SATISFACTION_LABELS.get(r["satisfaction"], ""),
         r["short_reason"],
@@ -200,15 +200,18 @@ def visit_row(sheet, number, r, *, full_address):
     )
 
 
-def write_visit_ledger(visits, fileobj, *, full_address: bool, levels=None) -> int:
-    """Write the visits of ``visits`` (already scoped and filtered) to ``fileobj``; returns the row count."""
+def write_visit_ledger(visits, fileobj, *, full_address: bool, rules, levels=None) -> int:
+    """Write the visits of ``visits`` (already scoped and filtered, of one campaign whose rulebook is
+    ``rules``) to ``fileobj``; returns the row count."""
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, VISIT_SHEET, VISIT_HEADERS, VISIT_WIDTHS, levels)
+    items = len(checklist_codes(rules))
+    headers = [h.replace("完成项数/12", f"完成项数/{items}") for h in VISIT_HEADERS]
+    sheet = _sheet(workbook, VISIT_SHEET, headers, VISIT_WIDTHS, levels)
     rows = with_issue_count(visits).order_by("household__community__path", "visited_on", "started_at", "pk")
     count = 0
     for r in rows.values(*VISIT_FIELDS).iterator(chunk_size=CHUNK_SIZE):
         count += 1
-        _append(sheet, visit_row(sheet, count, r, full_address=full_address))
+        _append(sheet, visit_row(sheet, count, r, full_address=full_address, rules=rules))
     workbook.save(fileobj)
     return count
 
@@ -231,7 +234,7 @@ def visit_ledger_response(request, *, campaign, community=None, date_from=None, 
     levels = levels_for_node(campaign.street)
     return _response(
         request,
-        write=lambda f: write_visit_ledger(visits, f, full_address=full, levels=levels),
+        write=lambda f: write_visit_ledger(visits, f, full_address=full, rules=rules_for(campaign), levels=levels),
         what="".join(what) + "）",
         filename=f"入户走访台账_{campaign.year}_{timezone.localdate():%Y%m%d}.xlsx",
     )

@@ -130,8 +130,6 @@ def _label(name: str) -> str:
     return LABELS.get(name, name)
 
 
-
-
 def focus_group_names(*current) -> list[str]:
     """The register's focus groups in their order, then any name a rule holds that it does not know."""
     names = list(FocusGroup.objects.order_by("order", "id").values_list("name", flat=True))

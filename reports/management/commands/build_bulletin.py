@@ -8,22 +8,14 @@ month gives the same rows and tells nobody twice.
 from django.core.management.base import BaseCommand, CommandError
 
 from core import clock
-
-
-def _month(value):
-    from reports.monthly import parse_month
-
-    try:
-        return parse_month(value)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+from reports.management.months import month_argument
 
 
 class Command(BaseCommand):
     help = "生成月度督查通报（各社区当月督查发现、扣分和得分、走访、诉求办理），并通知街道管理员和领导；重复运行不会重复通知"
 
     def add_arguments(self, parser):
-        parser.add_argument("--month", type=_month, help="月份 YYYY-MM，默认上个月（北京时间）")
+        parser.add_argument("--month", type=month_argument, help="月份 YYYY-MM，默认上个月（北京时间）")
 
     def handle(self, *args, **options):
         from reports.bulletin import build_bulletins

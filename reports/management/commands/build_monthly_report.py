@@ -5,25 +5,17 @@ the month before today (Asia/Shanghai), as the job of the 1st builds it. Running
 same month gives the same rows.
 """
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from core import clock
-
-
-def _month(value):
-    from reports.monthly import parse_month
-
-    try:
-        return parse_month(value)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
+from reports.management.months import month_argument
 
 
 class Command(BaseCommand):
     help = "生成月度大走访活动入户表（每名干部的走访天数、户数、次数，收集和解决的诉求）；重复运行结果相同"
 
     def add_arguments(self, parser):
-        parser.add_argument("--month", type=_month, help="月份 YYYY-MM，默认上个月（北京时间）")
+        parser.add_argument("--month", type=month_argument, help="月份 YYYY-MM，默认上个月（北京时间）")
 
     def handle(self, *args, **options):
         from reports.monthly import build_monthly_report, previous_month, summary_line
