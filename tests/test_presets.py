@@ -370,3 +370,39 @@ def test_the_product_default_interviews_without_the_secretary(monkeypatch):
     w = build("")
     _findings(w, ["not_visited", "fake_visit", "fake_opinions"])
     assert _score_and_interviews(w) == (997, {"staff", "lw"})
+
+
+# ------------------------------------------------------------------------------ every preset: deadlines, 千分制, 约谈
+
+# (preset, the class names it gives, days to close each; whether its 约谈 takes in the 社区书记)
+LEDGERS = {
+    "002": (("一般问题", "较大问题", "特别重大或涉及面大的问题"), (15, 30, 60), True),
+    "001": (("一般问题", "较大问题", "特别重大或涉及面大的问题"), (15, 30, 60), False),  # silent: the default
+    "003": (("一般问题", "较大问题", "特别重大或涉及面大的问题"), (15, 30, 60), True),  # 两级书记
+    "004": (("立刻办理", "定期办理", "做好解释工作长期推进"), (15, 30, 60), False),
+    "000": (("一般问题", "较大问题", "特别重大或涉及面大的问题"), (15, 30, 60), False),
+}
+
+
+@pytest.mark.parametrize("code", list(LEDGERS))
+@pytest.mark.django_db
+def test_each_preset_gives_its_deadlines_class_names_score_and_interview_list(code, monkeypatch):
+    from django.utils import timezone
+
+    from issues import deadlines, workdays
+    from issues.services import issue_register
+
+    monkeypatch.setattr(timezone, "localdate", lambda value=None, tz=None: D(2026, 7, 2))
+    workdays.clear_cache()
+    names, days, with_secretary = LEDGERS[code]
+    w = build(code)
+    registered = D(2026, 6, 22)  # a Monday of 集中走访
+    for severity, name, n in zip(("general", "major", "grave"), names, days, strict=True):
+        issue = issue_register(household=w.h[0], raised_by=w.admin, text="村道路灯不亮", category="living",
+                               severity=severity, registered_on=registered)  # fmt: skip
+        assert issue.plan_due_on == workdays.add_working_days(registered, 5).date, (code, severity)
+        assert issue.due_on == workdays.add_working_days(registered, n).date, (code, severity)
+        assert deadlines.class_label(issue) == name, code
+    _findings(w, ["not_visited", "fake_visit", "not_rectified"])
+    expected = {"staff", "lw"} | ({"sec"} if with_secretary else set())
+    assert _score_and_interviews(w) == (997, expected), code

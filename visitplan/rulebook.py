@@ -708,6 +708,42 @@ def update_rules(campaign, changes: dict, *, user=None, version: int | None = No
     return changed
 
 
+@transaction.atomic
+def switch_preset(campaign, code: str, *, user=None, version: int | None = None) -> list[str]:
+    """Make ``campaign`` follow preset ``code`` from now on (a campaign created before the rulebook
+    follows the product default): every rule becomes the document's, the office's own changes are
+    dropped; logged as one change of 依据文件 and one per rule that moved; the listeners recompute.
+    Returns the rules that changed."""
+    from core.versioning import StaleEditError
+
+    from .models import Campaign, RuleChange
+
+    if code not in PRESETS:
+        raise ValueError(f"未知的依据文件：{code}")
+    given, campaign = campaign, Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if version is not None and version != campaign.version:
+        raise StaleEditError()
+    before, old = rules_for(campaign), PRESETS.get(campaign.preset or "", PRESETS[""])
+    apply_preset(campaign, code)
+    campaign.save()
+    after = rules_for(campaign)
+    changed = [name for name in LABELS if getattr(before, name) != getattr(after, name)]
+    RuleChange.objects.bulk_create(
+        [RuleChange(campaign=campaign, user=user, rule="preset", label="依据文件", before=old.label,
+                    after=PRESETS[code].label)]
+        + [RuleChange(campaign=campaign, user=user, rule=name, label=LABELS[name],
+                      before=describe_value(name, getattr(before, name)),
+                      after=describe_value(name, getattr(after, name))) for name in changed]
+    )  # fmt: skip
+    given.preset, given.rules, given.version, given._rules_cache = code, {}, campaign.version, None
+    for name in COLUMNS:
+        setattr(given, name, getattr(campaign, name))
+    if changed:
+        for listener in _LISTENERS:
+            listener(campaign, frozenset(changed))
+    return changed
+
+
 # Each rule's name on the rulebook page, in the order of the page, with its section.
 SECTIONS = [
     ("走访期间与方式", [

@@ -19,7 +19,7 @@ from core.versioning import StaleEditError, stale_message
 from households import levels
 
 from ..models import Campaign, RuleChange
-from ..rulebook import COLUMNS, LABELS, rulebook_rows, rules_for
+from ..rulebook import COLUMNS, LABELS, PRESET_CHOICES, PRESETS, rulebook_rows, rules_for, switch_preset
 from .forms import SECTION_KEYS, may_edit_rules, save_rules, section_forms, service_domains
 from .presets import DOCUMENTS, preset_of
 
@@ -111,6 +111,21 @@ def rulebook(request, pk):
     )
 
 
+def _switch_preset(request, campaign):
+    """改按另一文件: the campaign follows another document (or the product default) from now on."""
+    code = request.POST.get("preset", "")
+    seen = request.POST.get("seen_version", "")
+    if code not in PRESETS or not seen.isdigit():
+        return HttpResponseBadRequest("请选择依据文件后重新提交")
+    try:
+        changed = switch_preset(campaign, code, user=request.user, version=int(seen))
+    except StaleEditError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"已改按“{PRESETS[code].label}”，{len(changed)} 项规则随之改变")
+    return redirect(reverse("visitplan:rulebook_edit", args=[campaign.pk]))
+
+
 @login_required
 def rulebook_edit(request, pk):
     """The street admin changes the rules of his street's campaign, one section at a time."""
@@ -121,6 +136,8 @@ def rulebook_edit(request, pk):
         raise PermissionDenied("您的工作范围不是该活动的整个街道，不能修改其活动规则")
     rules = rules_for(campaign)
     key = None
+    if request.method == "POST" and "preset" in request.POST:
+        return _switch_preset(request, campaign)
     if request.method == "POST":
         key = request.POST.get("section", "")
         if key not in SECTION_KEYS.values():
@@ -159,6 +176,7 @@ def rulebook_edit(request, pk):
             "stale": stale,
             "log": _log(request, campaign),
             "default_note": DEFAULT_NOTE,
+            "preset_choices": PRESET_CHOICES,
             "own_note": levels.for_node(campaign.street).rewrite(OWN_NOTE),  # 本镇调整 in a town
         },
     )

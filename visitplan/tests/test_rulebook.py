@@ -85,3 +85,30 @@ def test_a_preset_fills_the_columns_and_marks_what_the_office_changed(world):
     rows = {r["name"]: r for _section, items in rulebook.rulebook_rows(campaign) for r in items}
     assert rows["min_visit_minutes"]["own"] and not rows["min_visit_minutes"]["defaulted"]
     assert "进村入户" in rows["leader_days_per_month"]["source"]
+
+
+@pytest.mark.django_db
+def test_a_campaign_of_before_the_rulebook_is_switched_to_a_document(world, client):
+    """An existing campaign (product default) follows 002 from now on: its rules, its log, its visits
+    recounted; a stale page changes nothing."""
+    w = world
+    campaign = w.campaign
+    client.force_login(w.admin)
+    page = client.get(f"/campaigns/{campaign.pk}/rules/edit/")
+    assert page.status_code == 200 and "改按另一文件" in page.content.decode()
+    seen = campaign.version
+    done = client.post(f"/campaigns/{campaign.pk}/rules/edit/", {"preset": "002", "seen_version": seen}, follow=True)
+    assert "已改按“按 002 湖田街道方案（走千村进万户）”" in done.content.decode()
+    campaign.refresh_from_db()
+    campaign._rules_cache = None
+    rules = rules_for(campaign)
+    assert (campaign.preset, rules.link_period, rules.review_by, rules.away_only_methods) == (
+        "002", "campaign", "street", ("phone", "wechat", "sms"),
+    )  # fmt: skip
+    logged = RuleChange.objects.filter(campaign=campaign)
+    assert logged.filter(rule="preset", before="产品默认（不按某一文件）").exists()
+    assert logged.filter(rule="link_period").exists()
+    stale = client.post(f"/campaigns/{campaign.pk}/rules/edit/", {"preset": "001", "seen_version": seen}, follow=True)
+    assert "已被他人修改" in stale.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.preset == "002"
