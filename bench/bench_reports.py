@@ -80,6 +80,7 @@ PLANNED_HARDSHIP_SHARE = 0.4  # of the hardship households, with a 一户一策 
 FINDING_TEXTS = {
     "not_visited": "实地巡查：该户门上无走访联系卡，邻居称未见干部上门",
     "fake_visit": "电话调查：居民表示当天无人上门，台账记录入户40分钟",
+    "fake_opinions": "电话调查：居民表示未被征求意见，台账记录的意见建议与本人所说不符",
     "not_rectified": "回访发现：居民反映的楼道照明问题至今未处理",
     "fake_rectification": "实地核查：台账记录已维修，现场路灯仍不亮",
     "incomplete": "实地核查：积水点仅临时抽排，排水管网未改造",
@@ -657,7 +658,8 @@ def seed_issues(tree, register, people, visits, total, rng):
     severities = [Severity.GENERAL.value] * 8 + [Severity.MAJOR.value] * 2 + [Severity.GRAVE.value]
     from_visits = rng.sample(visits["kept"], min(len(visits["kept"]), total * 3 // 5))
     cache, counts, closed, raised = {}, {}, [], []
-    rulebooks = deadlines.Rulebooks()  # each street's campaigns read once
+    # Every street's campaigns read now: no query may run on the connection while it COPYs the rows.
+    rulebooks = deadlines.Rulebooks(every_street=True).load()
     first_id = next_id(Issue)
 
     def rows():

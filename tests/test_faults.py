@@ -367,6 +367,7 @@ TASKS = {
     "visits.tasks.build_followups_task": "FollowUp unique per issue, bulk insert ignoring conflicts",
     "visits.tasks.rebuild_tallies_task": "recomputes the tallies from the visits, whole, in one transaction",
     "reports.tasks.build_monthly_report_task": "each street's month rebuilt in one transaction (rows deleted, then written)",
+    "reports.tasks.build_bulletin_task": "each (campaign, month) rebuilt in one transaction; its notice claimed by a conditional UPDATE of notified_at",
     "reports.tasks.notify_stage_leftovers_task": "each (stage, person) claimed by a unique StageNotice row, with its notification",
     "households.tasks.register_job_task": "the job claimed by a conditional UPDATE; an import is one transaction",
 }

@@ -249,6 +249,8 @@ def _values_for(w, route, name):
         "issues/<int:pk>/merge/": pks(apps.get_model("issues", "Issue")),
         "notifications/<int:pk>/open/": pks(Notification),
         "admin/visitplan/campaign/<int:pk>/allocation/": [w.campaign.pk],
+        "campaigns/<int:pk>/rules/": [w.campaign.pk],
+        "campaigns/<int:pk>/rules/edit/": [w.campaign.pk],
     }
     if route == "issues/<int:pk>/act/<slug:action>/":
         return {"pk": pks(apps.get_model("issues", "Issue")), "action": ["accept", "close"]}

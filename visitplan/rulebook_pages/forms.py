@@ -207,7 +207,7 @@ def rule_field(name, value, groups):
             label=label,
             required=False,
             max_length=20,
-            help_text="印在亲情卡上的监督电话，如 0532-82345678；不印可留空",
+            help_text="印在亲情卡上的监督电话（手机号或带区号的固定电话）；留空则用本系统设置的监督电话",
             widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
             error_messages={"max_length": _esc(f"“{label}”不能超过 %(limit_value)d 个字符")},
         )
