@@ -11,6 +11,7 @@ import re
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.utils import timezone
 
 from households.models import FocusGroup, Household, Node, NodeKind, Street, TownshipKind
 from households.roles import LEADER, STREET_ADMIN, sync_role_groups
@@ -75,17 +76,21 @@ def test_a_town_runs_a_village_campaign_under_003(live_server, browser_page, set
     village = db(lambda: Node.objects.get(kind=NodeKind.COMMUNITY, parent=town, name=rows[0]["村"]))
     assert db(lambda: Node.objects.filter(kind=NodeKind.GRID, parent=village).count()) >= 1
 
-    # The campaign "按 003 …" with its one stage (2026-03-01 … 12-31), created in the admin.
+    # The campaign "按 003 …" with its one stage (003: 3月1日至12月底; here the whole year, so that
+    # the test runs in any month), created in the admin. The visits are made yesterday, so that
+    # their times are in the past whatever the hour.
+    local = timezone.localdate()
+    day = local - datetime.timedelta(days=1)
     page.goto(f"{live_server.url}/admin/visitplan/campaign/add/")
-    page.fill("#id_year", "2026")
+    page.fill("#id_year", str(day.year))
     page.fill("#id_name", "镇村两级书记大走访")
     page.select_option("#id_street", str(town.pk))
     page.select_option("#id_preset", "003")
     if not page.locator("#id_stages-0-kind").count():
         page.click("#stages-group .add-row a")
     page.select_option("#id_stages-0-kind", StageKind.VISIT)
-    page.fill("#id_stages-0-starts_on", "2026-03-01")
-    page.fill("#id_stages-0-ends_on", "2026-12-31")
+    page.fill("#id_stages-0-starts_on", f"{day.year}-01-01")
+    page.fill("#id_stages-0-ends_on", f"{day.year}-12-31")
     screenshot(page, "village_campaign_add")
     page.click("input[name=_save]")
     page.wait_for_load_state()
@@ -115,17 +120,18 @@ def test_a_town_runs_a_village_campaign_under_003(live_server, browser_page, set
 
     # He visits the first household at the door; then calls the other: only the visit counts.
     first = db(lambda: Household.objects.get(street=town, head_name=rows[0]["户主姓名"]))
-    today = datetime.date.today()
     page.goto(f"{live_server.url}/visits/h/{first.pk}/visit/")
-    page.fill("input[name=visited_on]", today.isoformat())
+    page.fill("input[name=visited_on]", day.isoformat())
     page.fill("input[name=started_at]", "00:00")
     page.fill("input[name=ended_at]", "00:40")
+    assert "本次活动计入走访任务的方式：入户、座谈" in page.inner_text("#method-hint")
     screenshot(page, "village_visit_form")
+    screenshot(page, "village_visit_method", selector=".visit-form .card")
     page.click("[data-submit]")
     page.wait_for_url(re.compile(rf"/visits/h/{first.pk}/(#.*)?$"))
     second = db(lambda: Household.objects.get(street=town, head_name=rows[3]["户主姓名"]))
     page.goto(f"{live_server.url}/visits/h/{second.pk}/visit/")
-    page.fill("input[name=visited_on]", today.isoformat())
+    page.fill("input[name=visited_on]", day.isoformat())
     page.check("input[name=method][value=phone]")
     page.click("[data-submit]")
     page.wait_for_url(re.compile(rf"/visits/h/{second.pk}/(#.*)?$"))
@@ -134,7 +140,10 @@ def test_a_town_runs_a_village_campaign_under_003(live_server, browser_page, set
         ("phone", False),
     ]
     page.goto(f"{live_server.url}/visits/")
-    assert re.search(r"本月 1/10 天、1/50 户", page.inner_text(".progress-card")), page.inner_text(".progress-card")
+    # the door visit counts toward this month (none when yesterday was last month), the call never
+    done = 1 if day.month == local.month else 0
+    card = page.inner_text(".progress-card")
+    assert f"本月 {done}/10 天、{done}/50 户" in card, card
     screenshot(page, "village_mine_after")
 
     # The rulebook, read-only, in 003's own words.
