@@ -32,6 +32,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from households.models import subtree_q, subtree_q_any
+from visitplan.models import running_on, span_of
 from visitplan.rulebook import PRODUCT_DEFAULT, Rules, rules_for
 
 from . import workdays
@@ -72,7 +73,7 @@ class Rulebooks:
 
     The campaigns of a street (with the bounds of their stages) are read once, in one query, however
     many issues of it ask; ``load(paths)`` reads the streets of a whole page at once, ``Rulebooks(every_street=True)``
-    every street on first use (campaigns are few). The choice is ``CampaignQuerySet.current``'s: the
+    every street on first use (campaigns are few). The choice is ``visitplan.models.running_on``: the
     street's campaign running on the day (the latest of them), else its latest; none → product default.
     """
 
@@ -104,9 +105,7 @@ class Rulebooks:
             campaigns = campaigns.filter(street__path__in=wanted)
         found: dict[str, list[tuple]] = {street: [] for street in wanted or ()}
         for campaign in campaigns:
-            # As Campaign.span(): the first stage's start to the last stage's end, else its year.
-            first = campaign.first_day or datetime.date(campaign.year, 1, 1)
-            last = campaign.last_day or datetime.date(campaign.year, 12, 31)
+            first, last = span_of(campaign.year, campaign.first_day, campaign.last_day)
             found.setdefault(campaign.street_path, []).append((campaign, first, last))
         self._streets.update(found)
         return self
@@ -119,12 +118,7 @@ class Rulebooks:
     def campaign(self, path: str | None, day: datetime.date | None) -> Campaign | None:
         """The campaign an issue at ``path`` registered on ``day`` follows (None: the street has none)."""
         street = _street(path)
-        campaigns = self._of(street) if street else []
-        if day is not None:
-            for campaign, first, last in campaigns:
-                if first <= day <= last:
-                    return campaign
-        return campaigns[0][0] if campaigns else None
+        return running_on(self._of(street) if street else [], day)
 
     def rules(self, path: str | None, day: datetime.date | None) -> Rules:
         return rules_for(self.campaign(path, day))

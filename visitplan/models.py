@@ -122,8 +122,26 @@ class CampaignQuerySet(models.QuerySet):
     def current(self, on):
         """The campaign running on ``on`` (the latest of them), else the latest one; None if there is none."""
         campaigns = list(self.prefetch_related("stages")[:50])
-        running = [c for c in campaigns if c.span()[0] <= on <= c.span()[1]]
-        return (running or campaigns or [None])[0]
+        return running_on([(c, *c.span()) for c in campaigns], on)
+
+
+def span_of(year, first_start=None, last_end=None) -> tuple[datetime.date, datetime.date]:
+    """A campaign's span: from its first stage's start to its last stage's end, or its year when it
+    has no stages (``Campaign.span``, and the ledger's in-memory copy of it)."""
+    if first_start is None or last_end is None:
+        return datetime.date(year, 1, 1), datetime.date(year, 12, 31)
+    return first_start, last_end
+
+
+def running_on(spans, day):
+    """Of ``spans`` ([(campaign, first day, last day)], the latest campaign first), the campaign
+    running on ``day`` (the latest of them), else the latest; None when there is none. The one
+    choice of "the campaign of that day": ``CampaignQuerySet.current`` and the ledger's rulebooks."""
+    if day is not None:
+        for campaign, first, last in spans:
+            if first <= day <= last:
+                return campaign
+    return spans[0][0] if spans else None
 
 
 class Campaign(VersionedModel):
@@ -164,8 +182,8 @@ class Campaign(VersionedModel):
         without stages spans its year. Visits must fall inside it."""
         stages = list(self.stages.all())
         if stages:
-            return min(s.starts_on for s in stages), max(s.ends_on for s in stages)
-        return datetime.date(self.year, 1, 1), datetime.date(self.year, 12, 31)
+            return span_of(self.year, min(s.starts_on for s in stages), max(s.ends_on for s in stages))
+        return span_of(self.year)
 
 
 class RuleChangeQuerySet(models.QuerySet):
