@@ -277,8 +277,6 @@ class FocusGroup(VersionedModel):
 
     name = models.CharField("名称", max_length=32, unique=True)
     aliases = models.CharField("别名", max_length=100, blank=True, help_text="导入时也认这些写法，用“、”分隔")
-    key_five = models.BooleanField("五个重点访", default=False)
-    weekly_visit = models.BooleanField("社区干部每周走访", default=False)
     order = models.PositiveSmallIntegerField("排序", default=0)
 
     class Meta:

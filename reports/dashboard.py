@@ -106,10 +106,12 @@ def coverage(user, period, communities):
             total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True))
         )
     }
+    # the groups the campaign's leaders visit first (its rulebook: 002's 五个重点访, 000's list …)
+    first = set(rules_for(period.campaign).leader_groups)
     groups = [
-        {"id": g["id"], "name": g["name"], "key_five": g["key_five"], "total": counts[g["id"]]["total"],
+        {"id": g["id"], "name": g["name"], "key": g["name"] in first, "total": counts[g["id"]]["total"],
          "visited": counts[g["id"]]["visited"]}
-        for g in FocusGroup.objects.order_by("order", "id").values("id", "name", "key_five")
+        for g in FocusGroup.objects.order_by("order", "id").values("id", "name")
         if g["id"] in counts
     ]  # fmt: skip
     for g in groups:

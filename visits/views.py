@@ -119,7 +119,7 @@ def my_households(request):
     qs = (
         qs.annotate(open_issues=_open_issue_counts())
         .select_related("community", "grid", "building")
-        .prefetch_related(Prefetch("tags", queryset=FocusGroup.objects.only("id", "name", "weekly_visit")))
+        .prefetch_related(Prefetch("tags", queryset=FocusGroup.objects.only("id", "name")))
         .order_by("path", "unit", "room", "id")
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -138,6 +138,7 @@ def my_households(request):
         {
             "cadre": cadre,
             "campaign": campaign,
+            "weekly_groups": rules_for(campaign).weekly_groups,
             "page": page,
             "progress": progress,
             "followups_due": my_followups.count(),
@@ -212,6 +213,7 @@ def household_page(request, pk):
             "assignments": assignments,
             "followups": followups,
             "campaign": campaign,
+            "weekly_groups": rules_for(campaign).weekly_groups,
             "can_visit": bool(cadre and campaign and rules.may_visit(cadre, household, campaign)),
             "others": _other_visits(request.user, household, campaign, cadre),
             "today": today,

@@ -140,8 +140,8 @@ class BuildingAdmin(ScopedNodeAdmin):
 
 @admin.register(FocusGroup)
 class FocusGroupAdmin(SafeModelAdmin):
-    list_display = ("name", "aliases", "key_five", "weekly_visit", "order")
-    list_editable = ("aliases", "key_five", "weekly_visit", "order")
+    list_display = ("name", "aliases", "order")
+    list_editable = ("aliases", "order")
     search_fields = ("name", "aliases")
 
 

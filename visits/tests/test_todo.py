@@ -111,7 +111,7 @@ def test_a_leader_has_nothing_to_act_on_in_the_ledger(client, world, today):
 def test_followups_due_and_households_behind_are_the_cadres_todo(client, world, today):
     w = world
     Assignment.objects.create(campaign=w.campaign, household=w.ha, cadre=w.worker_a.cadre, source="manual")
-    weekly, _ = FocusGroup.objects.update_or_create(name="高龄老人", defaults={"weekly_visit": True})
+    weekly, _ = FocusGroup.objects.get_or_create(name="高龄老人")  # a weekly group of the default rulebook
     w.ha.tags.add(weekly)
     issue = make_issue(w.ha, raised_by=w.worker_a, registered_on=TODAY, status=Status.RESOLVED, department=w.dept)
     FollowUp.objects.create(
