@@ -149,23 +149,9 @@ class Rules:
     # supervision (千分制)
     full_score: int = 1000
     points_per_finding: int = 1
-    deduct_kinds: tuple = (
-        "not_visited",
-        "fake_visit",
-        "fake_opinions",
-        "not_rectified",
-        "fake_rectification",
-        "incomplete",
-    )
+    deduct_kinds: tuple = tuple(FINDINGS)
     interview_at: int = 3
-    interview_kinds: tuple = (
-        "not_visited",
-        "fake_visit",
-        "fake_opinions",
-        "not_rectified",
-        "fake_rectification",
-        "incomplete",
-    )
+    interview_kinds: tuple = tuple(FINDINGS)
     interview_tiers: tuple = (STREET_STAFF, COMMITTEE)
     # the visit form and the card
     questions: tuple = ()

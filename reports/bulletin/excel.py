@@ -13,13 +13,13 @@ import tempfile
 from django.http import FileResponse
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
+from openpyxl.styles import Font
 
 from core.spreadsheets import safe_cell
 from households.access_log import access_log_record
 from issues.exporting import XLSX
 
+from ..ledgers.excel import header_sheet
 from ..models import FindingKind
 from ..monthly import month_label
 from . import totals
@@ -52,23 +52,13 @@ def write_bulletin(lines, fileobj, *, title: str = SHEET) -> int:
     """The lines (already scoped) on a sheet named ``title``, then a bold 合计 row; returns the
     community rows written."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title)
-    for index, width in enumerate(WIDTHS, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "A2"
-    bold, centred = Font(bold=True), Alignment(horizontal="center")
-    header = []
-    for text in HEADERS:
-        cell = WriteOnlyCell(sheet, text)
-        cell.font, cell.alignment = bold, centred
-        header.append(cell)
-    sheet.append(header)
+    sheet = header_sheet(workbook, title, HEADERS, WIDTHS)
     for number, line in enumerate(lines, start=1):
         sheet.append(_row(sheet, number, line))
     total = _row(sheet, "", totals(lines))
     for i, value in enumerate(total):
         cell = value if isinstance(value, Cell) else WriteOnlyCell(sheet, value)
-        cell.font = bold
+        cell.font = Font(bold=True)
         total[i] = cell
     sheet.append(total)
     workbook.save(fileobj)

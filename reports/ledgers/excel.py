@@ -63,7 +63,7 @@ FINDING_KIND_LABELS = dict(FindingKind.choices)
 # ------------------------------------------------------------------------------------------------ writing
 
 
-def _sheet(workbook, title, headers, widths, levels=None):
+def header_sheet(workbook, title, headers, widths, levels=None):
     """A write-only sheet with its column widths, a frozen bold header row; ``levels``
     (households.levels) name the level columns: 村(居), 村民小组 in a 镇's ledger."""
     if levels is not None:
@@ -206,7 +206,7 @@ def write_visit_ledger(visits, fileobj, *, full_address: bool, rules, levels=Non
     workbook = Workbook(write_only=True)
     items = len(checklist_codes(rules))
     headers = [h.replace("完成项数/12", f"完成项数/{items}") for h in VISIT_HEADERS]
-    sheet = _sheet(workbook, VISIT_SHEET, headers, VISIT_WIDTHS, levels)
+    sheet = header_sheet(workbook, VISIT_SHEET, headers, VISIT_WIDTHS, levels)
     rows = with_issue_count(visits).order_by("household__community__path", "visited_on", "started_at", "pk")
     count = 0
     for r in rows.values(*VISIT_FIELDS).iterator(chunk_size=CHUNK_SIZE):
@@ -323,7 +323,7 @@ def write_hardship_ledger(households, fileobj, *, mask: bool, today: datetime.da
     household's measures share it); returns the row count. The focus groups of each batch of
     2,000 rows come in one query."""
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, HARDSHIP_SHEET, HARDSHIP_HEADERS, HARDSHIP_WIDTHS, levels)
+    sheet = header_sheet(workbook, HARDSHIP_SHEET, HARDSHIP_HEADERS, HARDSHIP_WIDTHS, levels)
     rows = households.order_by(
         "path", "unit", "room", "pk", "hardship_plan__measures__order", "hardship_plan__measures__id"
     ).values(*HARDSHIP_FIELDS)
@@ -430,7 +430,7 @@ def monthly_rows_visible_to(user, month):
 def write_monthly_report(rows, fileobj, *, month: datetime.date, levels=None) -> int:
     """The rows of ``rows`` (already scoped), then a totals row; returns the row count without it."""
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, f"{month_label(month)}入户表", MONTHLY_HEADERS, MONTHLY_WIDTHS, levels)
+    sheet = header_sheet(workbook, f"{month_label(month)}入户表", MONTHLY_HEADERS, MONTHLY_WIDTHS, levels)
     ordered = rows.order_by(
         "report__street__path", F("community__path").asc(nulls_first=True), "cadre__tier", "cadre__name", "cadre_id"
     )
@@ -520,20 +520,20 @@ def write_supervision(*, campaign, communities, findings, fileobj, levels=None) 
     returns the data rows of all three."""
     workbook = Workbook(write_only=True)
     scores = scoring.community_scores(campaign, communities)
-    sheet = _sheet(workbook, SCORE_SHEET, SCORE_HEADERS, SCORE_WIDTHS, levels)
+    sheet = header_sheet(workbook, SCORE_SHEET, SCORE_HEADERS, SCORE_WIDTHS, levels)
     for s in scores:
         kinds = (s.by_kind.get(kind, 0) for kind in FINDING_KIND_LABELS)
         _append(sheet, (s.rank, s.name, s.findings, *kinds, s.deducted, s.score, "是" if s.interview else "否"))
     count = len(scores)
 
-    sheet = _sheet(workbook, INTERVIEW_SHEET, INTERVIEW_HEADERS, INTERVIEW_WIDTHS, levels)
+    sheet = header_sheet(workbook, INTERVIEW_SHEET, INTERVIEW_HEADERS, INTERVIEW_WIDTHS, levels)
     for number, cadre in enumerate(scoring.interview_list(campaign, communities), start=1):
         row = (number, cadre.community_name, cadre.name, TIER_LABELS.get(cadre.tier, ""), cadre.unit, cadre.position,
                cadre.counted, cadre.reason)  # fmt: skip
         _append(sheet, row)
         count += 1
 
-    sheet = _sheet(workbook, FINDING_SHEET, FINDING_HEADERS, FINDING_WIDTHS, levels)
+    sheet = header_sheet(workbook, FINDING_SHEET, FINDING_HEADERS, FINDING_WIDTHS, levels)
     for r in findings.order_by("found_on", "pk").values(*FINDING_FIELDS).iterator(chunk_size=CHUNK_SIZE):
         recorder = display_name(
             r["recorded_by__cadre__name"],
