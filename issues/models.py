@@ -203,6 +203,16 @@ class Issue(VersionedModel):
 
         return class_label(self)
 
+    @property
+    def shows_class(self):
+        """Whether lists mark the class: any but 一般 — and every class when the campaign names its
+        own (004's 立刻办理 is the most urgent, not the ordinary)."""
+        from visitplan.rulebook import PRODUCT_DEFAULT
+
+        from .deadlines import issue_rules
+
+        return self.severity != Severity.GENERAL or issue_rules(self).classes != PRODUCT_DEFAULT.classes
+
 
 class EventKind(models.TextChoices):
     REGISTERED = "registered", "登记"

@@ -406,3 +406,22 @@ def test_each_preset_gives_its_deadlines_class_names_score_and_interview_list(co
     _findings(w, ["not_visited", "fake_visit", "not_rectified"])
     expected = {"staff", "lw"} | ({"sec"} if with_secretary else set())
     assert _score_and_interviews(w) == (997, expected), code
+
+
+@pytest.mark.django_db
+def test_004_the_ledger_marks_every_class_by_its_name(client, monkeypatch):
+    """Under 004 the first class is 立刻办理, the most urgent: the ledger marks it too."""
+    from django.utils import timezone
+
+    from issues.services import issue_register
+
+    monkeypatch.setattr(timezone, "localdate", lambda value=None, tz=None: D(2026, 7, 2))
+    w = build("004")
+    issue_register(household=w.h[0], raised_by=w.admin, text="独居老人家中水管漏水", category="living",
+                   severity="general", registered_on=D(2026, 7, 1))  # fmt: skip
+    client.force_login(w.admin)
+    html = client.get("/issues/").content.decode()
+    assert '<span class="sev sev-general">立刻办理</span>' in html
+    # the same street following the product default: an ordinary 一般 issue is not marked
+    Campaign.objects.filter(pk=w.campaign.pk).update(preset="", rules={})
+    assert '<span class="sev sev-general">' not in client.get("/issues/").content.decode()
