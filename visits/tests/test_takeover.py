@@ -1,7 +1,7 @@
 """A cadre leaves mid-campaign and another takes his households over (转给,
 ``visitplan.allocation.reassign_cadre``): the visits the households had stay with them, on the
 receiver's page (我的包户) and on the leaders' dashboard alike, and the receiver gets
-``TAKEOVER_GRACE_DAYS`` for the households nobody has visited yet (visits/targets.py)."""
+the rulebook's ``takeover_grace_days`` for the households nobody has visited yet (visits/targets.py)."""
 
 import datetime
 import random
