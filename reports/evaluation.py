@@ -38,9 +38,6 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q
 from django.http import FileResponse
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
 from core.spreadsheets import safe_cell
 from households.access_log import access_log_record
@@ -53,6 +50,7 @@ from visits import targets
 from visits.models import FollowUp, FollowUpStatus, Purpose, Visit
 
 from .dashboard import SATISFIED, answered_q, issue_figure_q, pct
+from .ledgers.excel import header_sheet
 
 # The composite's weights (out of 100): what residents say counts most, with coverage — the campaign's
 # point is every household — and the issues closed on time after them.
@@ -256,25 +254,11 @@ def write_workbook(evaluation: Evaluation, fileobj) -> int:
     """Two sheets, cadres and units, each ranked; every text through ``core.spreadsheets.safe_cell``
     (a name a spreadsheet would run as a formula stays text). Returns the rows written."""
     workbook = Workbook(write_only=True)
-
-    def sheet_of(title, headers, widths):
-        sheet = workbook.create_sheet(title)
-        for index, width in enumerate(widths, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = width
-        sheet.freeze_panes = "A2"
-        header = []
-        for text in headers:
-            cell = WriteOnlyCell(sheet, text)
-            cell.font = Font(bold=True)
-            header.append(cell)
-        sheet.append(header)
-        return sheet
-
-    sheet = sheet_of(CADRE_SHEET, CADRE_HEADERS, (6, 10, 20, 14, 16, *([10] * 10)))
+    sheet = header_sheet(workbook, CADRE_SHEET, CADRE_HEADERS, (6, 10, 20, 14, 16, *([10] * 10)))
     for line in evaluation.cadres:
         row = (line.rank, line.name, line.tier_label, line.position, line.unit_name, *_figures(line))
         sheet.append([safe_cell(sheet, v) for v in row])
-    sheet = sheet_of(UNIT_SHEET, UNIT_HEADERS, (6, 16, 8, 9, *([10] * 10)))
+    sheet = header_sheet(workbook, UNIT_SHEET, UNIT_HEADERS, (6, 16, 8, 9, *([10] * 10)))
     for line in evaluation.units:
         row = (line.rank, line.name, line.kind_label, line.cadres, *_figures(line))
         sheet.append([safe_cell(sheet, v) for v in row])
