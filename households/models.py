@@ -107,6 +107,11 @@ class Node(VersionedModel):
         help_text="街道下设社区、网格；镇、乡下设村(居)、村民小组",
     )
 
+    # A building's place on the earth (the register's optional 经度 / 纬度 columns, WGS-84 degrees);
+    # the 网格图 draws buildings by them when no plan image is placed (households.maps, no tiles).
+    longitude = models.DecimalField("经度", max_digits=9, decimal_places=6, null=True, blank=True)
+    latitude = models.DecimalField("纬度", max_digits=9, decimal_places=6, null=True, blank=True)
+
     objects = NodeQuerySet.as_manager()
 
     class Meta:
@@ -591,3 +596,54 @@ class ColumnAlias(VersionedModel):
         self.header = normalize_header(self.header)
         if not self.header:
             raise ValidationError({"header": "请填写表头写法"})
+
+
+# ---------------------------------------------------------------------------------------- 民情地图
+
+
+def plan_upload_to(instance, filename):
+    import uuid
+
+    return f"plans/{instance.node_id}/{uuid.uuid4().hex}{filename[filename.rfind('.') :].lower()[:6]}"
+
+
+class NodePlan(models.Model):
+    """平面图: a plan image of a community or a grid, uploaded by the street admin, on which the
+    buildings under the node are placed (``BuildingSpot``) for the 网格图. Served only through a
+    scoped view, never as public media."""
+
+    node = models.OneToOneField(Node, verbose_name="社区/网格", on_delete=models.CASCADE, related_name="plan")
+    image = models.FileField("平面图", upload_to=plan_upload_to)
+    content_type = models.CharField("图片类型", max_length=32)
+    width = models.PositiveIntegerField("宽（像素）")
+    height = models.PositiveIntegerField("高（像素）")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name="上传人", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField("上传时间", auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "平面图"
+
+    def __str__(self):
+        return f"{self.node}平面图"
+
+
+class BuildingSpot(models.Model):
+    """Where one building sits on a plan: ``x``, ``y`` as fractions (0–1) of the image's width and
+    height from its top left corner, so the spot holds at any drawn size."""
+
+    plan = models.ForeignKey(NodePlan, verbose_name="平面图", on_delete=models.CASCADE, related_name="spots")
+    building = models.ForeignKey(Node, verbose_name="楼栋", on_delete=models.CASCADE, related_name="spots")
+    x = models.FloatField("横向位置")
+    y = models.FloatField("纵向位置")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "楼栋位置"
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "building"], name="building_spot_once_per_plan"),
+            models.CheckConstraint(condition=Q(x__gte=0, x__lte=1, y__gte=0, y__lte=1), name="building_spot_on_plan"),
+        ]
+
+    def __str__(self):
+        return f"{self.building} @ {self.x:.3f},{self.y:.3f}"
