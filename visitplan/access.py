@@ -42,6 +42,11 @@ ISSUE = "issue"  # issues.scoping.get_issue_for_user
 PHONE_CHECK = "phone_check"  # reports.PhoneCheck.objects.visible_to
 NOTIFICATION = "notification"  # issues.notifications: the user's own only
 CAMPAIGN = "campaign"  # visitplan.Campaign.objects.visible_to (the campaigns of the user's street)
+# 民情地图 (reports.maps.rules.node_for): a node of the user's subtree, Node.objects.visible_to(ancestors=False);
+# the 网格图 takes a grid or a community (NODE).
+BUILDING = "building"  # a 楼栋
+COMMUNITY = "community"  # a 社区
+NODE = "node"  # a community or grid: households.Node.objects.visible_to (its 平面图, the 网格图)
 
 
 ADMIN = Rule(
@@ -66,8 +71,14 @@ _SUPERVISORS = frozenset({STREET_ADMIN})
 _EVALUATORS = frozenset({STREET_ADMIN, LEADER})
 # reports.bulletin.may_read: the monthly 督查通报 is the street's, for its admins and leaders.
 _BULLETIN_READERS = frozenset({STREET_ADMIN, LEADER})
+# reports.maps.rules: the 楼栋图 and 网格图 of one's own node (grid workers: their grid), a community's
+# 楼栋图 for the node-wide roles, 调整位置 for the street admin of the node's whole street.
+_MAP_READERS = frozenset({STREET_ADMIN, LEADER, SECRETARY, CADRE})
+_MAP_PLACERS = frozenset({STREET_ADMIN})
 # visitplan.rulebook_pages.forms.may_edit_rules: the street admin of the campaign's whole street.
 _RULE_EDITORS = frozenset({STREET_ADMIN})
+# households.plans.may_manage_plans: the street admin of the node's whole street uploads its 平面图.
+_PLAN_EDITORS = frozenset({STREET_ADMIN})
 
 REGISTRY: dict[str, Rule] = {
     # -------------------------------------------------------------------------------- visitplan
@@ -78,6 +89,10 @@ REGISTRY: dict[str, Rule] = {
         get=EVERYONE, post=EVERYONE, note="one's own password (Django's PasswordChangeView, the password validators)"
     ),
     "password_change_done": Rule(get=EVERYONE),
+    "service_worker": Rule(
+        get=EVERYONE | {ANONYMOUS}, public=True, note="the field app's service worker (visits.offline); no data in it"
+    ),
+    "web_manifest": Rule(get=EVERYONE | {ANONYMOUS}, public=True, note="the field app's manifest; no data in it"),
     "visitplan:rulebook": Rule(
         get=EVERYONE, scope=CAMPAIGN, note="活动规则, read-only: everyone who sees the campaign (Campaign.visible_to)"
     ),
@@ -101,6 +116,20 @@ REGISTRY: dict[str, Rule] = {
         note="拨打: POST only, answers the phone number, logged (AccessLog); households.masking.may_call: the "
         "household's own cadre (包户), the street admin / secretary of its node; 403 for the others (a leader "
         "only for a household assigned to him)",
+    ),
+    "households:plan_upload": Rule(
+        get=_PLAN_EDITORS,
+        post=_PLAN_EDITORS,
+        scope=NODE,
+        note="平面图 of a community or grid: the street admin of its street (households.plans.may_manage_plans), "
+        "in his subtree (visible_to, ancestors=False); the file checked by its bytes (save_plan)",
+    ),
+    "households:plan_delete": Rule(post=_PLAN_EDITORS, scope=NODE, note="删除平面图: POST only, with 确认删除"),
+    "households:plan_image": Rule(
+        get=frozenset({STREET_ADMIN, LEADER, SECRETARY, CADRE}),
+        scope=NODE,
+        note="the plan image, for everyone who sees the node (Node.visible_to with its ancestors); nosniff, "
+        "private cache; never public media. A user who sees no node at all (the department handler) gets 403",
     ),
     # -------------------------------------------------------------------------------- visits
     "visits:mine": Rule(get=EVERYONE),
@@ -127,6 +156,11 @@ REGISTRY: dict[str, Rule] = {
         note="回头看: only the follow-ups due on the user's own list (visits.services.due_followups)",
     ),
     "visits:detail": Rule(get=EVERYONE, scope=VISIT),
+    "visits:offline": Rule(get=EVERYONE, note="本机记录: a shell the phone fills from its own store"),
+    "visits:offline_state": Rule(
+        get=EVERYONE,
+        note="the field app's state: the user's id, a CSRF token, the pages of his own current assignments only",
+    ),
     # -------------------------------------------------------------------------------- reports
     "reports:dashboard": Rule(get=NODE_WIDE),
     "reports:unvisited": Rule(get=NODE_WIDE),
@@ -155,6 +189,21 @@ REGISTRY: dict[str, Rule] = {
     "reports:ledger_supervision": Rule(get=EVERYONE, note="roles without a node-wide scope get no community"),
     "reports:hardship_list": Rule(get=EVERYONE),
     "reports:hardship_plan": Rule(get=EVERYONE, post=_HOUSEHOLD_EDITORS, scope=HOUSEHOLD),
+    "reports:map_building": Rule(
+        get=_MAP_READERS,
+        scope=BUILDING,
+        note="楼栋图: a building of the reader's subtree (a grid worker's grid); ?by= / ?group= colour the rooms",
+    ),
+    "reports:map_community": Rule(get=NODE_WIDE, scope=COMMUNITY, note="a community's 楼栋图, side by side"),
+    "reports:map_grid": Rule(
+        get=_MAP_READERS, scope=NODE, note="网格图 of a grid or a community of the reader's subtree (ECharts, no tiles)"
+    ),
+    "reports:map_spots": Rule(
+        post=_MAP_PLACERS,
+        scope=NODE,
+        note="保存位置: JSON, the buildings' spots on the node's plan; the street admin of the node's whole "
+        "street (403 otherwise), buildings under the node only, x / y on the plan (0–1), one transaction",
+    ),
     # -------------------------------------------------------------------------------- issues
     "issues:ledger": Rule(get=EVERYONE),
     "issues:review": Rule(get=EVERYONE, note="read by all in scope; the accept/return forms only for reviewers"),

@@ -313,12 +313,17 @@ IMPORT_PARSE_CPU_SECONDS = env.int("IMPORT_PARSE_CPU_SECONDS", default=60)
 # Staff-list uploads in the admin (visitplan/sheets): a street's roster is a few hundred rows.
 STAFF_LIST_MAX_UPLOAD_MB = 5
 STAFF_LIST_MAX_ROWS = 5000
+# 平面图 of a community or grid (households/plans.py, the 网格图): PNG, JPEG or WebP up to this size.
+PLAN_MAX_UPLOAD_MB = 5
 
 # The access log (导出 / 查看完整信息) is kept at least 183 days; purge_access_logs drops older rows.
 ACCESS_LOG_RETENTION_DAYS = env.int("ACCESS_LOG_RETENTION_DAYS", default=365)
 
 # Shown on pages and contact cards.
 SITE_TITLE = env("SITE_TITLE", default="入户走访工作平台")
+# The field app (visits/offline.py): how many days a phone keeps the pages of a cadre's households
+# for use without signal; older pages are dropped, not shown. Refreshed whenever the phone is online.
+OFFLINE_KEEP_DAYS = env.int("OFFLINE_KEEP_DAYS", default=7)
 # The street office's supervision phone (监督电话) printed on every contact card (亲情卡).
 SUPERVISION_PHONE = env("SUPERVISION_PHONE", default="")
 

@@ -10,6 +10,8 @@ admin.site.index_title = "街道工作台"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # The field app: its service worker must be served from the root to control every page.
+    path("", include("visits.root_urls")),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Every logged-in user changes his own password (the admin's page is for staff only).

@@ -110,6 +110,9 @@ class Visit(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField("录入时间", auto_now_add=True)
+    # Recorded on a phone without signal and sent later by the field app: when it was recorded
+    # there (the device's clock, kept only if not in the future). Blank for a visit sent at once.
+    recorded_at = models.DateTimeField("本机记录时间", null=True, blank=True, editable=False)
     # The issues the resident raised in this contact (one row of RaisedIssue each).
     issues = models.ManyToManyField(Issue, through="RaisedIssue", related_name="+", verbose_name="诉求")
 

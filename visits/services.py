@@ -73,6 +73,24 @@ def _visible(user, household):
         raise VisitNotAllowed("没有找到该户")
 
 
+def saved_earlier(key, *, by, household) -> Recorded | None:
+    """The visit an earlier submit of this form (``key``) saved, or None: asked before anything else
+    when the field app sends a record again whose answer was lost (it was saved then, even if the
+    household has been reassigned or the campaign has ended since)."""
+    try:
+        return _replay(uuid.UUID(str(key)), by=by, household=household)
+    except (TypeError, ValueError, VisitNotAllowed):
+        return None
+
+
+def _recorded_at(value, now):
+    """The device's time of an offline record: kept only when it is not later than now (a clock
+    running fast is not believed)."""
+    if value is None or value > now + datetime.timedelta(minutes=5):
+        return None
+    return value
+
+
 def _parse_key(key):
     try:
         return uuid.UUID(str(key))
@@ -204,6 +222,7 @@ def visit_record(
     notes: str = "",
     issues: Sequence[dict] = (),
     now: datetime.datetime | None = None,
+    recorded_at: datetime.datetime | None = None,
 ) -> Recorded:
     """入户走访: record one visit (a failed attempt too) and the issues the resident raised in it.
 
@@ -252,6 +271,7 @@ def visit_record(
         notes=(notes or "").strip(),
         key=key,
         created_by=by,
+        recorded_at=_recorded_at(recorded_at, now or _now()),
     )
     with transaction.atomic():
         replay = _insert(visit, by=by, household=household)
@@ -288,6 +308,7 @@ def followup_record(
     notes: str = "",
     issues: Sequence[dict] = (),
     now: datetime.datetime | None = None,
+    recorded_at: datetime.datetime | None = None,
 ) -> Recorded:
     """回头看: one contact settling some of the household's due follow-ups; "not solved" reopens.
 
@@ -336,6 +357,7 @@ def followup_record(
         notes=(notes or "").strip(),
         key=key,
         created_by=by,
+        recorded_at=_recorded_at(recorded_at, now or _now()),
     )
     method_label = dict(FOLLOW_UP_METHODS)[method]
     reopened = []

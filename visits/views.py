@@ -32,7 +32,7 @@ from visitplan.models import Assignment, Cadre, Campaign
 from visitplan.rulebook import rules_for
 from visitplan.sheets.roster import ScopeNames
 
-from . import cards, rules, services, targets
+from . import cards, offline, rules, services, targets
 from .followups import listed_q, stage_starts_on
 from .forms import FollowUpForm, RaisedIssueFormSet, VisitForm, raised_issues, visit_issues
 from .models import FollowUp, FollowUpStatus, Visit
@@ -261,15 +261,21 @@ def _form_context(request, household, campaign, cadre, form, formset, **extra):
     }
 
 
-def _done(request, url):
+def _done(request, url, recorded=None, note=""):
     """After a save: a redirect, or for the page's own fetch() the address to go to (so the
-    message is shown by that page, not used up by a followed redirect)."""
+    message is shown by that page, not used up by a followed redirect). The field app's send
+    learns whether this send saved it or an earlier one had, and what the cadre should know."""
+    if offline.is_sync(request):
+        created = bool(recorded and recorded.created)
+        return JsonResponse({"ok": True, "redirect": url, "created": created, "note": note})
     if request.headers.get("X-Requested-With") == "fetch":
         return JsonResponse({"ok": True, "redirect": url})
     return redirect(url)
 
 
 def _saved_message(request, recorded, what):
+    if offline.is_sync(request):
+        return  # the phone shows the record's own answer; no message waits for a later page
     if not recorded.created:
         messages.info(request, f"该{what}已保存过，重复提交未重复保存")
         return
@@ -282,14 +288,32 @@ def _saved_message(request, recorded, what):
     messages.success(request, "，".join(parts))
 
 
+def _sent_again(request, household, url, what):
+    """A form sent again whose first answer was lost (the field app's queue, a retry) was saved
+    then: say so, before asking whether the household is still the cadre's."""
+    if request.method != "POST":
+        return None
+    earlier = services.saved_earlier(request.POST.get("key"), by=request.user, household=household)
+    if earlier is None:
+        return None
+    _saved_message(request, earlier, what)
+    return _done(request, url, earlier)
+
+
 @login_required
+@offline.answers_sync
 def visit_new(request, pk):
     """入户走访台账: one visit of the household, with the issues the resident raised."""
     user = request.user
     now = timezone.localtime()
     household = _household(user, pk)  # 404 for another grid's household, before anything else
     cadre = _require_cadre(user)
+    again = _sent_again(request, household, reverse("visits:household", args=[household.pk]), "走访记录")
+    if again is not None:
+        return again
     campaign = _campaign(user, now.date())
+    if campaign is None and offline.is_sync(request):
+        raise PermissionDenied(offline.CAMPAIGN_OVER)
     if campaign is None or not rules.may_visit(cadre, household, campaign):
         raise PermissionDenied(services.NOT_YOURS)
     book = rules_for(campaign)
@@ -312,6 +336,7 @@ def visit_new(request, pk):
                     by=user,
                     campaign=campaign,
                     issues=issues,
+                    recorded_at=offline.recorded_at(request),
                     **form.service_kwargs(),
                 )
             except ValidationError as exc:
@@ -320,15 +345,19 @@ def visit_new(request, pk):
                 form.add_error(None, str(exc))
             else:
                 _saved_message(request, recorded, "走访记录")
+                reason = ""
                 if recorded.created and not recorded.visit.counts:
                     reason = rules.not_counted_reason(campaign, recorded.visit.method, household)
-                    if reason:
+                    if reason and not offline.is_sync(request):
                         messages.warning(request, reason)
-                return _done(request, reverse("visits:household", args=[household.pk]) + f"#visit-{recorded.visit.pk}")
+                url = reverse("visits:household", args=[household.pk]) + f"#visit-{recorded.visit.pk}"
+                return _done(request, url, recorded, note=reason or "")
     else:
         start = (now - datetime.timedelta(minutes=now.minute % 5)).time().replace(second=0, microsecond=0)
         form = VisitForm(initial={"visited_on": now.date(), "started_at": start}, rules=book)
         formset = RaisedIssueFormSet(prefix="issues", form_kwargs={"rules": issue_book})
+    if offline.is_sync(request):
+        return offline.form_refused(form, formset)
     context = _form_context(request, household, campaign, cadre, form, formset, files_help=files_help)
     return render(request, "visits/visit_form.html", context)
 
@@ -369,12 +398,16 @@ def visit_detail(request, pk):
 
 
 @login_required
+@offline.answers_sync
 def followup_new(request, pk):
     """回头看 of one household: the due issues on my list, each solved or not and how satisfied."""
     user = request.user
     today = timezone.localdate()
     household = _household(user, pk)
     cadre = _require_cadre(user)
+    again = _sent_again(request, household, reverse("visits:household", args=[household.pk]) + "#issues", "回访记录")
+    if again is not None:
+        return again
     due = list(services.due_followups(cadre, household))
     issue_book = _issue_rules(household, today)
     if request.method == "POST":
@@ -383,6 +416,7 @@ def followup_new(request, pk):
         if form.is_valid() and formset.is_valid():
             try:
                 recorded = services.followup_record(household=household, by=user, issues=raised_issues(formset),
+                                                    recorded_at=offline.recorded_at(request),
                                                     **form.service_kwargs())  # fmt: skip
             except ValidationError as exc:
                 form.add_service_errors(exc)
@@ -390,7 +424,9 @@ def followup_new(request, pk):
                 form.add_error(None, str(exc))
             else:
                 _saved_message(request, recorded, "回访记录")
-                return _done(request, reverse("visits:household", args=[household.pk]) + "#issues")
+                return _done(request, reverse("visits:household", args=[household.pk]) + "#issues", recorded)
+        if offline.is_sync(request):
+            return offline.form_refused(form, formset)
     else:
         if not due:
             messages.info(request, "该户没有待您回访的诉求")

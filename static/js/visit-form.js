@@ -229,6 +229,11 @@
         });
       });
     }
+    if (!hasErrors && keyInput && window.crypto && window.crypto.randomUUID) {
+      // A fresh key for each opening of the form: the page may come from the phone's store (the
+      // field app), where the same page would otherwise give two visits of one household one key.
+      keyInput.value = window.crypto.randomUUID();
+    }
     if (hasErrors) {
       saveDraft(); // the server sent the form back with what was typed: that is the draft now
       bringIntoView(summary);
@@ -267,9 +272,32 @@
         offline.scrollIntoView({ block: "center" });
       }
     }
+    // No signal: the record waits on the phone (static/js/offline.js) and is sent when the network
+    // returns; the cadre goes back to the household page (kept on the phone) and on to the next.
+    var queueable = !!(window.VisitplanOffline && form.dataset.offlineKind);
+    function queue(why) {
+      setBusy(true);
+      var record = {
+        key: keyInput ? keyInput.value : String(Date.now()),
+        kind: form.dataset.offlineKind,
+        label: form.dataset.offlineLabel || document.title,
+        url: form.getAttribute("action") || window.location.pathname,
+        householdUrl: form.dataset.householdUrl || "",
+        draft: draftName,
+        fields: serialise().fields
+      };
+      window.VisitplanOffline.enqueue(record).then(function () {
+        dropDraft();
+        window.location.assign(record.householdUrl || window.location.pathname);
+      }, function () { failed(why); });
+    }
     function send() {
       if (busy) return; // a double tap sends once
       saveDraft();
+      if (queueable && navigator.onLine === false) {
+        queue("网络不通，记录还没有提交。已填写的内容保存在本机，不会丢失；网络恢复后点“重新提交”。");
+        return;
+      }
       setBusy(true);
       if (offline) offline.hidden = true;
       var controller = window.AbortController ? new AbortController() : null;
@@ -289,6 +317,12 @@
         if (resp.ok) {
           return resp.text().then(function (html) { showReturnedForm(html); });
         }
+        if (resp.status === 403 && queueable) {
+          // A page kept on the phone carries an old token, or the login ended: the queue sends it
+          // with a fresh token, or says to log in first.
+          queue("登录已过期或页面已失效：请重新登录后回到本页，点“恢复”即可找回已填写的内容。");
+          return null;
+        }
         if (resp.status === 403) {
           failed("登录已过期或页面已失效：请重新登录后回到本页，点“恢复”即可找回已填写的内容。");
           return null;
@@ -297,7 +331,8 @@
         return null;
       }).catch(function () {
         clearTimeout(timer);
-        failed("网络不通，记录还没有提交。已填写的内容保存在本机，不会丢失；网络恢复后点“重新提交”。");
+        var why = "网络不通，记录还没有提交。已填写的内容保存在本机，不会丢失；网络恢复后点“重新提交”。";
+        if (queueable) queue(why); else failed(why);
       });
     }
     function showReturnedForm(html) {

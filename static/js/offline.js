@@ -1,0 +1,390 @@
+/* The field app without signal (离线走访), on every page: visits/offline.py is the server's side.
+ *
+ * - Keeps the pages of the cadre's own households on the phone (Cache Storage "visitplan-pages",
+ *   the list the server answers at state.json, each page stamped with the time it was kept; the
+ *   service worker /sw.js shows them when there is no signal and drops them after the set days).
+ *   Kept again when 我的包户 is opened with signal and the last keeping is older than half an hour,
+ *   or on 更新本机页面 (本机记录).
+ * - Records (visits, 回头看) that could not be sent wait in IndexedDB ("visitplan-offline",
+ *   store "records", by form key) with the time they were recorded; they are sent when the network
+ *   returns and when a page opens, one at a time, each with its own key (the server saves a key once)
+ *   and a fresh CSRF token. A record leaves the store only when the server has answered for it:
+ *   saved → gone (listed as sent); refused → kept with the server's reason until the cadre changes
+ *   (修改) or discards (放弃) it.
+ * - The header says what waits (待上传 3 条), what needs the cadre (2 条未通过), what was sent.
+ * - Logging out empties the phone of this user's pages, drafts and records (after a warning when
+ *   records still wait); another user's login drops the kept pages of the one before.
+ */
+(function () {
+  "use strict";
+  var PAGES = "visitplan-pages";
+  var META = "/__offline__/meta";
+  var DB_NAME = "visitplan-offline";
+  var KEEP_EVERY_MS = 30 * 60 * 1000;
+  var SENT_KEEP = 20;
+
+  var meta = document.querySelector('meta[name="visitplan-user"]');
+  var user = meta ? meta.content : "";
+  var stateUrl = meta ? meta.getAttribute("data-state") : "";
+  var offlineUrl = meta ? meta.getAttribute("data-offline") : "";
+  var staticUrl = (meta && meta.getAttribute("data-static")) || "/static/";
+  var local = (function () { try { return window.localStorage; } catch (e) { return null; } })();
+  var session = (function () { try { return window.sessionStorage; } catch (e) { return null; } })();
+
+  function $(sel, root) { return (root || document).querySelector(sel); }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function when(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return "";
+    return (d.getMonth() + 1) + "月" + d.getDate() + "日 " + pad(d.getHours()) + ":" + pad(d.getMinutes());
+  }
+  function getLocal(name, fallback) {
+    if (!local) return fallback;
+    try { var v = JSON.parse(local.getItem(name) || "null"); return v === null ? fallback : v; } catch (e) { return fallback; }
+  }
+  function setLocal(name, value) { if (local) try { local.setItem(name, JSON.stringify(value)); } catch (e) { /* full */ } }
+
+  // ------------------------------------------------------------------------------------ the store
+  var dbPromise = null;
+  function db() {
+    if (!window.indexedDB) return Promise.reject(new Error("no IndexedDB"));
+    if (!dbPromise) {
+      dbPromise = new Promise(function (resolve, reject) {
+        var open = indexedDB.open(DB_NAME, 1);
+        open.onupgradeneeded = function () {
+          var store = open.result.createObjectStore("records", { keyPath: "key" });
+          store.createIndex("user", "user");
+        };
+        open.onsuccess = function () { resolve(open.result); };
+        open.onerror = function () { reject(open.error); };
+      });
+    }
+    return dbPromise;
+  }
+  function tx(mode, work) {
+    return db().then(function (d) {
+      return new Promise(function (resolve, reject) {
+        var t = d.transaction("records", mode);
+        var result = work(t.objectStore("records"));
+        t.oncomplete = function () { resolve(result && "result" in result ? result.result : result); };
+        t.onerror = function () { reject(t.error); };
+        t.onabort = function () { reject(t.error); };
+      });
+    });
+  }
+  function mine() {
+    return tx("readonly", function (s) { return s.index("user").getAll(user); }).then(function (rows) {
+      return (rows || []).sort(function (a, b) { return a.recordedAt < b.recordedAt ? -1 : 1; });
+    }, function () { return []; });
+  }
+  function put(record) { return tx("readwrite", function (s) { s.put(record); }); }
+  function drop(key) { return tx("readwrite", function (s) { s.delete(key); }); }
+
+  // ------------------------------------------------------------------------------------ the header
+  var indicator = null;
+  var syncing = false;
+  var lastSent = [];
+  function sentLog() { return getLocal("visitplan-sent:" + user, []); }
+  function paint() {
+    if (!user) return Promise.resolve();
+    return mine().then(function (rows) {
+      var waiting = rows.filter(function (r) { return r.status !== "refused"; }).length;
+      var refused = rows.length - waiting;
+      var tools = $(".topbar .tools");
+      if (!tools) return rows;
+      if (!indicator) {
+        indicator = document.createElement("a");
+        indicator.className = "bell sync-state";
+        indicator.href = offlineUrl;
+        indicator.setAttribute("data-sync-state", "");
+        indicator.setAttribute("aria-live", "polite");
+        tools.insertBefore(indicator, tools.firstChild);
+      }
+      var text = "";
+      var cls = "bell sync-state";
+      if (syncing) { text = "正在上传…"; cls += " busy"; }
+      else if (refused) { text = refused + " 条未通过"; cls += " bad"; }
+      else if (waiting) { text = "待上传 " + waiting + " 条"; cls += " waiting"; }
+      else if (lastSent.length) { text = "已上传 " + lastSent.length + " 条"; cls += " ok"; }
+      if (refused && waiting && !syncing) text += "，待上传 " + waiting + " 条";
+      indicator.textContent = text;
+      indicator.className = cls;
+      indicator.hidden = !text;
+      indicator.setAttribute("data-n-waiting", String(waiting));
+      indicator.setAttribute("data-n-refused", String(refused));
+      showHere(rows);
+      document.dispatchEvent(new CustomEvent("visitplan:offline-changed", { detail: { rows: rows } }));
+      return rows;
+    });
+  }
+
+  // A household page lists what waits on the phone for that household.
+  function showHere(rows) {
+    var box = $("[data-offline-household]");
+    if (!box) return;
+    var here = rows.filter(function (r) { return r.householdUrl === window.location.pathname; });
+    var list = $("[data-offline-list]", box);
+    list.textContent = "";
+    here.forEach(function (r) {
+      var li = document.createElement("li");
+      li.className = r.status === "refused" ? "offline-refused" : "offline-waiting";
+      var head = document.createElement("strong");
+      head.textContent = r.kind + "记录 · " + when(r.recordedAt) + " 记录";
+      var state = document.createElement("span");
+      state.className = "muted";
+      state.textContent = r.status === "refused" ? "　未通过：" + r.message : "　待上传";
+      li.appendChild(head);
+      li.appendChild(state);
+      list.appendChild(li);
+    });
+    box.hidden = !here.length;
+  }
+
+  // ------------------------------------------------------------------------------------ sending
+  function freshState() {
+    return fetch(stateUrl, { credentials: "same-origin", redirect: "manual", headers: { Accept: "application/json" } })
+      .then(function (resp) {
+        if (resp.type === "opaqueredirect" || resp.status === 401 || resp.status === 403) return { expired: true };
+        if (!resp.ok) return null;
+        return resp.json();
+      });
+  }
+
+  function sendOne(record, csrf) {
+    var body = new FormData();
+    record.fields.forEach(function (f) { body.append(f[0], f[1]); });
+    body.append("csrfmiddlewaretoken", csrf);
+    return fetch(record.url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      redirect: "manual",
+      headers: { "X-Requested-With": "fetch", "X-Offline-Sync": "1", "X-Recorded-At": record.recordedAt }
+    }).then(function (resp) {
+      if (resp.type === "opaqueredirect") return { stop: "登录已过期：请重新登录，记录会自动上传。" };
+      var type = resp.headers.get("Content-Type") || "";
+      if (type.indexOf("application/json") < 0) {
+        record.note = "服务器暂时无法接收（" + resp.status + "），稍后自动重试。";
+        return put(record).then(function () { return { stop: record.note }; });
+      }
+      return resp.json().then(function (data) {
+        if (data.ok) {
+          var log = sentLog();
+          log.unshift({ label: record.label, kind: record.kind, recordedAt: record.recordedAt, sentAt: new Date().toISOString(),
+                        created: data.created !== false, note: data.note || "", url: data.redirect || "" });
+          setLocal("visitplan-sent:" + user, log.slice(0, SENT_KEEP));
+          lastSent.push(record.key);
+          return drop(record.key).then(function () { return { sent: true }; });
+        }
+        record.status = "refused";
+        record.message = data.message || "服务器未接收这条记录";
+        record.errors = data.errors || [];
+        record.answeredAt = new Date().toISOString();
+        return put(record).then(function () { return { refused: true }; });
+      });
+    });
+  }
+
+  function syncNow() {
+    if (!user || syncing || navigator.onLine === false) return Promise.resolve();
+    return mine().then(function (rows) {
+      var pending = rows.filter(function (r) { return r.status !== "refused"; });
+      if (!pending.length) return null;
+      syncing = true;
+      paint();
+      return freshState().then(function (state) {
+        if (!state) return null;
+        if (state.expired) { note("登录已过期：请重新登录，本机 " + pending.length + " 条记录会自动上传。"); return null; }
+        if (String(state.user) !== user) return null;
+        var chain = Promise.resolve();
+        var stopped = false;
+        pending.forEach(function (record) {
+          chain = chain.then(function () {
+            if (stopped) return null;
+            return sendOne(record, state.csrf).then(function (result) {
+              if (result && result.stop) { stopped = true; note(result.stop); }
+            });
+          });
+        });
+        return chain;
+      });
+    }).catch(function () { /* the network went again: the records wait */ }).then(function () {
+      syncing = false;
+      return paint();
+    });
+  }
+  function sync() {
+    if (navigator.locks && navigator.locks.request) {
+      // One tab sends at a time (two tabs would send the same keys: the server saves once anyway).
+      return navigator.locks.request("visitplan-sync", { ifAvailable: true }, function (lock) { return lock ? syncNow() : null; });
+    }
+    return syncNow();
+  }
+
+  function note(text) {
+    var box = $("[data-offline-note]");
+    if (box) { box.textContent = text; box.hidden = false; }
+  }
+
+  // ------------------------------------------------------------------------------------ recording
+  function enqueue(record) {
+    record.user = user;
+    record.status = "pending";
+    record.recordedAt = record.recordedAt || new Date().toISOString();
+    return put(record).then(function () {
+      if (session) session.setItem("visitplan-flash", "已保存在本机（" + record.label + "），有信号时自动上传。");
+      return paint();
+    });
+  }
+
+  // ------------------------------------------------------------------------------------ the pages kept
+  function keepPages(force, progress) {
+    if (!user || !window.caches || navigator.onLine === false) return Promise.resolve(null);
+    var last = getLocal("visitplan-kept:" + user, 0);
+    if (!force && Date.now() - last < KEEP_EVERY_MS) return Promise.resolve(null);
+    return freshState().then(function (state) {
+      if (!state || state.expired || String(state.user) !== user) return null;
+      return caches.open(PAGES).then(function (cache) {
+        var keptAt = String(Date.now());
+        var wanted = {};
+        state.pages.forEach(function (p) { wanted[p] = true; });
+        var metaBody = JSON.stringify({ user: user, pages: state.pages, keptAt: Date.now(), days: state.days });
+        var statics = {};
+        var done = 0;
+        var bytes = 0;
+        function stamp(resp, body) {
+          var headers = new Headers(resp.headers);
+          headers.set("X-Kept-At", keptAt);
+          return new Response(body, { status: resp.status, statusText: resp.statusText, headers: headers });
+        }
+        function one(path) {
+          return fetch(path, { credentials: "same-origin", redirect: "manual" }).then(function (resp) {
+            var type = resp.headers.get("Content-Type") || "";
+            if (!resp.ok || resp.type !== "basic" || type.indexOf("text/html") !== 0) return null;
+            return resp.text().then(function (html) {
+              bytes += html.length;
+              var re = /(?:src|href)="([^"]+)"/g;
+              var m;
+              while ((m = re.exec(html))) if (m[1].indexOf(staticUrl) === 0) statics[m[1]] = true;
+              return cache.put(path, stamp(resp, html));
+            });
+          }).catch(function () { return null; }).then(function () {
+            done += 1;
+            if (progress) progress(done, state.pages.length);
+          });
+        }
+        // The list first (the worker reads it to know what it may keep), then pages no longer on it go.
+        return cache.put(META, new Response(metaBody, { headers: { "Content-Type": "application/json", "X-Kept-At": keptAt } }))
+          .then(function () { return cache.keys(); })
+          .then(function (requests) {
+            return Promise.all(requests.map(function (r) {
+              var u = new URL(r.url);
+              var key = u.pathname + u.search;
+              return key === META || wanted[key] ? null : cache.delete(r);
+            }));
+          })
+          .then(function () {
+            var queue = state.pages.slice();
+            function worker() {
+              var next = queue.shift();
+              return next === undefined ? null : one(next).then(worker);
+            }
+            return Promise.all([worker(), worker(), worker()]);
+          })
+          .then(function () {
+            // The styles and scripts the pages name: through the worker, which keeps them.
+            return Promise.all(Object.keys(statics).map(function (u) {
+              return fetch(u, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.blob() : null; })
+                .then(function (b) { if (b) bytes += b.size; }, function () { return null; });
+            }));
+          })
+          .then(function () {
+            setLocal("visitplan-kept:" + user, Date.now());
+            var summary = { pages: state.pages.length, bytes: bytes, at: new Date().toISOString(), days: state.days };
+            setLocal("visitplan-kept-summary:" + user, summary);
+            return summary;
+          });
+      });
+    }).catch(function () { return null; });
+  }
+
+  // ------------------------------------------------------------------------------------ leaving
+  function clearDevice(allRecords) {
+    var jobs = [];
+    if (window.caches) jobs.push(caches.delete(PAGES));
+    if (local) {
+      Object.keys(local).forEach(function (k) {
+        if (k.indexOf("visitplan-draft:") === 0 || k.indexOf("visitplan-kept") === 0 || k.indexOf("visitplan-sent:") === 0) local.removeItem(k);
+      });
+    }
+    if (allRecords && user) {
+      jobs.push(mine().then(function (rows) { return Promise.all(rows.map(function (r) { return drop(r.key); })); }));
+    }
+    return Promise.all(jobs).catch(function () { return null; });
+  }
+
+  function wireLogout() {
+    var form = $("form[data-logout]");
+    if (!form) return;
+    var confirmed = false;
+    form.addEventListener("submit", function (e) {
+      if (confirmed) return;
+      e.preventDefault();
+      mine().then(function (rows) {
+        if (rows.length && !window.confirm("本机还有 " + rows.length + " 条记录没有上传。退出登录会从本机删除它们。\n仍要退出吗？")) return null;
+        return clearDevice(true).then(function () { confirmed = true; form.submit(); });
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------------------------ start
+  function start() {
+    if (!user) {
+      // Logged out (or the session ended): the pages kept for whoever was here go; records stay
+      // until their own user logs in again and sends them.
+      if (window.caches) caches.delete(PAGES);
+      return;
+    }
+    var previous = getLocal("visitplan-user", null);
+    if (previous !== null && String(previous) !== user) clearDevice(false);
+    setLocal("visitplan-user", user);
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () { return null; });
+    }
+    var flash = session && session.getItem("visitplan-flash");
+    if (flash) {
+      session.removeItem("visitplan-flash");
+      var main = $("main.page");
+      if (main) {
+        var box = document.createElement("ul");
+        box.className = "messages";
+        box.setAttribute("role", "status");
+        box.innerHTML = '<li class="msg info"></li>';
+        box.firstChild.textContent = flash;
+        main.insertBefore(box, main.firstChild);
+      }
+    }
+    wireLogout();
+    paint().then(function () { return sync(); }).then(function () {
+      if (document.body.hasAttribute("data-keep-pages")) return keepPages(false);
+      return null;
+    });
+    window.addEventListener("online", function () { sync(); });
+    // A server that answered 502 a minute ago may answer now: try again while records wait.
+    setInterval(function () { if (navigator.onLine !== false) sync(); }, 60000);
+  }
+
+  window.VisitplanOffline = {
+    enqueue: enqueue,
+    records: mine,
+    drop: function (key) { return drop(key).then(paint); },
+    put: function (record) { return put(record).then(paint); },
+    sync: sync,
+    keepPages: keepPages,
+    sent: sentLog,
+    keptSummary: function () { return getLocal("visitplan-kept-summary:" + user, null); },
+    when: when,
+    user: function () { return user; }
+  };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start); else start();
+})();
