@@ -41,7 +41,7 @@ def ids():
 
 def pages_of(o):
     rules = f"/campaigns/{o['campaign']}/rules/"  # 活动规则 (its edit page: the street admin's)
-    cadre = ["/", "/visits/", "/visits/todo/", "/visits/followups/", "/visits/cards/",
+    cadre = ["/", "/visits/", "/visits/todo/", "/visits/followups/", "/visits/cards/", "/visits/offline/",
              f"/visits/h/{o['household']}/", f"/visits/h/{o['household']}/visit/", f"/visits/{o['visit']}/",
              "/households/", f"/households/{o['household']}/", "/issues/", "/issues/mine/",
              f"/issues/{o['issue']}/", f"/issues/new/?household={o['household']}", "/issues/new/",

@@ -175,6 +175,16 @@ def test_a_round_of_visits_without_signal_is_sent_once_when_it_returns(chromium,
         ["一楼楼道灯不亮，离线登记", "小区门口路面坑洼，离线登记", "垃圾分类点太远，离线登记"]
     )
 
+    # Kept again with signal: only the pages that changed cross the network (the list pages, and the
+    # three households visited), and the reassigned household's pages leave the phone.
+    page.goto(f"{base}/visits/offline/")  # 更新本机页面 is there
+    again = page.evaluate("window.VisitplanOffline.keepPages(true)")
+    assert again["pages"] == kept["pages"] - 2 and 3 * 2 <= again["fetched"] <= 3 * 2 + 4, (kept, again)
+    cached = page.evaluate(
+        "caches.open('visitplan-pages').then(c => c.keys()).then(ks => ks.map(r => new URL(r.url).pathname))"
+    )
+    assert f"/visits/h/{h4.pk}/" not in cached and f"/visits/h/{h1.pk}/" in cached
+
     # Sent again (a second tab, a retry): still once.
     page.evaluate("window.VisitplanOffline.sync()")
     page.reload()

@@ -63,6 +63,8 @@ PAGE_PARAMS = {
     "login": ("next",),
     "password_change": (),
     "password_change_done": (),
+    "service_worker": (),
+    "web_manifest": (),
     "households:list": ("q", "grid", "tag", "page"),
     "households:export": ("q", "grid", "tag"),
     "households:detail": (),
@@ -74,6 +76,8 @@ PAGE_PARAMS = {
     "visits:visit": (),
     "visits:followup": (),
     "visits:detail": (),
+    "visits:offline": (),
+    "visits:offline_state": (),
     "reports:dashboard": _RANGE,
     "reports:unvisited": (*_RANGE, "grid", "tag", "visited", "page"),
     "reports:behind": _RANGE,
@@ -106,6 +110,11 @@ PAGE_PARAMS = {
     "notifications:list": ("page",),
     "visitplan:rulebook": (),
     "visitplan:rulebook_edit": (),
+    "households:plan_upload": (),
+    "households:plan_image": (),
+    "reports:map_building": ("by", "group"),
+    "reports:map_community": ("by", "group"),
+    "reports:map_grid": ("by", "group"),
 }
 
 USERS = [role for role in ROLES if role != ANONYMOUS]
@@ -295,6 +304,7 @@ def _page_forms(w):
         ("merge", STREET_ADMIN, reverse("issues:merge", args=[w.issue_reg.pk]), POST_BODY["issues:merge"](w, w.issue_reg), ()),
         ("cards given", CADRE, reverse("visits:cards") + "?missing=1", {**POST_BODY["visits:cards"](w, None), "expected": "1"}, ()),
         ("login", ANONYMOUS, reverse("login"), {"username": "admin", "password": "wrong-password"}, ("next",)),
+        ("map spots", STREET_ADMIN, reverse("reports:map_spots", args=[w.grid_a.pk]), POST_BODY["reports:map_spots"](w, w.grid_a), ()),
         *_rulebook_forms(w),
     ]  # fmt: skip
 

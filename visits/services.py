@@ -73,14 +73,19 @@ def _visible(user, household):
         raise VisitNotAllowed("没有找到该户")
 
 
-def saved_earlier(key, *, by, household) -> Recorded | None:
-    """The visit an earlier submit of this form (``key``) saved, or None: asked before anything else
-    when the field app sends a record again whose answer was lost (it was saved then, even if the
-    household has been reassigned or the campaign has ended since)."""
+def saved_earlier(key, *, by, household_id: int) -> Recorded | None:
+    """The visit an earlier submit of this form (``key``) by ``by`` saved at this household, or None:
+    asked first when the field app sends a record again whose answer was lost. It was saved then,
+    and stays "saved" even if the household has left the cadre's list since (his own record, found
+    by its key: nothing he does not already know)."""
     try:
-        return _replay(uuid.UUID(str(key)), by=by, household=household)
-    except (TypeError, ValueError, VisitNotAllowed):
+        key = uuid.UUID(str(key))
+    except (TypeError, ValueError):
         return None
+    existing = Visit.objects.filter(key=key, created_by=by, household_id=household_id).first()
+    if existing is None:
+        return None
+    return Recorded(visit=existing, created=False, issues=list(existing.issues.all()))
 
 
 def _recorded_at(value, now):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import todo, views
+from . import offline, todo, views
 
 app_name = "visits"
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("h/<int:pk>/visit/", views.visit_new, name="visit"),
     path("h/<int:pk>/followup/", views.followup_new, name="followup"),
     path("<int:pk>/", views.visit_detail, name="detail"),
+    path("offline/", offline.offline_page, name="offline"),
+    path("offline/state.json", offline.state, name="offline_state"),
 ]

@@ -288,12 +288,12 @@ def _saved_message(request, recorded, what):
     messages.success(request, "，".join(parts))
 
 
-def _sent_again(request, household, url, what):
+def _sent_again(request, pk, url, what):
     """A form sent again whose first answer was lost (the field app's queue, a retry) was saved
     then: say so, before asking whether the household is still the cadre's."""
     if request.method != "POST":
         return None
-    earlier = services.saved_earlier(request.POST.get("key"), by=request.user, household=household)
+    earlier = services.saved_earlier(request.POST.get("key"), by=request.user, household_id=pk)
     if earlier is None:
         return None
     _saved_message(request, earlier, what)
@@ -306,11 +306,11 @@ def visit_new(request, pk):
     """入户走访台账: one visit of the household, with the issues the resident raised."""
     user = request.user
     now = timezone.localtime()
-    household = _household(user, pk)  # 404 for another grid's household, before anything else
-    cadre = _require_cadre(user)
-    again = _sent_again(request, household, reverse("visits:household", args=[household.pk]), "走访记录")
+    again = _sent_again(request, pk, reverse("visits:household", args=[pk]), "走访记录")
     if again is not None:
         return again
+    household = _household(user, pk)  # 404 for another grid's household, before anything else
+    cadre = _require_cadre(user)
     campaign = _campaign(user, now.date())
     if campaign is None and offline.is_sync(request):
         raise PermissionDenied(offline.CAMPAIGN_OVER)
@@ -403,11 +403,11 @@ def followup_new(request, pk):
     """回头看 of one household: the due issues on my list, each solved or not and how satisfied."""
     user = request.user
     today = timezone.localdate()
-    household = _household(user, pk)
-    cadre = _require_cadre(user)
-    again = _sent_again(request, household, reverse("visits:household", args=[household.pk]) + "#issues", "回访记录")
+    again = _sent_again(request, pk, reverse("visits:household", args=[pk]) + "#issues", "回访记录")
     if again is not None:
         return again
+    household = _household(user, pk)
+    cadre = _require_cadre(user)
     due = list(services.due_followups(cadre, household))
     issue_book = _issue_rules(household, today)
     if request.method == "POST":

@@ -1,10 +1,7 @@
 /* The field app without signal (离线走访), on every page: visits/offline.py is the server's side.
  *
- * - Keeps the pages of the cadre's own households on the phone (Cache Storage "visitplan-pages",
- *   the list the server answers at state.json, each page stamped with the time it was kept; the
- *   service worker /sw.js shows them when there is no signal and drops them after the set days).
- *   Kept again when 我的包户 is opened with signal and the last keeping is older than half an hour,
- *   or on 更新本机页面 (本机记录).
+ * - Keeps the pages of the cadre's own households on the phone: static/js/offline-keep.js, loaded
+ *   by 我的包户 and 本机记录 only (the service worker /sw.js shows the kept pages without signal).
  * - Records (visits, 回头看) that could not be sent wait in IndexedDB ("visitplan-offline",
  *   store "records", by form key) with the time they were recorded; they are sent when the network
  *   returns and when a page opens, one at a time, each with its own key (the server saves a key once)
@@ -20,7 +17,6 @@
   var PAGES = "visitplan-pages";
   var META = "/__offline__/meta";
   var DB_NAME = "visitplan-offline";
-  var KEEP_EVERY_MS = 30 * 60 * 1000;
   var SENT_KEEP = 20;
 
   var meta = document.querySelector('meta[name="visitplan-user"]');
@@ -237,77 +233,6 @@
     });
   }
 
-  // ------------------------------------------------------------------------------------ the pages kept
-  function keepPages(force, progress) {
-    if (!user || !window.caches || navigator.onLine === false) return Promise.resolve(null);
-    var last = getLocal("visitplan-kept:" + user, 0);
-    if (!force && Date.now() - last < KEEP_EVERY_MS) return Promise.resolve(null);
-    return freshState().then(function (state) {
-      if (!state || state.expired || String(state.user) !== user) return null;
-      return caches.open(PAGES).then(function (cache) {
-        var keptAt = String(Date.now());
-        var wanted = {};
-        state.pages.forEach(function (p) { wanted[p] = true; });
-        var metaBody = JSON.stringify({ user: user, pages: state.pages, keptAt: Date.now(), days: state.days });
-        var statics = {};
-        var done = 0;
-        var bytes = 0;
-        function stamp(resp, body) {
-          var headers = new Headers(resp.headers);
-          headers.set("X-Kept-At", keptAt);
-          return new Response(body, { status: resp.status, statusText: resp.statusText, headers: headers });
-        }
-        function one(path) {
-          return fetch(path, { credentials: "same-origin", redirect: "manual" }).then(function (resp) {
-            var type = resp.headers.get("Content-Type") || "";
-            if (!resp.ok || resp.type !== "basic" || type.indexOf("text/html") !== 0) return null;
-            return resp.text().then(function (html) {
-              bytes += html.length;
-              var re = /(?:src|href)="([^"]+)"/g;
-              var m;
-              while ((m = re.exec(html))) if (m[1].indexOf(staticUrl) === 0) statics[m[1]] = true;
-              return cache.put(path, stamp(resp, html));
-            });
-          }).catch(function () { return null; }).then(function () {
-            done += 1;
-            if (progress) progress(done, state.pages.length);
-          });
-        }
-        // The list first (the worker reads it to know what it may keep), then pages no longer on it go.
-        return cache.put(META, new Response(metaBody, { headers: { "Content-Type": "application/json", "X-Kept-At": keptAt } }))
-          .then(function () { return cache.keys(); })
-          .then(function (requests) {
-            return Promise.all(requests.map(function (r) {
-              var u = new URL(r.url);
-              var key = u.pathname + u.search;
-              return key === META || wanted[key] ? null : cache.delete(r);
-            }));
-          })
-          .then(function () {
-            var queue = state.pages.slice();
-            function worker() {
-              var next = queue.shift();
-              return next === undefined ? null : one(next).then(worker);
-            }
-            return Promise.all([worker(), worker(), worker()]);
-          })
-          .then(function () {
-            // The styles and scripts the pages name: through the worker, which keeps them.
-            return Promise.all(Object.keys(statics).map(function (u) {
-              return fetch(u, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.blob() : null; })
-                .then(function (b) { if (b) bytes += b.size; }, function () { return null; });
-            }));
-          })
-          .then(function () {
-            setLocal("visitplan-kept:" + user, Date.now());
-            var summary = { pages: state.pages.length, bytes: bytes, at: new Date().toISOString(), days: state.days };
-            setLocal("visitplan-kept-summary:" + user, summary);
-            return summary;
-          });
-      });
-    }).catch(function () { return null; });
-  }
-
   // ------------------------------------------------------------------------------------ leaving
   function clearDevice(allRecords) {
     var jobs = [];
@@ -366,7 +291,9 @@
     }
     wireLogout();
     paint().then(function () { return sync(); }).then(function () {
-      if (document.body.hasAttribute("data-keep-pages")) return keepPages(false);
+      // static/js/offline-keep.js, loaded by the pages that keep the others (我的包户, 本机记录).
+      var api = window.VisitplanOffline;
+      if (document.body.hasAttribute("data-keep-pages") && api.keepPages) return api.keepPages(false);
       return null;
     });
     window.addEventListener("online", function () { sync(); });
@@ -380,7 +307,8 @@
     drop: function (key) { return drop(key).then(paint); },
     put: function (record) { return put(record).then(paint); },
     sync: sync,
-    keepPages: keepPages,
+    // The helpers static/js/offline-keep.js builds on.
+    _: { freshState: freshState, getLocal: getLocal, setLocal: setLocal, PAGES: PAGES, META: META, staticUrl: staticUrl },
     sent: sentLog,
     keptSummary: function () { return getLocal("visitplan-kept-summary:" + user, null); },
     when: when,

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('visits', '0010_visit_counts_db_default'),
+        ("visits", "0010_visit_counts_db_default"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='visit',
-            name='recorded_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='本机记录时间'),
+            model_name="visit",
+            name="recorded_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="本机记录时间"),
         ),
     ]
