@@ -13,6 +13,7 @@ Screenshots: var/screenshots/offline_*.png. Skipped locally without Chromium; fa
 import re
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from issues.models import Issue
@@ -201,6 +202,27 @@ def test_a_round_of_visits_without_signal_is_sent_once_when_it_returns(chromium,
     page.click("[data-refused] button:has-text('放弃')")
     poll(page, "document.querySelector('[data-refused-card]').hidden")
     assert page.evaluate("window.VisitplanOffline.records().then(r => r.length)") == 0
+
+    # A kept page past its days is not shown: without signal the app says it was not kept.
+    page.evaluate(
+        """async ([path, days]) => {
+            const cache = await caches.open('visitplan-pages');
+            const old = await cache.match(path);
+            const headers = new Headers(old.headers);
+            headers.set('X-Kept-At', String(Date.now() - (days + 1) * 86400000));
+            await cache.put(path, new Response(await old.blob(), {status: 200, headers}));
+        }""",
+        [f"/visits/h/{h2.pk}/", settings.OFFLINE_KEEP_DAYS],
+    )
+    context.set_offline(True)
+    page.goto(f"{base}/visits/h/{h3.pk}/")  # still fresh: shown
+    assert h3.head_name[0] in page.locator("h1").inner_text()
+    page.goto(f"{base}/visits/h/{h2.pk}/")
+    assert page.locator("[data-not-kept]").is_visible()
+    assert "没有保存在本机" in page.locator("[data-not-kept]").inner_text()
+    screenshot(page, "offline_not_kept", full_page=False)
+    context.set_offline(False)
+    page.goto(f"{base}/visits/offline/")
 
     # Logging out empties the phone of his pages.
     page.click("form[data-logout] button")

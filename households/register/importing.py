@@ -2,6 +2,10 @@
 
 An import is all-or-nothing and idempotent: a household is found again by its natural key
 (street, address_key), so importing the same file twice changes nothing the second time.
+
+The optional 经度 / 纬度 columns place each household's building (Node.longitude / latitude, the
+民情地图): the rows of one building that give them agree, rows that leave them blank say nothing,
+and a file without them leaves the stored places alone.
 """
 
 import itertools
@@ -9,18 +13,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from .. import levels as level_names
 from ..models import Household, Member, Node, NodeKind, Street, TownshipKind
 from .layout import RegisterLayout, register_layout
 from .reading import RegisterFileError, read_register
-from .rules import RegisterRow, RowError, clean_member, clean_row, focus_group_lookup, raw_address_key
+from .rules import (
+    COORDINATE_TOLERANCE,
+    RegisterRow,
+    RowError,
+    as_text,
+    clean_coordinates,
+    clean_member,
+    clean_row,
+    coordinates_text,
+    focus_group_lookup,
+    raw_address_key,
+)
 
 # Rows per bulk INSERT/UPDATE: bounds memory and statement size on both databases.
 BATCH_SIZE = 2000
 # A long import reports its progress every this many rows checked (and after every batch written).
 PROGRESS_ROWS = 1000
+# Rows named in the note on 经度 / 纬度 given without a 楼栋.
+NOTE_ROWS = 10
 
 
 @dataclass
@@ -48,6 +66,7 @@ class ImportReport:
     found: dict = field(default_factory=dict)  # what the file holds: reading.RegisterRead.summary()
     sheet_choices: list = field(default_factory=list)  # several sheets could be the register: pick one
     members_written: int = 0
+    buildings_located: int = 0  # buildings whose 经度 / 纬度 the import set or changed
     max_errors: int | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -93,6 +112,8 @@ class ImportReport:
         )
         if self.members_written:
             line += f"；写入 {self.members_written} 位家庭成员"
+        if self.buildings_located:
+            line += f"；写入楼栋经纬度 {self.buildings_located} 个"
         if self.dry_run:
             line = "试导入（未写入任何数据）：" + line
         return "\n".join([line] + self.notes)
@@ -143,6 +164,7 @@ def clean_register(
         layout = register_layout(level_names.for_street(street))
     focus_groups = focus_group_lookup()
     seen = {}  # address key → first row number
+    places = _Places(layout)
     rows = []
     try:
         found = read_register(
@@ -155,7 +177,7 @@ def clean_register(
         report.found = exc.found
         return []
     report.found = found.summary()
-    for number, cells, members, row_errors in found:
+    for number, cells, members, row_errors, coordinates in found:
         report.total_rows += 1
         if progress is not None and report.total_rows % PROGRESS_ROWS == 0:
             progress("check", number - 1, None)
@@ -170,6 +192,7 @@ def clean_register(
                     row_errors.extend(checked)
                 else:
                     cleaned_members.append(checked)
+        place = places.check(cells, coordinates, row_errors) if coordinates else None
         key = raw_address_key(cells)
         if key in seen:
             row_errors.append(
@@ -189,12 +212,67 @@ def clean_register(
         else:
             if cleaned_members is not None:
                 result = result._replace(members=tuple(cleaned_members))
+            if place is not None:
+                result = result._replace(coordinates=place)
             rows.append(result)
+    if places.unplaced:
+        shown = "、".join(str(n) for n in places.unplaced[:NOTE_ROWS])
+        more = f"等 {len(places.unplaced)} 行" if len(places.unplaced) > NOTE_ROWS else ""
+        building = layout.labels["building"]
+        report.notes.append(f"第 {shown} 行{more}没有{building}，其经纬度未导入（经纬度是{building}的位置）")
     if not report.total_rows and report.ok:
         report.set_file_errors(
             [RowError(None, "", f"第 {found.header_row} 行表头以下没有数据，请在表头下每行填写一户")]
         )
     return rows
+
+
+class _Places:
+    """The 经度 / 纬度 of the rows read so far, by building (社区, 网格, 楼栋 as written): the rows
+    of one building that give them agree; a row without a 楼栋 has no place to give them."""
+
+    def __init__(self, layout: RegisterLayout):
+        self.layout = layout
+        self.first = {}  # building's names → (first row giving its place, (longitude, latitude))
+        self.unplaced = []  # rows giving 经度 / 纬度 without a 楼栋
+
+    def check(self, cells, coordinates, row_errors) -> tuple | None:
+        """The building's place given by a household's rows ((Excel row, 经度, 纬度) each), its
+        errors added to ``row_errors``; None when its rows give none (or only wrong ones)."""
+        names = tuple(as_text(c) for c in cells[:3])
+        place = None
+        for at, longitude, latitude in coordinates:
+            checked = clean_coordinates(at, longitude, latitude, layout=self.layout)
+            if isinstance(checked, list):
+                row_errors.extend(checked)
+                continue
+            if checked is None:
+                continue
+            if not names[2]:
+                self.unplaced.append(at)
+                continue
+            first = self.first.setdefault(names, (at, checked))
+            if first[0] != at and not _same_place(first[1], checked):
+                row_errors.append(self._conflict(names[2], first, at, checked))
+                continue
+            place = place or first[1]
+        return place
+
+    def _conflict(self, building, first, at, place) -> RowError:
+        labels = self.layout.labels
+        row, earlier = first
+        column = labels["longitude"] if abs(earlier[0] - place[0]) > COORDINATE_TOLERANCE else labels["latitude"]
+        return RowError(
+            at,
+            column,
+            f"与第 {row} 行同属{labels['building']}“{building}”，经纬度却不同（第 {row} 行 "
+            f"{coordinates_text(earlier)}，第 {at} 行 {coordinates_text(place)}）；"
+            f"同一{labels['building']}的各行须填写相同的经纬度，或只在一行填写",
+        )
+
+
+def _same_place(a, b) -> bool:
+    return abs(a[0] - b[0]) <= COORDINATE_TOLERANCE and abs(a[1] - b[1]) <= COORDINATE_TOLERANCE
 
 
 def import_register(
@@ -326,20 +404,36 @@ def _ensure_nodes(street, rows, report, *, write=True) -> dict:
     stand_in_ids = itertools.count(-1, -1)
     existing = {
         (n.parent_id, n.name): n
-        for n in Node.objects.filter(path__startswith=street.path + ".").only("id", "parent_id", "name", "path", "kind")
+        for n in Node.objects.filter(path__startswith=street.path + ".").only(
+            "id", "parent_id", "name", "path", "kind", "longitude", "latitude"
+        )
     }
+    # A building's place (经度, 纬度) from the first of its rows that gives one (they all agree).
+    located = {}
+    for r in rows:
+        if r.coordinates is not None and r.building:
+            located.setdefault((r.community, r.grid, r.building), r.coordinates)
 
-    def child(parent, name, kind):
+    def child(parent, name, kind, place=None):
         node = existing.get((parent.pk, name))
         if node is None:
             # Individual saves: Node.save() owns the materialized path, and there are only a few hundred.
             node = Node(kind=kind, name=name, parent=parent)
+            if place is not None:
+                node.longitude, node.latitude = place
+                report.buildings_located += 1
             if write:
                 node.save()
             else:
                 node.pk = next(stand_in_ids)
             existing[(parent.pk, name)] = node
             report.nodes_created[kind] += 1
+        elif place is not None and (node.longitude, node.latitude) != place:
+            # Not a person's edit: the version moves so that an open edit form cannot save over it.
+            if write:
+                Node.objects.filter(pk=node.pk).update(longitude=place[0], latitude=place[1], version=F("version") + 1)
+            node.longitude, node.latitude = place
+            report.buildings_located += 1
         return node
 
     places = {}
@@ -349,7 +443,7 @@ def _ensure_nodes(street, rows, report, *, write=True) -> dict:
             continue
         community = child(street, r.community, NodeKind.COMMUNITY)
         grid = child(community, r.grid, NodeKind.GRID)
-        building = child(grid, r.building, NodeKind.BUILDING) if r.building else None
+        building = child(grid, r.building, NodeKind.BUILDING, located.get(names)) if r.building else None
         places[names] = (community.pk, grid.pk, building.pk if building else None, (building or grid).path)
     return places
 

@@ -57,8 +57,8 @@ COLUMN_WIDTHS = (14, 12, 10, 8, 10, 12, 22, 16, 10, 26, 30)
 # The fields an office's own register is read into (core.tables): the template's columns under
 # the names offices give them, and the columns of other layouts — one row per person (姓名 and
 # 与户主关系, grouped into households by 户号 or by address), an address in one column (住址),
-# the members' 健康状况 and 工作/就学. households.column_aliases adds the names stored by street
-# admins. "姓名" alone (without 与户主关系) is the head of the household.
+# the members' 健康状况 and 工作/就学, the building's 经度 / 纬度. households.column_aliases adds
+# the names stored by street admins. "姓名" alone (without 与户主关系) is the head of the household.
 FIELDS = (
     Field("community", "社区", ("村", "居委会", "村居", "社区名称", "所属社区", "社区(村)", "村(社区)", "社区/村", "村/社区",
                                "村委会", "行政村", "村居委会", "社区居委会")),
@@ -79,7 +79,12 @@ FIELDS = (
     Field("address", "住址", ("地址", "家庭住址", "现住址", "居住地址", "详细地址", "现居住地址", "住所")),
     Field("health", "健康状况", ("身体状况",)),
     Field("work", "工作/就学", ("工作单位", "就学", "职业", "工作单位或学校", "工作或就学")),
+    Field("longitude", "经度", ("东经", "经度坐标", "楼栋经度", "lng", "lon", "longitude")),
+    Field("latitude", "纬度", ("北纬", "纬度坐标", "楼栋纬度", "lat", "latitude")),
 )  # fmt: skip
+# The building's place (WGS-84 decimal degrees, 民情地图): optional columns of an office's own
+# file, not of the template; the rows of one 楼栋 that give them agree (rules.clean_coordinates).
+COORDINATE_KEYS = ("longitude", "latitude")
 # Column header (of the template) → field key, the reverse of ``COLUMNS``' values.
 TEMPLATE_KEYS = tuple(COLUMNS.values())
 # What 与户主关系 says of the head of the household.

@@ -11,6 +11,9 @@ those the street admin stored: households.column_aliases). Then it tells the lay
   the other rows its members (家庭成员), and 家庭人口 is counted when the file has no such column.
   A household without a 户主 row, or with two, is an error naming its rows.
 
+The building's 经度 / 纬度 (optional columns, not the template's) come with each household as
+written, per Excel row (``RegisterLine.coordinates``); rules.clean_coordinates reads them.
+
 An address in one column (住址: "3号楼2单元501", "张家村3组15号") fills 楼栋, 单元 and 门牌号 when
 the file has no such columns (core.addresses); what cannot be split is the 门牌号 as written.
 
@@ -65,12 +68,15 @@ class MemberRow(NamedTuple):
 
 class RegisterLine(NamedTuple):
     """One household as read: its Excel row, its cells in HEADERS order, its members (None: the
-    file does not list them), and the errors found while grouping (a 户主 missing or repeated)."""
+    file does not list them), the errors found while grouping (a 户主 missing or repeated), and
+    its building's 经度 / 纬度 as written: (Excel row, longitude, latitude) for each of its rows
+    that gives either (one per person in a person layout; none when the file has no such column)."""
 
     row: int
     cells: list
     members: list[MemberRow] | None
     errors: list[RowError]
+    coordinates: tuple = ()
 
 
 @dataclass
@@ -298,6 +304,19 @@ def _cells(values, how: _How, *, head_name=None, size=None, tags=None, phone=Non
     return ["" if by_key[k] is None else by_key[k] for k in TEMPLATE_KEYS]
 
 
+def _coordinates_of(rows, located: bool) -> tuple:
+    """(Excel row, longitude, latitude) of the ``rows`` ((number, values)) that give either."""
+    if not located:
+        return ()
+    i, j = _INDEX["longitude"], _INDEX["latitude"]
+    return tuple((n, v[i], v[j]) for n, v in rows if as_text(v[i]) or as_text(v[j]))
+
+
+def _located(table: Table) -> bool:
+    """Whether the file has a 经度 or 纬度 column."""
+    return "longitude" in table.field_columns or "latitude" in table.field_columns
+
+
 def _name_of(values):
     head = _value(values, "head_name")
     return head if as_text(head) else _value(values, "name")
@@ -305,8 +324,12 @@ def _name_of(values):
 
 def _household_lines(table: Table, how: _How) -> list[RegisterLine]:
     slow = how.address_split or how.room_from_number
+    located = _located(table)
     if slow or ("head_name" not in table.field_columns and "name" in table.field_columns):
-        return [RegisterLine(number, _cells(values, how), None, []) for number, values in table.rows]
+        return [
+            RegisterLine(number, _cells(values, how), None, [], _coordinates_of(((number, values),), located))
+            for number, values in table.rows
+        ]
     # The usual case, 100,000 rows at a time: the template's fields lead ``FIELDS``, in its order;
     # only the columns the file lacks read as None.
     width = len(TEMPLATE_KEYS)
@@ -316,7 +339,7 @@ def _household_lines(table: Table, how: _How) -> list[RegisterLine]:
         cells = values[:width]
         for i in missing:
             cells[i] = ""
-        lines.append(RegisterLine(number, cells, None, []))
+        lines.append(RegisterLine(number, cells, None, [], _coordinates_of(((number, values),), located)))
     return lines
 
 
@@ -329,6 +352,7 @@ def _person_lines(table: Table, how: _How) -> list[RegisterLine]:
         key = ("户号", household_no) if household_no else ("地址", *map(as_text, _address_parts(values, how)))
         groups.setdefault(key, []).append((number, values))
     has_size = "size" in table.field_columns
+    located = _located(table)
     lines = []
     for key, persons in groups.items():
         heads = [(n, v) for n, v in persons if as_text(_value(v, "relation")) in HEAD_RELATIONS]
@@ -373,5 +397,5 @@ def _person_lines(table: Table, how: _How) -> list[RegisterLine]:
             for n, v in persons
             if n != head_number
         ]
-        lines.append(RegisterLine(head_number, cells, members, errors))
+        lines.append(RegisterLine(head_number, cells, members, errors, _coordinates_of(persons, located)))
     return lines

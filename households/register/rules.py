@@ -2,13 +2,19 @@
 
 ``clean_row`` checks one data row and returns the cleaned ``RegisterRow`` or every ``RowError``
 it has, each naming the Excel row, the column and the reason in Chinese. A household's natural
-key within a street is its ``address_key`` (社区+网格+楼栋+单元+门牌号).
+key within a street is its ``address_key`` (社区+网格+楼栋+单元+门牌号). ``clean_coordinates``
+reads a row's 经度 / 纬度 (its building's place); importing.clean_register checks that the rows of
+one building agree.
 """
 
 import datetime
+import decimal
 import functools
+import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import NamedTuple
 
 from ..models import FocusGroup, Household, Member, Node
@@ -55,6 +61,8 @@ class RegisterRow(NamedTuple):
     notes: str
     # The family members (MemberValues) when the file lists them (one row per person), else None.
     members: tuple | None = None
+    # The building's (longitude, latitude) when a row of the household gives them, else None.
+    coordinates: tuple | None = None
 
     @property
     def key(self):
@@ -192,6 +200,86 @@ def clean_row(
     return RegisterRow(
         row, community, grid, building, unit, room, head_name, id_number, phone, size, frozenset(tags), notes
     )
+
+
+# --- a building's place: 经度 / 纬度 ---------------------------------------------------------------
+
+# Decimal degrees (WGS-84) within China, and the places Node.longitude / latitude keep.
+LONGITUDE_RANGE = (Decimal(73), Decimal(136))
+LATITUDE_RANGE = (Decimal(3), Decimal(54))
+COORDINATE_PLACES = Decimal("0.000001")
+# Two rows of one building may differ by this much (rounding of the sixth decimal); more is an error.
+COORDINATE_TOLERANCE = Decimal("0.000001")
+_DEGREES = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)", re.ASCII)
+
+
+def _degrees(value) -> Decimal | str | None:
+    """A 经度 / 纬度 cell as decimal degrees rounded to six places; None when blank; the text as
+    written when it is not a number. Full-width digits and points ("１１６．３９７１２８") are read as
+    their ASCII forms, a trailing ° is dropped."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else str(value)
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            return str(value)
+        text = repr(value) if isinstance(value, float) else str(value)
+    else:
+        text = as_text(value)
+        if not text:
+            return None
+        text = unicodedata.normalize("NFKC", text).replace(" ", "").rstrip("°º")
+        if not _DEGREES.fullmatch(text):
+            return as_text(value)
+    try:
+        return Decimal(text).quantize(COORDINATE_PLACES, rounding=decimal.ROUND_HALF_UP)
+    except decimal.InvalidOperation:
+        return as_text(value)
+
+
+def clean_coordinates(
+    row: int, longitude, latitude, *, layout: RegisterLayout = URBAN_LAYOUT
+) -> tuple[Decimal, Decimal] | None | list[RowError]:
+    """The (longitude, latitude) of a row's 经度 and 纬度 cells: decimal degrees within China
+    (longitude 73–136, latitude 3–54), both or neither; None when both are blank; else every error."""
+    labels = layout.labels
+    columns = (labels["longitude"], labels["latitude"])
+    values = (_degrees(longitude), _degrees(latitude))
+    if values == (None, None):
+        return None
+    errors = []
+    for column, other, value in ((*columns, values[0]), (columns[1], columns[0], values[1])):
+        if value is None:
+            errors.append(RowError(row, column, f"填写了{other}就须同时填写{column}（楼栋的位置，十进制度数）"))
+        elif isinstance(value, str):
+            errors.append(RowError(row, column, f"{column}应为十进制度数，如 116.397128，现为“{value}”"))
+    if errors:
+        return errors
+    lng, lat = values
+    in_range = (LONGITUDE_RANGE[0] <= lng <= LONGITUDE_RANGE[1], LATITUDE_RANGE[0] <= lat <= LATITUDE_RANGE[1])
+    if in_range == (True, True):
+        return lng, lat
+    swapped = LATITUDE_RANGE[0] <= lng <= LATITUDE_RANGE[1] and LONGITUDE_RANGE[0] <= lat <= LONGITUDE_RANGE[1]
+    hint = f"；{columns[0]}和{columns[1]}可能填反了" if swapped else ""
+    for column, value, (low, high), ok in (
+        (columns[0], lng, LONGITUDE_RANGE, in_range[0]),
+        (columns[1], lat, LATITUDE_RANGE, in_range[1]),
+    ):
+        if not ok:
+            errors.append(
+                RowError(row, column, f"{column}应在 {low}～{high} 度之间（中国境内），现为 {_plain(value)}{hint}")
+            )
+    return errors
+
+
+def _plain(value: Decimal) -> str:
+    """116.397128, not 1.16397128E+2; trailing zeros of the rounding dropped (39.9 for 39.900000)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def coordinates_text(place) -> str:
+    """(longitude, latitude) as a message writes it: "116.397128, 39.916527"."""
+    return ", ".join(_plain(v) for v in place)
 
 
 class MemberValues(NamedTuple):

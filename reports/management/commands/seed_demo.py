@@ -1,7 +1,8 @@
 """Demo data: a believable street office with its register, cadres of every tier and a campaign.
 
 Steps:
-1. the tree: 湖田街道 → 6 communities → 5–6 grids each → buildings (青山社区 is 平房, no buildings);
+1. the tree: 湖田街道 → 6 communities → 5–6 grids each → buildings (青山社区 is 平房, no buildings),
+   each building at a place of its own (经度 / 纬度, ``building_place``) for the 网格图;
 2. the register: households with members, valid ID numbers and phones, focus-group tags (bulk inserts);
 3. departments, and cadres of all six tiers with logins in the role groups (password ``demo12345``);
 4. the 2026 campaign with its five stages and the departments' quotas (安排表);
@@ -13,9 +14,11 @@ The generators of people, households and addresses are module-level so that the 
 """
 
 import datetime
+import math
 import random
 import time
 import unicodedata
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -185,6 +188,24 @@ OCCUPATIONS = [
     ("企业职工", 30), ("个体经营", 12), ("灵活就业", 10), ("外出务工", 8), ("机关事业单位", 6), ("教师", 4),
     ("医护人员", 4), ("快递员", 3), ("网约车司机", 3), ("餐饮服务", 4), ("社区工作者", 2), ("待业", 6),
 ]  # fmt: skip
+
+
+# Where the demo street lies (WGS-84): its buildings in a compact cluster south-east of this corner.
+DEMO_ORIGIN = (116.400000, 39.910000)
+_METRES_PER_DEGREE = 111_320  # of latitude; of longitude times cos(latitude)
+
+
+def building_place(community_index, grid_number, index) -> tuple[Decimal, Decimal]:
+    """(经度, 纬度) of the ``index``-th building of a grid: communities in blocks of 420 m (three
+    across), their grids in blocks of 150 m (three across), the buildings four to a row, 34 m apart
+    and 28 m between rows, give or take a few metres. Arithmetic only: the seed's random draws stay
+    the same, and so does every other demo figure."""
+    east = (community_index % 3) * 420 + ((grid_number - 1) % 3) * 150 + (index % 4) * 34 + (index * 7) % 5
+    south = (community_index // 3) * 420 + ((grid_number - 1) // 3) * 150 + (index // 4) * 28 + (index * 3) % 4
+    longitude = DEMO_ORIGIN[0] + east / (_METRES_PER_DEGREE * math.cos(math.radians(DEMO_ORIGIN[1])))
+    latitude = DEMO_ORIGIN[1] - south / _METRES_PER_DEGREE
+    places = Decimal("0.000001")
+    return Decimal(repr(longitude)).quantize(places), Decimal(repr(latitude)).quantize(places)
 
 
 def split_evenly(total, weights):
@@ -540,7 +561,7 @@ class Command(BaseCommand):
         self.addresses = {}  # grid pk -> [(building node or None, floors, unit, room)]
         self.building_count = 0
         grids = []
-        for community, n_grids, count in zip(communities, grid_counts, per_community):
+        for community_index, (community, n_grids, count) in enumerate(zip(communities, grid_counts, per_community)):
             bungalow = community.name in BUNGALOW_COMMUNITIES
             next_building = 1
             for number, grid_count in enumerate(
@@ -553,8 +574,11 @@ class Command(BaseCommand):
                 lanes = [LANES[(number - 1) % len(LANES)]] if bungalow else ()  # one lane per grid
                 flats, next_building = grid_addresses(rng, grid_count, next_building, bungalow, lanes)
                 buildings = {}
-                for no in sorted({f[0] for f in flats if f[0] is not None}):
-                    buildings[no] = Building(name=f"{no}号楼", parent=grid, order=no)
+                for index, no in enumerate(sorted({f[0] for f in flats if f[0] is not None})):
+                    longitude, latitude = building_place(community_index, number, index)
+                    buildings[no] = Building(
+                        name=f"{no}号楼", parent=grid, order=no, longitude=longitude, latitude=latitude
+                    )
                     buildings[no].save()
                 self.building_count += len(buildings)
                 self.addresses[grid.pk] = [(buildings.get(no), floors, unit, room) for no, floors, unit, room in flats]
