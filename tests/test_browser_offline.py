@@ -161,6 +161,10 @@ def test_a_round_of_visits_without_signal_is_sent_once_when_it_returns(chromium,
     # A reload without signal: the page comes from the phone, the records are still there.
     page.reload()
     assert waiting(page, "待上传 4 条") == "待上传 4 条"
+    page.goto(f"{base}/visits/")  # 我的包户 marks the households whose records wait
+    marked = poll(page, "document.querySelectorAll('.hh-list .mark-offline').length")
+    assert marked == 4
+    screenshot(page, "offline_mine_waiting", full_page=False)
     assert db(lambda: Visit.objects.exclude(pk__in=w["visits_before"]).count()) == 0
 
     # The signal returns: everything is sent, once.

@@ -114,8 +114,23 @@
     });
   }
 
-  // A household page lists what waits on the phone for that household.
+  // A household page lists what waits on the phone for that household; 我的包户 marks its row.
   function showHere(rows) {
+    Array.prototype.forEach.call(document.querySelectorAll(".hh-list a[data-offline-mark]"), function (a) {
+      a.removeAttribute("data-offline-mark");
+      var old = a.querySelector(".mark-offline");
+      if (old) old.remove();
+    });
+    rows.forEach(function (r) {
+      Array.prototype.forEach.call(document.querySelectorAll('.hh-list a[href="' + r.householdUrl + '"]'), function (a) {
+        if (a.hasAttribute("data-offline-mark")) return;
+        a.setAttribute("data-offline-mark", "");
+        var mark = document.createElement("span");
+        mark.className = "mark mark-offline";
+        mark.textContent = r.status === "refused" ? "未通过" : "待上传";
+        (a.querySelector(".hh-meta") || a).appendChild(mark);
+      });
+    });
     var box = $("[data-offline-household]");
     if (!box) return;
     var here = rows.filter(function (r) { return r.householdUrl === window.location.pathname; });
