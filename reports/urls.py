@@ -20,4 +20,5 @@ urlpatterns = [
     path("ledgers/", include("reports.ledgers.urls")),
     path("hardship/", include("reports.hardship.urls")),
     path("bulletin/", include("reports.bulletin.urls")),
+    path("map/", include("reports.maps.urls")),
 ]

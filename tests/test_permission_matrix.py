@@ -283,6 +283,9 @@ WRITES = {
     "notifications:open": {STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER},
     "notifications:read_all": {STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER},
     "visitplan:rulebook_edit": {STREET_ADMIN},  # one rule changed, logged (RuleChange)
+    "households:plan_upload": {STREET_ADMIN},  # the 平面图 replaced (same row, new file)
+    "households:plan_delete": {STREET_ADMIN},  # the 平面图 and its spots deleted
+    "reports:map_spots": {STREET_ADMIN},  # 保存位置: the building's spot on the grid's 平面图 moved
 }
 # Bodies built from the URL's object; for a missing id the others' bodies are sent as they are.
 OBJECT_BODIES = {"visits:followup", "issues:act", "issues:merge"}

@@ -251,6 +251,15 @@ def _values_for(w, route, name):
         "admin/visitplan/campaign/<int:pk>/allocation/": [w.campaign.pk],
         "campaigns/<int:pk>/rules/": [w.campaign.pk],
         "campaigns/<int:pk>/rules/edit/": [w.campaign.pk],
+        # 平面图 pages of a community or grid (a missing plan answers 404; the image is no text).
+        "households/nodes/<int:pk>/plan/": [w.c1.pk, w.grid_a.pk, w.grid_b.pk],
+        "households/nodes/<int:pk>/plan/delete/": [w.grid_a.pk],  # POST only
+        "households/nodes/<int:pk>/plan/image": [w.c1.pk, w.grid_a.pk],
+        # 民情地图: a building, a community, a grid or community, and the POST-only 保存位置.
+        "reports/map/building/<int:pk>/": [w.ha.building_id],
+        "reports/map/community/<int:pk>/": [w.c1.pk, w.c2.pk],
+        "reports/map/grid/<int:pk>/": [w.c1.pk, w.grid_a.pk, w.grid_b.pk, w.grid_c.pk],
+        "reports/map/grid/<int:pk>/spots/": [w.grid_a.pk],
     }
     if route == "issues/<int:pk>/act/<slug:action>/":
         return {"pk": pks(apps.get_model("issues", "Issue")), "action": ["accept", "close"]}

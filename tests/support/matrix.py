@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from core.access import ANONYMOUS
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
+from tests.support.images import png_bytes
 from tests.support.visits import VISIT_DAY
-from visitplan.access import CAMPAIGN, HOUSEHOLD, ISSUE, NOTIFICATION, PHONE_CHECK, VISIT
+from visitplan.access import BUILDING, CAMPAIGN, COMMUNITY, HOUSEHOLD, ISSUE, NODE, NOTIFICATION, PHONE_CHECK, VISIT
 
 if TYPE_CHECKING:  # the URL conf is walked when a test imports it, not when the matrix world is built
     from tests.support.urlconf import Pattern
@@ -99,6 +100,14 @@ def app_objects(w, rule, role):
     if rule.scope == CAMPAIGN:  # every role of the first street sees its campaign; the second street's is out
         campaigns = w.objects["visitplan.campaign"]
         return campaigns["a"], {"x": campaigns["x"]}
+    if rule.scope == NODE:  # the grids (each with a 平面图); the handler works street-wide: only x is another node's
+        grids = w.objects["households.grid"]
+        outs = ("x",) if role == DEPARTMENT_HANDLER else OUT[role]
+        return grids[HOME[role]], {k: grids[k] for k in outs}
+    if rule.scope in (BUILDING, COMMUNITY):  # 民情地图: buildings in a and x only; communities in a, c and x
+        places = w.objects["households.building" if rule.scope == BUILDING else "households.community"]
+        home = places.get(HOME[role], places["a"])  # the handler's c has no building: a is not his either
+        return home, {k: places[k] for k in OUT[role] if k in places and places[k] != home}
     if rule.scope == NOTIFICATION:
         own = w.notes.get(role, w.notes[CADRE])
         other_role = LEADER if role != LEADER else CADRE
@@ -155,6 +164,24 @@ def issue_step(issue):
     return {"version": issue.version, "plan": "三日内处理"}
 
 
+def plan_upload():
+    """A new 平面图 (a fresh file object for each request)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("平面图.png", png_bytes(30, 20), content_type="image/png")
+
+
+def map_spots(w, node):
+    """保存位置: the first building under the grid (place a's for a missing id) moved on the grid's 平面图."""
+    import json
+
+    from households.models import Node, NodeKind
+
+    building = Node.objects.filter(parent=node or w.grid_a, kind=NodeKind.BUILDING).order_by("pk").first()
+    spots = [{"building": building.pk, "x": 0.25, "y": 0.75}] if building is not None else []
+    return {"spots": json.dumps({"spots": spots})}
+
+
 def merge_into(w, issue):
     siblings = {w.issue_reg.pk: w.issue_reg2, w.issues["x"].pk: w.issue_x2}
     into = siblings.get(issue.pk, w.issue_reg2)
@@ -179,4 +206,7 @@ POST_BODY = {
     "issues:act": lambda w, obj: issue_step(obj),
     "issues:merge": lambda w, obj: merge_into(w, obj),
     "visitplan:rulebook_edit": lambda w, obj: rulebook_section(w, obj),
+    "households:plan_upload": lambda w, obj: {"image": plan_upload()},
+    "households:plan_delete": lambda w, obj: {"confirm": "on"},
+    "reports:map_spots": lambda w, obj: map_spots(w, obj),
 }  # fmt: skip
