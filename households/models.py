@@ -108,7 +108,7 @@ class Node(VersionedModel):
     )
 
     # A building's place on the earth (the register's optional 经度 / 纬度 columns, WGS-84 degrees);
-    # the 网格图 draws buildings by them when no plan image is placed (households.maps, no tiles).
+    # the 网格图 draws buildings by them when no plan image is placed (reports.maps, no tiles).
     longitude = models.DecimalField("经度", max_digits=9, decimal_places=6, null=True, blank=True)
     latitude = models.DecimalField("纬度", max_digits=9, decimal_places=6, null=True, blank=True)
 
