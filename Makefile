@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test install worker clean-db security lint
+.PHONY: run test install worker clean-db security lint bundle
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ security: install
 	SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	$(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/bandit -q -r core households issues reports visits visitplan -x '*/tests/*,*/migrations/*' -lll
+
+# The offline install bundle (docs/deploy.md): dist/visitplan-<version>-py3.11-<platform>.tar.gz with
+# HEAD's source, a wheel of every runtime requirement for this Python and platform, the collected
+# static files, install.sh (pip install --no-index) and SHA256SUMS. Building uses the registry.
+bundle: install
+	$(PY) scripts/bundle.py --out dist
 
 # Celery worker with beat, on the embedded filesystem broker unless CELERY_BROKER_URL is set.
 worker: install

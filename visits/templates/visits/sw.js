@@ -114,7 +114,12 @@ function page(request, url) {
         return fromStore(key).then(function (hit) { return hit; }, function () { return null; });
       }
       var timer = setTimeout(function () { stored().then(give); }, WAIT_MS);
-      network.then(function (resp) { clearTimeout(timer); give(resp); }, function () {
+      network.then(function (resp) {
+        clearTimeout(timer);
+        // The server is restarting (502/503/504 from nginx during an upgrade): the kept copy.
+        if (resp.status >= 500) stored().then(function (hit) { give(hit || resp); });
+        else give(resp);
+      }, function () {
         clearTimeout(timer);
         stored().then(function (hit) { if (hit) give(hit); else notKeptPage().then(give); });
       });
