@@ -10,11 +10,13 @@ stays on the phone until he discards it. Logging out empties the phone.
 Screenshots: var/screenshots/offline_*.png. Skipped locally without Chromium; failing in CI.
 """
 
+import datetime
 import re
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from issues.models import Issue
 from tests.support.browser import screenshot
@@ -225,6 +227,16 @@ def test_a_round_of_visits_without_signal_is_sent_once_when_it_returns(chromium,
     assert page.locator("[data-not-kept]").is_visible()
     assert "没有保存在本机" in page.locator("[data-not-kept]").inner_text()
     screenshot(page, "offline_not_kept", full_page=False)
+    context.set_offline(False)
+    page.goto(f"{base}/visits/offline/")
+
+    # A visit form kept on one day and opened without signal on another: today's date and time in it.
+    later = timezone.localdate() + datetime.timedelta(days=2)
+    context.set_offline(True)
+    page.clock.set_fixed_time(timezone.make_aware(datetime.datetime.combine(later, datetime.time(10, 7))))
+    page.goto(f"{base}/visits/h/{h3.pk}/visit/")
+    assert page.input_value("input[name=visited_on]") == later.isoformat()
+    assert page.input_value("input[name=started_at]") == "10:05"
     context.set_offline(False)
     page.goto(f"{base}/visits/offline/")
 

@@ -107,12 +107,14 @@ def _assigned(user, today):
     return cadre, campaign, Household.objects.visible_to(user).filter(pk__in=mine)
 
 
-def _stamps(households, campaign, today) -> dict[int, str]:
-    """A short fingerprint of what each household's pages show, in one query: the day (deadlines
-    count down in working days), the campaign's rules, the household and its members, tags,
-    visits, issues, follow-ups and cadres. The phone fetches again only the pages whose
-    fingerprint changed since it kept them: on a weak signal a round of 200 households is not
-    downloaded again every time 我的包户 opens."""
+def _stamps(households, campaign) -> dict[int, str]:
+    """A short fingerprint of what each household's pages show, in one query: the campaign's
+    rules, the household and its members, tags, visits, issues, follow-ups and cadres, and the
+    release. The phone fetches again only the pages whose fingerprint changed since it kept them
+    (and any page kept over half of ``OFFLINE_KEEP_DAYS`` ago): on a weak signal a round of 200
+    households is not downloaded again every time 我的包户 opens, nor every morning. The day is
+    not in it: a kept page's "剩 N 个工作日" may be a day or two old without signal (with signal
+    the page is the server's), and the visit form puts today's date in itself on the phone."""
     from django.db.models import Count, Max, OuterRef, Subquery, Sum
 
     from households.models import Member
@@ -148,7 +150,7 @@ def _stamps(households, campaign, today) -> dict[int, str]:
     )  # fmt: skip
     # A release renames the static files the pages link (content-hashed): every page then changes.
     release = "|".join(static(name) for name in ("css/app.css", "js/offline.js", "js/visit-form.js"))
-    common = f"{today.isoformat()}|{campaign.pk}.{campaign.version}|{release}"
+    common = f"{campaign.pk}.{campaign.version}|{release}"
     return {row[0]: hashlib.sha1(f"{common}|{row!r}".encode(), usedforsecurity=False).hexdigest()[:12] for row in rows}
 
 
@@ -164,7 +166,7 @@ def pages_to_keep(user, today=None) -> tuple[list[str], dict[str, str]]:
     stamps = {}
     if cadre is None or campaign is None:
         return urls, stamps
-    by_household = _stamps(households, campaign, today)
+    by_household = _stamps(households, campaign)
     households = list(households.order_by("path", "unit", "room", "id"))
     mine = reverse("visits:mine")
     urls += [mine] + [f"{mine}?page={n}" for n in range(2, math.ceil(len(households) / PAGE_SIZE) + 1)]

@@ -305,12 +305,8 @@
       }
     }
     wireLogout();
-    paint().then(function () { return sync(); }).then(function () {
-      // static/js/offline-keep.js, loaded by the pages that keep the others (我的包户, 本机记录).
-      var api = window.VisitplanOffline;
-      if (document.body.hasAttribute("data-keep-pages") && api.keepPages) return api.keepPages(false);
-      return null;
-    });
+    // Records are sent first; then static/js/offline-keep.js (我的包户, 本机记录) keeps the pages.
+    window.VisitplanOffline.ready = paint().then(function () { return sync(); });
     window.addEventListener("online", function () { sync(); });
     // A server that answered 502 a minute ago may answer now: try again while records wait.
     setInterval(function () { if (navigator.onLine !== false) sync(); }, 60000);

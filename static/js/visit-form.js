@@ -229,6 +229,19 @@
         });
       });
     }
+    if (!hasErrors && form.dataset.renderedOn) {
+      // A form kept on the phone (the field app) and opened another day: today's date, and a start
+      // time of now, not the day it was kept.
+      var d = new Date();
+      var today = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate());
+      var day = $(form, 'input[name="visited_on"]');
+      if (form.dataset.renderedOn !== today && day && day.value === form.dataset.renderedOn) {
+        day.value = today;
+        var start = $(form, 'input[name="started_at"]');
+        if (start) start.value = pad(d.getHours()) + ":" + pad(d.getMinutes() - d.getMinutes() % 5);
+        refresh();
+      }
+    }
     if (!hasErrors && keyInput && window.crypto && window.crypto.randomUUID) {
       // A fresh key for each opening of the form: the page may come from the phone's store (the
       // field app), where the same page would otherwise give two visits of one household one key.

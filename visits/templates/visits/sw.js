@@ -56,22 +56,38 @@ function prune() {
   }).catch(function () { return null; });
 }
 
+// Pages are kept gzipped where the browser can (static/js/offline-keep.js, and keep() below).
+function unpack(resp) {
+  if (resp.headers.get("X-Kept-Encoding") !== "gzip") return resp;
+  var headers = new Headers(resp.headers);
+  headers.delete("X-Kept-Encoding");
+  headers.delete("Content-Length");
+  var body = resp.body.pipeThrough(new DecompressionStream("gzip"));
+  return new Response(body, { status: resp.status, statusText: resp.statusText, headers: headers });
+}
+
 function fromStore(key) {
   return caches.open(PAGES).then(function (cache) {
     return cache.match(key).then(function (resp) {
       if (!resp) return null;
       if (!fresh(resp)) { cache.delete(key); return null; }
-      return resp;
+      return unpack(resp);
     });
   });
 }
 
 function keep(key, resp) {
-  return resp.blob().then(function (body) {
-    var headers = new Headers(resp.headers);
-    headers.set("X-Kept-At", String(Date.now()));
+  var headers = new Headers(resp.headers);
+  headers.delete("Content-Length");
+  headers.set("X-Kept-At", String(Date.now()));
+  var body = resp.body;
+  if (self.CompressionStream && body) {
+    body = body.pipeThrough(new CompressionStream("gzip"));
+    headers.set("X-Kept-Encoding", "gzip");
+  }
+  return new Response(body, { status: resp.status, statusText: resp.statusText, headers: headers }).blob().then(function (packed) {
     return caches.open(PAGES).then(function (cache) {
-      return cache.put(key, new Response(body, { status: resp.status, statusText: resp.statusText, headers: headers }));
+      return cache.put(key, new Response(packed, { status: resp.status, statusText: resp.statusText, headers: headers }));
     });
   });
 }
