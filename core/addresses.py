@@ -40,7 +40,9 @@ _CN_DIGITS = {
     "九": 9,
 }
 _NUM = r"(?:\d{1,4}|[零〇一二两三四五六七八九十]{1,3})"
-_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣"})
+# Every dash an office types ("1‐2‐302", "1—2—302") as "-" (also reports.maps.rooms).
+DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣"})
+_DASHES = DASHES
 _SPACE = re.compile(r"\s+")
 
 _BUILDING = rf"(?P<b>{_NUM}|[A-Za-z])(?P<bs>号楼|号栋|号幢|栋|幢|座|#楼?|号(?=第?{_NUM}单元))"
@@ -61,16 +63,23 @@ _GARBLED = re.compile(r"号楼|单元|(?:\d|[零〇一二两三四五六七八�
 _MAX_COMPOUND = 30
 
 
-def _number(text: str) -> int | None:
-    """ "12" → 12, "十二" → 12, "二十" → 20, "二十三" → 23, "两" → 2; None beyond 99."""
+def cn_number(text: str) -> int | None:
+    """ "12" → 12, "十二" → 12, "二十" → 20, "二十三" → 23, "两" → 2; None when it is not a number
+    up to 99 (also read by reports.maps.rooms for floors)."""
     if text.isdigit():
         return int(text)
     if "十" not in text:
-        return _CN_DIGITS[text] if len(text) == 1 else None
+        return _CN_DIGITS.get(text) if len(text) == 1 else None
     tens, _, ones = text.partition("十")
     if len(tens) > 1 or len(ones) > 1 or "十" in ones:
         return None
-    return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+    try:
+        return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
+    except KeyError:
+        return None
+
+
+_number = cn_number
 
 
 def _fold(text: str) -> str:

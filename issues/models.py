@@ -76,6 +76,23 @@ class Status(models.TextChoices):
 OPEN_STATUSES = (Status.REGISTERED, Status.ACCEPTED, Status.ROUTED, Status.PLANNED, Status.IN_PROGRESS)
 
 
+def open_issue_count():
+    """Annotation for a household queryset (``households.annotate(open_issues=open_issue_count())``):
+    the number of its open issues, 0 when none. A correlated subquery: counts only, no rows, over
+    households the caller has already scoped (我的包户, the 民情地图)."""
+    from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    counts = (
+        Issue.objects.filter(household=OuterRef("pk"), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("household")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
 class Closure(models.TextChoices):
     SOLVED = "solved", "已解决"
     ON_THE_SPOT = "on_the_spot", "现场答复/即知即办"

@@ -53,11 +53,6 @@ ALLOWED = {
         1,
         "_household: re-reads (with joins) a household that get_household_for_user just returned",
     ),
-    ("visits/views.py", "Issue.objects.filter"): (
-        1,
-        "_open_issue_counts: a correlated subquery (household=OuterRef('pk')) counting open issues of households "
-        "that are themselves scoped; counts only, no rows",
-    ),
     ("visits/views.py", "Assignment.objects.filter"): (
         2,
         "my_households: assignments filtered by cadre=<the user's own cadre>, used as a subquery of a visible_to "

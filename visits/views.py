@@ -12,8 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Prefetch, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,7 +25,7 @@ from households.scoping import get_household_for_user, is_node_wide, user_cadre
 from households.search import search_households
 from issues import deadlines
 from issues.exporting import with_overdue_flag
-from issues.models import OPEN_STATUSES, Issue
+from issues.models import Issue, open_issue_count
 from visitplan.choices import cadre_choices
 from visitplan.models import Assignment, Cadre, Campaign
 from visitplan.rulebook import rules_for
@@ -65,17 +64,6 @@ def _require_cadre(user):
     if cadre is None:
         raise PermissionDenied(services.NOT_A_CADRE)
     return cadre
-
-
-def _open_issue_counts():
-    counts = (
-        Issue.objects.filter(household=OuterRef("pk"), status__in=OPEN_STATUSES)
-        .order_by()
-        .values("household")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
 # ------------------------------------------------------------------------------------------ my households
@@ -117,7 +105,7 @@ def my_households(request):
     if tag is not None:
         qs = qs.filter(tags__id=tag)
     qs = (
-        qs.annotate(open_issues=_open_issue_counts())
+        qs.annotate(open_issues=open_issue_count())
         .select_related("community", "grid", "building")
         .prefetch_related(Prefetch("tags", queryset=FocusGroup.objects.only("id", "name")))
         .order_by("path", "unit", "room", "id")

@@ -22,13 +22,12 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Exists, OuterRef, Value
 from django.urls import reverse
 
 from households.models import BuildingSpot, FocusGroup, Household, NodeKind, NodePlan, subtree_q
 from households.plans import plan_image_url
-from issues.models import OPEN_STATUSES, Issue
+from issues.models import open_issue_count
 from visitplan.models import Campaign
 from visits.models import Visit
 
@@ -48,17 +47,6 @@ def current_campaign(user, today):
     """The campaign the map colours by: the user's street's campaign of today (the one 我的包户,
     the household page and the visit form use, ``visits.views._campaign``), else None."""
     return Campaign.objects.visible_to(user).current(today)
-
-
-def _open_issues():
-    counts = (
-        Issue.objects.filter(household=OuterRef("pk"), status__in=OPEN_STATUSES)
-        .order_by()
-        .values("household")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
 def _visited(campaign):
@@ -84,7 +72,7 @@ def household_rows(user, node, campaign) -> list[Row]:
     focus groups."""
     households = Household.objects.visible_to(user).filter(subtree_q(node.path))
     rows = (
-        households.annotate(visited_now=_visited(campaign), open_issues=_open_issues())
+        households.annotate(visited_now=_visited(campaign), open_issues=open_issue_count())
         .order_by()
         .values_list("pk", "building_id", "grid_id", "unit", "room", "visited_now", "open_issues")
     )

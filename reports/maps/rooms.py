@@ -18,22 +18,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_CN_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
+from core.addresses import DASHES, cn_number
+
 _NUM = r"(\d{1,2}|[零〇一二两三四五六七八九十]{1,3})"
-_DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−﹣"})
 
 _BASEMENT_WORD = re.compile(rf"(?:负|地下){_NUM}(?:层|楼)?")
 _BASEMENT_CODE = re.compile(r"^(?:B|-)(\d{1,4})")
@@ -52,23 +39,8 @@ _SPACES = re.compile(r"\s+")
 def _fold(text: str) -> str:
     """Full-width digits and letters folded, dashes unified, spaces dropped, upper case."""
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text).translate(_DASHES)
+        text = unicodedata.normalize("NFKC", text).translate(DASHES)
     return _SPACES.sub("", text).upper()
-
-
-def _number(text: str) -> int | None:
-    """ "12" → 12, "十二" → 12, "二十" → 20, "两" → 2; None when it is not a number up to 99."""
-    if text.isdigit():
-        return int(text)
-    if "十" not in text:
-        return _CN_DIGITS.get(text) if len(text) == 1 else None
-    tens, _, ones = text.partition("十")
-    if len(tens) > 1 or len(ones) > 1 or "十" in ones:
-        return None
-    try:
-        return (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
-    except KeyError:
-        return None
 
 
 def _above(floor: int | None) -> int | None:
@@ -93,7 +65,7 @@ def _floor(room: str) -> int | None:
         return None
     match = _BASEMENT_WORD.search(text)
     if match:
-        return _below(_number(match[1]))
+        return _below(cn_number(match[1]))
     match = _BASEMENT_CODE.match(text)
     if match:
         digits = match[1]
@@ -107,7 +79,7 @@ def _floor(room: str) -> int | None:
         return _above(int(numbers[-1][:-2]))
     match = _FLOOR_WORD.search(text)
     if match:
-        return _above(_number(match[1]))
+        return _above(cn_number(match[1]))
     return None
 
 
