@@ -18,8 +18,10 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import widgets
 from django.contrib.admin.filters import SimpleListFilter
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
+from .backups import human_duration, human_size
+from .models import Backup
 from .params import db_integer_range
 from .versioning import VersionedAdminMixin, VersionedInlineMixin
 
@@ -220,3 +222,59 @@ def harden_admin_site(site):
         safe = type(cls.__name__, (SafeAdminMixin, cls), {"__module__": cls.__module__, "inlines": inlines})
         site.unregister(model)
         site.register(model, safe)
+
+
+# ------------------------------------------------------------------------------------------- 数据备份
+
+
+@admin.register(Backup)
+class BackupAdmin(ReadOnlyAdmin):
+    """The backup records (core/backups.py), read-only: the street admins read them (``core.view_backup``,
+    core/roles.py); nobody adds, edits or deletes one here."""
+
+    list_display = ("started_at", "status", "duration_text", "dump_size", "media_size", "error_text")
+    list_filter = ("status",)
+    date_hierarchy = "started_at"
+    fields = ("started_at", "finished_at", "duration_text", "status", "engine_text", "dump_file", "dump_size",
+              "media_file", "media_size", "media_files", "tables_text", "kept_until", "nightly_for", "error")  # fmt: skip
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return Backup.objects.visible_to(request.user)
+
+    def history_view(self, request, object_id, extra_context=None):
+        # Django looks the object up first: without the permission, a 403 rather than "does not exist".
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return super().history_view(request, object_id, extra_context)
+
+    def _or_empty(self, value, words):
+        # "6.3 秒", "26.3 MB" on one line in the narrow columns.
+        return self.get_empty_value_display() if value is None else words(value).replace(" ", "\u00a0")
+
+    @admin.display(description="用时", ordering="duration")
+    def duration_text(self, obj):
+        return self._or_empty(obj.duration, human_duration)
+
+    @admin.display(description="数据库备份大小", ordering="dump_bytes")
+    def dump_size(self, obj):
+        return self._or_empty(obj.dump_bytes, human_size)
+
+    @admin.display(description="上传文件大小", ordering="media_bytes")
+    def media_size(self, obj):
+        return self._or_empty(obj.media_bytes, human_size)
+
+    @admin.display(description="数据库")
+    def engine_text(self, obj):
+        names = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+        return names.get(obj.engine, obj.engine) or self.get_empty_value_display()
+
+    @admin.display(description="失败原因")
+    def error_text(self, obj):
+        return obj.error if len(obj.error) <= 40 else obj.error[:39] + "…"
+
+    @admin.display(description="备份内容")
+    def tables_text(self, obj):
+        if not obj.row_counts:
+            return self.get_empty_value_display()
+        return f"{len(obj.row_counts)} 张表，共 {sum(obj.row_counts.values()):,} 行"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from .scope import scope_of
 
@@ -87,3 +88,53 @@ class BackgroundJob(models.Model):
         if not path.is_relative_to(root) or not path.is_file():
             return None
         return path
+
+
+class BackupStatus(models.TextChoices):
+    RUNNING = "running", "进行中"
+    OK = "ok", "成功"
+    FAILED = "failed", "失败"
+
+
+class BackupQuerySet(models.QuerySet):
+    def visible_to(self, who):
+        """The backup records are the server's, not a place's: whoever holds ``core.view_backup``
+        (the street admins, core/roles.py) sees them all; nobody else any."""
+        user = scope_of(who).user
+        if not getattr(user, "is_authenticated", False) or not user.has_perm("core.view_backup"):
+            return self.none()
+        return self
+
+
+class Backup(models.Model):
+    """One run of ``core.backups.run_backup`` (the nightly task or ``manage.py backup``): the files
+    it wrote under ``BACKUP_DIR``, their sizes, how long it took, and why it failed. Written by
+    ``core.backups`` only; the admin lists them read-only.
+
+    ``nightly_for``: the night the Celery task ran it for (unique: a task delivered twice backs
+    up once); empty for a backup run by hand. ``row_counts``: {table: rows} in the dump, read in
+    the dump's own snapshot — ``manage.py restore`` checks the restored database against it."""
+
+    started_at = models.DateTimeField("开始时间", db_index=True)
+    finished_at = models.DateTimeField("结束时间", null=True, blank=True)
+    duration = models.DurationField("用时", null=True, blank=True)
+    status = models.CharField("状态", max_length=16, choices=BackupStatus.choices, default=BackupStatus.RUNNING)
+    engine = models.CharField("数据库", max_length=32, blank=True)
+    dump_file = models.CharField("数据库备份文件", max_length=255, blank=True)
+    dump_bytes = models.BigIntegerField("数据库备份大小（字节）", null=True, blank=True)
+    media_file = models.CharField("上传文件压缩包", max_length=255, blank=True)
+    media_bytes = models.BigIntegerField("上传文件压缩包大小（字节）", null=True, blank=True)
+    media_files = models.PositiveIntegerField("上传文件数", null=True, blank=True)
+    row_counts = models.JSONField("各表行数", default=dict, blank=True)
+    error = models.TextField("失败原因", blank=True)
+    kept_until = models.DateTimeField("保留至", null=True, blank=True)
+    nightly_for = models.DateField("夜间备份日期", null=True, blank=True, unique=True)
+
+    objects = BackupQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "数据备份"
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"数据备份 {timezone.localtime(self.started_at):%Y-%m-%d %H:%M} {self.get_status_display()}"

@@ -1,31 +1,20 @@
-"""Register exports from pages and the admin: scoped again, written in the template layout, logged."""
+"""Register exports from pages and the admin: scoped again, written in the template layout, logged.
 
-import tempfile
+Every register export is a job (households.export_jobs): a small one is written within the request
+and handed over at once; a large one in the background, the user sent to its page (the progress,
+then the download link; reports' 我的导出).
+"""
 
-from django.http import FileResponse
-from django.utils import timezone
+from django.shortcuts import redirect
 
-from .access_log import access_log_record
-from .levels import for_user
-from .masking import can_view_full_pii
-from .models import Household
+from .export_jobs import export_file_response, start_register_export
 
 
 def register_export_response(request, queryset, *, what):
-    """Stream the register of `queryset` as xlsx; the user's scope is applied again here."""
-    from .register import write_register
-
-    # Re-scoped here, whatever the caller passed: an export never reaches past visible_to.
-    scoped = Household.objects.visible_to(request.user).filter(pk__in=queryset.values("pk"))
-    spool = tempfile.TemporaryFile()
-    # A 镇's export names its columns 村(居) and 村民小组, as its import template does.
-    rows = write_register(scoped, spool, mask=not can_view_full_pii(request.user), levels=for_user(request.user))
-    spool.seek(0)
-    access_log_record(request, what=what, rows=rows)
-    filename = f"居民底册_{timezone.localdate():%Y%m%d}.xlsx"
-    return FileResponse(
-        spool,
-        as_attachment=True,
-        filename=filename,
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    """The register of ``queryset`` as xlsx (the user's scope is applied again), or the page of
+    its background job."""
+    job = start_register_export(request.user, queryset, what=what)
+    response = export_file_response(request, job) if job.finished else None
+    if response is not None:
+        return response
+    return redirect("reports:export_job", pk=job.pk)

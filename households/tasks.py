@@ -27,3 +27,18 @@ def register_job_task(self, job_id: int) -> None:
     unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
     if run_register_job(job_id) is None and unfinished.exists():
         raise self.retry(countdown=STALE_AFTER.total_seconds() + 60)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=1)
+def register_export_task(self, job_id: int) -> None:
+    """Run the register export job ``job_id`` (households.export_jobs.run_register_export); claimed
+    and retried as ``register_job_task``: a redelivery takes over a job whose worker died once its
+    heartbeat is stale, and writes the file afresh (a .part file renamed when whole)."""
+    from core.jobs import STALE_AFTER
+    from core.models import FINISHED_STATUSES, BackgroundJob
+
+    from .export_jobs import run_register_export
+
+    unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
+    if run_register_export(job_id) is None and unfinished.exists():
+        raise self.retry(countdown=STALE_AFTER.total_seconds() + 60)

@@ -14,3 +14,10 @@ class IssuesConfig(AppConfig):
 
         # A change to a campaign's plan_days or classes moves the deadlines of its open issues.
         on_rules_changed(rules_changed)
+
+        # A failed backup (core/backups.py) is told to the street admins.
+        from core.backups import on_backup_failed
+
+        from .notifications.backups import notify_backup_failed
+
+        on_backup_failed(notify_backup_failed)

@@ -50,3 +50,29 @@ def notify_stage_leftovers_task(day_iso: str | None = None) -> dict:
     day = date.fromisoformat(day_iso) if day_iso else clock.today()
     report = notify_stage_leftovers(day=day)
     return {"day": day.isoformat(), "sent": report.sent, "already": report.already}
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=1)
+def export_job_task(self, job_id: int) -> None:
+    """Run the ledger export job ``job_id`` (reports.ledgers.jobs.run_export_job) and tell its user.
+
+    Idempotent as households.tasks.register_job_task: the job is claimed with a conditional UPDATE,
+    so a second delivery finds it taken or finished. A delivery that finds it still running — in a
+    worker that died — comes back once its heartbeat is stale (core.jobs.STALE_AFTER) and takes it
+    over; the file is written afresh (to a .part file renamed when whole)."""
+    from core.jobs import STALE_AFTER
+    from core.models import FINISHED_STATUSES, BackgroundJob
+
+    from .ledgers.jobs import run_export_job
+
+    unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
+    if run_export_job(job_id, notify_user=True) is None and unfinished.exists():
+        raise self.retry(countdown=STALE_AFTER.total_seconds() + 60)
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=120, retry_backoff_max=1800, max_retries=3)
+def purge_expired_exports_task() -> dict:
+    """Delete the export files older than EXPORT_KEEP_DAYS (reports.ledgers.jobs.purge_expired_exports)."""
+    from .ledgers.jobs import purge_expired_exports
+
+    return {"purged": purge_expired_exports()}

@@ -372,6 +372,10 @@ TASKS = {
     "reports.tasks.build_bulletin_task": "each (campaign, month) rebuilt in one transaction; its notice claimed by a conditional UPDATE of notified_at",
     "reports.tasks.notify_stage_leftovers_task": "each (stage, person) claimed by a unique StageNotice row, with its notification",
     "households.tasks.register_job_task": "the job claimed by a conditional UPDATE; an import is one transaction",
+    "households.tasks.register_export_task": "the job claimed by a conditional UPDATE; the file written to .part, renamed whole",
+    "reports.tasks.export_job_task": "the job claimed by a conditional UPDATE; the file written to .part, renamed whole",
+    "reports.tasks.purge_expired_exports_task": "deletes files past EXPORT_KEEP_DAYS; a second run finds none left",
+    "core.tasks.backup_task": "the night claimed by its unique Backup row (nightly_for); a dead worker's claim taken over by a conditional UPDATE",
 }
 
 

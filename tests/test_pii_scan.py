@@ -248,6 +248,8 @@ def _values_for(w, route, name):
         "issues/<int:pk>/": pks(apps.get_model("issues", "Issue")),
         "issues/<int:pk>/merge/": pks(apps.get_model("issues", "Issue")),
         "notifications/<int:pk>/open/": pks(Notification),
+        "reports/ledgers/exports/<int:pk>/": pks(apps.get_model("core", "BackgroundJob")),
+        "reports/ledgers/exports/<int:pk>/download/": pks(apps.get_model("core", "BackgroundJob")),
         "admin/visitplan/campaign/<int:pk>/allocation/": [w.campaign.pk],
         "campaigns/<int:pk>/rules/": [w.campaign.pk],
         "campaigns/<int:pk>/rules/edit/": [w.campaign.pk],

@@ -41,6 +41,7 @@ VISIT = "visit"  # visits.Visit.objects.visible_to
 ISSUE = "issue"  # issues.scoping.get_issue_for_user
 PHONE_CHECK = "phone_check"  # reports.PhoneCheck.objects.visible_to
 NOTIFICATION = "notification"  # issues.notifications: the user's own only
+JOB = "job"  # core.models.BackgroundJob, through core.jobs.get_job_for_user: the user's own only
 CAMPAIGN = "campaign"  # visitplan.Campaign.objects.visible_to (the campaigns of the user's street)
 # 民情地图 (reports.maps.rules.node_for): a node of the user's subtree, Node.objects.visible_to(ancestors=False);
 # the 网格图 takes a grid or a community (NODE).
@@ -93,6 +94,12 @@ REGISTRY: dict[str, Rule] = {
         get=EVERYONE | {ANONYMOUS}, public=True, note="the field app's service worker (visits.offline); no data in it"
     ),
     "web_manifest": Rule(get=EVERYONE | {ANONYMOUS}, public=True, note="the field app's manifest; no data in it"),
+    "healthz": Rule(
+        get=EVERYONE | {ANONYMOUS},
+        public=True,
+        note="运行状态 for the monitoring (core.health): states, counts and times only; no personal data, "
+        "no host names or paths",
+    ),
     "visitplan:rulebook": Rule(
         get=EVERYONE, scope=CAMPAIGN, note="活动规则, read-only: everyone who sees the campaign (Campaign.visible_to)"
     ),
@@ -187,6 +194,9 @@ REGISTRY: dict[str, Rule] = {
     "reports:ledger_hardship": Rule(get=EVERYONE),
     "reports:ledger_monthly": Rule(get=EVERYONE, note="non-node-wide roles get their own row only"),
     "reports:ledger_supervision": Rule(get=EVERYONE, note="roles without a node-wide scope get no community"),
+    "reports:my_exports": Rule(get=EVERYONE, note="我的导出: the user's own background jobs only"),
+    "reports:export_job": Rule(get=EVERYONE, scope=JOB, note="an export job's progress, its download link"),
+    "reports:export_download": Rule(get=EVERYONE, scope=JOB, note="the job's file, its user only, logged (AccessLog)"),
     "reports:hardship_list": Rule(get=EVERYONE),
     "reports:hardship_plan": Rule(get=EVERYONE, post=_HOUSEHOLD_EDITORS, scope=HOUSEHOLD),
     "reports:map_building": Rule(

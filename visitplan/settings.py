@@ -38,7 +38,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that it compresses the final page (gzip: a 21 KB list page is ~4 KB on a 3G link).
+    # Outermost: every response carries X-Request-ID and every log line of the request its id and
+    # user id; with LOG_FORMAT=json one line per request (core/logging.py).
+    "core.logging.RequestIdMiddleware",
+    # Then, so that it compresses the final page (gzip: a 21 KB list page is ~4 KB on a 3G link).
     # Django masks the CSRF token per response, which is the BREACH mitigation for compressed pages.
     "django.middleware.gzip.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -61,6 +64,9 @@ MIDDLEWARE = [
     # Deny by default: a view whose URL is not declared in ACCESS_RULES answers 404.
     "core.access.AccessMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The database cannot be reached: the static 503 page, not a stack trace (core/health.py; the
+    # same for an error raised in a middleware through handler500 in visitplan/urls.py).
+    "core.health.DatabaseUnavailableMiddleware",
     # django-axes turns a lockout into the lockout page; its documentation asks for it last.
     "axes.middleware.AxesMiddleware",
 ]
@@ -287,7 +293,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reports.tasks.notify_stage_leftovers_task",
         "schedule": crontab(hour=8, minute=10),
     },
+    # The nightly backup (core/backups.py): pg_dump and the uploaded files, at 03:00, after the tallies.
+    "backup-nightly": {"task": "core.tasks.backup_task", "schedule": crontab(hour=3, minute=0)},
+    # The export files older than EXPORT_KEEP_DAYS (reports/ledgers/jobs.py) deleted, at 03:30.
+    "purge-expired-exports-daily": {
+        "task": "reports.tasks.purge_expired_exports_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
+
+# Backups (core/backups.py, manage.py backup / restore): where they go, how many days they are kept
+# (the newest successful one always is), and where pg_dump / pg_restore are (empty: PATH, then the
+# newest /usr/lib/postgresql/*/bin).
+BACKUP_DIR = env.path("BACKUP_DIR", default=str(VAR_DIR / "backups"))
+BACKUP_KEEP_DAYS = env.int("BACKUP_KEEP_DAYS", default=14)
+PG_BIN_DIR = env("PG_BIN_DIR", default="")
 
 # Outside channels for reminders (issues/channels.py), as dotted paths; an SMS channel plugs in here.
 REMINDER_CHANNELS = env.list("REMINDER_CHANNELS", default=["issues.channels.EmailChannel"])
@@ -299,6 +319,11 @@ IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
 # ones within the request. 2,000 rows take about 0.2 s to check and 0.3 s to import on SQLite
 # (holding its write lock about 0.1 s); 20,000 already take 2 s and more.
 IMPORT_BACKGROUND_ROWS = env.int("IMPORT_BACKGROUND_ROWS", default=2000)
+# Ledger exports (reports/ledgers/jobs.py): a ledger of more rows is written by a Celery task while
+# its page shows the progress; a smaller one within the request. The files (MEDIA_ROOT/exports/)
+# are kept this many days, then deleted by the daily purge.
+EXPORT_BACKGROUND_ROWS = env.int("EXPORT_BACKGROUND_ROWS", default=5000)
+EXPORT_KEEP_DAYS = env.int("EXPORT_KEEP_DAYS", default=7)
 # The xlsx guard (core/xlsx_guard.py), before any parser reads an upload: zip and cell bombs.
 IMPORT_MAX_UNPACKED_MB = env.int("IMPORT_MAX_UNPACKED_MB", default=200)
 IMPORT_MAX_ZIP_ENTRIES = env.int("IMPORT_MAX_ZIP_ENTRIES", default=500)
@@ -330,9 +355,28 @@ SUPERVISION_PHONE = env("SUPERVISION_PHONE", default="")
 # CI sets this so that tests needing PostgreSQL, Redis or a browser fail instead of skipping.
 REQUIRE_SERVICES = env.bool("REQUIRE_SERVICES", default=False)
 
+# Logs (core/logging.py): "text" (default, `make run`) as before; "json" (deployments) one JSON object
+# per line with the request id and the user id (never a username or a query string).
+LOG_FORMAT = env("LOG_FORMAT", default="text").strip().lower()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request": {"()": "core.logging.RequestContextFilter"}},
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request"],
+            **({"formatter": "json"} if LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+if LOG_FORMAT == "json":
+    # runserver's own access line is text and carries the query string; core.requests logs each request.
+    LOGGING["loggers"] = {"django.server": {"handlers": [], "level": "CRITICAL", "propagate": False}}
+
+# /healthz (core/health.py): the disk of MEDIA_ROOT is degraded under this many MB free, down under a
+# tenth of it; the beat check reads the last run of this beat entry (the daily reminders, 08:00).
+HEALTH_MIN_FREE_MB = env.int("HEALTH_MIN_FREE_MB", default=1024)
+HEALTH_BEAT_TASK = "send-reminders-daily"

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from core import health
+
 from . import views
 
 admin.site.site_header = "入户走访工作平台 · 管理后台"
@@ -33,4 +35,9 @@ urlpatterns = [
     # 活动规则: each campaign's rulebook, read by all who see the campaign, edited by the street admin.
     path("campaigns/", include("visitplan.rulebook_pages.urls")),
     path("admin/", admin.site.urls),
+    # 运行状态 for the monitoring: public JSON, no personal data (core/health.py).
+    path("healthz", health.healthz, name="healthz"),
 ]
+
+# A database error raised outside a view (the session, the user) gets the 503 page too.
+handler500 = "core.health.server_error"

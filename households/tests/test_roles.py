@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, Permission
 
 from households.roles import ALL_ROLES, role_permissions, sync_role_groups
 
-APPS_WITH_ROLES = ("households", "visitplan", "issues", "visits")
+APPS_WITH_ROLES = ("core", "households", "visitplan", "issues", "visits")
 
 
 def test_each_app_declares_only_its_own_models_permissions():

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import islice
 
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
@@ -99,6 +101,18 @@ def _batches(iterable, size):
     iterator = iter(iterable)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+@dataclass
+class LedgerExport:
+    """One ledger for one user, ready to write: ``write(fileobj, progress) -> rows`` (``progress``
+    is called with the rows written so far, or None), ``rows`` how many rows it will have (for the
+    progress bar and for deciding inline or background), ``what`` for the access log."""
+
+    what: str
+    filename: str
+    rows: int
+    write: Callable
 
 
 def _response(request, *, write, what, filename):
@@ -200,9 +214,9 @@ def visit_row(sheet, number, r, *, full_address, rules):
     )
 
 
-def write_visit_ledger(visits, fileobj, *, full_address: bool, rules, levels=None) -> int:
+def write_visit_ledger(visits, fileobj, *, full_address: bool, rules, levels=None, progress=None) -> int:
     """Write the visits of ``visits`` (already scoped and filtered, of one campaign whose rulebook is
-    ``rules``) to ``fileobj``; returns the row count."""
+    ``rules``) to ``fileobj``; returns the row count. ``progress(rows)`` after every row."""
     workbook = Workbook(write_only=True)
     items = len(checklist_codes(rules))
     headers = [h.replace("完成项数/12", f"完成项数/{items}") for h in VISIT_HEADERS]
@@ -212,14 +226,16 @@ def write_visit_ledger(visits, fileobj, *, full_address: bool, rules, levels=Non
     for r in rows.values(*VISIT_FIELDS).iterator(chunk_size=CHUNK_SIZE):
         count += 1
         _append(sheet, visit_row(sheet, count, r, full_address=full_address, rules=rules))
+        if progress is not None:
+            progress(count)
     workbook.save(fileobj)
     return count
 
 
-def visit_ledger_response(request, *, campaign, community=None, date_from=None, date_to=None):
-    """The 入户走访台账 of ``campaign`` as xlsx: the visits the user may see, optionally of one
-    community and a date range; logged."""
-    visits = Visit.objects.visible_to(request.user).filter(campaign=campaign)
+def visit_ledger_export(user, *, campaign, community=None, date_from=None, date_to=None) -> LedgerExport:
+    """The 入户走访台账 of ``campaign`` for ``user``: the visits the user may see, optionally of one
+    community and a date range."""
+    visits = Visit.objects.visible_to(user).filter(campaign=campaign)
     what = [f"入户走访台账（{campaign}"]
     if community is not None:
         visits = visits.filter(household__community=community)
@@ -230,14 +246,29 @@ def visit_ledger_response(request, *, campaign, community=None, date_from=None, 
         visits = visits.filter(visited_on__lte=date_to)
     if date_from or date_to:
         what.append(f"·{date_from or ''}至{date_to or ''}")
-    full = can_view_full_pii(request.user)
+    full = can_view_full_pii(user)
     levels = levels_for_node(campaign.street)
-    return _response(
-        request,
-        write=lambda f: write_visit_ledger(visits, f, full_address=full, rules=rules_for(campaign), levels=levels),
+    rules = rules_for(campaign)
+    return LedgerExport(
         what="".join(what) + "）",
         filename=f"入户走访台账_{campaign.year}_{timezone.localdate():%Y%m%d}.xlsx",
+        rows=visits.count(),
+        write=lambda f, progress=None: write_visit_ledger(
+            visits, f, full_address=full, rules=rules, levels=levels, progress=progress
+        ),
     )
+
+
+def _export_response(request, export: LedgerExport):
+    return _response(request, write=export.write, what=export.what, filename=export.filename)
+
+
+def visit_ledger_response(request, *, campaign, community=None, date_from=None, date_to=None):
+    """The 入户走访台账 of ``campaign`` as xlsx in the request (see ``visit_ledger_export``); logged."""
+    export = visit_ledger_export(
+        request.user, campaign=campaign, community=community, date_from=date_from, date_to=date_to
+    )
+    return _export_response(request, export)
 
 
 # ------------------------------------------------------------------------------------------------ 一户一策
@@ -318,7 +349,7 @@ def hardship_row(sheet, number, r, *, tags, mask, today):
     )
 
 
-def write_hardship_ledger(households, fileobj, *, mask: bool, today: datetime.date, levels=None) -> int:
+def write_hardship_ledger(households, fileobj, *, mask: bool, today: datetime.date, levels=None, progress=None) -> int:
     """One row per measure, or one per household without any (序号 numbers the households, so a
     household's measures share it); returns the row count. The focus groups of each batch of
     2,000 rows come in one query."""
@@ -335,26 +366,35 @@ def write_hardship_ledger(households, fileobj, *, mask: bool, today: datetime.da
                 number, previous = number + 1, r["pk"]
             count += 1
             _append(sheet, hardship_row(sheet, number, r, tags=tags.get(r["pk"], ""), mask=mask, today=today))
+        if progress is not None:
+            progress(number)  # households done (the rows are measures, their count not known ahead)
     workbook.save(fileobj)
     return count
 
 
-def hardship_ledger_response(request, *, community=None):
-    """The 特殊困难群体台账 (一户一策) of the households the user may see, as xlsx; logged."""
-    households = hardship_households(request.user)
+def hardship_ledger_export(user, *, community=None) -> LedgerExport:
+    """The 特殊困难群体台账 (一户一策) of the households ``user`` may see (``rows``: households)."""
+    households = hardship_households(user)
     what = "特殊困难群体台账（一户一策）"
     if community is not None:
         households = households.filter(community=community)
         what += f"·{community.name}"
     today = timezone.localdate()
-    mask = not can_view_full_pii(request.user)
-    levels = levels_for_user(request.user)
-    return _response(
-        request,
-        write=lambda f: write_hardship_ledger(households, f, mask=mask, today=today, levels=levels),
+    mask = not can_view_full_pii(user)
+    levels = levels_for_user(user)
+    return LedgerExport(
         what=what,
         filename=f"特殊困难群体台账_{today:%Y%m%d}.xlsx",
+        rows=households.count(),
+        write=lambda f, progress=None: write_hardship_ledger(
+            households, f, mask=mask, today=today, levels=levels, progress=progress
+        ),
     )
+
+
+def hardship_ledger_response(request, *, community=None):
+    """The 特殊困难群体台账 (一户一策) as xlsx in the request; logged."""
+    return _export_response(request, hardship_ledger_export(request.user, community=community))
 
 
 # ------------------------------------------------------------------------------------------------ 月度入户表
@@ -466,19 +506,24 @@ def write_monthly_report(rows, fileobj, *, month: datetime.date, levels=None) ->
     return count
 
 
-def monthly_report_response(request, *, month: datetime.date):
-    """The 月度大走访活动入户表 of ``month`` (the 1st) as xlsx; builds the month first if it is
-    missing or still running; logged."""
+def monthly_report_export(user, *, month: datetime.date) -> LedgerExport:
+    """The 月度大走访活动入户表 of ``month`` (the 1st) for ``user``; builds the month first if it is
+    missing or still running."""
     today = timezone.localdate()
     ensure_monthly_report(month=month, today=today)
-    rows = monthly_rows_visible_to(request.user, month)
-    levels = levels_for_user(request.user)
-    return _response(
-        request,
-        write=lambda f: write_monthly_report(rows, f, month=month, levels=levels),
+    rows = monthly_rows_visible_to(user, month)
+    levels = levels_for_user(user)
+    return LedgerExport(
         what=f"月度大走访活动入户表（{month_label(month)}）",
         filename=f"大走访活动入户表_{month:%Y%m}.xlsx",
+        rows=rows.count(),
+        write=lambda f, progress=None: write_monthly_report(rows, f, month=month, levels=levels),
     )
+
+
+def monthly_report_response(request, *, month: datetime.date):
+    """The 月度大走访活动入户表 of ``month`` as xlsx in the request; logged."""
+    return _export_response(request, monthly_report_export(request.user, month=month))
 
 
 # ------------------------------------------------------------------------------------------------ 督查扣分表
@@ -549,16 +594,21 @@ def write_supervision(*, campaign, communities, findings, fileobj, levels=None) 
     return count
 
 
-def supervision_response(request, *, campaign):
-    """The 督查扣分表 of ``campaign`` for the communities the user may see, as xlsx; logged."""
-    communities = supervision_communities(request.user, campaign)
-    findings = Finding.objects.visible_to(request.user).filter(campaign=campaign, community__in=communities)
+def supervision_export(user, *, campaign) -> LedgerExport:
+    """The 督查扣分表 of ``campaign`` for the communities ``user`` may see."""
+    communities = supervision_communities(user, campaign)
+    findings = Finding.objects.visible_to(user).filter(campaign=campaign, community__in=communities)
     levels = levels_for_node(campaign.street)
-    return _response(
-        request,
-        write=lambda f: write_supervision(
-            campaign=campaign, communities=communities, findings=findings, fileobj=f, levels=levels
-        ),
+    return LedgerExport(
         what=f"督查扣分表（{campaign}）",
         filename=f"督查扣分表_{campaign.year}_{timezone.localdate():%Y%m%d}.xlsx",
+        rows=findings.count(),
+        write=lambda f, progress=None: write_supervision(
+            campaign=campaign, communities=communities, findings=findings, fileobj=f, levels=levels
+        ),
     )
+
+
+def supervision_response(request, *, campaign):
+    """The 督查扣分表 of ``campaign`` as xlsx in the request; logged."""
+    return _export_response(request, supervision_export(request.user, campaign=campaign))

@@ -1,22 +1,35 @@
-"""The official ledgers page and its Excel downloads.
+"""The official ledgers page, its Excel downloads, and 我的导出 (the user's background jobs).
 
 Views stay thin: a download parses its filters (choices limited to what the user may see) and
-hands them to ``reports.ledgers.excel``, which scopes the rows again and logs the export; a bad
-filter sends the user back to the ledgers page with the reason.
+starts an export job (``reports.ledgers.jobs``), which scopes the rows again. A small ledger is
+written within the request and handed over at once; a large one is written in the background
+while the job's page shows its progress, then its download link. A bad filter sends the user back
+to the ledgers page with the reason. Every download is logged (AccessLog).
 """
+
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
+from core.jobs import STALE_AFTER, get_job_for_user, job_status
+from core.models import BackgroundJob, JobStatus
 from core.params import month_param
+from households.export_jobs import export_file_response
 from households.masking import can_view_full_pii
 
 from ..bulletin import may_read as may_read_bulletin
 from ..monthly import month_label, month_start, previous_month
-from . import excel
+from . import excel, jobs
 from .forms import LedgerFilterForm, visible_campaigns, visible_communities
+
+# A job still queued after this long: the page says the background worker may not be running.
+QUEUED_TOO_LONG = timedelta(minutes=2)
+MY_JOBS_SHOWN = 50
 
 
 def _back(request, message):
@@ -72,6 +85,15 @@ def ledger_page(request):
 # ------------------------------------------------------------------------------------------------ downloads
 
 
+def _start(request, kind, export, params):
+    """Start the export job: a finished one hands its file over at once, a running one sends the
+    user to its progress page, a failed one too (it says why)."""
+    job = jobs.start_export_job(kind=kind, user=request.user, params=params, rows=export.rows)
+    if job.status == JobStatus.DONE:
+        return _download(request, job)
+    return redirect("reports:export_job", pk=job.pk)
+
+
 @login_required
 def visit_ledger(request):
     """入户走访台账 (?campaign=&community=&from=&to=)."""
@@ -80,13 +102,9 @@ def visit_ledger(request):
         return back
     if data["campaign"] is None:
         return _back(request, "还没有可导出的走访活动")
-    return excel.visit_ledger_response(
-        request,
-        campaign=data["campaign"],
-        community=data["community"],
-        date_from=data["date_from"],
-        date_to=data["date_to"],
-    )
+    filters = {k: data[k] for k in ("campaign", "community", "date_from", "date_to")}
+    export = excel.visit_ledger_export(request.user, **filters)
+    return _start(request, jobs.VISITS, export, jobs.export_params(**filters))
 
 
 @login_required
@@ -95,7 +113,8 @@ def hardship_ledger(request):
     data, back = _filters(request)
     if back:
         return back
-    return excel.hardship_ledger_response(request, community=data["community"])
+    export = excel.hardship_ledger_export(request.user, community=data["community"])
+    return _start(request, jobs.HARDSHIP, export, jobs.export_params(community=data["community"]))
 
 
 @login_required
@@ -107,7 +126,8 @@ def monthly_ledger(request):
         return _back(request, "月份格式应为 YYYY-MM（如 2026-10）")
     if month > month_start(today):
         return _back(request, "所选月份还没有开始")
-    return excel.monthly_report_response(request, month=month)
+    export = excel.monthly_report_export(request.user, month=month)
+    return _start(request, jobs.MONTHLY, export, jobs.export_params(month=month))
 
 
 @login_required
@@ -118,4 +138,80 @@ def supervision_ledger(request):
         return back
     if data["campaign"] is None:
         return _back(request, "还没有可导出的走访活动")
-    return excel.supervision_response(request, campaign=data["campaign"])
+    export = excel.supervision_export(request.user, campaign=data["campaign"])
+    return _start(request, jobs.SUPERVISION, export, jobs.export_params(campaign=data["campaign"]))
+
+
+# ------------------------------------------------------------------------------------------------ export jobs
+
+
+def _download(request, job):
+    """The job's file, logged in the access log as every export is; gone: back to 我的导出."""
+    response = export_file_response(request, job)
+    if response is None:
+        messages.warning(request, f"文件已过期（只保留 {jobs.keep_days()} 天）或已不在服务器上，请重新导出")
+        return redirect("reports:my_exports")
+    return response
+
+
+@login_required
+def export_job(request, pk):
+    """An export job of the user: its progress while it runs (``format=json``: the status only,
+    for static/js/job-progress.js), then its download link, or why it failed."""
+    job = get_job_for_user(request.user, pk, kinds=jobs.EXPORT_KINDS)
+    if request.GET.get("format") == "json":
+        response = JsonResponse(job_status(job))
+        response["Cache-Control"] = "no-store"
+        return response
+    now = timezone.now()
+    context = {
+        "job": job,
+        "label": jobs.KIND_LABELS.get(job.kind, "导出"),
+        "status_url": reverse("reports:export_job", args=[job.pk]) + "?format=json",
+        "expires_at": jobs.expires_at(job),
+        "keep_days": jobs.keep_days(),
+        "waiting_long": job.status == JobStatus.QUEUED and now - job.created_at > QUEUED_TOO_LONG,
+        "stalled": job.status == JobStatus.RUNNING
+        and job.heartbeat_at is not None
+        and now - job.heartbeat_at > STALE_AFTER,
+    }
+    return render(request, "reports/export_job.html", context)
+
+
+@login_required
+def export_download(request, pk):
+    """The file of the user's finished export job (anybody else's: 404)."""
+    job = get_job_for_user(request.user, pk, kinds=jobs.EXPORT_KINDS)
+    if job.status != JobStatus.DONE:
+        return redirect("reports:export_job", pk=job.pk)
+    return _download(request, job)
+
+
+@login_required
+def my_exports(request):
+    """我的导出: the user's recent background jobs (exports and register imports), newest first."""
+    rows = []
+    for job in BackgroundJob.objects.visible_to(request.user)[:MY_JOBS_SHOWN]:
+        is_export = job.kind in jobs.EXPORT_KINDS
+        if is_export:
+            url = reverse("reports:export_job", args=[job.pk])
+            label = jobs.KIND_LABELS[job.kind]
+            what = job.result.get("what", "") or label
+        else:
+            url = reverse("admin:households_household_import_job") + f"?job={job.pk}"
+            label = "居民底册检查" if job.kind.endswith("_check") else "居民底册导入"
+            what = job.params.get("filename", "") or label
+        rows.append(
+            {
+                "job": job,
+                "label": label,
+                "what": what,
+                "url": url,
+                "is_export": is_export,
+                "kept": is_export and job.status == JobStatus.DONE and job.result_path is not None,
+                "expired": is_export and job.status == JobStatus.DONE and job.result_path is None,
+                "size": job.result.get("size") if is_export else None,
+                "expires_at": jobs.expires_at(job) if is_export else None,
+            }
+        )
+    return render(request, "reports/my_exports.html", {"rows": rows, "keep_days": jobs.keep_days()})

@@ -23,7 +23,18 @@ from core.access import ANONYMOUS
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
 from tests.support.images import png_bytes
 from tests.support.visits import VISIT_DAY
-from visitplan.access import BUILDING, CAMPAIGN, COMMUNITY, HOUSEHOLD, ISSUE, NODE, NOTIFICATION, PHONE_CHECK, VISIT
+from visitplan.access import (
+    BUILDING,
+    CAMPAIGN,
+    COMMUNITY,
+    HOUSEHOLD,
+    ISSUE,
+    JOB,
+    NODE,
+    NOTIFICATION,
+    PHONE_CHECK,
+    VISIT,
+)
 
 if TYPE_CHECKING:  # the URL conf is walked when a test imports it, not when the matrix world is built
     from tests.support.urlconf import Pattern
@@ -112,6 +123,10 @@ def app_objects(w, rule, role):
         own = w.notes.get(role, w.notes[CADRE])
         other_role = LEADER if role != LEADER else CADRE
         return own, {"x": w.note_x, "other_user": w.notes[other_role]}
+    if rule.scope == JOB:  # a background job is its user's alone
+        own = w.jobs.get(role, w.jobs[CADRE])
+        other_role = LEADER if role != LEADER else CADRE
+        return own, {"x": w.job_x, "other_user": w.jobs[other_role]}
     raise AssertionError(f"no object builder for scope {rule.scope!r}")
 
 
