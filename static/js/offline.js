@@ -1,17 +1,6 @@
-/* The field app without signal (离线走访), on every page: visits/offline.py is the server's side.
- *
- * - Keeps the pages of the cadre's own households on the phone: static/js/offline-keep.js, loaded
- *   by 我的包户 and 本机记录 only (the service worker /sw.js shows the kept pages without signal).
- * - Records (visits, 回头看) that could not be sent wait in IndexedDB ("visitplan-offline",
- *   store "records", by form key) with the time they were recorded; they are sent when the network
- *   returns and when a page opens, one at a time, each with its own key (the server saves a key once)
- *   and a fresh CSRF token. A record leaves the store only when the server has answered for it:
- *   saved → gone (listed as sent); refused → kept with the server's reason until the cadre changes
- *   (修改) or discards (放弃) it.
- * - The header says what waits (待上传 3 条), what needs the cadre (2 条未通过), what was sent.
- * - Logging out empties the phone of this user's pages, drafts and records (after a warning when
- *   records still wait); another user's login drops the kept pages of the one before.
- */
+/* The field app without signal (离线走访) on every page: the record queue (IndexedDB), sending it, the
+ * header's count, logout. Kept pages: offline-keep.js; the worker: /sw.js; the server: visits/offline.py.
+ * The whole design: docs/decisions/0015-offline-field-app.md (comments here are short: every page loads it). */
 (function () {
   "use strict";
   var PAGES = "visitplan-pages";
@@ -108,6 +97,7 @@
       indicator.hidden = !text;
       indicator.setAttribute("data-n-waiting", String(waiting));
       indicator.setAttribute("data-n-refused", String(refused));
+      setLocal("visitplan-records:" + user, rows.length);
       showHere(rows);
       document.dispatchEvent(new CustomEvent("visitplan:offline-changed", { detail: { rows: rows } }));
       return rows;
@@ -254,7 +244,7 @@
     if (window.caches) jobs.push(caches.delete(PAGES));
     if (local) {
       Object.keys(local).forEach(function (k) {
-        if (k.indexOf("visitplan-draft:") === 0 || k.indexOf("visitplan-kept") === 0 || k.indexOf("visitplan-sent:") === 0) local.removeItem(k);
+        if (/^visitplan-(draft:|kept|sent:|records:)/.test(k)) local.removeItem(k);
       });
     }
     if (allRecords && user) {
@@ -263,17 +253,23 @@
     return Promise.all(jobs).catch(function () { return null; });
   }
 
+  // Logging out: the phone keeps nothing of this user. Without records waiting the logout goes at
+  // once (the kept pages and drafts are dropped on the way, and again by the login page); with
+  // records waiting it asks first (a synchronous confirm), then drops them and logs out.
   function wireLogout() {
     var form = $("form[data-logout]");
     if (!form) return;
     var confirmed = false;
     form.addEventListener("submit", function (e) {
       if (confirmed) return;
+      var waiting = getLocal("visitplan-records:" + user, 0);
+      if (waiting && !window.confirm("本机还有 " + waiting + " 条记录没有上传。退出登录会从本机删除它们。\n仍要退出吗？")) {
+        e.preventDefault();
+        return;
+      }
+      if (!waiting) { clearDevice(false); return; }
       e.preventDefault();
-      mine().then(function (rows) {
-        if (rows.length && !window.confirm("本机还有 " + rows.length + " 条记录没有上传。退出登录会从本机删除它们。\n仍要退出吗？")) return null;
-        return clearDevice(true).then(function () { confirmed = true; form.submit(); });
-      });
+      clearDevice(true).then(function () { confirmed = true; form.submit(); });
     });
   }
 
