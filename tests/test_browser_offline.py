@@ -1,4 +1,4 @@
-"""The field app without signal, in real headless Chromium at 390 px (issue 15).
+"""The field app without signal, in real headless Chromium at 390 px.
 
 A department cadre of the demo street logs in with signal (the phone keeps the pages of his
 households), loses the signal, opens 我的包户 and three households, records three visits with one
