@@ -133,6 +133,11 @@ def main():
         help="measure the database a previous run seeded (migrated, tallies rebuilt) instead of seeding anew",
     )
     parser.add_argument("--skip-exports", action="store_true", help="leave out the Excel ledgers (step e)")
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="seed the database and stop (the stack test, tests/test_stack.py, serves it behind nginx)",
+    )
     args = parser.parse_args()
 
     db = database_settings()
@@ -141,6 +146,8 @@ def main():
 
     start_load = os.getloadavg()[0]
     world, results = reuse_database() if args.reuse_db else seed_database(db, args)
+    if args.seed_only:
+        return 0
     results += measure(world, args)
     results.append(
         (

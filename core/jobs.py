@@ -16,19 +16,29 @@ A job is seen by its user only: ``get_job_for_user`` answers 404 for anybody els
 same as for a missing one. ``job_status`` is what a status endpoint answers (polled by
 static/js/job-progress.js).
 
+A job that ran in the background, out of its user's sight, is told to the apps above core with
+``background_job_over(job)`` when it is over (done or failed): they register with
+``on_background_job_over`` at start-up (reports/apps.py: the user's notification that an export is
+ready, reports.ledgers.jobs.notify_finished).
+
 Progress written inside a transaction is only seen by others once it commits (and is lost if it
 rolls back): report the last step before entering a long transaction.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
+from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
 from .models import FINISHED_STATUSES, BackgroundJob, JobStatus
+
+logger = logging.getLogger(__name__)
 
 # A running job without a heartbeat for this long lost its worker: job_claim may take it over.
 # Far above the longest step that reports nothing (one import transaction: seconds).
@@ -108,6 +118,27 @@ def job_fail(job: BackgroundJob, *, message: str, result: dict | None = None) ->
     BackgroundJob.objects.filter(pk=job.pk).exclude(status__in=FINISHED_STATUSES).update(**fields)
     for name, value in fields.items():
         setattr(job, name, value)
+
+
+# Apps above core register what follows a background job that is over: fn(job) (module docstring).
+_OVER_LISTENERS: list[Callable] = []
+
+
+def on_background_job_over(listener: Callable) -> Callable:
+    if listener not in _OVER_LISTENERS:
+        _OVER_LISTENERS.append(listener)
+    return listener
+
+
+def background_job_over(job: BackgroundJob) -> None:
+    """Tell the listeners that ``job``, run in the background, is over; a listener that raises is
+    logged and does not undo the job (its file is there, its status written)."""
+    for listener in _OVER_LISTENERS:
+        try:
+            with transaction.atomic():
+                listener(job)
+        except Exception:
+            logger.exception("后台任务 #%s（%s）结束的通知未能发出", job.pk, job.kind)
 
 
 def get_job_for_user(user, job_id, *, kinds=None) -> BackgroundJob:

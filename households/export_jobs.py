@@ -5,8 +5,8 @@ a job with the ids of the households it exports (already scoped) and ``run_regis
 the file under MEDIA_ROOT/exports/<user id>/ with its progress — inline in the request when there
 are at most EXPORT_BACKGROUND_ROWS households (the file is handed over at once, as before), in the
 Celery task ``households.tasks.register_export_task`` for more (the user is sent to the job's page,
-reports' 我的导出). The task scopes the ids again through the user's ``visible_to`` and masks as
-the user's role requires when it runs.
+reports' 我的导出, and told by a notification when it is over, as for the ledgers). The task scopes
+the ids again through the user's ``visible_to`` and masks as the user's role requires when it runs.
 
 ``export_file_response`` hands a finished export job's file to its user and writes the access log
 (AccessLog: what, rows, IP): an export is logged when the user gets the file, as it always was.
@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import FileResponse
 from django.utils import timezone
 
-from core.jobs import ProgressReporter, job_claim, job_create, job_fail, job_finish
+from core.jobs import ProgressReporter, background_job_over, job_claim, job_create, job_fail, job_finish
 from core.models import BackgroundJob
 
 from .access_log import access_log_record
@@ -73,21 +73,30 @@ def start_register_export(user, queryset, *, what) -> BackgroundJob:
     return job
 
 
-def run_register_export(job_id: int) -> BackgroundJob | None:
+def run_register_export(job_id: int, *, notify_user: bool = False) -> BackgroundJob | None:
     """Write the job's register to its file with progress and finish the job, or fail it with the
-    reason; None when the job is not there to take (finished, running elsewhere)."""
-    from .register import write_register
-
+    reason; None when the job is not there to take (finished, running elsewhere). ``notify_user``:
+    tell the user when it is over (a background export: core.jobs.background_job_over, which
+    reports answers with the notification every export sends)."""
     job = job_claim(job_id)
     if job is None:
         return None
+    _write_register(job)
+    if notify_user:
+        background_job_over(job)
+    return job
+
+
+def _write_register(job: BackgroundJob) -> None:
+    from .register import write_register
+
     user = job.user
     path = Path(settings.MEDIA_ROOT) / export_file_name(job)
     partial = path.with_suffix(".part")
     try:
         if not user.is_active:
             job_fail(job, message="账号已停用，未生成文件")
-            return job
+            return
         # Scoped again as the user's scope is now, whatever was recorded.
         households = Household.objects.visible_to(user).filter(pk__in=job.params.get("ids") or [])
         total = households.count()
@@ -106,7 +115,7 @@ def run_register_export(job_id: int) -> BackgroundJob | None:
         job_fail(
             job, message=f"生成文件时发生意外错误，请稍后重新导出；如果再次出现，请联系系统管理员（任务编号 {job.pk}）"
         )
-        return job
+        return
     result = {
         "what": job.params.get("what", "居民底册"),
         "rows": rows,
@@ -114,4 +123,3 @@ def run_register_export(job_id: int) -> BackgroundJob | None:
         "size": path.stat().st_size,
     }
     job_finish(job, result=result, result_file=export_file_name(job), message=f"已完成：共 {rows} 户")
-    return job

@@ -33,12 +33,14 @@ def register_job_task(self, job_id: int) -> None:
 def register_export_task(self, job_id: int) -> None:
     """Run the register export job ``job_id`` (households.export_jobs.run_register_export); claimed
     and retried as ``register_job_task``: a redelivery takes over a job whose worker died once its
-    heartbeat is stale, and writes the file afresh (a .part file renamed when whole)."""
+    heartbeat is stale, and writes the file afresh (a .part file renamed when whole). The user is
+    told when it is over (core.jobs.background_job_over: the notification every background export
+    sends)."""
     from core.jobs import STALE_AFTER
     from core.models import FINISHED_STATUSES, BackgroundJob
 
     from .export_jobs import run_register_export
 
     unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
-    if run_register_export(job_id) is None and unfinished.exists():
+    if run_register_export(job_id, notify_user=True) is None and unfinished.exists():
         raise self.retry(countdown=STALE_AFTER.total_seconds() + 60)

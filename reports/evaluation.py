@@ -32,18 +32,14 @@ cadres (``tests: reports/tests/test_evaluation.py``).
 from __future__ import annotations
 
 import datetime
-import tempfile
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q
-from django.http import FileResponse
 from openpyxl import Workbook
 
 from core.spreadsheets import safe_cell
-from households.access_log import access_log_record
 from households.models import Node, NodeKind, subtree_q
 from households.roles import LEADER, STREET_ADMIN, user_roles
-from issues.exporting import XLSX
 from issues.models import Issue
 from visitplan.models import Assignment, Cadre, Tier
 from visits import targets
@@ -250,29 +246,26 @@ def _figures(line: Rated) -> tuple:
             rates["coverage"], c.on_time, c.closed, rates["on_time"], line.composite)  # fmt: skip
 
 
-def write_workbook(evaluation: Evaluation, fileobj) -> int:
+def write_workbook(evaluation: Evaluation, fileobj, progress=None) -> int:
     """Two sheets, cadres and units, each ranked; every text through ``core.spreadsheets.safe_cell``
-    (a name a spreadsheet would run as a formula stays text). Returns the rows written."""
+    (a name a spreadsheet would run as a formula stays text). Returns the rows written;
+    ``progress(rows)`` after every row. The export (a job: reports.ledgers.excel.evaluation_export)
+    writes it to a file, logged when downloaded."""
     workbook = Workbook(write_only=True)
+    count = 0
+
+    def append(sheet, row):
+        nonlocal count
+        sheet.append([safe_cell(sheet, v) for v in row])
+        count += 1
+        if progress is not None:
+            progress(count)
+
     sheet = header_sheet(workbook, CADRE_SHEET, CADRE_HEADERS, (6, 10, 20, 14, 16, *([10] * 10)))
     for line in evaluation.cadres:
-        row = (line.rank, line.name, line.tier_label, line.position, line.unit_name, *_figures(line))
-        sheet.append([safe_cell(sheet, v) for v in row])
+        append(sheet, (line.rank, line.name, line.tier_label, line.position, line.unit_name, *_figures(line)))
     sheet = header_sheet(workbook, UNIT_SHEET, UNIT_HEADERS, (6, 16, 8, 9, *([10] * 10)))
     for line in evaluation.units:
-        row = (line.rank, line.name, line.kind_label, line.cadres, *_figures(line))
-        sheet.append([safe_cell(sheet, v) for v in row])
+        append(sheet, (line.rank, line.name, line.kind_label, line.cadres, *_figures(line)))
     workbook.save(fileobj)
-    return len(evaluation.cadres) + len(evaluation.units)
-
-
-def export_response(request, campaign, *, today: datetime.date):
-    """The campaign's 综合评议 as ``request.user`` may see it, as xlsx (a temporary file, streamed);
-    logged like every export (``AccessLog``: user, what, rows, IP)."""
-    result = evaluate(request.user, campaign, today=today)
-    spool = tempfile.TemporaryFile()
-    rows = write_workbook(result, spool)
-    spool.seek(0)
-    access_log_record(request, what=f"综合评议（{campaign}）", rows=rows)
-    return FileResponse(spool, as_attachment=True, filename=f"综合评议_{campaign.year}_{today:%Y%m%d}.xlsx",
-                        content_type=XLSX)  # fmt: skip
+    return count

@@ -29,6 +29,9 @@ from . import dashboard as figures
 from . import evaluation, scoring, supervision
 from .bulletin import may_read as may_read_bulletin
 from .forms import FindingForm, PhoneCheckDrawForm, PhoneCheckForm
+from .ledgers import excel as ledger_excel
+from .ledgers import jobs as ledger_jobs
+from .ledgers.views import start_export
 from .models import Finding, PhoneCheck
 
 PAGE_SIZE = 50
@@ -503,6 +506,8 @@ def evaluation_page(request):
 
 @login_required
 def evaluation_export(request):
-    """综合评议 as Excel (?campaign=&year=), logged."""
+    """综合评议 as Excel (?campaign=&year=): an export job as every ledger's (reports.ledgers.jobs),
+    the file handed over at once when small, else the job's progress page; logged when downloaded."""
     campaign, _campaigns = _evaluation_campaign(request)
-    return evaluation.export_response(request, campaign, today=timezone.localdate())
+    export = ledger_excel.evaluation_export(request.user, campaign=campaign, today=timezone.localdate())
+    return start_export(request, ledger_jobs.EVALUATION, export, ledger_jobs.export_params(campaign=campaign))

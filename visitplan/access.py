@@ -183,7 +183,9 @@ REGISTRY: dict[str, Rule] = {
     "reports:evaluation": Rule(
         get=_EVALUATORS, note="综合评议 (reports.evaluation.may_evaluate): the cadres of the reader's node, visible_to"
     ),
-    "reports:evaluation_export": Rule(get=_EVALUATORS, note="the same rows as xlsx, logged (AccessLog)"),
+    "reports:evaluation_export": Rule(
+        get=_EVALUATORS, note="the same rows as xlsx: an export job (asks may_evaluate again), logged when downloaded"
+    ),
     "reports:bulletin": Rule(
         get=_BULLETIN_READERS,
         note="督查通报 (reports.bulletin.may_read): the street admins and leaders; rows by visible_to",

@@ -1,5 +1,6 @@
 """The official ledgers as Excel files: 入户走访台账, 特殊困难群体台账（一户一策）, 月度大走访活动入户表
-and 督查扣分表. (The 问题整改台账 is ``issues/exporting.py``'s; these follow its structure.)
+and 督查扣分表; and the 综合评议 (its rule and sheets are reports.evaluation's). (The 问题整改台账 is
+``issues/exporting.py``'s; these follow its structure.)
 
 Every export here:
 - is scoped again through the model's ``visible_to`` whatever the view passed, so it never reaches
@@ -612,3 +613,22 @@ def supervision_export(user, *, campaign) -> LedgerExport:
 def supervision_response(request, *, campaign):
     """The 督查扣分表 of ``campaign`` as xlsx in the request; logged."""
     return _export_response(request, supervision_export(request.user, campaign=campaign))
+
+
+# ------------------------------------------------------------------------------------------------ 综合评议
+
+
+def evaluation_export(user, *, campaign, today=None) -> LedgerExport:
+    """The 综合评议 of ``campaign`` as ``user`` may see it (reports.evaluation: the rule and its
+    workbook). Evaluated here — a fixed number of aggregate queries — so its rows (the cadres and
+    the units) are known before the file is written; ``progress`` counts the rows written."""
+    from .. import evaluation  # reports.evaluation writes its sheets with this module's header_sheet
+
+    today = today or timezone.localdate()
+    result = evaluation.evaluate(user, campaign, today=today)
+    return LedgerExport(
+        what=f"综合评议（{campaign}）",
+        filename=f"综合评议_{campaign.year}_{today:%Y%m%d}.xlsx",
+        rows=len(result.cadres) + len(result.units),
+        write=lambda f, progress=None: evaluation.write_workbook(result, f, progress=progress),
+    )

@@ -1,4 +1,5 @@
-"""The ledger exports as background jobs (core.jobs): 入户走访台账, 特殊困难群体台账, 月度入户表, 督查扣分表.
+"""The ledger exports as background jobs (core.jobs): 入户走访台账, 特殊困难群体台账, 月度入户表, 督查扣分表,
+and the 综合评议 (reports.evaluation).
 
 One path for every export: the view records a job (``start_export_job``: the kind and the ids of
 its filters) and ``run_export_job`` writes the file under MEDIA_ROOT/exports/<user id>/ with its
@@ -6,13 +7,15 @@ progress (rows done / total) and finishes the job — inline in the request when
 most EXPORT_BACKGROUND_ROWS rows (the view then hands the file over at once, as before), in the
 Celery task ``reports.tasks.export_job_task`` for a larger one (a campaign's 300,000 visits take
 about a minute): the user watches the progress page, or leaves it and finds the file in 我的导出,
-told by a notification when it is ready.
+told by a notification when it is ready (``notify_finished``, registered with
+core.jobs.on_background_job_over: the register export of households tells its user the same way).
 
 The job re-reads its filters through the user's scope when it runs (``visible_campaigns``,
-``visible_communities``, and the ledger's own ``visible_to``), so it never reaches past what the
-user may see then. The file is the user's alone (core.jobs.get_job_for_user) and kept
-EXPORT_KEEP_DAYS days (``purge_expired_exports``, daily). Every download is written to the access
-log (``AccessLog``: what, rows, IP) — as the exports in the request always were.
+``visible_communities``, and the ledger's own ``visible_to``; the 综合评议 also asks
+``may_evaluate`` again), so it never reaches past what the user may see then. The file is the
+user's alone (core.jobs.get_job_for_user) and kept EXPORT_KEEP_DAYS days (``purge_expired_exports``,
+daily: every export kind, the register's too). Every download is written to the access log
+(``AccessLog``: what, rows, IP) — as the exports in the request always were.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from core.jobs import ProgressReporter, job_claim, job_create, job_fail, job_finish
+from core.jobs import ProgressReporter, background_job_over, job_claim, job_create, job_fail, job_finish
 from core.models import FINISHED_STATUSES, BackgroundJob, JobStatus
 from households.export_jobs import EXPORT_SUBDIR, REGISTER_EXPORT, export_file_name
 
+from ..evaluation import may_evaluate
 from . import excel
 from .forms import visible_campaigns, visible_communities
 
@@ -39,7 +43,8 @@ VISITS = "reports.export_ledger_visits"
 HARDSHIP = "reports.export_ledger_hardship"
 MONTHLY = "reports.export_ledger_monthly"
 SUPERVISION = "reports.export_ledger_supervision"
-KINDS = (VISITS, HARDSHIP, MONTHLY, SUPERVISION)
+EVALUATION = "reports.export_evaluation"
+KINDS = (VISITS, HARDSHIP, MONTHLY, SUPERVISION, EVALUATION)
 # Every export job: the ledgers and the register export (households.export_jobs). Their files are
 # under MEDIA_ROOT/exports/<user id>/; the job pages, 我的导出 and the purge handle them alike.
 EXPORT_KINDS = (*KINDS, REGISTER_EXPORT)
@@ -48,6 +53,7 @@ KIND_LABELS = {
     HARDSHIP: "特殊困难群体台账",
     MONTHLY: "月度大走访活动入户表",
     SUPERVISION: "督查扣分表",
+    EVALUATION: "综合评议",
     REGISTER_EXPORT: "居民底册",
 }
 
@@ -117,38 +123,49 @@ def ledger_export(job: BackgroundJob) -> excel.LedgerExport:
         return excel.monthly_report_export(user, month=_date(params.get("month")))
     if job.kind == SUPERVISION:
         return excel.supervision_export(user, campaign=_campaign(user, params))
+    if job.kind == EVALUATION:
+        # The view's rule (reports.views._evaluation_campaign), asked again as the user is now.
+        if not may_evaluate(user):
+            raise ExportRefused("你已无权查看综合评议（只有街道管理员和领导可以查看），未生成文件")
+        return excel.evaluation_export(user, campaign=_campaign(user, params))
     raise ExportRefused(f"未知的导出类型：{job.kind}")
 
 
 # ------------------------------------------------------------------------------------------------ jobs
 
 
-def start_export_job(*, kind: str, user, params: dict, rows: int) -> BackgroundJob:
-    """Record an export job and run it: inline when the ledger has at most EXPORT_BACKGROUND_ROWS
-    rows (the job comes back finished), else in the background (queued when the request's
-    transaction commits)."""
-    job = job_create(kind=kind, user=user, params=params, total=rows, message="已排队，等待后台生成文件")
-    if rows > background_rows():
+def start_export_job(*, kind: str, user, params: dict, export: excel.LedgerExport) -> BackgroundJob:
+    """Record an export job of ``export`` (built by the view for ``user`` from ``params``) and run
+    it: inline when it has at most EXPORT_BACKGROUND_ROWS rows (the job comes back finished, written
+    from ``export`` itself: the request builds it once), else in the background (queued when the
+    request's transaction commits; the task builds it again from ``params``)."""
+    job = job_create(kind=kind, user=user, params=params, total=export.rows, message="已排队，等待后台生成文件")
+    if export.rows > background_rows():
         from ..tasks import export_job_task
 
         export_job_task.delay_on_commit(job.pk)
     else:
-        run_export_job(job.pk)
+        run_export_job(job.pk, export=export)
         job.refresh_from_db()
     return job
 
 
-def run_export_job(job_id: int, *, notify_user: bool = False) -> BackgroundJob | None:
+def run_export_job(
+    job_id: int, *, notify_user: bool = False, export: excel.LedgerExport | None = None
+) -> BackgroundJob | None:
     """Write the job's ledger to its file with progress, and finish the job (its result: what,
     rows, the download name, the size) or fail it with the reason. None when the job is not there
     to take (finished, running elsewhere). ``notify_user``: tell the user when it is over (a
-    background export; the user may have left the page)."""
+    background export; the user may have left the page). ``export``: the one the view has just
+    built for the job's user (inline, in its request); else it is built from the job's params, as
+    the user's rights and scope are now (``ledger_export``)."""
     job = job_claim(job_id)
     if job is None:
         return None
     path = Path(settings.MEDIA_ROOT) / export_file_name(job)
     try:
-        export = ledger_export(job)
+        if export is None:
+            export = ledger_export(job)
         reporter = ProgressReporter(job)
         reporter(0, export.rows, f"正在生成{KIND_LABELS[job.kind]}，共 {export.rows} 行", force=True)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,14 +185,18 @@ def run_export_job(job_id: int, *, notify_user: bool = False) -> BackgroundJob |
         result = {"what": export.what, "rows": rows, "filename": export.filename, "size": path.stat().st_size}
         job_finish(job, result=result, result_file=export_file_name(job), message=f"已完成：共 {rows} 行")
     if notify_user:
-        notify_finished(job)
+        background_job_over(job)
     return job
 
 
 def notify_finished(job: BackgroundJob) -> int:
-    """A notification (the bell in the header) that a background export is over."""
+    """A notification (the bell in the header) that a background export is over: a ledger's, the
+    register's (households.export_jobs). Registered with core.jobs.on_background_job_over
+    (reports/apps.py); another kind of job is not an export's and is not told here."""
     from issues.notifications.services import notify
 
+    if job.kind not in EXPORT_KINDS:
+        return 0
     label = KIND_LABELS.get(job.kind, "导出")
     if job.status == JobStatus.DONE:
         title = f"{label}已生成"
@@ -197,12 +218,13 @@ def expires_at(job: BackgroundJob):
 
 
 def purge_expired_exports(*, now=None) -> int:
-    """Delete the export files older than EXPORT_KEEP_DAYS and mark their jobs' files gone
-    (``result["expired"]``); how many. Idempotent: a second run finds nothing left to delete."""
+    """Delete the export files older than EXPORT_KEEP_DAYS — of every export kind, the register's
+    too — and mark their jobs' files gone (``result["expired"]``); how many. Idempotent: a second
+    run finds nothing left to delete."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=keep_days())
     old = BackgroundJob.objects.filter(
-        kind__in=KINDS,
+        kind__in=EXPORT_KINDS,
         status__in=FINISHED_STATUSES,
         finished_at__lt=cutoff,
         result_file__startswith=EXPORT_SUBDIR + "/",

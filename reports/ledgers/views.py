@@ -85,10 +85,11 @@ def ledger_page(request):
 # ------------------------------------------------------------------------------------------------ downloads
 
 
-def _start(request, kind, export, params):
-    """Start the export job: a finished one hands its file over at once, a running one sends the
-    user to its progress page, a failed one too (it says why)."""
-    job = jobs.start_export_job(kind=kind, user=request.user, params=params, rows=export.rows)
+def start_export(request, kind, export, params):
+    """Start the export job (every export view's answer, the 综合评议's too): a finished one hands
+    its file over at once, a running one sends the user to its progress page, a failed one too (it
+    says why)."""
+    job = jobs.start_export_job(kind=kind, user=request.user, params=params, export=export)
     if job.status == JobStatus.DONE:
         return _download(request, job)
     return redirect("reports:export_job", pk=job.pk)
@@ -104,7 +105,7 @@ def visit_ledger(request):
         return _back(request, "还没有可导出的走访活动")
     filters = {k: data[k] for k in ("campaign", "community", "date_from", "date_to")}
     export = excel.visit_ledger_export(request.user, **filters)
-    return _start(request, jobs.VISITS, export, jobs.export_params(**filters))
+    return start_export(request, jobs.VISITS, export, jobs.export_params(**filters))
 
 
 @login_required
@@ -114,7 +115,7 @@ def hardship_ledger(request):
     if back:
         return back
     export = excel.hardship_ledger_export(request.user, community=data["community"])
-    return _start(request, jobs.HARDSHIP, export, jobs.export_params(community=data["community"]))
+    return start_export(request, jobs.HARDSHIP, export, jobs.export_params(community=data["community"]))
 
 
 @login_required
@@ -127,7 +128,7 @@ def monthly_ledger(request):
     if month > month_start(today):
         return _back(request, "所选月份还没有开始")
     export = excel.monthly_report_export(request.user, month=month)
-    return _start(request, jobs.MONTHLY, export, jobs.export_params(month=month))
+    return start_export(request, jobs.MONTHLY, export, jobs.export_params(month=month))
 
 
 @login_required
@@ -139,7 +140,7 @@ def supervision_ledger(request):
     if data["campaign"] is None:
         return _back(request, "还没有可导出的走访活动")
     export = excel.supervision_export(request.user, campaign=data["campaign"])
-    return _start(request, jobs.SUPERVISION, export, jobs.export_params(campaign=data["campaign"]))
+    return start_export(request, jobs.SUPERVISION, export, jobs.export_params(campaign=data["campaign"]))
 
 
 # ------------------------------------------------------------------------------------------------ export jobs
