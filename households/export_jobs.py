@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from core.jobs import ProgressReporter, background_job_over, job_claim, job_create, job_fail, job_finish
 from core.models import BackgroundJob
+from core.replica import reading_from_replica
 
 from .access_log import access_log_record
 from .levels import for_user
@@ -97,17 +98,19 @@ def _write_register(job: BackgroundJob) -> None:
         if not user.is_active:
             job_fail(job, message="账号已停用，未生成文件")
             return
-        # Scoped again as the user's scope is now, whatever was recorded.
-        households = Household.objects.visible_to(user).filter(pk__in=job.params.get("ids") or [])
-        total = households.count()
-        reporter = ProgressReporter(job)
-        reporter(0, total, f"正在生成居民底册，共 {total} 户", force=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "wb") as f:
-            rows = write_register(
-                households, f, mask=not can_view_full_pii(user), levels=for_user(user),
-                progress=lambda done: reporter(done, total, f"已写入 {done} / {total} 户"),
-            )  # fmt: skip
+        # Scoped again as the user's scope is now, whatever was recorded; read from the replica
+        # when there is one (core.replica), the progress written to the primary.
+        with reading_from_replica():
+            households = Household.objects.visible_to(user).filter(pk__in=job.params.get("ids") or [])
+            total = households.count()
+            reporter = ProgressReporter(job)
+            reporter(0, total, f"正在生成居民底册，共 {total} 户", force=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as f:
+                rows = write_register(
+                    households, f, mask=not can_view_full_pii(user), levels=for_user(user),
+                    progress=lambda done: reporter(done, total, f"已写入 {done} / {total} 户"),
+                )  # fmt: skip
         os.replace(partial, path)
     except Exception:
         logger.exception("register export job %s failed", job.pk)

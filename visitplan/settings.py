@@ -67,6 +67,9 @@ MIDDLEWARE = [
     # The database cannot be reached: the static 503 page, not a stack trace (core/health.py; the
     # same for an error raised in a middleware through handler500 in visitplan/urls.py).
     "core.health.DatabaseUnavailableMiddleware",
+    # The reports' read-only pages read the read replica when there is one (core/replica.py); after
+    # core.health's: a database error out of such a page is retried on the primary first.
+    "core.replica.ReplicaMiddleware",
     # django-axes turns a lockout into the lockout page; its documentation asks for it last.
     "axes.middleware.AxesMiddleware",
 ]
@@ -103,21 +106,47 @@ WSGI_APPLICATION = "visitplan.wsgi.application"
 
 # Embedded default: an SQLite file; production and CI set DATABASE_URL (PostgreSQL, psycopg 3).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("ATOMIC_REQUESTS", False)
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    # Keep connections open between requests: a new PostgreSQL connection per request costs more
-    # CPU than the visit submit itself (bench/bench_visits.py). Health checks drop dead ones.
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
-    # No JIT: the dashboard's aggregates have high plan costs, and PostgreSQL spent 1-2.7 s per
-    # query compiling them before reading a row (EXPLAIN ANALYZE in bench/bench_reports.py).
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["options"] = " ".join(filter(None, [options.get("options", ""), "-c jit=off"]))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
-    )
+# Optional: a PostgreSQL streaming replica of DATABASE_URL that the dashboard, the ledger pages and
+# the exports read (core/replica.py, docs/decisions/0016-read-replica.md). Writes, and every read
+# that must see its own write, stay on the primary. Empty: no replica, everything reads the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+for _database in DATABASES.values():
+    _database.setdefault("ATOMIC_REQUESTS", False)
+    if _database["ENGINE"] != "django.db.backends.sqlite3":
+        # Keep connections open between requests: a new PostgreSQL connection per request costs more
+        # CPU than the visit submit itself (bench/bench_visits.py). Health checks drop dead ones.
+        _database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        _database["CONN_HEALTH_CHECKS"] = True
+    if _database["ENGINE"].startswith("django.db.backends.postgresql"):
+        # No JIT: the dashboard's aggregates have high plan costs, and PostgreSQL spent 1-2.7 s per
+        # query compiling them before reading a row (EXPLAIN ANALYZE in bench/bench_reports.py).
+        options = _database.setdefault("OPTIONS", {})
+        options["options"] = " ".join(filter(None, [options.get("options", ""), "-c jit=off"]))
+    if _database["ENGINE"] == "django.db.backends.sqlite3":
+        _database.setdefault("OPTIONS", {}).update(
+            {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        )
+if DATABASE_REPLICA_URL:
+    _engine = DATABASES["default"]["ENGINE"]
+    if DATABASES["replica"]["ENGINE"] != _engine or not _engine.startswith("django.db.backends.postgresql"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL 只能是 DATABASE_URL 所指 PostgreSQL 主库的流复制备库（postgres://…）；"
+            "不用只读副本时请删掉这一项"
+        )
+    # A replica that does not answer: the reports read the primary after this many seconds, not a minute.
+    DATABASES["replica"]["OPTIONS"].setdefault("connect_timeout", 3)
+    # The tests create no database for it: it reads the test database of default.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+# A replica further behind than this is not read: the reports read the primary (stale figures would
+# mislead a leader more than a slower page); from REPLICA_NOTICE_SECONDS on, a page read from the
+# replica says how old its figures are.
+REPLICA_MAX_LAG_SECONDS = env.int("REPLICA_MAX_LAG_SECONDS", default=300)
+REPLICA_NOTICE_SECONDS = 5
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -319,6 +348,9 @@ IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
 # ones within the request. 2,000 rows take about 0.2 s to check and 0.3 s to import on SQLite
 # (holding its write lock about 0.1 s); 20,000 already take 2 s and more.
 IMPORT_BACKGROUND_ROWS = env.int("IMPORT_BACKGROUND_ROWS", default=2000)
+# A 干部名册 of more rows is imported (确认导入) by a Celery task, with a progress page; a smaller one
+# within the request (500 rows take about half a second; the largest, STAFF_LIST_MAX_ROWS, 5 s).
+ROSTER_BACKGROUND_ROWS = env.int("ROSTER_BACKGROUND_ROWS", default=500)
 # Ledger exports (reports/ledgers/jobs.py): a ledger of more rows is written by a Celery task while
 # its page shows the progress; a smaller one within the request. The files (MEDIA_ROOT/exports/)
 # are kept this many days, then deleted by the daily purge.

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from core.jobs import ProgressReporter, background_job_over, job_claim, job_create, job_fail, job_finish
 from core.models import FINISHED_STATUSES, BackgroundJob, JobStatus
+from core.replica import reading_from_replica
 from households.export_jobs import EXPORT_SUBDIR, REGISTER_EXPORT, export_file_name
 
 from ..evaluation import may_evaluate
@@ -164,14 +165,17 @@ def run_export_job(
         return None
     path = Path(settings.MEDIA_ROOT) / export_file_name(job)
     try:
-        if export is None:
-            export = ledger_export(job)
-        reporter = ProgressReporter(job)
-        reporter(0, export.rows, f"正在生成{KIND_LABELS[job.kind]}，共 {export.rows} 行", force=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part")
-        with open(partial, "wb") as f:
-            rows = export.write(f, lambda done: reporter(done, export.rows, f"已写入 {done} / {export.rows} 行"))
+        # Read from the replica when there is one (core.replica; the primary when it lags or is
+        # down); the job's own progress is written to the primary.
+        with reading_from_replica():
+            if export is None:
+                export = ledger_export(job)
+            reporter = ProgressReporter(job)
+            reporter(0, export.rows, f"正在生成{KIND_LABELS[job.kind]}，共 {export.rows} 行", force=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".part")
+            with open(partial, "wb") as f:
+                rows = export.write(f, lambda done: reporter(done, export.rows, f"已写入 {done} / {export.rows} 行"))
         os.replace(partial, path)  # a file is there whole or not at all
     except ExportRefused as exc:
         job_fail(job, message=str(exc))
