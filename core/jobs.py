@@ -43,6 +43,13 @@ logger = logging.getLogger(__name__)
 # A running job without a heartbeat for this long lost its worker: job_claim may take it over.
 # Far above the longest step that reports nothing (one import transaction: seconds).
 STALE_AFTER = timedelta(minutes=15)
+# A queued job not started after this long: its page says the worker may not be running.
+QUEUED_TOO_LONG = timedelta(minutes=2)
+# The message of a job that lost its worker and was never taken over (sweep_lost_jobs).
+LOST_MESSAGE = (
+    "后台处理中断（服务器重启或后台任务程序异常退出），未完成，也没有留下不完整的结果。"
+    "请重新操作；如果再次出现，请联系系统管理员（任务编号 {pk}）"
+)
 MESSAGE_MAX_LENGTH = BackgroundJob._meta.get_field("message").max_length
 
 
@@ -139,6 +146,61 @@ def background_job_over(job: BackgroundJob) -> None:
                 listener(job)
         except Exception:
             logger.exception("后台任务 #%s（%s）结束的通知未能发出", job.pk, job.kind)
+
+
+def run_or_retry(task, job_id: int, run) -> None:
+    """The body of every job's Celery task (``acks_late``): ``run(job_id)`` returns None when the job
+    is not there to take (finished, or running elsewhere: ``job_claim``). A job still unfinished then
+    runs elsewhere or lost its worker: the task comes back once a dead worker's heartbeat would be
+    stale (``STALE_AFTER``, below Redis' one-hour visibility timeout) and takes the job over."""
+    unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
+    if run(job_id) is None and unfinished.exists():
+        raise task.retry(countdown=STALE_AFTER.total_seconds() + 60)
+
+
+def job_delays(job: BackgroundJob, *, now=None) -> dict:
+    """What a job's page warns of: ``waiting_long`` (queued for ``QUEUED_TOO_LONG``: is the worker
+    running?) and ``stalled`` (running without a heartbeat for ``STALE_AFTER``: its worker died)."""
+    now = now or timezone.now()
+    return {
+        "waiting_long": job.status == JobStatus.QUEUED and now - job.created_at > QUEUED_TOO_LONG,
+        "stalled": job.status == JobStatus.RUNNING
+        and job.heartbeat_at is not None
+        and now - job.heartbeat_at > STALE_AFTER,
+    }
+
+
+def lost_after() -> timedelta:
+    """How long a running job goes without a heartbeat before ``sweep_lost_jobs`` gives it up: time
+    for the broker to deliver its task again (Redis: the visibility timeout; the filesystem broker
+    of ``make run`` never does) and for that delivery to take the job over, twice ``STALE_AFTER``."""
+    from django.conf import settings
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    return timedelta(seconds=options.get("visibility_timeout", 0)) + 2 * STALE_AFTER
+
+
+def sweep_lost_jobs(*, now=None) -> list[int]:
+    """Fail the running jobs whose worker died and that no delivery took over (``lost_after``),
+    with ``LOST_MESSAGE``, and tell their users (``background_job_over``); their ids. A job's work is
+    all or nothing (a transaction, a .part file renamed when whole), so nothing half-done is left;
+    a late delivery finds the job failed and does nothing."""
+    now = now or timezone.now()
+    lost = list(
+        BackgroundJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=now - lost_after()).select_related(
+            "user"
+        )
+    )
+    swept = []
+    for job in lost:
+        updated = BackgroundJob.objects.filter(
+            pk=job.pk, status=JobStatus.RUNNING, heartbeat_at__lt=now - lost_after()
+        ).update(status=JobStatus.FAILED, message=_short(LOST_MESSAGE.format(pk=job.pk)), finished_at=now)
+        if updated:
+            job.refresh_from_db()
+            background_job_over(job)
+            swept.append(job.pk)
+    return swept
 
 
 def get_job_for_user(user, job_id, *, kinds=None) -> BackgroundJob:

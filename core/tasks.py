@@ -1,4 +1,5 @@
-"""Celery tasks of core: the nightly backup (``core.backups.nightly_backup``, beat at 03:00).
+"""Celery tasks of core: the nightly backup (``core.backups.nightly_backup``, beat at 03:00), and the
+sweep of background jobs whose worker died (``core.jobs.sweep_lost_jobs``, every 15 minutes).
 
 Idempotent by construction (the project runs with ``acks_late``): the night's ``Backup`` row
 (``nightly_for``, unique) is the claim, so a task delivered twice backs up once; a claim whose
@@ -28,3 +29,12 @@ def backup_task(day_iso: str | None = None) -> dict:
     return {"day": day.isoformat(), "status": backup.status, "id": backup.pk, "dump_bytes": backup.dump_bytes,
             "media_bytes": backup.media_bytes, "seconds": backup.duration.total_seconds() if backup.duration else None,
             "error": backup.error}  # fmt: skip
+
+
+@shared_task(acks_late=True, max_retries=0)
+def sweep_lost_jobs_task() -> dict:
+    """Fail the background jobs whose worker died and that no redelivery took over, and tell their
+    users (core.jobs.sweep_lost_jobs; beat every 15 minutes). Idempotent: a swept job is failed."""
+    from .jobs import sweep_lost_jobs
+
+    return {"failed": sweep_lost_jobs()}

@@ -13,20 +13,19 @@ visibility timeout) and then takes the job over and runs it whole. No other retr
 reported on the job's page, and the user uploads again.
 """
 
+from functools import partial
+
 from celery import shared_task
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=1)
 def register_job_task(self, job_id: int) -> None:
     """Run the register check or import job ``job_id`` (households.import_jobs.run_register_job)."""
-    from core.jobs import STALE_AFTER
-    from core.models import FINISHED_STATUSES, BackgroundJob
+    from core.jobs import run_or_retry
 
     from .import_jobs import run_register_job
 
-    unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
-    if run_register_job(job_id) is None and unfinished.exists():
-        raise self.retry(countdown=STALE_AFTER.total_seconds() + 60)
+    run_or_retry(self, job_id, run_register_job)
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=1)
@@ -36,11 +35,8 @@ def register_export_task(self, job_id: int) -> None:
     heartbeat is stale, and writes the file afresh (a .part file renamed when whole). The user is
     told when it is over (core.jobs.background_job_over: the notification every background export
     sends)."""
-    from core.jobs import STALE_AFTER
-    from core.models import FINISHED_STATUSES, BackgroundJob
+    from core.jobs import run_or_retry
 
     from .export_jobs import run_register_export
 
-    unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
-    if run_register_export(job_id, notify_user=True) is None and unfinished.exists():
-        raise self.retry(countdown=STALE_AFTER.total_seconds() + 60)
+    run_or_retry(self, job_id, partial(run_register_export, notify_user=True))

@@ -21,3 +21,10 @@ class IssuesConfig(AppConfig):
         from .notifications.backups import notify_backup_failed
 
         on_backup_failed(notify_backup_failed)
+
+        # A job started from the admin (core/admin_jobs.py) tells its user when it is over.
+        from core.jobs import on_background_job_over
+
+        from .notifications.jobs import notify_admin_job_over
+
+        on_background_job_over(notify_admin_job_over)

@@ -10,6 +10,8 @@ before; ``manage.py build_monthly_report --month YYYY-MM`` runs the same functio
 
 from __future__ import annotations
 
+from functools import partial
+
 from celery import shared_task
 
 from core import clock
@@ -60,14 +62,11 @@ def export_job_task(self, job_id: int) -> None:
     so a second delivery finds it taken or finished. A delivery that finds it still running — in a
     worker that died — comes back once its heartbeat is stale (core.jobs.STALE_AFTER) and takes it
     over; the file is written afresh (to a .part file renamed when whole)."""
-    from core.jobs import STALE_AFTER
-    from core.models import FINISHED_STATUSES, BackgroundJob
+    from core.jobs import run_or_retry
 
     from .ledgers.jobs import run_export_job
 
-    unfinished = BackgroundJob.objects.filter(pk=job_id).exclude(status__in=FINISHED_STATUSES)
-    if run_export_job(job_id, notify_user=True) is None and unfinished.exists():
-        raise self.retry(countdown=STALE_AFTER.total_seconds() + 60)
+    run_or_retry(self, job_id, partial(run_export_job, notify_user=True))
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=120, retry_backoff_max=1800, max_retries=3)

@@ -375,6 +375,10 @@ TASKS = {
     "households.tasks.register_export_task": "the job claimed by a conditional UPDATE; the file written to .part, renamed whole",
     "reports.tasks.export_job_task": "the job claimed by a conditional UPDATE; the file written to .part, renamed whole",
     "reports.tasks.purge_expired_exports_task": "deletes files past EXPORT_KEEP_DAYS; a second run finds none left",
+    "visitplan.tasks.allocation_job_task": "the job claimed by a conditional UPDATE; the allocation is one transaction",
+    "visitplan.tasks.roster_import_task": "the job claimed by a conditional UPDATE; the import is one transaction",
+    "visits.tasks.rebuild_job_task": "the job claimed by a conditional UPDATE; the rebuild is one transaction",
+    "core.tasks.sweep_lost_jobs_task": "fails only jobs still running past lost_after, by a conditional UPDATE; a second run finds none",
     "core.tasks.backup_task": "the night claimed by its unique Backup row (nightly_for); a dead worker's claim taken over by a conditional UPDATE",
 }
 

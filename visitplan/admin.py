@@ -4,6 +4,11 @@ Every list goes through the scoping entry points (``visible_to``); the rules of 
 in ``visitplan/allocation.py`` and are only called from here. 责任单位 and 干部名册 are imported and
 exported as Excel sheets, 包户名单 exported, with django-import-export (rules in
 ``visitplan/sheets/``); exports are the list's own scoped queryset and are logged (AccessLog).
+
+Long work runs as background jobs with a progress page (core/admin_jobs.py, the jobs in
+visitplan/admin_jobs.py and visits/admin_jobs.py): 包户到人 and 重新计算统计数据 of a campaign, and
+the confirmation of a 干部名册 import of more than ROSTER_BACKGROUND_ROWS rows. The campaign and
+cadre lists each have a job page (``job/?job=N``), for the job's user only.
 """
 
 from django import forms
@@ -12,7 +17,6 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect
@@ -25,7 +29,9 @@ from django.utils.safestring import mark_safe
 from import_export.admin import ExportMixin, ImportExportMixin
 from import_export.forms import ImportForm, SelectableFieldsExportForm
 
+from core import admin_jobs
 from core.admin import SafeAdminMixin, SafeModelAdmin, SafeTabularInline
+from core.models import BackgroundJob
 from core.params import parse_int
 from core.spreadsheets import SafeCSV
 from households.access_log import access_log_record
@@ -33,10 +39,19 @@ from households.levels import for_node as levels_for_node
 from households.masking import can_view_full_pii
 from households.models import Household, Node, NodeKind
 from households.paginator import EstimatedCountPaginator
-from households.scoping import scope_paths
 from households.search import identifier_terms
 
 from . import accounts
+from .admin_jobs import (
+    ALLOCATE,
+    ROSTER_IMPORT,
+    can_allocate,
+    can_rebuild_tallies,
+    covers_street,
+    roster_runs_in_background,
+    start_allocation,
+    start_roster_import,
+)
 from .allocation import allocate, coverage, reassign_cadre
 from .choices import cadre_choices
 from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
@@ -53,12 +68,14 @@ from .sheets import (
     SheetFileError,
     SheetXLSX,
     check_upload,
-    import_error_lines,
-    import_error_summary,
+    import_error_message,
+    read_sheet,
 )
 
-UNCOVERED_IN_MESSAGE = 20
 UNCOVERED_ON_PAGE = 2000
+RECENT_JOBS_SHOWN = 3
+# 重新计算统计数据 (visits/admin_jobs.py): started by its kind's name, the plan does not import visits.
+REBUILD_TALLIES = "visits.rebuild_tallies"
 
 
 def visible_nodes(request, kind=None):
@@ -68,22 +85,6 @@ def visible_nodes(request, kind=None):
 
 def visible_campaigns(request):
     return Campaign.objects.visible_to(request.user)
-
-
-def covers_street(user, campaign) -> bool:
-    """Whether the user's scope is the campaign's whole street (or the user is a superuser)."""
-    paths = scope_paths(user)
-    if paths is None:
-        return True
-    street_path = campaign.street.path
-    return any(street_path == p or street_path.startswith(p + ".") for p in paths)
-
-
-def can_allocate(user, campaign) -> bool:
-    """Only someone whose scope is the whole street (or a superuser) may allocate its campaign."""
-    if not user.has_perm("visitplan.change_campaign") or not user.has_perm("visitplan.add_assignment"):
-        return False
-    return covers_street(user, campaign)
 
 
 def _lines_html(lines):
@@ -111,8 +112,6 @@ class CampaignFilter(admin.SimpleListFilter):
 # live in visitplan/sheets/. The resource gets the request user (its scope); exports start
 # from the change list's queryset, i.e. this admin's get_queryset (visible_to) with the list's
 # filters, and every export writes an AccessLog row.
-
-IMPORT_ERRORS_IN_MESSAGE = 200
 
 
 class _RequestUserResourceMixin:
@@ -229,11 +228,7 @@ class SheetImportMixin(_RequestUserResourceMixin):
         return super().process_result(result, request)
 
     def _import_error_message(self, request, result):
-        lines = import_error_lines(result)
-        shown = lines[:IMPORT_ERRORS_IN_MESSAGE]
-        if len(lines) > len(shown):
-            shown.append(f"…… 共 {len(lines)} 处错误")
-        self.message_user(request, _lines_html([import_error_summary(result)] + shown), messages.ERROR)
+        self.message_user(request, _lines_html(import_error_message(result)), messages.ERROR)
 
 
 # --------------------------------------------------------------------------- departments
@@ -409,13 +404,44 @@ class CadreAdmin(SheetImportMixin, LoggedExportMixin, ImportExportMixin, SafeMod
 
     def get_urls(self):
         urls = [
+            *admin_jobs.job_urls(self, kinds=[ROSTER_IMPORT]),
             path(
                 "<path:object_id>/account/",
                 self.admin_site.admin_view(self.account_view),
                 name="visitplan_cadre_account",
-            )
+            ),
         ]
         return urls + super().get_urls()
+
+    # -- 确认导入 of a large roster: a background job (visitplan/admin_jobs.py)
+
+    def process_import(self, request, **kwargs):
+        """确认导入: a file of more than ROSTER_BACKGROUND_ROWS rows is imported by a background job,
+        whose page the user is sent to; a smaller one (and a form that is not valid) as before."""
+        if request.method != "POST" or not self.has_import_permission(request):
+            return super().process_import(request, **kwargs)
+        confirm_form = self.create_confirm_form(request)
+        if not confirm_form.is_valid():
+            return super().process_import(request, **kwargs)
+        input_format = self.get_import_formats()[int(confirm_form.cleaned_data["format"])](encoding=self.from_encoding)
+        tmp_storage = self.get_tmp_storage_class()(
+            name=confirm_form.cleaned_data["import_file_name"],
+            encoding=None if input_format.is_binary() else self.from_encoding,
+            read_mode=input_format.get_read_mode(),
+            **self.get_tmp_storage_class_kwargs(),
+        )
+        try:
+            data = tmp_storage.read()
+            rows = len(read_sheet(data, CadreResource.TABLE))
+        except (OSError, SheetFileError):
+            return super().process_import(request, **kwargs)  # it says what is wrong, as before
+        if not roster_runs_in_background(rows):
+            return super().process_import(request, **kwargs)
+        job = start_roster_import(
+            user=request.user, data=data, filename=confirm_form.cleaned_data["original_file_name"], rows=rows
+        )
+        tmp_storage.remove()
+        return redirect(admin_jobs.job_url(self, job))
 
     # -- 亲情卡
 
@@ -609,7 +635,7 @@ class CampaignAdmin(SafeModelAdmin):
     search_fields = ("name",)
     list_select_related = ("street",)
     inlines = [StageInline, DepartmentQuotaInline]
-    actions = ["allocate_action"]
+    actions = ["allocate_action", "rebuild_tallies_action"]
     change_form_template = "admin/visitplan/campaign/change_form.html"
     # The rules (the minutes, the 30 %, the leaders' month …) are edited on the rulebook's page
     # (visitplan:rulebook_edit), where each change is logged; here the campaign is created from
@@ -673,11 +699,12 @@ class CampaignAdmin(SafeModelAdmin):
 
     def get_urls(self):
         urls = [
+            *admin_jobs.job_urls(self, kinds=[ALLOCATE, REBUILD_TALLIES]),
             path(
                 "<int:pk>/allocation/",
                 self.admin_site.admin_view(self.allocation_view),
                 name="visitplan_campaign_allocation",
-            )
+            ),
         ]
         return urls + super().get_urls()
 
@@ -685,30 +712,44 @@ class CampaignAdmin(SafeModelAdmin):
     def allocation_link(self, obj):
         return format_html('<a href="{}">分配报告</a>', reverse("admin:visitplan_campaign_allocation", args=[obj.pk]))
 
-    def _report_message(self, request, report):
-        lines = report.summary_lines()
-        if report.uncovered:
-            lines.append("未落实包户干部的户：")
-            lines.extend(f"{address}：{reason}" for _, address, reason in report.uncovered[:UNCOVERED_IN_MESSAGE])
-            if len(report.uncovered) > UNCOVERED_IN_MESSAGE:
-                lines.append(f"…… 共 {len(report.uncovered):,} 户，完整名单见“分配报告”")
-        level = messages.WARNING if report.uncovered or report.problems else messages.SUCCESS
-        self.message_user(request, _lines_html(lines), level)
+    def _started(self, request, jobs, what):
+        """To the page of the one job started, or the list with a link to each job's page."""
+        if len(jobs) == 1:
+            return redirect(admin_jobs.job_url(self, jobs[0][1]))
+        for campaign, job in jobs:
+            self.message_user(
+                request,
+                format_html(
+                    '{}：已开始在后台{}，<a href="{}">查看进度和结果</a>', campaign, what, admin_jobs.job_url(self, job)
+                ),
+                messages.INFO,
+            )
+        return None
 
     @admin.action(description="自动分配包户（包户到人）", permissions=["change"])
     def allocate_action(self, request, queryset):
+        jobs = []
         for campaign in queryset.select_related("street"):
             if not can_allocate(request.user, campaign):
                 self.message_user(
                     request, f"{campaign}：您的工作范围不是整个街道，不能为该活动自动分配", messages.ERROR
                 )
                 continue
-            try:
-                report = allocate(campaign)
-            except IntegrityError:
-                self.message_user(request, f"{campaign}：分配时有人同时修改了包户，本次未写入，请重试", messages.ERROR)
+            jobs.append((campaign, start_allocation(user=request.user, campaign=campaign)))
+        return self._started(request, jobs, "自动分配包户")
+
+    @admin.action(description="重新计算统计数据", permissions=["change"])
+    def rebuild_tallies_action(self, request, queryset):
+        jobs = []
+        for campaign in queryset.select_related("street"):
+            if not can_rebuild_tallies(request.user, campaign):
+                self.message_user(
+                    request, f"{campaign}：您的工作范围不是整个街道，不能重新计算该活动的统计数据", messages.ERROR
+                )
                 continue
-            self._report_message(request, report)
+            job = admin_jobs.start(REBUILD_TALLIES, user=request.user, params={"campaign": campaign.pk})
+            jobs.append((campaign, job))
+        return self._started(request, jobs, "重新计算统计数据")
 
     def allocation_view(self, request, pk):
         campaign = self.get_queryset(request).select_related("street").filter(pk=pk).first()
@@ -721,13 +762,9 @@ class CampaignAdmin(SafeModelAdmin):
         if request.method == "POST":
             if not allowed:
                 raise PermissionDenied
-            try:
-                report = allocate(campaign)
-            except IntegrityError:
-                self.message_user(request, "分配时有人同时修改了包户，本次未写入，请重试", messages.ERROR)
-                return redirect(request.path)
-            self._report_message(request, report)
-        elif request.GET.get("preview"):
+            # 执行自动分配: a background job, whose page shows the progress and then the report.
+            return redirect(admin_jobs.job_url(self, start_allocation(user=request.user, campaign=campaign)))
+        if request.GET.get("preview"):
             report = allocate(campaign, dry_run=True)
         whole_street = covers_street(request.user, campaign)
         rows = coverage(campaign)
@@ -759,6 +796,13 @@ class CampaignAdmin(SafeModelAdmin):
             "uncovered_more": max(0, len(uncovered) - UNCOVERED_ON_PAGE),
             "can_allocate": allowed,
             "levels": levels_for_node(campaign.street),  # the campaign's 街道 or 镇 names its levels
+            # The user's own runs of 执行自动分配 on this campaign (background jobs), newest first.
+            "recent_jobs": [
+                (job, admin_jobs.job_url(self, job))
+                for job in BackgroundJob.objects.visible_to(request.user).filter(
+                    kind=ALLOCATE, params__campaign=campaign.pk
+                )[:RECENT_JOBS_SHOWN]
+            ],
         }
         return TemplateResponse(request, "admin/visitplan/campaign/allocation.html", context)
 

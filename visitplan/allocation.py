@@ -724,21 +724,22 @@ class _Allocator:
                 out.append((hh, self.address(hh), self.reasons.get(hh, "没有可分配的包户干部")))
         return out
 
-    def run(self):
+    def run(self, progress=None):
         self.load()
-        self.leaders()
-        self.departments()
-        self.street_staff()
-        self.secretaries()
-        self.proximity()
+        tiers = (self.leaders, self.departments, self.street_staff, self.secretaries, self.proximity)
+        for done, tier in enumerate(tiers):
+            if progress is not None:
+                progress("decide", done, len(tiers))
+            tier()
 
 
-def _write(campaign, new):
+def _write(campaign, new, progress=None):
     """Insert the new rows in bulk: COPY on PostgreSQL (psycopg 3), batched executemany elsewhere.
 
     Like ``bulk_create`` this skips ``save()`` and signals; it is several times faster for
     the 200,000 rows of a 100,000-household street (SQLite caps ``bulk_create`` at 999
-    parameters per statement). Indexes and constraints apply as usual.
+    parameters per statement). Indexes and constraints apply as usual. ``progress(rows written)``
+    after every BATCH_SIZE rows.
     """
     meta = Assignment._meta
     qn = connection.ops.quote_name
@@ -750,9 +751,13 @@ def _write(campaign, new):
     with connection.cursor() as cursor:
         raw = getattr(cursor, "cursor", None)
         if connection.vendor == "postgresql" and hasattr(raw, "copy"):
-            with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for hh, cadre_id, tier, dept_id in new:
-                    copy.write_row((campaign.pk, hh, cadre_id, int(tier), dept_id, auto, now))
+            # One COPY per batch: the progress is reported between them, not while the connection copies.
+            for i in range(0, len(new), BATCH_SIZE):
+                with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    for hh, cadre_id, tier, dept_id in new[i : i + BATCH_SIZE]:
+                        copy.write_row((campaign.pk, hh, cadre_id, int(tier), dept_id, auto, now))
+                if progress is not None:
+                    progress(min(i + BATCH_SIZE, len(new)))
             return
         created_at = connection.ops.adapt_datetimefield_value(now)
         sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(names))})"
@@ -764,13 +769,19 @@ def _write(campaign, new):
                     for hh, cadre_id, tier, dept_id in new[i : i + BATCH_SIZE]
                 ],
             )
+            if progress is not None:
+                progress(min(i + BATCH_SIZE, len(new)))
 
 
 # --------------------------------------------------------------------------- public API
 
 
-def allocate(campaign: Campaign, *, dry_run: bool = False) -> AllocationReport:
-    """Fill the campaign's 包户到人 tier by tier; see the module docstring for the rules."""
+def allocate(campaign: Campaign, *, dry_run: bool = False, progress=None) -> AllocationReport:
+    """Fill the campaign's 包户到人 tier by tier; see the module docstring for the rules.
+
+    ``progress(step, done, total)``, for a background job's page: ``("load", 0, 0)`` while the
+    street is read, ``("decide", tiers done, 5)`` before each tier, ``("write", rows, new rows)``
+    while the new rows are written (not in a dry run)."""
     started = time.monotonic()
     ctx = contextlib.nullcontext() if dry_run else transaction.atomic()
     with ctx:
@@ -778,11 +789,16 @@ def allocate(campaign: Campaign, *, dry_run: bool = False) -> AllocationReport:
             # Serialises concurrent runs on PostgreSQL (a no-op on SQLite, whose IMMEDIATE
             # transactions serialise writers anyway).
             Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk").first()
+        if progress is not None:
+            progress("load", 0, 0)
         campaign = Campaign.objects.select_related("street").prefetch_related("stages").get(pk=campaign.pk)
         allocator = _Allocator(campaign)
-        allocator.run()
+        allocator.run(progress)
         if not dry_run and allocator.new:
-            _write(campaign, allocator.new)
+            total = len(allocator.new)
+            if progress is not None:
+                progress("write", 0, total)
+            _write(campaign, allocator.new, None if progress is None else lambda done: progress("write", done, total))
     report = AllocationReport(campaign=campaign, dry_run=dry_run, households=len(allocator.order))
     for tier in Tier:
         report.created_by_tier[tier] = allocator.created[tier]

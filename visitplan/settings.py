@@ -324,6 +324,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     # The nightly backup (core/backups.py): pg_dump and the uploaded files, at 03:00, after the tallies.
     "backup-nightly": {"task": "core.tasks.backup_task", "schedule": crontab(hour=3, minute=0)},
+    # Background jobs whose worker died and that no redelivery took over are failed and their users
+    # told (core.jobs.sweep_lost_jobs), every 15 minutes.
+    "sweep-lost-jobs": {"task": "core.tasks.sweep_lost_jobs_task", "schedule": crontab(minute="*/15")},
     # The export files older than EXPORT_KEEP_DAYS (reports/ledgers/jobs.py) deleted, at 03:30.
     "purge-expired-exports-daily": {
         "task": "reports.tasks.purge_expired_exports_task",

@@ -122,14 +122,25 @@ def record(visit: Visit, *, household=None, cadre=None, campaign=None) -> None:
 # ---------------------------------------------------------------------------------------------- rebuild
 
 
-def rebuild(campaign) -> dict:
+def rebuild(campaign, *, progress=None) -> dict:
     """Recompute a campaign's tallies from its visits, all or nothing. Holds the campaign row
     FOR UPDATE meanwhile: a visit being written holds a key-share lock on it (its foreign key),
-    so the rebuild waits for those in flight and new ones wait for the rebuild (seconds)."""
+    so the rebuild waits for those in flight and new ones wait for the rebuild (seconds).
+
+    ``progress(step, done, total)``, for a background job's page, at each step: ``("recount", 0,
+    0)``, ``("days", 0, 0)``, ``("spans", rows written, 0)``, then ``("households", counted visits
+    read, counted visits)``."""
+
+    def report(step, done=0, total=0):
+        if progress is not None:
+            progress(step, done, total)
+
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        report("recount")
         # whether each visit counts, by the rulebook and the households' marks as they are now
         recount(campaign)
+        report("days")
         for model in (DayTotal, CadreSpan, HouseholdDays):
             model.objects.filter(campaign=campaign).delete()
         visits = Visit.objects.filter(campaign=campaign, purpose=Purpose.VISIT)
@@ -151,19 +162,29 @@ def rebuild(campaign) -> dict:
             .annotate(first=Min("visited_on"), last=Max("visited_on"))
             .order_by()
         )
+        report("spans")
         span_count = _insert(
             CadreSpan,
             (CadreSpan(campaign=campaign, household_id=r["household_id"], cadre_id=r["cadre_id"], first_on=r["first"],
                        last_on=r["last"]) for r in spans.iterator(chunk_size=BATCH)),
+            progress=lambda rows: report("spans", rows),
         )  # fmt: skip
-        household_count = _insert(HouseholdDays, _household_days(campaign, counted))
+        visits_counted = counted.count() if progress is not None else 0  # the last step's bar
+        report("households", 0, visits_counted)
+        household_count = _insert(
+            HouseholdDays, _household_days(campaign, counted, lambda read: report("households", read, visits_counted))
+        )
     return {"days": len(days), "spans": span_count, "households": household_count}
 
 
-def _household_days(campaign, counted):
+def _household_days(campaign, counted, progress=None):
+    """One HouseholdDays row per household of the counted visits; ``progress(visits read)`` every
+    5,000 visits."""
     rows = counted.values_list("household_id", "visited_on", "cadre__tier").order_by("household_id")
     current, bits = None, None
-    for household_id, day, tier in rows.iterator(chunk_size=5000):
+    for read, (household_id, day, tier) in enumerate(rows.iterator(chunk_size=5000), start=1):
+        if progress is not None and read % 5000 == 0:
+            progress(read)
         if household_id != current:
             if current is not None:
                 yield _days_row(campaign, current, bits)
@@ -181,13 +202,15 @@ def _days_row(campaign, household_id, bits):
     return HouseholdDays(campaign=campaign, household_id=household_id, **words)
 
 
-def _insert(model, objects) -> int:
+def _insert(model, objects, progress=None) -> int:
     count, batch = 0, []
     for obj in objects:
         batch.append(obj)
         if len(batch) == BATCH:
             model.objects.bulk_create(batch)
             count, batch = count + len(batch), []
+            if progress is not None:
+                progress(count)
     if batch:
         model.objects.bulk_create(batch)
         count += len(batch)

@@ -1,5 +1,6 @@
-"""Celery tasks of visits: the daily 回头看 list (``visits.followups.build_followups``) and the
-nightly rebuild of the dashboard's tallies (``visits.tally.rebuild_current``).
+"""Celery tasks of visits: the daily 回头看 list (``visits.followups.build_followups``), the
+nightly rebuild of the dashboard's tallies (``visits.tally.rebuild_current``) and the rebuild of one
+campaign's tallies started from the admin (``rebuild_job_task``, visits/admin_jobs.py).
 
 Idempotent by construction (the project runs with ``acks_late``): the unique constraint on
 ``FollowUp.issue`` means a task delivered twice lists nothing twice. Beat runs it every morning at
@@ -10,6 +11,7 @@ function for any day.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 from celery import shared_task
 
@@ -34,3 +36,17 @@ def rebuild_tallies_task(day_iso: str | None = None) -> dict:
 
     day = date.fromisoformat(day_iso) if day_iso else clock.today()
     return {str(pk): figures for pk, figures in rebuild_current(day).items()}
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=1)
+def rebuild_job_task(self, job_id: int) -> None:
+    """Run the 重新计算统计数据 job ``job_id`` (visits.admin_jobs.run_rebuild) and tell its user.
+
+    Idempotent as visitplan.tasks.allocation_job_task: the job is claimed with a conditional
+    UPDATE, and the rebuild is one transaction; a redelivered message takes over the job of a
+    worker that died once its heartbeat is stale (core.jobs.run_or_retry)."""
+    from core.jobs import run_or_retry
+
+    from .admin_jobs import run_rebuild
+
+    run_or_retry(self, job_id, partial(run_rebuild, notify_user=True))

@@ -178,3 +178,51 @@ def test_two_workers_racing_for_a_job_claim_it_once(on_postgres):
     for t in threads:
         t.join(timeout=30)
     assert sorted(wins) == sorted(j.pk for j in jobs)  # each job once, none twice
+
+
+def test_a_job_page_warns_of_a_long_queue_and_of_a_stalled_worker(job):
+    from core.jobs import QUEUED_TOO_LONG, job_delays
+
+    assert job_delays(job) == {"waiting_long": False, "stalled": False}
+    assert job_delays(job, now=job.created_at + QUEUED_TOO_LONG + timedelta(seconds=1))["waiting_long"]
+    running = job_claim(job.pk)
+    assert job_delays(running) == {"waiting_long": False, "stalled": False}
+    later = running.heartbeat_at + STALE_AFTER + timedelta(seconds=1)
+    assert job_delays(running, now=later) == {"waiting_long": False, "stalled": True}
+
+
+def test_a_job_whose_worker_died_is_failed_and_told_once_no_delivery_took_it_over(job, owner, settings):
+    from core import jobs
+
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    assert jobs.lost_after() == timedelta(hours=1) + 2 * STALE_AFTER
+    told = []
+    monkey = [*jobs._OVER_LISTENERS]
+    jobs._OVER_LISTENERS[:] = [told.append]
+    try:
+        running = job_claim(job.pk)
+        other = job_create(kind="test.export", user=owner)  # queued: the worker may still come
+        just_before = running.heartbeat_at + jobs.lost_after() - timedelta(seconds=1)
+        after = running.heartbeat_at + jobs.lost_after() + timedelta(seconds=1)
+        # Running with a recent heartbeat (a long job, still alive): left alone.
+        fresh = job_claim(job_create(kind="test.export", user=owner).pk, now=after - timedelta(minutes=1))
+        assert jobs.sweep_lost_jobs(now=just_before) == []
+        assert jobs.sweep_lost_jobs(now=after) == [running.pk]
+        assert jobs.sweep_lost_jobs(now=after) == []  # once
+    finally:
+        jobs._OVER_LISTENERS[:] = monkey
+    running.refresh_from_db()
+    assert running.status == JobStatus.FAILED and running.finished_at == after
+    assert running.message.startswith("后台处理中断") and f"任务编号 {running.pk}" in running.message
+    assert [j.pk for j in told] == [running.pk]
+    assert BackgroundJob.objects.get(pk=other.pk).status == JobStatus.QUEUED
+    assert BackgroundJob.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
+    # A late delivery of its task finds it failed and does nothing.
+    assert job_claim(running.pk, now=after + timedelta(hours=2)) is None
+
+
+def test_on_the_filesystem_broker_a_lost_job_is_given_up_after_twice_the_stale_time(settings):
+    from core import jobs
+
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": "/tmp/x"}
+    assert jobs.lost_after() == 2 * STALE_AFTER

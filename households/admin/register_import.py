@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 
-from core.jobs import STALE_AFTER, get_job_for_user, job_status
+from core.jobs import get_job_for_user, job_delays, job_status
 from core.models import BackgroundJob, JobStatus
 from core.params import int_param
 from core.tables import detect_format
@@ -62,8 +62,6 @@ XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml
 ACCEPTED = ",".join((".xlsx", ".xls", ".csv", XLSX_CONTENT_TYPE, "application/vnd.ms-excel", "text/csv"))
 # The table whose stored column names apply (households.column_aliases).
 TABLE = "register"
-# A queued job not started after this long: the page says the worker may not be running.
-QUEUED_TOO_LONG_SECONDS = 60
 RECENT_JOBS_SHOWN = 5
 # The header columns the mapping form takes (core.tables reads at most 64).
 MAX_MAPPED_COLUMNS = 64
@@ -375,11 +373,7 @@ def _render_job(request, model_admin, job):
             "filename": filename,
             "refresh_url": _job_url(model_admin, job),
             "status_url": _job_url(model_admin, job) + "&format=json",
-            "waiting_long": job.status == JobStatus.QUEUED
-            and (now - job.created_at).total_seconds() > QUEUED_TOO_LONG_SECONDS,
-            "stalled": job.status == JobStatus.RUNNING
-            and job.heartbeat_at is not None
-            and now - job.heartbeat_at > STALE_AFTER,
+            **job_delays(job, now=now),
         }
         return render(request, "admin/households/household/import_job.html", context)
     if job.status == JobStatus.FAILED:

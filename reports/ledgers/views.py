@@ -7,8 +7,6 @@ while the job's page shows its progress, then its download link. A bad filter se
 to the ledgers page with the reason. Every download is logged (AccessLog).
 """
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -16,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from core.jobs import STALE_AFTER, get_job_for_user, job_status
+from core.jobs import get_job_for_user, job_delays, job_status
 from core.models import BackgroundJob, JobStatus
 from core.params import month_param
 from households.export_jobs import export_file_response
@@ -28,7 +26,6 @@ from . import excel, jobs
 from .forms import LedgerFilterForm, visible_campaigns, visible_communities
 
 # A job still queued after this long: the page says the background worker may not be running.
-QUEUED_TOO_LONG = timedelta(minutes=2)
 MY_JOBS_SHOWN = 50
 
 
@@ -171,10 +168,7 @@ def export_job(request, pk):
         "status_url": reverse("reports:export_job", args=[job.pk]) + "?format=json",
         "expires_at": jobs.expires_at(job),
         "keep_days": jobs.keep_days(),
-        "waiting_long": job.status == JobStatus.QUEUED and now - job.created_at > QUEUED_TOO_LONG,
-        "stalled": job.status == JobStatus.RUNNING
-        and job.heartbeat_at is not None
-        and now - job.heartbeat_at > STALE_AFTER,
+        **job_delays(job, now=now),
     }
     return render(request, "reports/export_job.html", context)
 

@@ -32,7 +32,7 @@ Code outside the package imports from here.
 """
 
 from .assignments import AssignmentResource
-from .base import import_error_lines, import_error_summary
+from .base import import_error_lines, import_error_message, import_error_summary
 from .departments import DepartmentResource
 from .reading import ACCEPTED, MAX_UPLOAD_MB, SUFFIXES, SheetFile, SheetFileError, SheetXLSX, check_upload, read_sheet
 from .roster import CadreResource
@@ -49,6 +49,7 @@ __all__ = [
     "SheetXLSX",
     "check_upload",
     "import_error_lines",
+    "import_error_message",
     "import_error_summary",
     "read_sheet",
 ]

@@ -59,6 +59,9 @@ class SheetResource(resources.ModelResource):
     TABLE = ""  # the office table (households.column_aliases) an upload is read as
     FIELDS = ()  # its core.tables.Field's, labelled with the resource's headers in the same order
     TITLE = ""  # sheet title of the export
+    # progress(step, done, total) of an import, for a background job's page (visitplan/admin_jobs.py):
+    # ("check", rows checked, rows) while the rows are checked, ("save", rows saved, rows) while saved.
+    progress = None
 
     def __init__(self, user=None, **kwargs):
         super().__init__(**kwargs)
@@ -125,6 +128,8 @@ class SheetResource(resources.ModelResource):
             self.check_row(c, row)
             self._checked[index] = c
             checked.append(c)
+            if self.progress is not None:
+                self.progress("check", index, len(dataset))
         self.check_duplicates(checked)
 
     def _check_headers(self, headers, header_row=1):
@@ -147,7 +152,10 @@ class SheetResource(resources.ModelResource):
         self._current = self._checked[number]
         if self._current is None:  # a blank row
             return self._skipped()
-        return super().import_row(row, instance_loader, **kwargs)
+        result = super().import_row(row, instance_loader, **kwargs)
+        if self.progress is not None:
+            self.progress("save", number, len(self._checked))
+        return result
 
     def _skipped(self):
         result = self.get_row_result_class()()
@@ -241,3 +249,17 @@ def import_error_summary(result) -> str:
     if bad:
         return f"发现 {bad} 行有误，未导入任何数据"
     return "文件无法导入，未导入任何数据"
+
+
+# The problems a message lists; the rest are counted.
+ERRORS_SHOWN = 200
+
+
+def import_error_message(result) -> list[str]:
+    """What the user is told of a refused import: the summary, then the first ERRORS_SHOWN problems
+    (and how many there are in all)."""
+    lines = import_error_lines(result)
+    shown = lines[:ERRORS_SHOWN]
+    if len(lines) > len(shown):
+        shown.append(f"…… 共 {len(lines)} 处错误")
+    return [import_error_summary(result), *shown]
