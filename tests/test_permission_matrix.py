@@ -552,6 +552,9 @@ ADMIN_KINDS = {
     "import/errors/": ("import_errors", "import", None, False),
     "process_import/": ("process_import", "post_only", "import", False),
     "<int:pk>/allocation/": ("allocation", "view", "allocate", True),
+    # A background job started from the admin (core/admin_jobs.py): ?job=<id> in the query (none: back
+    # to the list), the user's own jobs only (tested in visitplan/tests/test_admin_jobs.py).
+    "job/": ("job", "view_only", None, False),
     # 显示完整信息 in the admin: POST only, by the roles with 查看完整信息 (households/admin/pii.py).
     "<path:object_id>/reveal/": ("reveal", "post_only", "reveal", True),
     # A cadre's 登录账号 page (visitplan/admin.py, rules in visitplan/accounts.py): who may change the cadre.
