@@ -55,6 +55,53 @@ class TownshipKind(models.TextChoices):
     TOWNSHIP = "township", "乡"
 
 
+class DistrictKind(models.TextChoices):
+    DISTRICT = "district", "区"
+    COUNTY = "county", "县"
+
+
+class District(models.Model):
+    """A 区 (县) above its streets and towns: a level of reading, not of the path tree.
+
+    Street-level nodes stay the roots of the materialized paths (much code takes a path's first
+    segment for its street); a street belongs to a district through ``Node.district``. The
+    district's people (``DistrictMember``, roles 区级领导 / 区级管理员) see the paths of every
+    street of it (visitplan.scope.UserScope). Decision: docs/decisions/0017-districts.md.
+    """
+
+    name = models.CharField("名称", max_length=100, unique=True)
+    kind = models.CharField("区/县", max_length=16, choices=DistrictKind.choices, default=DistrictKind.DISTRICT)
+    code = models.CharField("编码", max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "区（县）"
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    def street_paths(self) -> tuple[str, ...]:
+        """The paths of the district's street-level nodes (its users' scope), in tree order."""
+        return tuple(self.streets.order_by("path").values_list("path", flat=True))
+
+
+class DistrictMember(models.Model):
+    """A login account of a district's office (区级领导 / 区级管理员): the district it reads."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name="登录账号", on_delete=models.CASCADE, related_name="district_member"
+    )
+    district = models.ForeignKey(
+        District, verbose_name="所属区（县）", on_delete=models.CASCADE, related_name="members"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "区（县）级账号"
+
+    def __str__(self):
+        return f"{self.district} · {self.user}"
+
+
 CHILD_KIND = {
     NodeKind.STREET: NodeKind.COMMUNITY,
     NodeKind.COMMUNITY: NodeKind.GRID,
@@ -107,6 +154,16 @@ class Node(VersionedModel):
         help_text="街道下设社区、网格；镇、乡下设村(居)、村民小组",
     )
 
+    # Meaningful on the top node only: the 区 (县) the street or town belongs to (districts read it).
+    district = models.ForeignKey(
+        District,
+        verbose_name="所属区（县）",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="streets",
+    )
+
     # A building's place on the earth (the register's optional 经度 / 纬度 columns, WGS-84 degrees);
     # the 网格图 draws buildings by them when no plan image is placed (reports.maps, no tiles).
     longitude = models.DecimalField("经度", max_digits=9, decimal_places=6, null=True, blank=True)
@@ -128,6 +185,8 @@ class Node(VersionedModel):
     def clean(self):
         from django.core.exceptions import ValidationError
 
+        if self.kind != NodeKind.STREET and self.district_id:
+            raise ValidationError({"district": "只有街道（镇、乡）属于区（县）：请在街道上设置所属区（县）"})
         if self.kind == NodeKind.STREET:
             if self.parent_id:
                 raise ValidationError({"parent": "街道是最上级，不能有上级节点"})

@@ -8,9 +8,17 @@ SECRETARY = "社区书记"
 CADRE = "干部/网格员"
 DEPARTMENT_HANDLER = "部门经办人"
 
-ALL_ROLES = (STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER)
+# The 区 (县) office above the streets (docs/decisions/0017-districts.md): they read every street of
+# their district (households.models.DistrictMember), with masked PII, and write nothing of a street.
+DISTRICT_LEADER = "区级领导"
+DISTRICT_ADMIN = "区级管理员"
+DISTRICT_ROLES = (DISTRICT_LEADER, DISTRICT_ADMIN)
+
+STREET_ROLES = (STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER)
+ALL_ROLES = STREET_ROLES + DISTRICT_ROLES
 
 # Roles that see everything under their scope node; the others see their scope and what is assigned to them.
+# (The district roles see every street of their district: visitplan.scope.UserScope.)
 NODE_WIDE_ROLES = (STREET_ADMIN, LEADER, SECRETARY)
 
 # Model permissions per role, as "app_label.codename". Each app declares those of its own models in
@@ -41,6 +49,9 @@ PERMISSIONS = {
     SECRETARY: model_permissions(_REGISTER_MODELS, ("view", "change")) + model_permissions(_TREE_MODELS, ("view",)),
     CADRE: model_permissions(_REGISTER_MODELS, ("view", "change")),
     DEPARTMENT_HANDLER: model_permissions(("households.household",), ("view",)),
+    # The district roles have no admin permission: they read through the pages (区级看板, the
+    # street dashboards, the ledgers), not the street office's admin; districts and their accounts
+    # (households.District, DistrictMember) are kept by superusers.
 }
 
 

@@ -1,6 +1,7 @@
 """Who sees which issues. The one place; ``Issue.objects.visible_to`` calls it.
 
 - street admins, leaders and community secretaries: the issues of households under their node;
+- district leaders and admins: those of every street of their district;
 - department handlers: the issues routed to their department (and any assigned to them);
 - cadres and grid workers: the issues of households they may see, and those they raised.
 """
@@ -10,7 +11,7 @@ from django.http import Http404
 
 from core.scope import scope_of
 from households.models import subtree_q_any
-from households.roles import CADRE, DEPARTMENT_HANDLER, NODE_WIDE_ROLES
+from households.roles import CADRE, DEPARTMENT_HANDLER
 
 
 def issues_visible_to(qs, who):
@@ -18,12 +19,13 @@ def issues_visible_to(qs, who):
     if scope.everything:
         return qs
     user = scope.user
-    if not user.is_authenticated or scope.cadre is None:
-        # No active cadre, no issues: not even those once assigned to or raised by him.
+    if not user.is_authenticated or (scope.cadre is None and not (scope.node_wide and scope.paths)):
+        # No active cadre, no issues: not even those once assigned to or raised by him. (A district's
+        # reader has no cadre: he sees the issues of his streets, node-wide.)
         return qs.none()
     roles = scope.roles
     q = Q(assignee=user) | Q(level_person=user)
-    if roles & set(NODE_WIDE_ROLES) or CADRE in roles:
+    if scope.node_wide or CADRE in roles:  # node_wide: NODE_WIDE_ROLES, or a district's reader
         q |= subtree_q_any(scope.paths)
     if CADRE in roles:
         q |= Q(raised_by=user)

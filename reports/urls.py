@@ -1,10 +1,11 @@
 from django.urls import include, path
 
-from . import views
+from . import district_views, views
 
 app_name = "reports"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
+    path("district/", district_views.district, name="district"),
     path("unvisited/", views.unvisited, name="unvisited"),
     path("behind/", views.behind, name="behind"),
     path("cadre/", views.cadre_households, name="cadre"),

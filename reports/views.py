@@ -22,6 +22,7 @@ from households.scoping import is_node_wide
 from issues.models import Category, Status
 from visitplan.models import Assignment, Cadre, Campaign
 from visitplan.rulebook import rules_for
+from visitplan.scope import street_scope
 from visits import targets as visit_targets
 from visits.models import FollowUp, FollowUpStatus, Satisfaction, Visit, VisitMethod
 
@@ -54,13 +55,20 @@ def _selection(request):
     return campaign, date_param(request, "from"), date_param(request, "to"), community_id
 
 
+def _reader(request, campaign):
+    """Who the figures of ``campaign`` are counted for: the user, narrowed to the campaign's street
+    when he sees more than it (a district's reader: visitplan.scope.street_scope)."""
+    return street_scope(request.user, campaign.street_id)
+
+
 def _scope(request):
     """What every rows page starts with: the reader check, the campaign and period of the query
     string, and the ids of the communities in scope (a literal list: see reports/dashboard.build)."""
     _require_reader(request.user)
     campaign, start, end, community_id = _selection(request)
     period = figures.Period.of(campaign, start=start, end=end, today=timezone.localdate())
-    ids = list(figures.scope_communities(request.user, community_id).values_list("pk", flat=True))
+    reader = _reader(request, campaign)
+    ids = list(figures.scope_communities(reader, community_id).values_list("pk", flat=True))
     return campaign, period, community_id, ids
 
 
@@ -78,10 +86,12 @@ def _query(request, **extra):
 @login_required
 def dashboard(request):
     """The dashboard: every figure of the campaign, each linked to the rows it counts."""
-    user = request.user
-    _require_reader(user)
+    _require_reader(request.user)
     today = timezone.localdate()
     campaign, start, end, community_id = _selection(request)
+    user = _reader(request, campaign)  # a district's reader: the campaign's street only
+    district_reader = user is not request.user
+    campaigns = Campaign.objects.visible_to(request.user)
     board = figures.build(user, campaign, today=today, start=start, end=end, community_id=community_id)
     rules_text = scoring.rules_text(campaign)
     charts = {
@@ -115,15 +125,17 @@ def dashboard(request):
             "board": board,
             "charts": charts,
             "campaign": campaign,
-            "campaigns": Campaign.objects.visible_to(user),
+            # A district's reader chooses among his streets' campaigns: each named with its street.
+            "campaigns": campaigns.select_related("street") if district_reader else campaigns,
+            "district_reader": district_reader,
             "all_communities": figures.scope_communities(user),
             "community_id": community_id,
             "today": today,
             "query": _query(request, campaign=campaign.pk),
             "scoring": rules_text,
-            "can_supervise": supervision.may_supervise(user),
-            "can_evaluate": evaluation.may_evaluate(user),
-            "can_read_bulletin": may_read_bulletin(user),
+            "can_supervise": supervision.may_supervise(request.user),
+            "can_evaluate": evaluation.may_evaluate(request.user),
+            "can_read_bulletin": may_read_bulletin(request.user),
         },
     )
 

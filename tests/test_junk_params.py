@@ -80,6 +80,7 @@ PAGE_PARAMS = {
     "visits:offline": (),
     "visits:offline_state": (),
     "reports:dashboard": _RANGE,
+    "reports:district": ("district",),
     "reports:unvisited": (*_RANGE, "grid", "tag", "visited", "page"),
     "reports:behind": _RANGE,
     "reports:cadre": (*_RANGE, "cadre", "behind"),

@@ -132,6 +132,11 @@ def scan(world):
     )
     plan = HardshipPlan.objects.create(household=w.ha, situation="独居老人，行动不便", responsible="张三（社区）")
     HardshipMeasure.objects.create(plan=plan, content="每周上门一次", unit="湖田社区")
+    # A district's reader (区级领导, no cadre) over the street: masked like the street's leader.
+    from households.roles import DISTRICT_LEADER
+    from tests.support.districts import make_district, make_district_user
+
+    w.district_leader = make_district_user("district_leader", DISTRICT_LEADER, make_district("张店区", w.street))
     for user in (w.worker_a, w.staff_worker, w.secretary, w.leader, w.handler):
         Notification.objects.create(user=user, issue=routed, title="诉求即将到期", body="请尽快办理")
 
@@ -145,7 +150,7 @@ def scan(world):
     return w
 
 
-ROLES = ("worker_a", "staff_worker", "secretary", "leader", "handler")
+ROLES = ("worker_a", "staff_worker", "secretary", "leader", "handler", "district_leader")
 
 
 # ------------------------------------------------------------------------------------------------ scanning

@@ -29,10 +29,23 @@ Conventions (what the views do today, and what the matrix asserts):
 """
 
 from core.access import ANONYMOUS, Rule
-from households.roles import ALL_ROLES, CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
+from households.roles import (
+    ALL_ROLES,
+    CADRE,
+    DEPARTMENT_HANDLER,
+    DISTRICT_ROLES,
+    LEADER,
+    SECRETARY,
+    STREET_ADMIN,
+    STREET_ROLES,
+)
 
 EVERYONE = frozenset(ALL_ROLES)  # every logged-in role
-NODE_WIDE = frozenset({STREET_ADMIN, LEADER, SECRETARY})  # households.roles.NODE_WIDE_ROLES
+# households.roles.NODE_WIDE_ROLES, and the district's readers (they read every street of their district:
+# the dashboard of a street's campaign is counted for that street, reports.views._reader).
+NODE_WIDE = frozenset({STREET_ADMIN, LEADER, SECRETARY, *DISTRICT_ROLES})
+# The street's own people: a district's readers have no cadre, so they visit nobody.
+STREET_PEOPLE = frozenset(STREET_ROLES)
 
 # Kinds of object a URL id can name (the matrix test builds one inside and one outside each
 # role's node for each kind).
@@ -78,6 +91,8 @@ _MAP_READERS = frozenset({STREET_ADMIN, LEADER, SECRETARY, CADRE})
 _MAP_PLACERS = frozenset({STREET_ADMIN})
 # visitplan.rulebook_pages.forms.may_edit_rules: the street admin of the campaign's whole street.
 _RULE_EDITORS = frozenset({STREET_ADMIN})
+# reports.district.reader_district: the 区 (县)'s leaders and admins read its streets side by side.
+_DISTRICT_READERS = frozenset(DISTRICT_ROLES)
 # households.plans.may_manage_plans: the street admin of the node's whole street uploads its 平面图.
 _PLAN_EDITORS = frozenset({STREET_ADMIN})
 
@@ -133,7 +148,7 @@ REGISTRY: dict[str, Rule] = {
     ),
     "households:plan_delete": Rule(post=_PLAN_EDITORS, scope=NODE, note="删除平面图: POST only, with 确认删除"),
     "households:plan_image": Rule(
-        get=frozenset({STREET_ADMIN, LEADER, SECRETARY, CADRE}),
+        get=frozenset({STREET_ADMIN, LEADER, SECRETARY, CADRE, *DISTRICT_ROLES}),
         scope=NODE,
         note="the plan image, for everyone who sees the node (Node.visible_to with its ancestors); nosniff, "
         "private cache; never public media. A user who sees no node at all (the department handler) gets 403",
@@ -150,15 +165,15 @@ REGISTRY: dict[str, Rule] = {
     ),
     "visits:household": Rule(get=EVERYONE, scope=HOUSEHOLD),
     "visits:visit": Rule(
-        get=EVERYONE,
-        post=EVERYONE,
+        get=STREET_PEOPLE,
+        post=STREET_PEOPLE,
         scope=HOUSEHOLD,
         note="every cadre visits the households assigned to him; leaders, secretaries and grid workers "
         "any household of their node (visits.rules.may_visit); others 403",
     ),
     "visits:followup": Rule(
-        get=EVERYONE,
-        post=EVERYONE,
+        get=STREET_PEOPLE,
+        post=STREET_PEOPLE,
         scope=HOUSEHOLD,
         note="回头看: only the follow-ups due on the user's own list (visits.services.due_followups)",
     ),
@@ -170,6 +185,11 @@ REGISTRY: dict[str, Rule] = {
     ),
     # -------------------------------------------------------------------------------- reports
     "reports:dashboard": Rule(get=NODE_WIDE),
+    "reports:district": Rule(
+        get=_DISTRICT_READERS,
+        note="区级看板 (reports.district): the streets of the reader's district side by side (superusers choose "
+        "?district=); everyone else 403",
+    ),
     "reports:unvisited": Rule(get=NODE_WIDE),
     "reports:behind": Rule(get=NODE_WIDE),
     "reports:cadre": Rule(get=NODE_WIDE, note="a cadre outside the reader's node answers 404"),
@@ -206,7 +226,11 @@ REGISTRY: dict[str, Rule] = {
         scope=BUILDING,
         note="楼栋图: a building of the reader's subtree (a grid worker's grid); ?by= / ?group= colour the rooms",
     ),
-    "reports:map_community": Rule(get=NODE_WIDE, scope=COMMUNITY, note="a community's 楼栋图, side by side"),
+    "reports:map_community": Rule(
+        get=NODE_WIDE - set(DISTRICT_ROLES),
+        scope=COMMUNITY,
+        note="a community's 楼栋图, side by side (reports.maps.rules.WIDE_ROLES: the street's, not the district's)",
+    ),
     "reports:map_grid": Rule(
         get=_MAP_READERS, scope=NODE, note="网格图 of a grid or a community of the reader's subtree (ECharts, no tiles)"
     ),

@@ -8,6 +8,7 @@ from households.roles import LEADER, STREET_ADMIN, user_roles
 from households.scoping import user_cadre
 
 from .models import Assignment, Campaign
+from .scope import district_of
 
 # Roles whose landing page is this overview, even when they have households of their own.
 OVERVIEW_ROLES = frozenset({STREET_ADMIN, LEADER})
@@ -17,6 +18,8 @@ OVERVIEW_ROLES = frozenset({STREET_ADMIN, LEADER})
 def home(request):
     """The landing page: who I am, what I cover, the campaign's stages. A cadre with households
     to visit in the current campaign lands on "my households" instead (``?overview=1`` stays here)."""
+    if district_of(request.user) is not None and not request.GET.get("overview"):
+        return redirect("reports:district")  # a district's reader lands on the 区级看板
     cadre = user_cadre(request.user)
     today = timezone.localdate()
     campaign = Campaign.objects.visible_to(request.user).current(today)

@@ -408,3 +408,6 @@ class ColumnAliasAdmin(SafeModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+from . import districts  # noqa: E402, F401  区（县）: registered in its own module

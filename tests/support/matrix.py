@@ -6,7 +6,8 @@ matters, and a second street that is outside everyone's node.
 
 Places (``KEYS``): ``a`` — 湖田社区 第1网格 (household ha, every role's own but the handler's);
 ``b`` — 湖田社区 第2网格 (hb); ``c`` — 南纬社区 (hc, the department handler's assigned household);
-``x`` — 外街街道, a second street nobody of the first street may see. ``HOME[role]`` is the place
+``x`` — 外街街道, a second street nobody of the first street may see (nor the district readers: the
+first street is in 张店区, 外街街道 in another district). ``HOME[role]`` is the place
 whose objects a role may reach; ``OUT[role]`` the places it may not. Names of the second street
 start with ``外街`` (``OUTSIDE_MARKER``): no page of any role of the first street may show them.
 """
@@ -20,7 +21,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.access import ANONYMOUS
-from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN
+from households.roles import (
+    CADRE,
+    DEPARTMENT_HANDLER,
+    DISTRICT_ADMIN,
+    DISTRICT_LEADER,
+    LEADER,
+    SECRETARY,
+    STREET_ADMIN,
+)
 from tests.support.images import png_bytes
 from tests.support.visits import VISIT_DAY
 from visitplan.access import (
@@ -42,22 +51,28 @@ if TYPE_CHECKING:  # the URL conf is walked when a test imports it, not when the
 OUTSIDE_MARKER = "外街"
 
 # The roles of the matrix, each with the world's user of that role.
-ROLES = (STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER, ANONYMOUS)
+ROLES = (STREET_ADMIN, LEADER, SECRETARY, CADRE, DEPARTMENT_HANDLER, DISTRICT_LEADER, DISTRICT_ADMIN, ANONYMOUS)
 USER_OF = {
     STREET_ADMIN: "admin",
     LEADER: "leader",
     SECRETARY: "secretary",
     CADRE: "worker_a",
     DEPARTMENT_HANDLER: "handler",
+    DISTRICT_LEADER: "district_leader",
+    DISTRICT_ADMIN: "district_admin",
 }
 SHORT = {STREET_ADMIN: "admin", LEADER: "leader", SECRETARY: "secretary", CADRE: "grid_worker",
-         DEPARTMENT_HANDLER: "dept_handler", ANONYMOUS: "anonymous"}  # fmt: skip
+         DEPARTMENT_HANDLER: "dept_handler", DISTRICT_LEADER: "district_leader", DISTRICT_ADMIN: "district_admin",
+         ANONYMOUS: "anonymous"}  # fmt: skip
 
 KEYS = ("a", "b", "c", "x")
-HOME = {STREET_ADMIN: "a", LEADER: "a", SECRETARY: "a", CADRE: "a", DEPARTMENT_HANDLER: "c", ANONYMOUS: "a"}
+HOME = {STREET_ADMIN: "a", LEADER: "a", SECRETARY: "a", CADRE: "a", DEPARTMENT_HANDLER: "c", DISTRICT_LEADER: "a",
+        DISTRICT_ADMIN: "a", ANONYMOUS: "a"}  # fmt: skip
 OUT = {
     STREET_ADMIN: ("x",),
     LEADER: ("x",),
+    DISTRICT_LEADER: ("x",),  # 外街街道 is another district's
+    DISTRICT_ADMIN: ("x",),
     SECRETARY: ("c", "x"),  # 南纬社区 is another community
     CADRE: ("b", "c", "x"),  # 第2网格 is another grid
     DEPARTMENT_HANDLER: ("a", "b", "x"),  # nothing assigned or routed to the department there

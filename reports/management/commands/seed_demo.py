@@ -7,7 +7,11 @@ Steps:
 3. departments, and cadres of all six tiers with logins in the role groups (password ``demo12345``);
 4. the 2026 campaign with its five stages and the departments' quotas (安排表);
 5. the allocation (包户到人), the visits so far (visits/demo.py), the issue ledger (issues/demo.py),
-   a few supervision findings (reports/demo.py), then the demo logins as a table.
+   a few supervision findings (reports/demo.py), then the demo logins as a table;
+6. with ``--streets N`` (N > 1): the district 张店区 of 湖田街道 and N-1 smaller streets, each with
+   its own communities, grids, register, cadres, campaign, visits and issues (its own random
+   stream, so 湖田街道 is the same whatever N), and the district's logins ``district_leader`` /
+   ``district_admin``. Without it the demo is exactly the one-street demo.
 
 The generators of people, households and addresses are module-level so that the benchmark
 (bench/bench_register.py) builds its register file from the same kind of data.
@@ -52,6 +56,17 @@ COMMUNITIES = [
 ]
 BUNGALOW_COMMUNITIES = {"青山社区"}  # a former village: single-storey houses along lanes, no 楼栋
 LANES = ["青山路", "青山东巷", "青山西巷", "果园路", "北坡街", "南岭巷", "河沿街", "槐树巷"]
+
+# --streets: the district and the smaller streets beside 湖田街道 (name, pinyin, its communities).
+DISTRICT_NAME = "张店区"
+EXTRA_STREETS = [
+    ("车站街道", "chezhan", ["站北社区", "站南社区"]),
+    ("公园街道", "gongyuan", ["公园东社区", "公园西社区"]),
+    ("科苑街道", "keyuan", ["科苑社区", "金晶社区"]),
+    ("体育场街道", "tiyuchang", ["体育场社区", "共青团社区"]),
+    ("马尚街道", "mashang", ["马尚社区", "光明社区"]),
+    ("四宝山街道", "sibaoshan", ["四宝山社区", "沣水社区"]),
+]
 
 DEPARTMENTS = [
     ("区民政局", "minzheng"),
@@ -476,8 +491,15 @@ class Command(BaseCommand):
         parser.add_argument("--households", type=int, default=5000, help="居民户数（默认5000）")
         parser.add_argument("--if-empty", action="store_true", help="数据库里已有居民户时什么都不做")
         parser.add_argument("--seed", type=int, default=42, help="随机种子（同一种子生成同样的数据）")
+        parser.add_argument(
+            "--streets",
+            type=int,
+            default=1,
+            help=f"街道数（默认1：只有{STREET_NAME}）；大于1时建{DISTRICT_NAME}：{STREET_NAME}和另外 N-1 个较小的街道，"
+            f"最多{len(EXTRA_STREETS) + 1}个",
+        )
 
-    def handle(self, *args, households, if_empty, seed, **options):
+    def handle(self, *args, households, if_empty, seed, streets=1, **options):
         if Household.objects.exists():
             if if_empty:
                 self.stdout.write("数据库里已有居民户，跳过演示数据。")
@@ -485,6 +507,8 @@ class Command(BaseCommand):
             raise CommandError("数据库里已有居民户：演示数据只能写进空库（make clean-db 后重试，或加 --if-empty）。")
         if households < 1:
             raise CommandError("--households 至少为1")
+        if not 1 <= streets <= len(EXTRA_STREETS) + 1:
+            raise CommandError(f"--streets 为1到{len(EXTRA_STREETS) + 1}之间的整数（现在是{streets}）")
         taken = set(
             get_user_model()
             .objects.filter(username__in=["admin", "root", "leader1"])
@@ -533,6 +557,8 @@ class Command(BaseCommand):
             admin = get_user_model().objects.filter(username="admin").first()
             findings = seed_findings(campaign=campaign, admin=admin, today=timezone.localdate())
             self.stdout.write(f"督导检查：督查发现{findings}条（千分制扣分）")
+            if streets > 1:
+                logins += self.build_district(street, streets, households, seed)
         # After commit, like the daily job: today's reminders arrive in the notification bell (and as mail).
         from issues.reminders import send_reminders
 
@@ -545,12 +571,12 @@ class Command(BaseCommand):
 
     # 1. the tree ---------------------------------------------------------------------------------
 
-    def build_tree(self, total):
+    def build_tree(self, total, name=STREET_NAME, code="370303001", communities_of=COMMUNITIES[:6]):
         rng = self.rng
-        street = Street(name=STREET_NAME, code="370303001")
+        street = Street(name=name, code=code)
         street.save()
         communities, grid_counts = [], []
-        for order, (name, pinyin) in enumerate(COMMUNITIES[:6], start=1):
+        for order, (name, pinyin) in enumerate(communities_of, start=1):
             community = Community(name=name, parent=street, order=order)
             community.save()
             community.pinyin = pinyin
@@ -631,7 +657,9 @@ class Command(BaseCommand):
 
     # 3. departments and cadres -------------------------------------------------------------------
 
-    def build_people(self, street, communities, grids):
+    def build_people(self, street, communities, grids, prefix=""):
+        """The cadres of ``street``; ``prefix`` names the accounts of a district's other streets
+        (``chezhan_admin``), which share 湖田街道's departments and have no department cadres."""
         from visitplan.models import Cadre, Department, Tier
 
         rng, people = self.rng, self.people
@@ -654,12 +682,14 @@ class Command(BaseCommand):
             )  # fmt: skip
             accounts.append((user, role_names, cadre))
 
-        office = f"{STREET_NAME}办事处"
+        office = f"{street.name}办事处"
         for i, position in enumerate(["党工委书记", "办事处主任", "党工委副书记", "办事处副主任"], start=1):
-            person(Tier.LEADER, street, f"{STREET_NAME}党工委", position, f"leader{i}", [roles.LEADER], staff=True)
+            person(
+                Tier.LEADER, street, f"{street.name}党工委", position, f"{prefix}leader{i}", [roles.LEADER], staff=True
+            )
 
         departments = []
-        for name, pinyin in DEPARTMENTS:
+        for name, pinyin in DEPARTMENTS if not prefix else ():
             dept = Department.objects.create(
                 name=name,
                 level="district",
@@ -717,13 +747,14 @@ class Command(BaseCommand):
             street,
             office,
             "党政办主任（系统管理员）",
-            "admin",
+            f"{prefix}admin",
             [roles.STREET_ADMIN],
             staff=True,
             visits=False,
         )
-        root = User(username="root", first_name="系统超级用户", password=password, is_staff=True, is_superuser=True)
-        accounts.append((root, [], None))
+        if not prefix:
+            root = User(username="root", first_name="系统超级用户", password=password, is_staff=True, is_superuser=True)
+            accounts.append((root, [], None))
 
         User.objects.bulk_create([a[0] for a in accounts])
         UserGroup = User.groups.through
@@ -736,12 +767,13 @@ class Command(BaseCommand):
         for dept in departments:
             dept.head_user = heads[f"dept_{dept.pinyin}_1"]
             dept.save(update_fields=["head_user"])
-        self.departments = departments
+        if not prefix:
+            self.departments = departments
         return [(user.username, cadre) for user, _, cadre in accounts]
 
     # 4. the campaign -----------------------------------------------------------------------------
 
-    def build_campaign(self, street, communities):
+    def build_campaign(self, street, communities, quotas=True):
         from visitplan.models import Campaign, DepartmentQuota, Stage, StageKind
         from visitplan.rulebook import apply_preset
 
@@ -761,6 +793,8 @@ class Command(BaseCommand):
             Stage(campaign=campaign, kind=k, starts_on=s, ends_on=e) for k, (s, e) in stages.items()
         )
 
+        if not quotas:  # a district's other street: its own cadres only (the departments serve 湖田街道)
+            return campaign
         # 安排表: each department takes households in 2–3 communities; round-robin so every community gets some.
         n = len(communities)
         pairs = []
@@ -784,6 +818,53 @@ class Command(BaseCommand):
             )
         DepartmentQuota.objects.bulk_create(quotas)
         return campaign
+
+    # 6. the district ----------------------------------------------------------------------------
+
+    def build_district(self, first, streets, households, seed):
+        """张店区: 湖田街道 and ``streets - 1`` smaller streets (a fifth of its households each, at
+        least 60), each built like 湖田街道 from its own random stream; the district's logins."""
+        from households.models import District, DistrictMember
+        from issues.demo import seed_issues
+        from reports.demo import seed_findings
+        from visitplan.allocation import allocate
+        from visits.demo import seed_visits
+
+        User = get_user_model()
+        today = timezone.localdate()
+        district = District.objects.create(name=DISTRICT_NAME, code="370303")
+        Street.objects.filter(pk=first.pk).update(district=district)
+        for index, (name, pinyin, names) in enumerate(EXTRA_STREETS[: streets - 1], start=2):
+            self.rng = random.Random(seed * 100 + index)
+            self.people = People(self.rng)
+            size = max(60, households // 5)
+            communities_of = [(n, f"{pinyin}{k}") for k, n in enumerate(names, start=1)]
+            street, communities, grids = self.build_tree(size, name, f"370303{index:03d}", communities_of)
+            Street.objects.filter(pk=street.pk).update(district=district)
+            created = self.build_register(grids)
+            self.build_people(street, communities, grids, prefix=f"{pinyin}_")
+            campaign = self.build_campaign(street, communities, quotas=False)
+            allocate(campaign)
+            visits = seed_visits(campaign=campaign, rng=self.rng, today=today)
+            issues = seed_issues(street=street, rng=self.rng, today=today)
+            admin = User.objects.filter(username=f"{pinyin}_admin").first()
+            seed_findings(campaign=campaign, admin=admin, today=today)
+            self.stdout.write(
+                f"{name}：{len(communities)}个社区、{len(grids)}个网格、{created['households']}户，"
+                f"走访{visits.get('走访记录', 0)}条，诉求{sum(issues.values())}件（账号 {pinyin}_admin、{pinyin}_leader1 …）"
+            )
+        password = make_password(DEMO_PASSWORD)
+        groups = {g.name: g for g in Group.objects.filter(name__in=roles.DISTRICT_ROLES)}
+        for username, first_name, role in (
+            ("district_leader", "区委副书记", roles.DISTRICT_LEADER),
+            ("district_admin", "区大走访办", roles.DISTRICT_ADMIN),
+        ):
+            user = User.objects.create(username=username, first_name=first_name, password=password)
+            user.groups.add(groups[role])
+            DistrictMember.objects.create(user=user, district=district)
+        self.stdout.write(f"{DISTRICT_NAME}：{streets}个街道（区级账号 district_leader、district_admin）")
+        self.district_streets = streets
+        return []
 
     # 5. the logins -------------------------------------------------------------------------------
 
@@ -811,6 +892,9 @@ class Command(BaseCommand):
             ("两委成员", sample(by_tier[Tier.COMMITTEE]), "所在网格的居民户和分给本人的包户"),
             ("网格员", sample(by_tier[Tier.GRID_WORKER]), "本网格全部居民户（grid_hutian_1 = 湖田社区第1网格）"),
         ]
+        if getattr(self, "district_streets", 1) > 1:
+            sees = f"{DISTRICT_NAME}{self.district_streets}个街道的统计（区级看板），只读，身份证号、电话打码"
+            rows += [("区级领导", "district_leader", sees), ("区级管理员", "district_admin", sees + "，可导出台账")]
         self.stdout.write("")
         self.stdout.write(f"演示账号（密码都是 {DEMO_PASSWORD}）：")
         width = max(_display_width(r[1]) for r in rows) + 2

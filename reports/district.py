@@ -1,0 +1,113 @@
+"""区级看板: every street of a district side by side, with the headline figures of its own dashboard.
+
+Each street's row is its current campaign's figures, counted by ``reports.dashboard``'s panels
+(coverage, visits, issues, follow-ups, the community scores) for the reader narrowed to that
+street (``visitplan.scope.StreetScope``): the numbers are those the street's dashboard shows for
+the same campaign and period, never a second way of counting them. The panels run once per street
+(a fixed number of queries each): fine for the ten or so streets of a district; the per-grid
+rollups that make it cheap are issue 17's part 2. Decision: docs/decisions/0017-districts.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+
+from core.scope import scope_of
+from households.levels import for_street
+from households.models import District, Node, NodeKind
+from visitplan.models import Campaign
+from visitplan.scope import StreetScope, district_of
+
+from . import dashboard as figures
+from . import scoring
+
+
+@dataclass
+class StreetRow:
+    street: object
+    levels: object
+    campaign: object = None
+    period: object = None
+    coverage: dict | None = None
+    visits: dict | None = None
+    issues: dict | None = None
+    followups: dict | None = None
+    communities: int = 0
+    findings: int = 0
+    deducted: int = 0
+    lowest_score: int | None = None
+
+
+def reader_district(user, wanted=None):
+    """The district ``user`` reads: a district's own people their district; superusers the one
+    they choose (``wanted``, a pk) or the first; anyone else is refused (403)."""
+    district = district_of(user)
+    if district is not None:
+        return district
+    if user.is_superuser:
+        districts = District.objects.order_by("name", "pk")
+        chosen = districts.filter(pk=wanted).first() if wanted is not None else None
+        return chosen or districts.first()
+    raise PermissionDenied("区级看板供区（县）领导和区级管理人员查看")
+
+
+def district_streets(user, district):
+    """The district's streets that ``user`` sees (Node.visible_to, ancestors=False), in tree order."""
+    return list(
+        Node.objects.visible_to(user, ancestors=False)
+        .filter(kind=NodeKind.STREET, district=district)
+        .order_by("order", "path")
+    )
+
+
+def street_row(user, street, *, today) -> StreetRow:
+    """One street's headline figures: its current campaign (the one its dashboard opens on), the
+    dashboard's panels for the reader narrowed to the street."""
+    row = StreetRow(street=street, levels=for_street(street))
+    scope = StreetScope(scope_of(user), street)
+    row.campaign = Campaign.objects.visible_to(user).filter(street=street).current(today)
+    if row.campaign is None:
+        return row
+    row.period = period = figures.Period.of(row.campaign, today=today)
+    communities = figures.scope_communities(scope)
+    ids = list(communities.values_list("pk", flat=True))
+    row.communities = len(ids)
+    row.coverage = figures.coverage(scope, period, ids)
+    row.visits = figures.visit_activity(scope, period, ids)
+    row.issues = figures.issue_figures(scope, period, ids, today=today)
+    row.followups = figures.followup_figures(scope, period, ids)
+    scores = scoring.community_scores(row.campaign, communities)
+    row.findings = sum(s.findings for s in scores)
+    row.deducted = sum(s.deducted for s in scores)
+    row.lowest_score = min((s.score for s in scores), default=None)
+    return row
+
+
+def district_rows(user, district, *, today) -> list[StreetRow]:
+    return [street_row(user, street, today=today) for street in district_streets(user, district)]
+
+
+def totals(rows) -> dict:
+    """The district's sums over its streets (the counts; rates are recomputed from them)."""
+    counted = [r for r in rows if r.coverage is not None]
+    households = sum(r.coverage["total"] for r in counted)
+    visited = sum(r.coverage["visited"] for r in counted)
+    close_due = sum(r.issues["close_due"] for r in counted)
+    close_on_time = sum(r.issues["close_on_time"] for r in counted)
+    answered = sum(r.followups["answered"] for r in counted)
+    satisfied = sum(r.followups["satisfied"] for r in counted)
+    return {
+        "streets": len(rows),
+        "households": households,
+        "visited": visited,
+        "pct": figures.pct(visited, households),
+        "visits": sum(r.visits["count"] for r in counted),
+        "issues": sum(r.issues["total"] for r in counted),
+        "open": sum(r.issues["open"] for r in counted),
+        "overdue": sum(r.issues["overdue"] for r in counted),
+        "close_pct": figures.pct(close_on_time, close_due),
+        "satisfied_pct": figures.pct(satisfied, answered),
+        "findings": sum(r.findings for r in counted),
+    }
