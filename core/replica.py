@@ -65,6 +65,7 @@ REPLICA = "replica"
 REPLICA_URL_NAMES = frozenset(
     {
         "reports:dashboard",
+        "reports:district",
         "reports:unvisited",
         "reports:behind",
         "reports:cadre",
