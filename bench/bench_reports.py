@@ -176,6 +176,7 @@ def reuse_database():
     campaign = Campaign.objects.get()
     started = time.perf_counter()
     print(f"   tallies {tally.rebuild(campaign)} in {time.perf_counter() - started:.1f} s")
+    rollup_rebuild(campaign)
     analyze()
     street = Node.objects.get(kind=NodeKind.STREET)
     communities = list(Node.objects.filter(kind=NodeKind.COMMUNITY).order_by("order"))
@@ -347,6 +348,7 @@ def seed(args, rng):
         plans = timed("一户一策", seed_hardship_plans, register, rng)
         findings = timed("findings", seed_findings, campaign, tree, people, args.households, rng)
     tallies = timed("tallies", tally_rebuild, campaign)  # COPY bypasses visit_record, which keeps them
+    rollup_rebuild(campaign)
     print(
         f"   {len(tree['communities'])} communities, {len(tree['grids'])} grids, {tree['buildings']:,} buildings, "
         f"{register['count']:,} households ({register['tags']:,} focus-group tags)"
@@ -365,6 +367,15 @@ def tally_rebuild(campaign):
     from visits import tally
 
     return tally.rebuild(campaign)
+
+
+def rollup_rebuild(campaign):
+    """The grid rollups' share of the rebuild (visits/rollups.py; ``tally.rebuild`` ends with it), timed alone."""
+    from visits import rollups
+
+    started = time.perf_counter()
+    grids = rollups.rebuild(campaign)
+    print(f"   grid rollups (visits/rollups.py): {grids:,} grids recounted in {time.perf_counter() - started:.1f} s")
 
 
 def build_tree():

@@ -23,7 +23,18 @@ from issues.models import OPEN_STATUSES, Category, Closure, Issue, Status, overd
 from visitplan.models import Assignment, Cadre, Tier
 from visitplan.rulebook import rules_for
 from visits import tally, targets
-from visits.models import DayTotal, FollowUp, FollowUpStatus, HouseholdDays, Satisfaction, VisitMethod
+from visits.models import (
+    DayTotal,
+    FollowUp,
+    FollowUpStatus,
+    GridCount,
+    GridVisited,
+    GroupCount,
+    GroupVisited,
+    HouseholdDays,
+    Satisfaction,
+    VisitMethod,
+)
 
 from . import scoring
 
@@ -66,8 +77,65 @@ def visited(period, household="pk"):
 
 
 def coverage(user, period, communities):
-    """不漏一户: visited / total per community and grid (one query, which also counts the households
-    street staff visited, for their 30%), and per focus group (one), and the names (one).
+    """不漏一户: visited / total per community and grid (with the households street staff visited,
+    for their 30%) and per focus group.
+
+    From the grid rollups (visits/rollups.py, decision 0018) when the period holds every visit
+    of the campaign — the dashboard's default period does, since visits are never dated in the
+    future — so that "visited in the period" is "visited at all": a fixed number of queries over
+    a few rows per grid (``_rolled_up``). A narrower period counts the households (``_counted``)."""
+    if _whole_campaign(period):
+        return _rolled_up(user, period, communities)
+    return _counted(user, period, communities)
+
+
+def _whole_campaign(period) -> bool:
+    """No visit of the campaign outside the period (its day totals, visits/tally.py; one query)."""
+    outside = DayTotal.objects.filter(campaign=period.campaign, visits__gt=0).exclude(
+        day__range=(period.first, period.last)
+    )
+    return not outside.exists()
+
+
+def _scoped_communities(user, communities):
+    """``communities`` as far as the reader sees them (a subquery): each is wholly his, so the
+    rollups of its grids are his households' (``scope_communities``)."""
+    return scope_communities(user).filter(pk__in=communities).values("pk")
+
+
+def _rolled_up(user, period, communities):
+    """``coverage`` from the grid rollups: households and visited per grid (two queries), the
+    names (one), per focus group (two) and the groups' names (one)."""
+    grids = Q(grid__parent_id__in=_scoped_communities(user, communities))
+    totals = GridCount.objects.filter(grids, households__gt=0).values_list("grid_id", "grid__parent_id", "households")
+    seen = {
+        r[0]: r[1:]
+        for r in GridVisited.objects.filter(grids, campaign=period.campaign).values_list(
+            "grid_id", "visited", "by_staff"
+        )
+    }
+    rows = [
+        {"community_id": community, "grid_id": grid, "total": n, "visited": seen.get(grid, (0, 0))[0],
+         "by_staff": seen.get(grid, (0, 0))[1]}
+        for grid, community, n in totals
+    ]  # fmt: skip
+    group_totals = GroupCount.objects.filter(grids).values("group_id").annotate(n=Sum("households")).order_by()
+    group_seen = dict(
+        GroupVisited.objects.filter(grids, campaign=period.campaign)
+        .values("group_id")
+        .annotate(n=Sum("visited"))
+        .order_by()
+        .values_list("group_id", "n")
+    )
+    counts = {
+        r["group_id"]: {"total": r["n"], "visited": group_seen.get(r["group_id"], 0)} for r in group_totals if r["n"]
+    }
+    return _coverage_figures(period, rows, counts)
+
+
+def _counted(user, period, communities):
+    """``coverage`` counted over the households: per community and grid (one query, which also
+    counts the households street staff visited), per focus group (one), and the names (two).
 
     Grouped by ids and named afterwards: grouping by the nodes' names and paths sorted all
     100,000 households on disk before aggregating them (bench/bench_reports.py)."""
@@ -80,6 +148,21 @@ def coverage(user, period, communities):
                   by_staff=Count("pk", filter=_seen(period, "tally__" + tally.STAFF)))
         .order_by()
     )  # fmt: skip
+    tagged = Household.tags.through.objects.filter(household__in=households).annotate(
+        was_visited=visited(period, household="household_id")
+    )
+    counts = {
+        r["focusgroup_id"]: r
+        for r in tagged.values("focusgroup_id").annotate(
+            total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True))
+        )
+    }
+    return _coverage_figures(period, rows, counts)
+
+
+def _coverage_figures(period, rows, counts):
+    """The coverage panel from the per grid rows (community, grid, total, visited, by_staff) and
+    the per focus group counts ({group id: {total, visited}})."""
     nodes = Node.objects.in_bulk({r["community_id"] for r in rows} | {r["grid_id"] for r in rows})
     rows.sort(key=lambda r: (nodes[r["community_id"]].path, nodes[r["grid_id"]].path))
     by_community = {}
@@ -97,15 +180,6 @@ def coverage(user, period, communities):
         c["unvisited"] = c["total"] - c["visited"]
     total = sum(c["total"] for c in by_community.values())
     done = sum(c["visited"] for c in by_community.values())
-    tagged = Household.tags.through.objects.filter(household__in=households).annotate(
-        was_visited=visited(period, household="household_id")
-    )
-    counts = {
-        r["focusgroup_id"]: r
-        for r in tagged.values("focusgroup_id").annotate(
-            total=Count("pk"), visited=Count("pk", filter=Q(was_visited=True))
-        )
-    }
     # the groups the campaign's leaders visit first (its rulebook: 002's 五个重点访, 000's list …)
     first = set(rules_for(period.campaign).leader_groups)
     groups = [

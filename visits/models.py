@@ -342,3 +342,58 @@ class DayTotal(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "community", "day", "method"], name="day_total_once")
         ]
+
+
+# ---------------------------------------------------------------------------------------------- 按网格汇总
+# The coverage panel's figures per grid (visits/rollups.py keeps them; decision 0018): the dashboard
+# sums a hundred rows per street instead of counting 100,000 households. A grid's community is its
+# parent node (a grid moved to another community takes its rows along).
+
+
+class GridCount(models.Model):
+    """The households of a grid, whatever the campaign."""
+
+    grid = models.OneToOneField("households.Node", on_delete=models.CASCADE, related_name="+")
+    households = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "网格户数汇总"
+
+
+class GroupCount(models.Model):
+    """The households of a grid in one focus group (重点人群)."""
+
+    grid = models.ForeignKey("households.Node", on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey("households.FocusGroup", on_delete=models.CASCADE, related_name="+")
+    households = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "网格重点人群户数汇总"
+        constraints = [models.UniqueConstraint(fields=["grid", "group"], name="group_count_once")]
+
+
+class GridVisited(models.Model):
+    """The households of a grid with a counted visit in the campaign (a HouseholdDays row with a
+    day), and those with one by 街道干部 (its staff bits): the coverage and the 30% share."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    grid = models.ForeignKey("households.Node", on_delete=models.CASCADE, related_name="+")
+    visited = models.IntegerField(default=0)
+    by_staff = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "网格已走访户数汇总"
+        constraints = [models.UniqueConstraint(fields=["campaign", "grid"], name="grid_visited_once")]
+
+
+class GroupVisited(models.Model):
+    """The households of a grid in one focus group with a counted visit in the campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    grid = models.ForeignKey("households.Node", on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey("households.FocusGroup", on_delete=models.CASCADE, related_name="+")
+    visited = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "网格重点人群已走访户数汇总"
+        constraints = [models.UniqueConstraint(fields=["campaign", "grid", "group"], name="group_visited_once")]

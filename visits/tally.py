@@ -12,7 +12,8 @@ one row per household, per cadre-household pair, or per community-day:
 
 ``record`` keeps them as each visit is written, in the visit's transaction (visits/services.py
 calls it); every statement is an atomic upsert, so concurrent visits of one household add up.
-``rebuild`` recomputes a campaign's tallies from its visits: after bulk loads (the demo seeder,
+``record`` also keeps the grid rollups of visits/rollups.py (a household's first counted day), and
+``rebuild`` ends with theirs. ``rebuild`` recomputes a campaign's tallies from its visits: after bulk loads (the demo seeder,
 the benchmark), when the campaign's year or minimum minutes change (its admin), and nightly
 (``visits.tasks.rebuild_tallies``) as a safety net. Which visits count is
 ``VisitQuerySet.counted`` / ``is_counted``, in one place.
@@ -32,12 +33,15 @@ from django.db.models.lookups import GreaterThan
 from visitplan.models import Campaign, Tier
 from visitplan.rulebook import rules_for
 
+from . import rollups
 from .models import WORD_BITS, WORDS, CadreSpan, DayTotal, HouseholdDays, Purpose, Visit, is_counted
 from .rules import recount
 
 BATCH = 2000
 log = logging.getLogger(__name__)
 DAYS, STAFF = "days", "staff"  # the two bit sets of HouseholdDays: all counted visits, 街道干部's
+DAY_WORDS = [f"{DAYS}_{i}" for i in range(WORDS)]
+STAFF_WORDS = [f"{STAFF}_{i}" for i in range(WORDS)]
 
 
 class OutsideYear(ValueError):
@@ -106,10 +110,16 @@ def record(visit: Visit, *, household=None, cadre=None, campaign=None) -> None:
     cadre = cadre or visit.cadre
     mine = {"campaign_id": campaign.pk, "household_id": household.pk}
     HouseholdDays.objects.bulk_create([HouseholdDays(**mine)], ignore_conflicts=True)
+    # The bits before, under the row's lock: the grid rollups count a household's first day once.
+    before = HouseholdDays.objects.select_for_update().filter(**mine).values_list(*DAY_WORDS, *STAFF_WORDS).get()
     changes = {f"days_{word}": F(f"days_{word}").bitor(value)}
-    if cadre.tier == Tier.STREET_STAFF:
+    staff = cadre.tier == Tier.STREET_STAFF
+    if staff:
         changes[f"staff_{word}"] = F(f"staff_{word}").bitor(value)
     HouseholdDays.objects.filter(**mine).update(**changes)
+    rollups.add_visited(
+        campaign.pk, household, visited=not any(before[:WORDS]), by_staff=staff and not any(before[WORDS:])
+    )
     pair = {**mine, "cadre_id": cadre.pk}
     day = visit.visited_on
     CadreSpan.objects.bulk_create([CadreSpan(**pair, first_on=day, last_on=day)], ignore_conflicts=True)
@@ -129,7 +139,7 @@ def rebuild(campaign, *, progress=None) -> dict:
 
     ``progress(step, done, total)``, for a background job's page, at each step: ``("recount", 0,
     0)``, ``("days", 0, 0)``, ``("spans", rows written, 0)``, then ``("households", counted visits
-    read, counted visits)``."""
+    read, counted visits)`` (the grid rollups are recounted at its end)."""
 
     def report(step, done=0, total=0):
         if progress is not None:
@@ -174,6 +184,7 @@ def rebuild(campaign, *, progress=None) -> dict:
         household_count = _insert(
             HouseholdDays, _household_days(campaign, counted, lambda read: report("households", read, visits_counted))
         )
+        rollups.rebuild(campaign)  # the grid rollups of the street (visits/rollups.py), in the last step
     return {"days": len(days), "spans": span_count, "households": household_count}
 
 

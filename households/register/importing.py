@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .. import levels as level_names
@@ -35,6 +36,8 @@ from .rules import (
 
 # Rows per bulk INSERT/UPDATE: bounds memory and statement size on both databases.
 BATCH_SIZE = 2000
+# Sent inside an import's transaction after its writes, with ``grid_ids``: the grids of its rows.
+households_imported = Signal()
 # A long import reports its progress every this many rows checked (and after every batch written).
 PROGRESS_ROWS = 1000
 # Rows named in the note on 经度 / 纬度 given without a 楼栋.
@@ -386,6 +389,8 @@ def _write_register(street, rows, report, *, dry_run, progress=None):
         _lock_street(street)
         places = _ensure_nodes(street, rows, report)
         _write_households(street, rows, places, report, progress=progress)
+        # The apps above keep figures per grid (visits/rollups.py): they recount these grids here.
+        households_imported.send(sender=Household, grid_ids=sorted({place[1] for place in places.values()}))
         if dry_run:
             transaction.set_rollback(True)
 
