@@ -60,7 +60,7 @@ class DistrictKind(models.TextChoices):
     COUNTY = "county", "县"
 
 
-class District(models.Model):
+class District(VersionedModel):
     """A 区 (县) above its streets and towns: a level of reading, not of the path tree.
 
     Street-level nodes stay the roots of the materialized paths (much code takes a path's first
