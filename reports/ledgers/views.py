@@ -152,6 +152,14 @@ def _download(request, job):
     return response
 
 
+# Where an export job's page leads back to: the page the export was asked from.
+BACK_TO = {
+    jobs.EVALUATION: ("reports:evaluation", "返回综合评议"),
+    jobs.REGISTER_EXPORT: ("households:list", "返回居民户"),
+}
+BACK_TO_LEDGERS = ("reports:ledgers", "返回工作台账")
+
+
 @login_required
 def export_job(request, pk):
     """An export job of the user: its progress while it runs (``format=json``: the status only,
@@ -162,9 +170,12 @@ def export_job(request, pk):
         response["Cache-Control"] = "no-store"
         return response
     now = timezone.now()
+    back_url, back_label = BACK_TO.get(job.kind, BACK_TO_LEDGERS)
     context = {
         "job": job,
         "label": jobs.KIND_LABELS.get(job.kind, "导出"),
+        "back_url": reverse(back_url),
+        "back_label": back_label,
         "status_url": reverse("reports:export_job", args=[job.pk]) + "?format=json",
         "expires_at": jobs.expires_at(job),
         "keep_days": jobs.keep_days(),

@@ -219,3 +219,23 @@ def test_a_notice_that_cannot_be_sent_does_not_undo_the_export(
     job = BackgroundJob.objects.get()
     assert job.status == JobStatus.DONE and job.result_path.is_file()
     assert len(cells(download(client, job))) == 2
+
+
+def test_the_job_page_leads_back_to_where_the_export_was_asked_from(client, ew, settings, tmp_path):
+    from django.urls import reverse
+
+    from core.jobs import job_create
+    from households.export_jobs import REGISTER_EXPORT
+    from reports.ledgers import jobs
+
+    settings.MEDIA_ROOT = tmp_path
+    user = ew["admin"]
+    client.force_login(user)
+    for kind, url, label in [
+        (jobs.EVALUATION, reverse("reports:evaluation"), "返回综合评议"),
+        (REGISTER_EXPORT, reverse("households:list"), "返回居民户"),
+        (jobs.VISITS, reverse("reports:ledgers"), "返回工作台账"),
+    ]:
+        job = job_create(kind=kind, user=user)
+        page = client.get(reverse("reports:export_job", args=[job.pk])).content.decode()
+        assert f'href="{url}">{label}</a>' in page, kind
