@@ -4,6 +4,8 @@ a world can hold a visit on any day): ``make_visit`` as the ledgers' world has t
 
 import datetime
 
+from django.db import transaction
+
 from visits import tally
 from visits.models import Purpose, Visit
 
@@ -24,7 +26,11 @@ def make_visit(
 def visit(w, household, user, day, method="in_person", minutes=None):
     start = NINE_AM if minutes else None
     end = (datetime.datetime.combine(day, start) + datetime.timedelta(minutes=minutes)).time() if minutes else None
-    made = Visit.objects.create(campaign=w.campaign, household=household, cadre=user.cadre, visited_on=day, method=method,
-                                started_at=start, ended_at=end, duration_minutes=minutes, created_by=user)  # fmt: skip
-    tally.record(made)  # what visits.services.visit_record does after writing a visit
+    # In one transaction, as visits.services.visit_record writes a visit and records it in the tallies
+    # (tally.record locks the household's row: it must run inside the visit's transaction).
+    with transaction.atomic():
+        made = Visit.objects.create(campaign=w.campaign, household=household, cadre=user.cadre, visited_on=day,
+                                    method=method, started_at=start, ended_at=end, duration_minutes=minutes,
+                                    created_by=user)  # fmt: skip
+        tally.record(made)
     return made
