@@ -13,7 +13,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from reports import dashboard
@@ -54,8 +54,10 @@ def test_the_receiver_and_the_leaders_keep_the_visits_done_before(browser_page, 
         Assignment.objects.filter(campaign=campaign, cadre=leaver).select_related("household").order_by("pk").first()
     ).household
     two_days_ago = today - datetime.timedelta(days=2)
-    tally.record(Visit.objects.create(campaign=campaign, household=visited, cadre=leaver, visited_on=two_days_ago,
-                                      started_at=datetime.time(9), ended_at=datetime.time(9, 40), duration_minutes=40))  # fmt: skip
+    with transaction.atomic():  # as visit_record: the visit and its tallies in one transaction
+        tally.record(Visit.objects.create(campaign=campaign, household=visited, cadre=leaver, visited_on=two_days_ago,
+                                          started_at=datetime.time(9), ended_at=datetime.time(9, 40),
+                                          duration_minutes=40))  # fmt: skip
     leader = get_user_model().objects.get(username="leader1")
     # And a family that moved in last week: nobody has been there yet.
     newcomer = make_household(leaver.scope, "999", "新住户", 999)
