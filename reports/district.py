@@ -5,7 +5,7 @@ Each street's row is its current campaign's figures, counted by ``reports.dashbo
 street (``visitplan.scope.StreetScope``): the numbers are those the street's dashboard shows for
 the same campaign and period, never a second way of counting them. The panels run once per street
 (a fixed number of queries each): fine for the ten or so streets of a district; the per-grid
-rollups that make it cheap are issue 17's part 2. Decision: docs/decisions/0017-districts.md.
+rollups (visits/rollups.py, decision 0018) make each cheaper. Decision: docs/decisions/0017-districts.md.
 """
 
 from __future__ import annotations

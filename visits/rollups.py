@@ -1,5 +1,5 @@
 """按网格汇总: the coverage panel's figures per grid, so that the dashboard sums a hundred rows per
-street instead of counting 100,000 households (issue 17, decision 0018).
+street instead of counting 100,000 households (docs/decisions/0018-dashboard-rollups.md).
 
 - ``GridCount`` / ``GroupCount``: the households of a grid, and of each focus group in it;
 - ``GridVisited`` / ``GroupVisited``: of those, the ones with a counted visit in a campaign (a

@@ -66,7 +66,7 @@ def stored(campaign):
 
 
 def coverage_counted(user, period, communities):
-    """The coverage panel as reports/dashboard.py counted it before the rollups (issue 17): every
+    """The coverage panel as reports/dashboard.py counted it before the rollups (the test's oracle): every
     household of the reader's communities against its row of visit days, in the period."""
     households = Household.objects.visible_to(user).filter(community_id__in=communities)
     seen = lambda field: tally.visited_between(field, period.campaign, period.first, period.last)  # noqa: E731
