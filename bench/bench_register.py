@@ -326,19 +326,20 @@ def fmt_mb(value):
 # ---------------------------------------------------------------------------------------------- e
 
 
-def create_cadres_and_campaign(seed):
-    """The seeder's cadres (every tier, with logins) and campaign, on the imported tree."""
+def create_cadres_and_campaign(seed, street_name=STREET, prefix=""):
+    """The seeder's cadres (every tier, with logins) and campaign, on the imported tree; ``prefix``
+    names the accounts of a district's other streets (``prefix`` + ``admin``, as seed_demo does)."""
     from households.models import Community, Grid, Street
     from reports.management.commands.seed_demo import COMMUNITIES, Command, People
 
     seeder = Command()
     seeder.rng = random.Random(seed)
     seeder.people = People(seeder.rng)
-    street = Street.objects.get(name=STREET)
+    street = Street.objects.get(name=street_name)
     pinyin = dict(COMMUNITIES)
     communities = list(Community.objects.filter(parent=street).order_by("pk"))
     for i, community in enumerate(communities, start=1):
-        community.pinyin = pinyin.get(community.name, f"c{i}")
+        community.pinyin = pinyin.get(community.name, f"{prefix.rstrip('_')}c{i}")
     by_pk = {c.pk: c for c in communities}
     grids = list(Grid.objects.filter(parent__in=communities).order_by("path"))
     for i, grid in enumerate(grids, start=1):
@@ -348,8 +349,9 @@ def create_cadres_and_campaign(seed):
     from django.db import transaction
 
     with transaction.atomic():
-        seeder.build_people(street, communities, grids)
-        campaign = seeder.build_campaign(street, communities)
+        seeder.build_people(street, communities, grids, prefix=prefix)
+        # a district's other streets share 湖田街道's departments, without quotas (as seed_demo)
+        campaign = seeder.build_campaign(street, communities, quotas=not prefix)
     print(f"   campaign {campaign.pk}: {campaign}; cadres for {len(communities)} communities, {len(grids)} grids")
     return campaign
 
