@@ -539,13 +539,14 @@ def build(user, campaign, *, today, start=None, end=None, community_id=None) -> 
         followups=followup_figures(user, period, ids),
         scores=scoring.community_scores(campaign, communities),
         interviews=scoring.interview_list(campaign, communities),
-        leftovers=_leftovers(user, campaign, ids, today=today),
+        # the campaign's period up to today (no 开始 / 结束 chosen): its coverage is the 集中走访 leftovers'
+        leftovers=_leftovers(user, campaign, ids, today=today, covered=covered if not (start or end) else None),
     )
 
 
-def _leftovers(user, campaign, communities, *, today):
-    """The 阶段遗留事项 panel (two queries per ended stage). Imported here: reports/leftovers.py counts
-    with this module's ``Period`` and ``visited``."""
+def _leftovers(user, campaign, communities, *, today, covered=None):
+    """The 阶段遗留事项 panel (two queries per ended stage; none for 集中走访 with ``covered``). Imported
+    here: reports/leftovers.py counts with this module's ``Period`` and ``visited``."""
     from .leftovers import dashboard_panel
 
-    return dashboard_panel(user, campaign, communities, today=today)
+    return dashboard_panel(user, campaign, communities, today=today, covered=covered)

@@ -124,22 +124,40 @@ def stage_leftovers(stage, *, today, user=None, communities=None) -> StageLeft:
     return left
 
 
-def dashboard_panel(user, campaign, communities, *, today) -> list[StageLeft]:
+def dashboard_panel(user, campaign, communities, *, today, covered=None) -> list[StageLeft]:
     """The dashboard's 阶段遗留事项: for the campaign's 集中走访 and 集中整改 stages, what each left
     in the reader's ``communities`` once it has ended (a stage still running is listed with its last
-    day and nothing counted)."""
+    day and nothing counted). ``covered``: the dashboard's coverage panel over the campaign's
+    period up to ``today`` when the caller has it — its unvisited households per community are the
+    集中走访 stage's leftovers (``households_left``'s rule), read from the grid rollups instead of
+    counted over the households again."""
     panel = []
     for kind in KINDS:
         stage = campaign.stage(kind)
         if stage is None:
             continue
         stage.campaign = campaign
-        if stage.ends_on < today:
+        if stage.ends_on < today and kind == StageKind.VISIT and covered is not None:
+            panel.append(_from_coverage(stage, covered, today=today))
+        elif stage.ends_on < today:
             panel.append(stage_leftovers(stage, today=today, user=user, communities=communities))
         else:
             panel.append(StageLeft(stage=stage, kind=kind, label=stage.get_kind_display(), ends_on=stage.ends_on,
                                    ended=False, unit=WHAT[kind][0], what=WHAT[kind][1]))  # fmt: skip
     return panel
+
+
+def _from_coverage(stage, covered, *, today) -> StageLeft:
+    """The 集中走访 stage's leftovers from the coverage panel's communities (in path order)."""
+    kind = StageKind.VISIT
+    left = StageLeft(stage=stage, kind=kind, label=stage.get_kind_display(), ends_on=stage.ends_on,
+                     ended=stage.ends_on < today, unit=WHAT[kind][0], what=WHAT[kind][1])  # fmt: skip
+    left.communities = [
+        CommunityLeft(id=c["id"], name=c["name"], path=c["path"], count=c["unvisited"], url=_link(stage, c["id"]))
+        for c in covered["communities"]
+        if c["unvisited"]
+    ]
+    return left
 
 
 # ------------------------------------------------------------------------------------------------ the job

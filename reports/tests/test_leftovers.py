@@ -140,6 +140,34 @@ def test_the_dashboard_panel_counts_per_community_and_links_to_the_same_rows(cli
 
 
 @pytest.mark.django_db
+def test_the_dashboard_reads_the_visit_stage_leftovers_from_its_coverage_as_the_stage_counts_them(sw):
+    """The panel takes 集中走访's leftovers from the coverage rollups when no period is chosen, the job
+    counts the households (``stage_leftovers``): the same communities and counts, for every reader,
+    before and after a household is visited, and a chosen period counts the households again."""
+    stage = sw["stages"][StageKind.VISIT]
+
+    def both(user, today):
+        ids = [c["pk"] for c in dashboard.scope_communities(user).values("pk")]
+        counted = leftovers.stage_leftovers(stage, today=today, user=user, communities=ids)
+        board = dashboard.build(user, sw["campaign"], today=today)
+        return counts(board.leftovers[0]), counts(counted), [c.url for c in board.leftovers[0].communities]
+
+    for user in (sw["admin"], sw["sec1"], sw["sec2"]):
+        panel, counted, _urls = both(user, D(2026, 9, 10))
+        assert panel == counted
+    panel, counted, urls = both(sw["admin"], D(2026, 9, 10))
+    assert panel == [("南山社区", 1)] and urls == [
+        c.url for c in leftovers.stage_leftovers(stage, today=D(2026, 9, 10)).communities
+    ]
+    visit(sw["campaign"], sw["h2"], sw["sec1"], D(2026, 9, 8))
+    for user in (sw["admin"], sw["sec1"], sw["sec2"]):
+        panel, counted, _urls = both(user, D(2026, 9, 10))
+        assert panel == counted == []
+    chosen = dashboard.build(sw["admin"], sw["campaign"], today=D(2026, 9, 10), start=D(2026, 9, 9))
+    assert counts(chosen.leftovers[0]) == []  # counted over the households: h2's visit of 9-8 counts
+
+
+@pytest.mark.django_db
 def test_the_day_after_a_stage_ends_the_street_and_the_secretaries_concerned_are_told_once(sw):
     assert leftovers.notify_stage_leftovers(day=VISIT_END).sent == 0  # the stage's last day: not yet
     report = leftovers.notify_stage_leftovers(day=VISIT_END + datetime.timedelta(days=1))
