@@ -1,5 +1,6 @@
-"""Celery tasks of core: the nightly backup (``core.backups.nightly_backup``, beat at 03:00), and the
-sweep of background jobs whose worker died (``core.jobs.sweep_lost_jobs``, every 15 minutes).
+"""Celery tasks of core: the nightly backup (``core.backups.nightly_backup``, beat at 03:00), the
+sweep of background jobs whose worker died (``core.jobs.sweep_lost_jobs``, every 15 minutes), and
+the yearly partitions kept ahead (``core.partitions.ensure_all``, on the 1st of each month).
 
 Idempotent by construction (the project runs with ``acks_late``): the night's ``Backup`` row
 (``nightly_for``, unique) is the claim, so a task delivered twice backs up once; a claim whose
@@ -38,3 +39,13 @@ def sweep_lost_jobs_task() -> dict:
     from .jobs import sweep_lost_jobs
 
     return {"failed": sweep_lost_jobs()}
+
+
+@shared_task(acks_late=True, max_retries=0)
+def ensure_partitions_task(day_iso: str | None = None) -> dict:
+    """Create this year's and next year's partitions of the visits and the issue events where missing
+    (core.partitions.ensure_all; beat monthly, PostgreSQL only). Idempotent: a second run finds them."""
+    from .partitions import ensure_all
+
+    year = (date.fromisoformat(day_iso) if day_iso else clock.today()).year
+    return {"years": [year, year + 1], "created": ensure_all([year, year + 1])}

@@ -9,7 +9,7 @@ class IssuesConfig(AppConfig):
         # Calendar overrides recompute open deadlines after commit, wherever they are saved.
         from visitplan.rulebook import on_rules_changed
 
-        from . import signals  # noqa: F401
+        from . import rollups, signals  # noqa: F401  (rollups: the dashboard's issue counts, kept by signals too)
         from .deadlines import rules_changed
 
         # A change to a campaign's plan_days or classes moves the deadlines of its open issues.

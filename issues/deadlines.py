@@ -35,7 +35,7 @@ from households.models import subtree_q, subtree_q_any
 from visitplan.models import running_on, span_of
 from visitplan.rulebook import PRODUCT_DEFAULT, Rules, rules_for
 
-from . import workdays
+from . import rollups, workdays
 from .workdays import WorkCalendar
 
 if TYPE_CHECKING:
@@ -411,14 +411,15 @@ def _recompute(queryset, *, calendar, rulebooks, actor_id, why, data, campaign_i
         # Short transactions: an UPDATE per moved issue and its events commit together.
         for offset in range(0, len(moves), _BATCH):
             with transaction.atomic():
-                events = []
+                events, written = [], []
                 for issue_id, version, old, new in moves[offset : offset + _BATCH]:
-                    written = Issue.objects.filter(pk=issue_id, version=version).update(
+                    updated = Issue.objects.filter(pk=issue_id, version=version).update(
                         **new, version=F("version") + 1, updated_at=timezone.now()
                     )
-                    if not written:
+                    if not updated:
                         raced.append(issue_id)
                         continue
+                    written.append((issue_id, old))
                     events.append(
                         IssueEvent(
                             issue_id=issue_id,
@@ -429,6 +430,7 @@ def _recompute(queryset, *, calendar, rulebooks, actor_id, why, data, campaign_i
                         )
                     )
                 IssueEvent.objects.bulk_create(events)
+                rollups.deadlines_moved(written)  # the dashboard's counts follow (issues/rollups.py)
                 changed += len(events)
         if not raced:
             break

@@ -13,7 +13,7 @@ from households.models import Household
 from households.roles import DEPARTMENT_HANDLER, STREET_ADMIN
 from visitplan.models import Department, Tier
 
-from . import services
+from . import rollups, services
 from .models import Category, Issue, IssueEvent, Level, Severity, Status
 
 # (category, text): what residents tell the cadres at the door.
@@ -210,3 +210,4 @@ def _backdate(issue, registered_on, today, rng):
     dates = {k: v for k, v in dates.items() if v and getattr(issue, k)}
     if dates:
         Issue.objects.filter(pk=issue.pk).update(**dates)
+        rollups.moved([(rollups.row(issue), {**rollups.row(issue), **dates})])  # the dashboard's counts

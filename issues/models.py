@@ -204,6 +204,11 @@ class Issue(VersionedModel):
             models.Index(fields=["status", "plan_due_on"], name="issue_status_plan_due"),
             models.Index(fields=["department", "status"], name="issue_department_status"),
             models.Index(fields=["community", "status"], name="issue_community_status"),
+            # The open issues by deadline: the dashboard's overdue list is a top-N scan of it, and its
+            # today-dependent figures read the open issues only (reports/dashboard.py).
+            models.Index(
+                fields=["due_on", "plan_due_on", "id"], condition=Q(status__in=OPEN_STATUSES), name="issue_open_due"
+            ),
         ]
 
     def __str__(self):
@@ -353,8 +358,15 @@ class Notification(models.Model):
     reminder = models.ForeignKey(
         Reminder, verbose_name="提醒", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
     )
+    # db_constraint=False: the events table is partitioned by year (decision 0019); on_delete still runs in the ORM.
     event = models.ForeignKey(
-        IssueEvent, verbose_name="办理记录", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        IssueEvent,
+        verbose_name="办理记录",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
     )
     issue = models.ForeignKey(
         Issue, verbose_name="诉求", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
@@ -395,3 +407,48 @@ class Delivery(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "外发记录"
         constraints = [models.UniqueConstraint(fields=["notification", "channel"], name="delivery_once_per_channel")]
+
+
+# ---------------------------------------------------------------------------------------------- 诉求汇总
+# The dashboard's issue panel per campaign and community (issues/rollups.py keeps it; decision 0018):
+# the panel sums a few hundred rows per street instead of aggregating every issue of the campaign.
+
+
+class Timeliness(models.IntegerChoices):
+    """A step against its deadline: a plan posted (``plan_posted_on`` against ``plan_due_on``) or an
+    answer given (``answered_on`` against ``due_on``); late when the deadline is missing."""
+
+    NONE = 0, "未完成"
+    ON_TIME = 1, "按时"
+    LATE = 2, "逾期"
+
+
+class IssueCount(models.Model):
+    """The issues of a community registered within a campaign's span (``Campaign.span``), the
+    campaign being one of the community's street's, per status, category, closure and the plan's
+    and the answer's timeliness; ``close_days``: the working days from registration to the answer,
+    summed over those answered (the panel's 平均办结用时)."""
+
+    # No foreign key constraint: the upkeep's upserts must not take a share lock on the campaign
+    # row, which the nightly rebuild holds FOR UPDATE (visits/tally.py). A deleted campaign's rows
+    # still go with it (Django's cascade).
+    campaign = models.ForeignKey(
+        "visitplan.Campaign", on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    community = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    category = models.CharField(max_length=16, choices=Category.choices)
+    closure = models.CharField(max_length=16, choices=Closure.choices, blank=True)
+    plan_state = models.PositiveSmallIntegerField(choices=Timeliness.choices)
+    answer_state = models.PositiveSmallIntegerField(choices=Timeliness.choices)
+    n = models.IntegerField(default=0)
+    close_days = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "诉求汇总"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "community", "status", "category", "closure", "plan_state", "answer_state"],
+                name="issue_count_once",
+            )
+        ]

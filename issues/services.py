@@ -85,6 +85,8 @@ from households.models import Household
 from households.roles import CADRE, DEPARTMENT_HANDLER, LEADER, SECRETARY, STREET_ADMIN, user_roles
 from households.scoping import user_cadre
 
+from . import rollups
+
 # every deadline rule lives there, and the reading of the campaign's rulebook
 from .deadlines import (
     Rulebooks,
@@ -341,6 +343,8 @@ def _write(issue, version, before):
         raise StaleIssueError()
     issue.version = version + 1
     issue.updated_at = now
+    # The dashboard's counts (issues/rollups.py): ``before`` is the row this UPDATE replaced.
+    rollups.moved([(before, rollups.row(issue))])
 
 
 def _event(issue, *, by, kind, text="", from_status="", to_status="", data=None, notify=True):
@@ -434,6 +438,7 @@ def issue_register(
         special_hardship=special_hardship,
     )
     apply_deadlines(issue)
+    issue._rollup_later = True  # counted once, below, as it ends up (answered on the spot or not)
     with transaction.atomic():
         issue.save()
         _event(
@@ -468,6 +473,7 @@ def issue_register(
                 from_status=S.REGISTERED,
                 to_status=S.CLOSED,
             )
+        rollups.moved([(None, rollups.row(issue))])
     return issue
 
 

@@ -16,17 +16,17 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, FilteredRelation, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 
 from households.models import FocusGroup, Household, Node, NodeKind
 from issues import workdays
-from issues.models import OPEN_STATUSES, Category, Closure, Issue, Status, overdue_q
-from visitplan.models import Assignment, Cadre, Tier
+from issues.models import OPEN_STATUSES, Category, Closure, Issue, IssueCount, Status, Timeliness, overdue_q
+from visitplan.models import Cadre, Tier
 from visitplan.rulebook import rules_for
 from visits import tally, targets
 from visits.models import (
     DayTotal,
-    FollowUp,
-    FollowUpStatus,
+    FollowUpCount,
     GridCount,
     GridVisited,
     GroupCount,
@@ -260,12 +260,10 @@ def cadre_targets(user, period, communities, *, today, covered=None):
                              "behind": targets.staff_share_short(campaign, r["by_staff"], r["total"]),
                              "names": staff_names.get(r["path"], [])})  # fmt: skip
 
-    # Every cadre: his households' figures from the tallies (two queries), the leaders' month from
-    # their visits (one), the names (one). The households are those of ``communities``.
-    assignments = Assignment.objects.filter(
-        campaign=campaign, cadre__in=cadres, household__community_id__in=communities
-    )
-    counts = targets.tallied_figures(assignments, campaign=campaign, today=today)
+    # Every cadre: his households' figures from the rollup per cadre and grid and the few taken over
+    # (visits/rollups.py, decision 0018; three queries), the leaders' month from their visits (one),
+    # the names (one). The households are those of ``communities``.
+    counts = targets.rolled_up_figures(campaign, cadres, communities, today=today)
     leaders = cadres.filter(tier__in=targets.LEADER_TIERS)
     months = targets.leader_months(leaders, day, campaign)
     secretaries = cadres.filter(tier__in=targets.tiers_with(campaign, targets.SWEEP), scope_id__in=communities)
@@ -409,22 +407,24 @@ def issue_rows(user, period, communities, figure, *, today, status=None, categor
 
 
 def issue_figures(user, period, communities, *, today):
-    """Issues of the period: by category and status, on time, overdue now, working days to close."""
+    """Issues of the period: by category and status, on time, overdue now, working days to close.
+
+    From the issue counts per campaign and community (issues/rollups.py, decision 0018) when the
+    period holds every issue its campaign counts (``_issues_in_campaign``) — the default period
+    does, since issues are never registered in the future — plus what depends on ``today`` counted
+    over the open issues only (``_open_figures``): a fixed number of queries whose cost follows the
+    communities and the open issues, not the history. Otherwise counted over the period's issues
+    (``_counted_issues``): exact, and as slow as it was. Either way one query lists the overdue."""
     issues = period_issues(user, period, communities)
-    by_status = dict(issues.values("status").annotate(n=Count("pk")).values_list("status", "n"))
-    by_category = dict(issues.values("category").annotate(n=Count("pk")).values_list("category", "n"))
-    counts = {}
-    for figure in ISSUE_FIGURES:
-        q = issue_figure_q(figure, today=today)
-        counts[figure] = Count("pk", filter=q) if q else Count("pk")
-    f = issues.aggregate(**counts)
-    # Working days to close: the distinct (registered, answered) pairs, counted on the calendar.
     calendar = workdays.current_calendar()
-    pairs = issues.filter(answered_q()).values("registered_on", "answered_on").annotate(n=Count("pk"))
-    spent = weight = 0
-    for p in pairs:
-        spent += max(0, calendar.working_days_between(p["registered_on"], p["answered_on"])) * p["n"]
-        weight += p["n"]
+    if _issues_in_campaign(period, communities):
+        f, by_status, by_category, spent, weight = _rolled_up_issues(user, period, communities)
+        late = _open_figures(issues, today=today)
+        f["overdue"] = late["overdue"]
+        f["plan_due"] += late["plan_late"]
+        f["close_due"] += late["close_late"]
+    else:
+        f, by_status, by_category, spent, weight = _counted_issues(issues, today=today, calendar=calendar)
     overdue = list(
         issues.filter(overdue_q(today))
         .select_related("community", "household", "department")
@@ -433,6 +433,7 @@ def issue_figures(user, period, communities, *, today):
     for issue in overdue:
         deadline = issue.due_on if issue.due_on and issue.due_on < today else issue.plan_due_on
         issue.days_over = -calendar.working_days_between(today, deadline) if deadline else 0
+    order = {k: n for n, k in enumerate(Category.values)}
     return {
         **f,
         "plan_pct": pct(f["plan_on_time"], f["plan_due"]),
@@ -442,10 +443,91 @@ def issue_figures(user, period, communities, *, today):
             {"key": k, "label": Status(k).label, "n": by_status[k]} for k, _ in Status.choices if by_status.get(k)
         ],
         "by_category": sorted(
-            ({"key": k, "label": Category(k).label, "n": n} for k, n in by_category.items()), key=lambda c: -c["n"]
+            ({"key": k, "label": Category(k).label, "n": n} for k, n in by_category.items() if n),
+            key=lambda c: (-c["n"], order[c["key"]]),
         ),
         "overdue_list": overdue,
     }
+
+
+def _issues_in_campaign(period, communities) -> bool:
+    """The period's issues of ``communities`` are the rows of its campaign in the issue counts:
+    every community is of the campaign's street, and none of their issues registered within the
+    campaign's span lies outside the period (one query)."""
+    campaign = period.campaign
+    first, last = campaign.span()
+    foreign = Node.objects.filter(pk__in=communities).exclude(parent_id=campaign.street_id)
+    found = Q(Exists(foreign))
+    # The days of the span outside the period, as ranges on the registration day (index scans):
+    # after the day read while the campaign runs, before the period's start when one is chosen.
+    for days in ((first, period.first - datetime.timedelta(days=1)), (period.last + datetime.timedelta(days=1), last)):
+        if days[0] <= days[1]:
+            found |= Q(Exists(Issue.objects.filter(community_id__in=communities, registered_on__range=days)))
+    return not Node.objects.filter(pk=campaign.street_id).filter(found).exists()
+
+
+def _rolled_up_issues(user, period, communities):
+    """(figures, by status, by category, working days to close, answered) of the period from the
+    issue counts (one query), ``overdue`` and the late part of 应报方案 / 应办结 left to
+    ``_open_figures``: each figure is ``issue_figure_q`` read on the counts' key."""
+    rows = (
+        IssueCount.objects.filter(campaign=period.campaign, community_id__in=_scoped_communities(user, communities))
+        .values("status", "category", "closure", "plan_state", "answer_state")
+        .annotate(n=Sum("n"), days=Sum("close_days"))
+        .order_by()
+    )
+    f = dict.fromkeys(ISSUE_FIGURES, 0)
+    by_status, by_category = {}, {}
+    spent = weight = 0
+    for r in rows:
+        n = r["n"]
+        by_status[r["status"]] = by_status.get(r["status"], 0) + n
+        by_category[r["category"]] = by_category.get(r["category"], 0) + n
+        f["total"] += n
+        f["open"] += n if r["status"] in OPEN_STATUSES else 0
+        f["merged"] += n if r["status"] == Status.MERGED else 0
+        f["on_the_spot"] += n if r["closure"] == Closure.ON_THE_SPOT else 0
+        # 应报方案 / 按时上报方案: those with a plan posted (and the late ones still without one, later).
+        f["plan_due"] += n if r["plan_state"] != Timeliness.NONE else 0
+        f["plan_on_time"] += n if r["plan_state"] == Timeliness.ON_TIME else 0
+        # 应办结 / 按时办结 and the working days to close: those answered (``answered_q``).
+        if r["answer_state"] != Timeliness.NONE and r["status"] != Status.MERGED:
+            f["close_due"] += n
+            f["close_on_time"] += n if r["answer_state"] == Timeliness.ON_TIME else 0
+            spent += r["days"]
+            weight += n
+    return f, by_status, by_category, spent, weight
+
+
+def _open_figures(issues, *, today):
+    """What of the figures depends on ``today``, over the open issues of ``issues`` (one query):
+    ``overdue``; ``plan_late``: routed, past the plan deadline without a plan (the part of
+    ``plan_due`` without a plan posted); ``close_late``: past the close deadline without an answer
+    (the part of ``close_due`` not answered)."""
+    return issues.filter(status__in=OPEN_STATUSES).aggregate(
+        overdue=Count("pk", filter=overdue_q(today)),
+        plan_late=Count("pk", filter=Q(plan_posted_on__isnull=True, plan_due_on__lt=today, department__isnull=False)),
+        close_late=Count("pk", filter=Q(answered_on__isnull=True, due_on__lt=today)),
+    )
+
+
+def _counted_issues(issues, *, today, calendar):
+    """(figures, by status, by category, working days to close, answered) counted over ``issues``
+    (four queries)."""
+    by_status = dict(issues.values("status").annotate(n=Count("pk")).values_list("status", "n"))
+    by_category = dict(issues.values("category").annotate(n=Count("pk")).values_list("category", "n"))
+    counts = {}
+    for figure in ISSUE_FIGURES:
+        q = issue_figure_q(figure, today=today)
+        counts[figure] = Count("pk", filter=q) if q else Count("pk")
+    f = issues.aggregate(**counts)
+    # Working days to close: the distinct (registered, answered) pairs, counted on the calendar.
+    pairs = issues.filter(answered_q()).values("registered_on", "answered_on").annotate(n=Count("pk"))
+    spent = weight = 0
+    for p in pairs:
+        spent += max(0, calendar.working_days_between(p["registered_on"], p["answered_on"])) * p["n"]
+        weight += p["n"]
+    return f, by_status, by_category, spent, weight
 
 
 # ---------------------------------------------------------------------------------------- follow-ups
@@ -457,16 +539,15 @@ SATISFIED = (Satisfaction.SATISFIED, Satisfaction.BASIC)
 
 def followup_figures(user, period, communities):
     """回头看: done / due, solved %, satisfaction (one query). The shares of 满意 / 基本满意 / 不满意
-    and the 满意率 (满意 + 基本满意) are over the follow-ups done with an answer (``answered``)."""
-    followups = FollowUp.objects.visible_to(user).filter(
-        campaign=period.campaign, household__community_id__in=communities
+    and the 满意率 (满意 + 基本满意) are over the follow-ups done with an answer (``answered``).
+
+    Summed from the follow-up counts per campaign and grid (visits/rollups.py, decision 0018) of
+    the grids of the reader's communities: the campaign's follow-ups of their households, whatever
+    the period (as ever)."""
+    grids = Q(grid__parent_id__in=_scoped_communities(user, communities))
+    f = FollowUpCount.objects.filter(grids, campaign=period.campaign).aggregate(
+        **{name: Coalesce(Sum(name), 0) for name in ("total", "done", "solved", "reopened", *Satisfaction.values)}
     )
-    done = Q(status=FollowUpStatus.DONE)
-    f = followups.aggregate(
-        total=Count("pk"), done=Count("pk", filter=done), solved=Count("pk", filter=done & Q(solved=True)),
-        reopened=Count("pk", filter=Q(reopened=True)),
-        **{s: Count("pk", filter=done & Q(satisfaction=s)) for s in Satisfaction.values},
-    )  # fmt: skip
     answered = sum(f[s] for s in Satisfaction.values)
     satisfied = sum(f[s] for s in SATISFIED)
     return {

@@ -50,8 +50,15 @@ class Finding(models.Model):
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="findings")
     method = models.CharField("检查方式", max_length=16, choices=CheckMethod.choices)
     kind = models.CharField("问题类型", max_length=24, choices=FindingKind.choices)
+    # db_constraint=False: the visits table is partitioned by year (decision 0019); on_delete still runs in the ORM.
     visit = models.ForeignKey(
-        Visit, verbose_name="走访记录", null=True, blank=True, on_delete=models.SET_NULL, related_name="findings"
+        Visit,
+        verbose_name="走访记录",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="findings",
+        db_constraint=False,
     )
     issue = models.ForeignKey("issues.Issue", verbose_name="诉求", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="findings")  # fmt: skip
@@ -88,7 +95,10 @@ class PhoneCheck(models.Model):
     )
     community = models.ForeignKey(Node, verbose_name="社区", on_delete=models.PROTECT, related_name="phone_checks")
     household = models.ForeignKey(Household, verbose_name="户", on_delete=models.CASCADE, related_name="phone_checks")
-    visit = models.ForeignKey(Visit, verbose_name="被核查的走访", on_delete=models.CASCADE, related_name="phone_checks")
+    # db_constraint=False: the visits table is partitioned by year (decision 0019); on_delete still runs in the ORM.
+    visit = models.ForeignKey(
+        Visit, verbose_name="被核查的走访", on_delete=models.CASCADE, related_name="phone_checks", db_constraint=False
+    )
     drawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="抽取人", null=True, on_delete=models.SET_NULL,
                                  related_name="+")  # fmt: skip
     drawn_on = models.DateField("抽取日期")

@@ -380,6 +380,7 @@ TASKS = {
     "visits.tasks.rebuild_job_task": "the job claimed by a conditional UPDATE; the rebuild is one transaction",
     "core.tasks.sweep_lost_jobs_task": "fails only jobs still running past lost_after, by a conditional UPDATE; a second run finds none",
     "core.tasks.backup_task": "the night claimed by its unique Backup row (nightly_for); a dead worker's claim taken over by a conditional UPDATE",
+    "core.tasks.ensure_partitions_task": "creates only the partitions missing, under the table's lock; a second run finds them there",
 }
 
 

@@ -17,6 +17,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect
@@ -54,7 +55,7 @@ from .admin_jobs import (
 )
 from .allocation import allocate, coverage, reassign_cadre
 from .choices import cadre_choices
-from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage
+from .models import Assignment, Cadre, Campaign, Department, DepartmentQuota, Stage, assignments_changed
 from .rulebook import PRESET_CHOICES, apply_preset
 from .rulebook_pages.presets import DOCUMENTS, preset_of
 from .sheets import (
@@ -874,6 +875,23 @@ class AssignmentAdmin(LoggedExportMixin, ExportMixin, SafeModelAdmin):
         elif db_field.name == "household":
             kwargs["queryset"] = Household.objects.visible_to(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # An add or a change goes through Assignment.save (its post_save keeps the figures per cadre and
+    # grid); a delete does not: it tells them which grids lost assignments (``assignments_changed``).
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            grid_id = obj.household.grid_id
+            super().delete_model(request, obj)
+            assignments_changed.send(sender=Assignment, campaign_id=obj.campaign_id, grid_ids=[grid_id])
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            grids = {}
+            for campaign_id, grid_id in queryset.order_by().values_list("campaign_id", "household__grid_id").distinct():
+                grids.setdefault(campaign_id, []).append(grid_id)
+            super().delete_queryset(request, queryset)
+            for campaign_id, grid_ids in sorted(grids.items()):
+                assignments_changed.send(sender=Assignment, campaign_id=campaign_id, grid_ids=sorted(grid_ids))
 
 
 # --------------------------------------------------------------------------- login accounts

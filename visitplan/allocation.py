@@ -90,7 +90,7 @@ from django.utils import timezone
 
 from households.models import FocusGroup, Household, Node, NodeKind, subtree_q
 
-from .models import Assignment, Cadre, Campaign, DepartmentQuota, StageKind, Tier
+from .models import Assignment, Cadre, Campaign, DepartmentQuota, StageKind, Tier, assignments_changed
 from .rulebook import rules_for
 
 __all__ = [
@@ -799,6 +799,9 @@ def allocate(campaign: Campaign, *, dry_run: bool = False, progress=None) -> All
             if progress is not None:
                 progress("write", 0, total)
             _write(campaign, allocator.new, None if progress is None else lambda done: progress("write", done, total))
+            # The raw write skips save(): the figures kept per cadre and grid are recounted for its grids.
+            grids = sorted({allocator.info[hh][2] for hh, *_ in allocator.new})
+            assignments_changed.send(sender=Assignment, campaign_id=campaign.pk, grid_ids=grids)
     report = AllocationReport(campaign=campaign, dry_run=dry_run, households=len(allocator.order))
     for tier in Tier:
         report.created_by_tier[tier] = allocator.created[tier]
@@ -887,7 +890,11 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
         mine = Assignment.objects.filter(cadre=source)
         if campaign is not None:
             mine = mine.filter(campaign=campaign)
-        rows = list(mine.select_for_update().order_by("pk").values_list("pk", "campaign_id", "household_id"))
+        rows = list(
+            mine.select_for_update(of=("self",))
+            .order_by("pk")
+            .values_list("pk", "campaign_id", "household_id", "household__grid_id")
+        )
         if not rows:
             return report
         theirs = set(
@@ -908,7 +915,7 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
                 .values_list("campaign_id", "household_id", "department__name")
             }
         move, drop, skip = [], [], []
-        for pk, campaign_id, hh in rows:
+        for pk, campaign_id, hh, _ in rows:
             if (campaign_id, hh) in theirs:
                 drop.append(pk)
             elif (campaign_id, hh) in other_department:
@@ -930,6 +937,14 @@ def reassign_cadre(*, from_cadre: Cadre, to_cadre: Cadre, campaign: Campaign | N
                 version=F("version") + 1,
             )
         report.moved, report.dropped = len(move), len(drop)
+        # Queryset updates and deletes skip save(): the figures per cadre and grid are recounted.
+        changed = set(move) | set(drop)
+        grids = {}
+        for pk, campaign_id, _, grid_id in rows:
+            if pk in changed:
+                grids.setdefault(campaign_id, set()).add(grid_id)
+        for campaign_id, grid_ids in sorted(grids.items()):
+            assignments_changed.send(sender=Assignment, campaign_id=campaign_id, grid_ids=sorted(grid_ids))
         if skip:
             names = dict(Campaign.objects.filter(pk__in={c for c, _ in skip}).values_list("pk", "name"))
             households = {

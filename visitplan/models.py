@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.dispatch import Signal
 
 from core.scope import scope_of
 from core.versioning import VersionedModel
@@ -282,6 +283,13 @@ class DepartmentQuota(VersionedModel):
 
     def __str__(self):
         return f"{self.department} → {self.community}：{self.households}户"
+
+
+# Sent by every writer of assignments that goes round ``Assignment.save`` (the allocation's bulk
+# write, ``reassign_cadre``'s queryset updates, the admin's deletes), inside its transaction and after
+# its writes, with ``campaign_id`` and ``grid_ids``: the grids of the households whose assignments
+# changed. The apps above keep figures per cadre and grid (visits/rollups.py): they recount them.
+assignments_changed = Signal()
 
 
 class AssignmentQuerySet(models.QuerySet):

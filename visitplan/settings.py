@@ -327,6 +327,11 @@ CELERY_BEAT_SCHEDULE = {
     # Background jobs whose worker died and that no redelivery took over are failed and their users
     # told (core.jobs.sweep_lost_jobs), every 15 minutes.
     "sweep-lost-jobs": {"task": "core.tasks.sweep_lost_jobs_task", "schedule": crontab(minute="*/15")},
+    # Next year's partitions of the visits and the issue events (core/partitions.py), on the 1st at 04:00.
+    "ensure-partitions-monthly": {
+        "task": "core.tasks.ensure_partitions_task",
+        "schedule": crontab(day_of_month=1, hour=4, minute=0),
+    },
     # The export files older than EXPORT_KEEP_DAYS (reports/ledgers/jobs.py) deleted, at 03:30.
     "purge-expired-exports-daily": {
         "task": "reports.tasks.purge_expired_exports_task",

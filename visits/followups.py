@@ -22,6 +22,7 @@ from issues.services import grant_reopen
 from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, Campaign, StageKind, Tier
 
+from . import rollups
 from .models import FollowUp, FollowUpStatus, Satisfaction
 
 # A follow-up listed late in the stage (or after it) still gets this many working days to be made.
@@ -123,6 +124,8 @@ def build_followups(*, day: datetime.date) -> BuildReport:
             before = FollowUp.objects.filter(campaign=campaign).count()
             FollowUp.objects.bulk_create(listed, batch_size=2000, ignore_conflicts=True)
             created = FollowUp.objects.filter(campaign=campaign).count() - before
+            if created:  # the dashboard's counts of their grids (visits/rollups.py)
+                rollups.followups_changed([campaign.pk], {f.household_id for f in listed})
         report.created += created
         report.already_listed += len(listed) - created  # a racing run listed them a moment ago
         report.campaigns.append(f"{campaign}：新列入 {created} 条，回访时限 {due_on:%Y-%m-%d}")

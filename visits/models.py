@@ -162,7 +162,10 @@ class RaisedIssue(models.Model):
     issue = models.OneToOneField(
         Issue, verbose_name="诉求", primary_key=True, on_delete=models.CASCADE, related_name="raised_on"
     )
-    visit = models.ForeignKey(Visit, verbose_name="来源走访", on_delete=models.CASCADE, related_name="raised")
+    # db_constraint=False: the visits table is partitioned by year (decision 0019); on_delete still runs in the ORM.
+    visit = models.ForeignKey(
+        Visit, verbose_name="来源走访", on_delete=models.CASCADE, related_name="raised", db_constraint=False
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "诉求来源走访"
@@ -198,8 +201,15 @@ class FollowUp(models.Model):
     listed_on = models.DateField("列入日期")
     due_on = models.DateField("回访时限")
     status = models.CharField("状态", max_length=8, choices=FollowUpStatus.choices, default=FollowUpStatus.DUE)
+    # db_constraint=False: the visits table is partitioned by year (decision 0019); on_delete still runs in the ORM.
     visit = models.ForeignKey(
-        Visit, verbose_name="回访记录", null=True, blank=True, on_delete=models.SET_NULL, related_name="followups"
+        Visit,
+        verbose_name="回访记录",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="followups",
+        db_constraint=False,
     )
     solved = models.BooleanField("是否解决", null=True, blank=True)
     satisfaction = models.CharField("满意度", max_length=16, choices=Satisfaction.choices, blank=True)
@@ -397,3 +407,54 @@ class GroupVisited(models.Model):
     class Meta:
         verbose_name = verbose_name_plural = "网格重点人群已走访户数汇总"
         constraints = [models.UniqueConstraint(fields=["campaign", "grid", "group"], name="group_visited_once")]
+
+
+# ---------------------------------------------------------------------------------------------- 按干部网格汇总
+# The cadre-targets panel's figures per cadre and grid (visits/rollups.py keeps them; decision 0018):
+# the dashboard sums a row per (cadre, grid) instead of grouping every assignment against the spans.
+
+
+class CadreGridCount(models.Model):
+    """A cadre's assignments (包户到人) of the campaign in one grid, and of those not taken over
+    (``Assignment.taken_over_on`` empty) the ones his own spans (``CadreSpan``) mark done: at all
+    (``sweep``), in 1–6月 (``h1``: first visit on or before 30 June), in 7–12月 (``h2``: last visit
+    on or after 1 July), in both. ``taken_over``: the assignments he took over, counted apart from
+    the visits at query time (visits/targets.py)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    cadre = models.ForeignKey(Cadre, on_delete=models.CASCADE, related_name="+")
+    grid = models.ForeignKey("households.Node", on_delete=models.CASCADE, related_name="+")
+    assigned = models.IntegerField(default=0)
+    taken_over = models.IntegerField(default=0)
+    sweep = models.IntegerField(default=0)
+    h1 = models.IntegerField(default=0)
+    h2 = models.IntegerField(default=0)
+    both = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "干部网格包户汇总"
+        # (campaign, grid, cadre): its index also serves a recount of some grids and the read by community.
+        constraints = [models.UniqueConstraint(fields=["campaign", "grid", "cadre"], name="cadre_grid_count_once")]
+
+
+# ---------------------------------------------------------------------------------------------- 回头看汇总
+# The follow-up panel's figures per campaign and grid (visits/rollups.py keeps them; decision 0018).
+
+
+class FollowUpCount(models.Model):
+    """The 回头看 of a campaign on the households of a grid: listed (``total``), done, done and
+    solved, reopened, and done per satisfaction (one column per ``Satisfaction`` value)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    grid = models.ForeignKey("households.Node", on_delete=models.CASCADE, related_name="+")
+    total = models.IntegerField(default=0)
+    done = models.IntegerField(default=0)
+    solved = models.IntegerField(default=0)
+    reopened = models.IntegerField(default=0)
+    satisfied = models.IntegerField(default=0)
+    basic = models.IntegerField(default=0)
+    unsatisfied = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "网格回头看汇总"
+        constraints = [models.UniqueConstraint(fields=["campaign", "grid"], name="followup_count_once")]

@@ -27,7 +27,7 @@ from households.models import Household
 from households.scoping import user_cadre
 from visitplan.rulebook import rules_for
 
-from . import rules, tally
+from . import rollups, rules, tally
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -406,6 +406,8 @@ def followup_record(
                     raise ValidationError({"results": f"诉求 #{issue.pk} 重新办理失败：{exc}"}) from None
                 FollowUp.objects.filter(pk=followup.pk).update(reopened=True)
                 reopened.append(issue)
+        if settled:  # the dashboard's counts of the household's grid (visits/rollups.py)
+            rollups.followups_changed({f.campaign_id for f, _item in answered}, [household.pk])
         if not settled:
             # Another submit (another tab, another device) settled them a moment ago: keep nothing.
             raise ValidationError({"results": "这些诉求刚刚已完成回访，请刷新页面查看"})

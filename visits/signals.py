@@ -4,7 +4,8 @@ short-visit share by its minimum length, and the visits by whether each counts):
 - a campaign whose year or minimum visit length changes has its tallies rebuilt;
 - a rulebook change (``visitplan.rulebook.update_rules``) to what makes a visit count (methods,
   the households they count for) recounts its visits (``visits.rules.recount``), and one to the
-  timed methods rebuilds its tallies.
+  timed methods rebuilds its tallies;
+- a campaign saved has the partitions of its year (core/partitions.py, on PostgreSQL).
 """
 
 from django.db import transaction
@@ -36,6 +37,19 @@ def rebuild_when_changed(sender, instance, created=False, raw=False, **kwargs):
     from . import tally
 
     transaction.on_commit(lambda: tally.rebuild(instance))
+
+
+@receiver(post_save, sender=Campaign)
+def partitions_for_its_year(sender, instance, raw=False, **kwargs):
+    """A campaign's year gets its partitions of the visits and the issue events before its first
+    visit (core/partitions.py, decision 0019), when one is missing: in the save's transaction, which
+    keeps the two tables locked until it commits (an admin's save: milliseconds). A lock not had
+    within 5 s is logged and the save goes on; the monthly task tries again."""
+    if raw:
+        return
+    from core.partitions import ensure_all_or_log
+
+    ensure_all_or_log([instance.year])
 
 
 @on_rules_changed

@@ -12,7 +12,8 @@ one row per household, per cadre-household pair, or per community-day:
 
 ``record`` keeps them as each visit is written, in the visit's transaction (visits/services.py
 calls it); every statement is an atomic upsert, so concurrent visits of one household add up.
-``record`` also keeps the grid rollups of visits/rollups.py (a household's first counted day), and
+``record`` also keeps the grid rollups of visits/rollups.py (a household's first counted day; a
+cadre's span of a household new or reaching into another half-year), and
 ``rebuild`` ends with theirs. ``rebuild`` recomputes a campaign's tallies from its visits: after bulk loads (the demo seeder,
 the benchmark), when the campaign's year or minimum minutes change (its admin), and nightly
 (``visits.tasks.rebuild_tallies``) as a safety net. Which visits count is
@@ -122,11 +123,18 @@ def record(visit: Visit, *, household=None, cadre=None, campaign=None) -> None:
     )
     pair = {**mine, "cadre_id": cadre.pk}
     day = visit.visited_on
-    CadreSpan.objects.bulk_create([CadreSpan(**pair, first_on=day, last_on=day)], ignore_conflicts=True)
-    CadreSpan.objects.filter(**pair).update(
-        first_on=Least(F("first_on"), Value(day, output_field=DateField())),
-        last_on=Greatest(F("last_on"), Value(day, output_field=DateField())),
-    )
+    # The span before (under the household's row lock above): the cadre rollups count a new span, or
+    # one reaching into another half-year, for the cadre's own assignment of the household.
+    span = CadreSpan.objects.filter(**pair).values_list("first_on", "last_on").first()
+    if span is None:
+        CadreSpan.objects.bulk_create([CadreSpan(**pair, first_on=day, last_on=day)], ignore_conflicts=True)
+    elif not span[0] <= day <= span[1]:
+        CadreSpan.objects.filter(**pair).update(
+            first_on=Least(F("first_on"), Value(day, output_field=DateField())),
+            last_on=Greatest(F("last_on"), Value(day, output_field=DateField())),
+        )
+    after = (day, day) if span is None else (min(span[0], day), max(span[1], day))
+    rollups.span_changed(campaign, household, cadre.pk, span, after)
 
 
 # ---------------------------------------------------------------------------------------------- rebuild
@@ -171,9 +179,10 @@ def rebuild(campaign, *, progress=None) -> dict:
         report("spans")
         span_count = _insert_select(CadreSpan, campaign, _spans_sql(counted))
         report("spans", span_count)
-        report("households")
+        visits_counted = counted.count() if progress is not None else 0  # the last step's bar
+        report("households", 0, visits_counted)
         household_count = _insert_select(HouseholdDays, campaign, _household_days_sql(campaign, counted))
-        report("households", household_count, household_count)
+        report("households", visits_counted, visits_counted)
         rollups.rebuild(campaign)  # the grid rollups of the street (visits/rollups.py), in the last step
     return {"days": len(days), "spans": span_count, "households": household_count}
 

@@ -51,6 +51,8 @@ Each rule is here once, in two forms that give the same figures:
   leaders' dashboard, at district size) — a cadre's first and last visit of a household answer
   "visited in this half-year" because visits are never dated in the future (``visits/rules.py``);
   the weekly visit, which depends on the method, is read from the few weekly households' visits.
+  The dashboard's panel reads its main count from a rollup of those spans per cadre and grid
+  (``rolled_up_figures``; visits/rollups.py keeps it, decision 0018).
 
 Both end in ``behind_on``, which turns a cadre's counts into the targets he falls short of.
 Everything is computed by the database: annotations and GROUP BY aggregates, never a query per
@@ -74,6 +76,7 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -83,7 +86,7 @@ from visitplan.allocation import LINK_TIERS
 from visitplan.models import Assignment, StageKind, Tier
 from visitplan.rulebook import METHODS, rules_for
 
-from .models import FollowUp, FollowUpStatus, Visit
+from .models import CadreGridCount, FollowUp, FollowUpStatus, Visit
 from .rules import visit_window
 
 # Who visits whom, tier 1: the leaders' month is theirs whatever the rulebook.
@@ -536,7 +539,8 @@ def tallied_figures(assignments, *, campaign, today) -> dict:
     over the visits, here from the tallies of visits/tally.py in GROUP BY queries: one over every
     assignment (his own visits of the households he did not take over), one over the few taken
     over (``_tallied_taken_over``), one for the weekly focus households. The counts named like
-    ``behind_on``'s arguments are ready for it."""
+    ``behind_on``'s arguments are ready for it. ``rolled_up_figures`` gives the same for the
+    dashboard's panel with the first query read from the rollup per cadre and grid."""
     day = campaign_day(campaign, today)
     holding = assignments.filter(cadre__tier__in=tiers_with(campaign, *HOUSEHOLD_TARGETS))
     span, in_half = _span_in_half(campaign)
@@ -550,16 +554,54 @@ def tallied_figures(assignments, *, campaign, today) -> dict:
                   year_done=Count("pk", filter=own & in_half[0] & in_half[1]))
         .order_by()
     )  # fmt: skip
-    figures = {
-        r.pop("cadre_id"): {**r, "half_excused": 0, "sweep_excused": 0, "weekly_total": 0, "weekly_behind": 0}
-        for r in rows
-    }
+    return _with_counted(rows, assignments, holding, campaign=campaign, day=day)
+
+
+def rolled_up_figures(campaign, cadres, communities, *, today) -> dict:
+    """``tallied_figures`` of every assignment of the campaign held by ``cadres`` (a Cadre queryset)
+    for a household of ``communities`` (ids) — the dashboard's cadre-targets panel — with its main
+    count read from the per-grid rollup (``CadreGridCount``, visits/rollups.py; a grid's community
+    is its parent): a row per (cadre, grid) instead of every assignment against the spans. The same
+    figures; the households taken over and the weekly focus households are counted as there."""
+    day = campaign_day(campaign, today)
+    tiers = tiers_with(campaign, *HOUSEHOLD_TARGETS)
+    assignments = Assignment.objects.filter(
+        campaign=campaign, cadre__in=cadres, household__community_id__in=communities
+    )
+    rows = (
+        CadreGridCount.objects.filter(
+            campaign=campaign, cadre__in=cadres, cadre__tier__in=tiers, grid__parent_id__in=communities, assigned__gt=0
+        )
+        .values("cadre_id")
+        .annotate(assigned=Sum("assigned"), taken_over=Sum("taken_over"), sweep_done=Sum("sweep"),
+                  half_done=Sum(_rolled_up_period(campaign, day)), year_done=Sum("both"))
+        .order_by()
+    )  # fmt: skip
+    return _with_counted(rows, assignments, assignments.filter(cadre__tier__in=tiers), campaign=campaign, day=day)
+
+
+def _rolled_up_period(campaign, day) -> str:
+    """The ``CadreGridCount`` column of "done in the linked target's current period" (``_in_period``)."""
+    if rules_for(campaign).link_period == "half_year":
+        return ("h1", "h2")[current_half(day)]
+    return "sweep"
+
+
+def _with_counted(rows, assignments, holding, *, campaign, day) -> dict:
+    """``tallied_figures``' dict from its main count per cadre (``rows``: the assignments not taken
+    over, from the spans or their rollup), with the households taken over and the weekly focus
+    households of ``holding`` / ``assignments`` counted from the raw rows."""
+    more = {"half_excused": 0, "sweep_excused": 0, "weekly_total": 0, "weekly_behind": 0}
+    empty = {"assigned": 0, "taken_over": 0, "sweep_done": 0, "half_done": 0, "year_done": 0, **more}
+    figures = {r.pop("cadre_id"): {**r, **more} for r in rows}
     for r in _tallied_taken_over(holding, campaign=campaign, day=day):
-        counts = figures[r.pop("cadre_id")]
+        counts = figures.setdefault(r.pop("cadre_id"), dict(empty))
         for key, n in r.items():
             counts[key] += n
     for r in _tallied_weekly(assignments, campaign=campaign, day=day):
-        figures[r["cadre_id"]].update(weekly_total=r["weekly_total"], weekly_behind=r["weekly_behind"])
+        figures.setdefault(r["cadre_id"], dict(empty)).update(
+            weekly_total=r["weekly_total"], weekly_behind=r["weekly_behind"]
+        )
     return figures
 
 

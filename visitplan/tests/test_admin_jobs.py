@@ -348,12 +348,16 @@ def test_the_rebuild_reports_its_progress(visited, client, progress, django_capt
     run()
     counted = Visit.objects.filter(campaign=visited.campaign).counted().count()
     assert counted == 9
+    spans = CadreSpan.objects.filter(campaign=visited.campaign).count()
+    assert spans > 0
     assert progress == [
         (0, 0, "已开始：正在重新计算统计数据（共 4 步），请稍候"),
         (0, 0, "第 1 步（共 4 步）：正在按活动规则重新判定每条走访是否计入"),
         (0, 0, "第 2 步（共 4 步）：正在汇总每日走访"),
         (0, 0, "第 3 步（共 4 步）：正在汇总干部走访起止，已写入 0 条"),
+        (spans, 0, f"第 3 步（共 4 步）：正在汇总干部走访起止，已写入 {spans} 条"),
         (0, 9, "第 4 步（共 4 步）：正在汇总按户走访日历，已读 0 / 9 条计入的走访"),
+        (9, 9, "第 4 步（共 4 步）：正在汇总按户走访日历，已读 9 / 9 条计入的走访"),
     ]
     job.refresh_from_db()
     assert (job.done, job.total) == (9, 9)
