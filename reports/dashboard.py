@@ -76,17 +76,17 @@ def visited(period, household="pk"):
 # ---------------------------------------------------------------------------------------- coverage
 
 
-def coverage(user, period, communities):
+def coverage(user, period, communities, *, groups=True):
     """不漏一户: visited / total per community and grid (with the households street staff visited,
-    for their 30%) and per focus group.
+    for their 30%) and per focus group (``groups=False``: none, as the district page reads it).
 
     From the grid rollups (visits/rollups.py, decision 0018) when the period holds every visit
     of the campaign — the dashboard's default period does, since visits are never dated in the
     future — so that "visited in the period" is "visited at all": a fixed number of queries over
     a few rows per grid (``_rolled_up``). A narrower period counts the households (``_counted``)."""
     if _whole_campaign(period):
-        return _rolled_up(user, period, communities)
-    return _counted(user, period, communities)
+        return _rolled_up(user, period, communities, groups=groups)
+    return _counted(user, period, communities, groups=groups)
 
 
 def _whole_campaign(period) -> bool:
@@ -103,9 +103,9 @@ def _scoped_communities(user, communities):
     return scope_communities(user).filter(pk__in=communities).values("pk")
 
 
-def _rolled_up(user, period, communities):
+def _rolled_up(user, period, communities, *, groups=True):
     """``coverage`` from the grid rollups: households and visited per grid (two queries), the
-    names (one), per focus group (two) and the groups' names (one)."""
+    names (one), per focus group (two) and the groups' names (one) unless ``groups`` is False."""
     grids = Q(grid__parent_id__in=_scoped_communities(user, communities))
     totals = GridCount.objects.filter(grids, households__gt=0).values_list("grid_id", "grid__parent_id", "households")
     seen = {
@@ -119,6 +119,8 @@ def _rolled_up(user, period, communities):
          "by_staff": seen.get(grid, (0, 0))[1]}
         for grid, community, n in totals
     ]  # fmt: skip
+    if not groups:
+        return _coverage_figures(period, rows, None)
     group_totals = GroupCount.objects.filter(grids).values("group_id").annotate(n=Sum("households")).order_by()
     group_seen = dict(
         GroupVisited.objects.filter(grids, campaign=period.campaign)
@@ -133,9 +135,10 @@ def _rolled_up(user, period, communities):
     return _coverage_figures(period, rows, counts)
 
 
-def _counted(user, period, communities):
+def _counted(user, period, communities, *, groups=True):
     """``coverage`` counted over the households: per community and grid (one query, which also
-    counts the households street staff visited), per focus group (one), and the names (two).
+    counts the households street staff visited), per focus group (one, unless ``groups`` is False),
+    and the names (two).
 
     Grouped by ids and named afterwards: grouping by the nodes' names and paths sorted all
     100,000 households on disk before aggregating them (bench/bench_reports.py)."""
@@ -148,6 +151,8 @@ def _counted(user, period, communities):
                   by_staff=Count("pk", filter=_seen(period, "tally__" + tally.STAFF)))
         .order_by()
     )  # fmt: skip
+    if not groups:
+        return _coverage_figures(period, rows, None)
     tagged = Household.tags.through.objects.filter(household__in=households).annotate(
         was_visited=visited(period, household="household_id")
     )
@@ -162,7 +167,7 @@ def _counted(user, period, communities):
 
 def _coverage_figures(period, rows, counts):
     """The coverage panel from the per grid rows (community, grid, total, visited, by_staff) and
-    the per focus group counts ({group id: {total, visited}})."""
+    the per focus group counts ({group id: {total, visited}}; None: no groups, no query for them)."""
     nodes = Node.objects.in_bulk({r["community_id"] for r in rows} | {r["grid_id"] for r in rows})
     rows.sort(key=lambda r: (nodes[r["community_id"]].path, nodes[r["grid_id"]].path))
     by_community = {}
@@ -185,7 +190,7 @@ def _coverage_figures(period, rows, counts):
     groups = [
         {"id": g["id"], "name": g["name"], "key": g["name"] in first, "total": counts[g["id"]]["total"],
          "visited": counts[g["id"]]["visited"]}
-        for g in FocusGroup.objects.order_by("order", "id").values("id", "name")
+        for g in (FocusGroup.objects.order_by("order", "id").values("id", "name") if counts is not None else ())
         if g["id"] in counts
     ]  # fmt: skip
     for g in groups:
@@ -406,7 +411,7 @@ def issue_rows(user, period, communities, figure, *, today, status=None, categor
     return rows
 
 
-def issue_figures(user, period, communities, *, today):
+def issue_figures(user, period, communities, *, today, listed=True):
     """Issues of the period: by category and status, on time, overdue now, working days to close.
 
     From the issue counts per campaign and community (issues/rollups.py, decision 0018) when the
@@ -414,7 +419,8 @@ def issue_figures(user, period, communities, *, today):
     does, since issues are never registered in the future — plus what depends on ``today`` counted
     over the open issues only (``_open_figures``): a fixed number of queries whose cost follows the
     communities and the open issues, not the history. Otherwise counted over the period's issues
-    (``_counted_issues``): exact, and as slow as it was. Either way one query lists the overdue."""
+    (``_counted_issues``): exact, and as slow as it was. Either way one query lists the overdue
+    (``listed=False``: no list, as the district page reads it)."""
     issues = period_issues(user, period, communities)
     calendar = workdays.current_calendar()
     if _issues_in_campaign(period, communities):
@@ -425,10 +431,14 @@ def issue_figures(user, period, communities, *, today):
         f["close_due"] += late["close_late"]
     else:
         f, by_status, by_category, spent, weight = _counted_issues(issues, today=today, calendar=calendar)
-    overdue = list(
-        issues.filter(overdue_q(today))
-        .select_related("community", "household", "department")
-        .order_by("due_on", "plan_due_on", "id")[:OVERDUE_LIST]
+    overdue = (
+        list(
+            issues.filter(overdue_q(today))
+            .select_related("community", "household", "department")
+            .order_by("due_on", "plan_due_on", "id")[:OVERDUE_LIST]
+        )
+        if listed
+        else []
     )
     for issue in overdue:
         deadline = issue.due_on if issue.due_on and issue.due_on < today else issue.plan_due_on

@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 
 from core.scope import scope_of
 from households.levels import for_street
 from households.models import District, Node, NodeKind
-from visitplan.models import Campaign
+from visitplan.models import Campaign, running_on
 from visitplan.scope import StreetScope, district_of
 
 from . import dashboard as figures
@@ -62,21 +63,30 @@ def district_streets(user, district):
     )
 
 
-def street_row(user, street, *, today) -> StreetRow:
+def street_row(user, street, *, today, campaigns=None, community_paths=None) -> StreetRow:
     """One street's headline figures: its current campaign (the one its dashboard opens on), the
-    dashboard's panels for the reader narrowed to the street."""
+    dashboard's panels for the reader narrowed to the street. ``campaigns`` (the street's, latest
+    first, stages prefetched) and ``community_paths`` ({id: path} of the reader's communities) when
+    the caller has read them for every street at once (``district_rows``)."""
     row = StreetRow(street=street, levels=for_street(street))
     scope = StreetScope(scope_of(user), street)
-    row.campaign = Campaign.objects.visible_to(user).filter(street=street).current(today)
+    if campaigns is None:
+        row.campaign = Campaign.objects.visible_to(user).filter(street=street).current(today)
+    else:
+        row.campaign = running_on([(c, *c.span()) for c in campaigns], today)
     if row.campaign is None:
         return row
     row.period = period = figures.Period.of(row.campaign, today=today)
     communities = figures.scope_communities(scope)
-    ids = list(communities.values_list("pk", flat=True))
+    if community_paths is None:
+        ids = list(communities.values_list("pk", flat=True))
+    else:  # the reader's communities under this street: those StreetScope leaves him
+        ids = [pk for pk, path in community_paths.items() if path.startswith(street.path + ".")]
     row.communities = len(ids)
-    row.coverage = figures.coverage(scope, period, ids)
+    # the headline figures only: no focus groups, no list of overdue issues
+    row.coverage = figures.coverage(scope, period, ids, groups=False)
     row.visits = figures.visit_activity(scope, period, ids)
-    row.issues = figures.issue_figures(scope, period, ids, today=today)
+    row.issues = figures.issue_figures(scope, period, ids, today=today, listed=False)
     row.followups = figures.followup_figures(scope, period, ids)
     scores = scoring.community_scores(row.campaign, communities)
     row.findings = sum(s.findings for s in scores)
@@ -86,7 +96,25 @@ def street_row(user, street, *, today) -> StreetRow:
 
 
 def district_rows(user, district, *, today) -> list[StreetRow]:
-    return [street_row(user, street, today=today) for street in district_streets(user, district)]
+    """Every street's row. The streets' campaigns and the reader's communities are read once for all
+    of them (two queries); each street's panels then read its rollups (a fixed number of queries)."""
+    streets = district_streets(user, district)
+    by_street = {}
+    for campaign in Campaign.objects.visible_to(user).filter(street__in=streets).prefetch_related("stages"):
+        by_street.setdefault(campaign.street_id, []).append(campaign)  # latest first (Meta.ordering)
+    paths = dict(figures.scope_communities(user).filter(district_q(streets)).values_list("pk", "path"))
+    return [
+        street_row(user, street, today=today, campaigns=by_street.get(street.pk, []), community_paths=paths)
+        for street in streets
+    ]
+
+
+def district_q(streets):
+    """The nodes under ``streets`` (by path)."""
+    q = Q(pk__in=[])
+    for street in streets:
+        q |= Q(path__startswith=street.path + ".")
+    return q
 
 
 def totals(rows) -> dict:
