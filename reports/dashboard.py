@@ -425,10 +425,7 @@ def issue_figures(user, period, communities, *, today, listed=True):
     calendar = workdays.current_calendar()
     if _issues_in_campaign(period, communities):
         f, by_status, by_category, spent, weight = _rolled_up_issues(user, period, communities)
-        late = _open_figures(issues, today=today)
-        f["overdue"] = late["overdue"]
-        f["plan_due"] += late["plan_late"]
-        f["close_due"] += late["close_late"]
+        _add_late(f, _open_figures(issues, today=today))
     else:
         f, by_status, by_category, spent, weight = _counted_issues(issues, today=today, calendar=calendar)
     overdue = (
@@ -443,6 +440,19 @@ def issue_figures(user, period, communities, *, today, listed=True):
     for issue in overdue:
         deadline = issue.due_on if issue.due_on and issue.due_on < today else issue.plan_due_on
         issue.days_over = -calendar.working_days_between(today, deadline) if deadline else 0
+    return _issue_panel(f, by_status, by_category, spent, weight, overdue)
+
+
+def _add_late(f, late):
+    """The rolled-up figures ``f`` with what ``_open_figures`` counted on the day (``late``)."""
+    f["overdue"] = late["overdue"]
+    f["plan_due"] += late["plan_late"]
+    f["close_due"] += late["close_late"]
+    return f
+
+
+def _issue_panel(f, by_status, by_category, spent, weight, overdue):
+    """The issue panel from its counts (``_rolled_up_issues`` / ``_counted_issues``)."""
     order = {k: n for n, k in enumerate(Category.values)}
     return {
         **f,
@@ -486,6 +496,12 @@ def _rolled_up_issues(user, period, communities):
         .annotate(n=Sum("n"), days=Sum("close_days"))
         .order_by()
     )
+    return _fold_issue_counts(rows)
+
+
+def _fold_issue_counts(rows):
+    """``_rolled_up_issues``' figures from the issue counts' rows (status, category, closure,
+    plan_state, answer_state, n, days)."""
     f = dict.fromkeys(ISSUE_FIGURES, 0)
     by_status, by_category = {}, {}
     spent = weight = 0
@@ -514,11 +530,18 @@ def _open_figures(issues, *, today):
     ``overdue``; ``plan_late``: routed, past the plan deadline without a plan (the part of
     ``plan_due`` without a plan posted); ``close_late``: past the close deadline without an answer
     (the part of ``close_due`` not answered)."""
-    return issues.filter(status__in=OPEN_STATUSES).aggregate(
-        overdue=Count("pk", filter=overdue_q(today)),
-        plan_late=Count("pk", filter=Q(plan_posted_on__isnull=True, plan_due_on__lt=today, department__isnull=False)),
-        close_late=Count("pk", filter=Q(answered_on__isnull=True, due_on__lt=today)),
-    )
+    return issues.filter(status__in=OPEN_STATUSES).aggregate(**_late_counts(today))
+
+
+def _late_counts(today):
+    """``_open_figures``' three counts, as aggregates."""
+    return {
+        "overdue": Count("pk", filter=overdue_q(today)),
+        "plan_late": Count(
+            "pk", filter=Q(plan_posted_on__isnull=True, plan_due_on__lt=today, department__isnull=False)
+        ),
+        "close_late": Count("pk", filter=Q(answered_on__isnull=True, due_on__lt=today)),
+    }
 
 
 def _counted_issues(issues, *, today, calendar):
@@ -555,9 +578,16 @@ def followup_figures(user, period, communities):
     the grids of the reader's communities: the campaign's follow-ups of their households, whatever
     the period (as ever)."""
     grids = Q(grid__parent_id__in=_scoped_communities(user, communities))
-    f = FollowUpCount.objects.filter(grids, campaign=period.campaign).aggregate(
-        **{name: Coalesce(Sum(name), 0) for name in ("total", "done", "solved", "reopened", *Satisfaction.values)}
-    )
+    f = FollowUpCount.objects.filter(grids, campaign=period.campaign).aggregate(**_followup_sums())
+    return _followup_panel(f)
+
+
+def _followup_sums():
+    return {name: Coalesce(Sum(name), 0) for name in ("total", "done", "solved", "reopened", *Satisfaction.values)}
+
+
+def _followup_panel(f):
+    """The follow-up panel from the follow-up counts' sums (``_followup_sums``)."""
     answered = sum(f[s] for s in Satisfaction.values)
     satisfied = sum(f[s] for s in SATISFIED)
     return {
@@ -574,6 +604,105 @@ def followup_figures(user, period, communities):
             for s in Satisfaction.values
         ],
     }
+
+
+# ---------------------------------------------------------------------------------------- many streets
+
+
+def headlines(user, parts, *, today):
+    """The district page's figures of its streets (``parts``: [(scope, period, community ids)], a
+    campaign each, ``scope`` the reader narrowed to its street): [(coverage, visits, issues,
+    follow-ups)] in their order, as the panels count them — for the streets whose period holds their
+    campaign's visits and issues (``_whole_campaign``, ``_issues_in_campaign``; the default period
+    does) from the rollups, every street at once: a fixed number of queries per page plus one per
+    street, whatever the households. Any other street is counted by the panels themselves. Only the
+    headline figures: no grids, focus groups, days or lists (the district page shows none)."""
+    if not parts:
+        return []
+    outside = Q(pk__in=[])
+    for _scope, period, _ids in parts:
+        outside |= Q(campaign=period.campaign) & ~Q(day__range=(period.first, period.last))
+    partial = set(DayTotal.objects.filter(outside, visits__gt=0).values_list("campaign_id", flat=True).distinct())
+    rolled = [p for p in parts if p[1].campaign.pk not in partial and _issues_in_campaign(p[1], p[2])]
+    figures = _rolled_up_headlines(user, rolled, today=today) if rolled else {}
+    out = []
+    for scope, period, ids in parts:
+        if period.campaign.pk in figures:
+            out.append(figures[period.campaign.pk])
+            continue
+        out.append((coverage(scope, period, ids, groups=False), visit_activity(scope, period, ids),
+                    issue_figures(scope, period, ids, today=today, listed=False),
+                    followup_figures(scope, period, ids)))  # fmt: skip
+    return out
+
+
+def _rolled_up_headlines(user, parts, *, today):
+    """{campaign id: (coverage, visits, issues, follow-ups)} of ``parts`` from the rollups: households
+    and visited per community (two queries), visits in each period (one), the issue counts (one) and
+    the open issues' figures of the day (one), the follow-up counts (one)."""
+    campaigns = [period.campaign.pk for _scope, period, _ids in parts]
+    scoped = _scoped_communities(user, [pk for _scope, _period, ids in parts for pk in ids])
+    households = dict(
+        GridCount.objects.filter(grid__parent_id__in=scoped)
+        .values("grid__parent_id")
+        .annotate(n=Sum("households"))
+        .order_by()
+        .values_list("grid__parent_id", "n")
+    )
+    visited = {
+        (r[0], r[1]): r[2]
+        for r in GridVisited.objects.filter(grid__parent_id__in=scoped, campaign_id__in=campaigns)
+        .values("campaign_id", "grid__parent_id")
+        .annotate(n=Sum("visited"))
+        .order_by()
+        .values_list("campaign_id", "grid__parent_id", "n")
+    }
+    in_periods, registered = Q(pk__in=[]), Q(pk__in=[])
+    for _scope, period, ids in parts:
+        in_periods |= Q(campaign=period.campaign, community_id__in=ids, day__range=(period.first, period.last))
+        registered |= Q(community_id__in=ids, registered_on__range=(period.first, period.last))
+    visits = dict(
+        DayTotal.objects.filter(in_periods).values("campaign_id").annotate(n=Sum("visits")).order_by()
+        .values_list("campaign_id", "n")
+    )  # fmt: skip
+    counts = {}
+    for r in (
+        IssueCount.objects.filter(campaign_id__in=campaigns, community_id__in=scoped)
+        .values("campaign_id", "community_id", "status", "category", "closure", "plan_state", "answer_state")
+        .annotate(n=Sum("n"), days=Sum("close_days"))
+        .order_by()
+    ):
+        counts.setdefault(r["campaign_id"], []).append(r)
+    late = {
+        r.pop("community_id"): r
+        for r in Issue.objects.visible_to(user)
+        .filter(registered, status__in=OPEN_STATUSES)
+        .values("community_id")
+        .annotate(**_late_counts(today))
+        .order_by()
+    }
+    followed = {
+        (r.pop("campaign_id"), r.pop("grid__parent_id")): r
+        for r in FollowUpCount.objects.filter(grid__parent_id__in=scoped, campaign_id__in=campaigns)
+        .values("campaign_id", "grid__parent_id")
+        .annotate(**_followup_sums())
+        .order_by()
+    }
+    out = {}
+    for _scope, period, ids in parts:
+        c, mine = period.campaign.pk, set(ids)
+        total = sum(households.get(pk, 0) for pk in ids)
+        done = sum(visited.get((c, pk), 0) for pk in ids)
+        covered = {"total": total, "visited": done, "pct": pct(done, total), "unvisited": total - done,
+                   "communities": [], "groups": []}  # fmt: skip
+        f, by_status, by_category, spent, weight = _fold_issue_counts(
+            r for r in counts.get(c, []) if r["community_id"] in mine
+        )
+        day = {key: sum(late.get(pk, {}).get(key, 0) for pk in ids) for key in ("overdue", "plan_late", "close_late")}
+        issues = _issue_panel(_add_late(f, day), by_status, by_category, spent, weight, [])
+        sums = {key: sum(followed.get((c, pk), {}).get(key, 0) for pk in ids) for key in _followup_sums()}
+        out[c] = (covered, {"count": visits.get(c, 0)}, issues, _followup_panel(sums))
+    return out
 
 
 # ---------------------------------------------------------------------------------------- all of it

@@ -63,50 +63,46 @@ def district_streets(user, district):
     )
 
 
-def street_row(user, street, *, today, campaigns=None, community_paths=None) -> StreetRow:
-    """One street's headline figures: its current campaign (the one its dashboard opens on), the
-    dashboard's panels for the reader narrowed to the street. ``campaigns`` (the street's, latest
-    first, stages prefetched) and ``community_paths`` ({id: path} of the reader's communities) when
-    the caller has read them for every street at once (``district_rows``)."""
-    row = StreetRow(street=street, levels=for_street(street))
-    scope = StreetScope(scope_of(user), street)
-    if campaigns is None:
-        row.campaign = Campaign.objects.visible_to(user).filter(street=street).current(today)
-    else:
-        row.campaign = running_on([(c, *c.span()) for c in campaigns], today)
-    if row.campaign is None:
-        return row
-    row.period = period = figures.Period.of(row.campaign, today=today)
-    communities = figures.scope_communities(scope)
-    if community_paths is None:
-        ids = list(communities.values_list("pk", flat=True))
-    else:  # the reader's communities under this street: those StreetScope leaves him
-        ids = [pk for pk, path in community_paths.items() if path.startswith(street.path + ".")]
-    row.communities = len(ids)
-    # the headline figures only: no focus groups, no list of overdue issues
-    row.coverage = figures.coverage(scope, period, ids, groups=False)
-    row.visits = figures.visit_activity(scope, period, ids)
-    row.issues = figures.issue_figures(scope, period, ids, today=today, listed=False)
-    row.followups = figures.followup_figures(scope, period, ids)
-    scores = scoring.community_scores(row.campaign, communities)
-    row.findings = sum(s.findings for s in scores)
-    row.deducted = sum(s.deducted for s in scores)
-    row.lowest_score = min((s.score for s in scores), default=None)
-    return row
+def street_row(user, street, *, today) -> StreetRow:
+    """One street's row by itself (the district page reads them all at once: ``district_rows``)."""
+    return _rows(user, [street], today=today)[0]
 
 
 def district_rows(user, district, *, today) -> list[StreetRow]:
-    """Every street's row. The streets' campaigns and the reader's communities are read once for all
-    of them (two queries); each street's panels then read its rollups (a fixed number of queries)."""
-    streets = district_streets(user, district)
+    """Every street's row."""
+    return _rows(user, district_streets(user, district), today=today)
+
+
+def _rows(user, streets, *, today) -> list[StreetRow]:
+    """The rows of ``streets``: each street's current campaign (the one its dashboard opens on) and
+    the headline figures of its dashboard's panels for the reader narrowed to the street
+    (``StreetScope``). The campaigns and the reader's communities are read once for all the streets,
+    the figures by ``dashboard.headlines`` (the rollups of every street at once), the scores per
+    street (one query each)."""
     by_street = {}
     for campaign in Campaign.objects.visible_to(user).filter(street__in=streets).prefetch_related("stages"):
         by_street.setdefault(campaign.street_id, []).append(campaign)  # latest first (Meta.ordering)
     paths = dict(figures.scope_communities(user).filter(district_q(streets)).values_list("pk", "path"))
-    return [
-        street_row(user, street, today=today, campaigns=by_street.get(street.pk, []), community_paths=paths)
-        for street in streets
-    ]
+    rows, parts = [], []
+    for street in streets:
+        row = StreetRow(street=street, levels=for_street(street))
+        rows.append(row)
+        row.campaign = running_on([(c, *c.span()) for c in by_street.get(street.pk, [])], today)
+        if row.campaign is None:
+            continue
+        row.period = figures.Period.of(row.campaign, today=today)
+        # the reader's communities under this street: those StreetScope leaves him
+        ids = [pk for pk, path in paths.items() if path.startswith(street.path + ".")]
+        row.communities = len(ids)
+        parts.append((row, StreetScope(scope_of(user), street), ids))
+    found = figures.headlines(user, [(scope, row.period, ids) for row, scope, ids in parts], today=today)
+    for (row, scope, _ids), (covered, visits, issues, followups) in zip(parts, found):
+        row.coverage, row.visits, row.issues, row.followups = covered, visits, issues, followups
+        scores = scoring.community_scores(row.campaign, figures.scope_communities(scope))
+        row.findings = sum(s.findings for s in scores)
+        row.deducted = sum(s.deducted for s in scores)
+        row.lowest_score = min((s.score for s in scores), default=None)
+    return rows
 
 
 def district_q(streets):

@@ -10,11 +10,12 @@ from django.urls import reverse
 from households.roles import CADRE, DISTRICT_ADMIN, DISTRICT_LEADER, LEADER
 from issues.models import Status
 from issues.tests.factories import make_issue
+from reports import dashboard, district
 from reports.models import Finding
 from reports.tests.factories import visit
 from tests.support.districts import make_district, make_district_user, make_street
 from tests.support.visits import STAGES
-from tests.support.world import make_user
+from tests.support.world import make_household, make_user
 from visitplan.models import Assignment, Campaign, Stage, Tier
 from visits.models import FollowUp
 
@@ -117,6 +118,44 @@ def test_each_street_row_is_what_the_streets_own_dashboard_shows(dw, client):
     assert (totals["households"], totals["visited"], totals["visits"]) == (6, 3, 4)
     text = page.content.decode()
     assert "湖田街道" in text and "北岭街道" in text and "外区街道" not in text
+
+
+@pytest.mark.django_db
+def test_the_rows_read_from_the_rollups_and_those_counted_by_the_panels_agree_with_the_street_dashboards(dw):
+    """``dashboard.headlines`` reads every street's rollups at once when the period holds the
+    campaign's visits and issues, and leaves a street whose period does not (a day before some of
+    its visits and issues) to the panels: on both days each row is the street's own dashboard."""
+    w = dw
+    for today in (D(2026, 12, 1), D(2026, 8, 1)):  # after everything; before the September visit and issues
+        rows = {r.street.pk: r for r in district.district_rows(w.dleader, w.district, today=today)}
+        for street, leader, campaign in ((w.street, w.leader, w.campaign), (w.st2, w.leader2, w.campaign2)):
+            board = dashboard.build(leader, campaign, today=today)
+            assert _row_headline(rows[street.pk]) == _headline(board), (street.name, today)
+            assert rows[street.pk].issues["close_due"] == board.issues["close_due"]
+            assert rows[street.pk].followups["answered"] == board.followups["answered"]
+
+
+@pytest.mark.django_db
+def test_the_district_page_reads_a_fixed_number_of_queries_whatever_the_households(dw, client):
+    """More households, visits and issues in a street do not add a query to the district page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    w = dw
+    client.force_login(w.dleader)
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("reports:district")).status_code == 200
+        return len(queries)
+
+    count()  # the first request fills the process caches (the working-day calendar, the rulebooks)
+    before = count()
+    for n in range(6):
+        h = make_household(w.grid_2, f"9{n:02d}", f"新户{n}", 900 + n)
+        visit(SimpleNamespace(campaign=w.campaign2), h, w.worker2, D(2026, 7, 3), minutes=30)
+        make_issue(h, status=Status.IN_PROGRESS, registered_on=D(2026, 7, 3))
+    assert count() == before
 
 
 @pytest.mark.django_db
