@@ -214,8 +214,18 @@ class Issue(VersionedModel):
             # INCLUDE; SQLite keeps the two columns).
             models.Index(
                 fields=["community", "registered_on"],
-                include=["id", "status", "due_on", "plan_due_on", "plan_posted_on", "answered_on", "department",
-                         "assignee", "level_person", "path"],
+                include=[
+                    "id",
+                    "status",
+                    "due_on",
+                    "plan_due_on",
+                    "plan_posted_on",
+                    "answered_on",
+                    "department",
+                    "assignee",
+                    "level_person",
+                    "path",
+                ],
                 condition=Q(status__in=OPEN_STATUSES),
                 name="issue_open_figures",
             ),  # fmt: skip
