@@ -66,12 +66,12 @@ LEDGER_ROWS = 100_000  # the size the export targets are given for
 WHAT_IF_WORK_MEM = "64MB"  # the server setting under which a page that does not answer is measured again (information)
 
 TARGETS = {
-    "dashboard_ms": 150,  # issue 17: a street's dashboard at 100,000 households (was 1,000)
+    "dashboard_ms": 150,  # a street's dashboard at 100,000 households (was 1,000)
     "dashboard_queries": 40,
     "export_seconds": 60,
     "export_rss_mb": 300,
-    "district_ms": 400,  # issue 17: a district's page at 1,000,000 households
-    "rebuild_seconds": 300,  # issue 17: the nightly rebuild of 1,000,000 households
+    "district_ms": 400,  # a district's page at 1,000,000 households
+    "rebuild_seconds": 300,  # the nightly rebuild of 1,000,000 households
 }
 
 # Who visits, as shares of all visits (the rest are the grid workers'); see seed_visits.

@@ -414,28 +414,38 @@ def refresh_cadre_grids(grid_ids, campaign_ids=None) -> int:
     return len(grids)
 
 
+def _remember_grid_of(instance) -> None:
+    """pre_save of a row per (campaign, household) — an assignment, a follow-up: its (campaign, grid)
+    as stored, for ``_recount_grids_of`` after the save."""
+    if instance.pk:
+        was = type(instance).objects.filter(pk=instance.pk).values_list("campaign_id", "household__grid_id")
+        instance._rollup_was = was.first()
+
+
+def _recount_grids_of(instance, refresh) -> None:
+    """post_save of such a row: ``refresh(grid ids, [campaign id])`` for its grid, and for the one it
+    was in before when its household or campaign changed."""
+    grid_id = Household.objects.filter(pk=instance.household_id).values_list("grid_id", flat=True).first()
+    pairs = {(instance.campaign_id, grid_id)}
+    if getattr(instance, "_rollup_was", None):
+        pairs.add(instance._rollup_was)
+    for campaign_id in sorted({c for c, _ in pairs}):
+        refresh([g for c, g in pairs if c == campaign_id], [campaign_id])
+    instance._rollup_was = (instance.campaign_id, grid_id)
+
+
 @receiver(pre_save, sender=Assignment)
 def _remember_assignment(sender, instance, raw=False, **kwargs):
-    if raw or not instance.pk:
-        return
-    instance._rollup_was = (
-        Assignment.objects.filter(pk=instance.pk).values_list("campaign_id", "household__grid_id").first()
-    )
+    if not raw:
+        _remember_grid_of(instance)
 
 
 @receiver(post_save, sender=Assignment)
 def _assignment_saved(sender, instance, raw=False, **kwargs):
     """An assignment added or changed (the admin, a form, a fixture): its grid is recounted, and the
     grid it was in before when its household or campaign changed."""
-    if raw:
-        return
-    grid_id = Household.objects.filter(pk=instance.household_id).values_list("grid_id", flat=True).first()
-    pairs = {(instance.campaign_id, grid_id)}
-    if getattr(instance, "_rollup_was", None):
-        pairs.add(instance._rollup_was)
-    for campaign_id in sorted({c for c, _ in pairs}):
-        refresh_cadre_grids([g for c, g in pairs if c == campaign_id], [campaign_id])
-    instance._rollup_was = (instance.campaign_id, grid_id)
+    if not raw:
+        _recount_grids_of(instance, refresh_cadre_grids)
 
 
 @receiver(assignments_changed)
@@ -514,26 +524,16 @@ def followups_changed(campaign_ids, household_ids) -> int:
 
 @receiver(pre_save, sender=FollowUp)
 def _remember_followup(sender, instance, raw=False, **kwargs):
-    if raw or not instance.pk:
-        return
-    instance._rollup_was = (
-        FollowUp.objects.filter(pk=instance.pk).values_list("campaign_id", "household__grid_id").first()
-    )
+    if not raw:
+        _remember_grid_of(instance)
 
 
 @receiver(post_save, sender=FollowUp)
 def _followup_saved(sender, instance, raw=False, **kwargs):
     """A follow-up added or changed through the model: its grid is recounted, and the one it was in
     before when its household or campaign changed."""
-    if raw:
-        return
-    grid_id = Household.objects.filter(pk=instance.household_id).values_list("grid_id", flat=True).first()
-    pairs = {(instance.campaign_id, grid_id)}
-    if getattr(instance, "_rollup_was", None):
-        pairs.add(instance._rollup_was)
-    for campaign_id in sorted({c for c, _ in pairs}):
-        refresh_followups([g for c, g in pairs if c == campaign_id], [campaign_id])
-    instance._rollup_was = (instance.campaign_id, grid_id)
+    if not raw:
+        _recount_grids_of(instance, refresh_followups)
 
 
 @receiver(post_delete, sender=FollowUp)
